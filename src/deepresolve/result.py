@@ -1,0 +1,200 @@
+"""The results object of a DeepResolve run: arrays, summaries, save/load and a readable summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+_ARRAYS = (
+    "classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",
+    "non_additive", "consistent_sign", "ofiv", "trace", "steps",
+)
+
+
+@dataclass
+class Result:
+    """Everything DeepResolve computed for one model, layer and set of classes.
+
+    Shapes use C classes analysed, T restarts, K channels and W positions of the layer
+    (W = 1 when the layer output has no spatial axis, e.g. after global pooling).
+
+    Attributes
+    ----------
+    classes : (C,) int
+        Output indices analysed, in the order of the first axis of every array.
+    class_names : list of str, length C
+    fims : (C, T, K, W) float32
+        Feature importance maps (FIM): the optimised feature map of every restart.
+    fivs : (C, T, K) float
+        Feature importance vectors (FIV): spatial means of the FIMs.
+    scores : (C, T) float
+        Final class score S_c (pre-activation logit) of every restart.
+    weights : (C, T) float
+        Restart weights: ``scores`` offset so that all are non-negative.
+    inconsistency : (C, K) float
+        Inconsistency level (IL): weighted variance of the FIVs over restarts.
+    bic : (C, 3) float
+        BIC of Gaussian mixtures with 1, 2, 3 components fitted to each class's IL scores.
+    n_components : (C,) int
+        Mixture components chosen (lowest BIC).
+    non_additive : (C, K) bool
+        Channels outside the lowest-mean mixture component.
+    consistent_sign : (C, K) bool
+        Whether all restarts with non-zero weight give the channel's FIV the same sign.
+    ofiv : (C, K) float
+        Overall feature importance vector (OFIV).
+    trace : (C, T, S) float
+        Objective S_c(H) - lambda * ||H||^2 at every ascent step; NaN after a restart converged.
+    steps : (C, T) int
+        Steps each restart took.
+    layer : str
+        The layer analysed (as given to :func:`deepresolve.resolve`).
+    channel_names : list of str, length K
+    params : dict
+        Every setting of the run (lambda, optimiser, seeds, package versions, ...).
+    """
+
+    classes: np.ndarray
+    class_names: list[str]
+    fims: np.ndarray
+    fivs: np.ndarray
+    scores: np.ndarray
+    weights: np.ndarray
+    inconsistency: np.ndarray
+    bic: np.ndarray
+    n_components: np.ndarray
+    non_additive: np.ndarray
+    consistent_sign: np.ndarray
+    ofiv: np.ndarray
+    trace: np.ndarray
+    steps: np.ndarray
+    layer: str = ""
+    channel_names: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.channel_names:
+            self.channel_names = [f"ch{k}" for k in range(self.fivs.shape[-1])]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_restarts(self) -> int:
+        return self.fivs.shape[1]
+
+    @property
+    def n_channels(self) -> int:
+        return self.fivs.shape[2]
+
+    def index_of(self, cls: int | str) -> int:
+        """Row of ``cls`` (an output index or a class name) in this result's arrays."""
+        if isinstance(cls, str):
+            if cls not in self.class_names:
+                raise KeyError(f"class name {cls!r} is not in this result; it has {self.class_names[:10]}...")
+            return self.class_names.index(cls)
+        hits = np.flatnonzero(self.classes == int(cls))
+        if len(hits) == 0:
+            raise KeyError(f"output index {cls} was not analysed; this result covers {self.classes.tolist()[:20]}")
+        return int(hits[0])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result to an HDF5 file (readable with plain h5py: one dataset per array)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with h5py.File(tmp, "w") as f:
+            for name in _ARRAYS:
+                f.create_dataset(name, data=np.asarray(getattr(self, name)), compression="gzip" if name == "fims" else None)
+            f.attrs["layer"] = self.layer
+            f.attrs["class_names"] = json.dumps(list(self.class_names))
+            f.attrs["channel_names"] = json.dumps(list(self.channel_names))
+            f.attrs["params"] = json.dumps(self.params, default=str)
+            f.attrs["format"] = "deepresolve-result-1"
+        tmp.replace(path)  # atomic: an interrupted save never leaves a half-written result
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Result":
+        """Read a result written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"result file {str(path)!r} does not exist")
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != "deepresolve-result-1":
+                raise ValueError(f"{str(path)!r} is not a deepresolve result file (no 'deepresolve-result-1' format tag)")
+            arrays = {name: f[name][()] for name in _ARRAYS}
+            return cls(
+                **arrays,
+                layer=str(f.attrs["layer"]),
+                class_names=json.loads(f.attrs["class_names"]),
+                channel_names=json.loads(f.attrs["channel_names"]),
+                params=json.loads(f.attrs["params"]),
+            )
+
+    def table(self, top: int = 5) -> pd.DataFrame:
+        """Per-class table of the most important channels (by |OFIV|) and of the non-additive channels."""
+        rows = []
+        for i, name in enumerate(self.class_names):
+            order = np.argsort(-np.abs(self.ofiv[i]))[:top]
+            rows.append({
+                "class": name,
+                "components": int(self.n_components[i]),
+                "top channels (OFIV)": ", ".join(f"{self.channel_names[k]}({self.ofiv[i, k]:+.3g})" for k in order),
+                "positive": ", ".join(self.channel_names[k] for k in order if self.ofiv[i, k] > 0),
+                "negative": ", ".join(self.channel_names[k] for k in order if self.ofiv[i, k] < 0),
+                "non-additive": ", ".join(
+                    self.channel_names[k] + ("" if self.consistent_sign[i, k] else "±")
+                    for k in np.flatnonzero(self.non_additive[i])
+                ),
+            })
+        return pd.DataFrame(rows)
+
+    def channel_table(self, cls: int | str) -> pd.DataFrame:
+        """One row per channel of one class: OFIV, IL, mean FIV, category; sorted by OFIV."""
+        i = self.index_of(cls)
+        category = np.where(
+            ~self.non_additive[i], "additive",
+            np.where(self.consistent_sign[i], "non-additive (consistent sign)", "non-additive (inconsistent sign)"),
+        )
+        df = pd.DataFrame({
+            "channel": self.channel_names,
+            "ofiv": self.ofiv[i],
+            "inconsistency": self.inconsistency[i],
+            "fiv_mean": self.fivs[i].mean(axis=0),
+            "fiv_positive_fraction": (self.fivs[i] > 0).mean(axis=0),
+            "category": category,
+        })
+        return df.sort_values("ofiv", ascending=False, ignore_index=True)
+
+    def __repr__(self) -> str:
+        C, T, K = self.fivs.shape
+        return f"<deepresolve.Result layer={self.layer!r} classes={C} restarts={T} channels={K} W={self.fims.shape[-1]}>"
+
+    def summary(self, top: int = 5) -> str:
+        """A readable text summary: settings, then the per-class table."""
+        C, T, K = self.fivs.shape
+        head = [
+            f"DeepResolve result: layer {self.layer!r}, {C} classes x {T} restarts, {K} channels x {self.fims.shape[-1]} positions",
+            f"lambda = {self.params.get('l2')}, optimiser = {self.params.get('optimizer')}, "
+            f"mean steps = {float(np.mean(self.steps)):.1f}",
+            f"classes with non-additive channels: {int((self.n_components > 1).sum())} of {C}",
+        ]
+        with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+            return "\n".join(head) + "\n" + self.table(top).to_string(index=False)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def load(path: str | Path) -> Result:
+    """Read a :class:`Result` saved with :meth:`Result.save`."""
+    return Result.load(path)
+
