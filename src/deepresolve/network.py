@@ -1,0 +1,348 @@
+"""Split a PyTorch model at an intermediate layer into a body (input -> H) and a head (H -> class scores).
+
+DeepResolve optimises the feature map H of one layer, so it needs the part of the network after that layer
+as a function of H alone. ``split_model`` builds it for nested ``nn.Sequential`` models directly and for other
+modules through ``torch.fx``; when neither works, pass ``head=`` yourself.
+
+Targeting a layer
+-----------------
+``layer`` is a name from ``model.named_modules()`` and H is that module's **output**. To analyse the **input** of
+a module instead (the paper's DeepSEA analysis uses the input of the third convolution), pass ``at="input"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections import OrderedDict
+from typing import Literal, Sequence
+
+import torch
+from torch import fx, nn
+
+#: Output activations that turn logits into probabilities; the head stops before them (the paper scores logits).
+PROBABILITY_MODULES = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
+_PROBABILITY_FUNCTIONS = {torch.sigmoid, torch.softmax, torch.log_softmax, torch.nn.functional.sigmoid,
+                          torch.nn.functional.softmax, torch.nn.functional.log_softmax}
+
+
+class SplitError(ValueError):
+    """The model could not be split at the requested layer."""
+
+
+def _check_layer(model: nn.Module, layer: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if not isinstance(layer, str) or layer not in modules or layer == "":
+        names = [n for n in modules if n]
+        close = difflib.get_close_matches(str(layer), names, n=5, cutoff=0.3)
+        hint = f" Close names: {close}." if close else ""
+        raise SplitError(
+            f"layer={layer!r} is not a module of this model.{hint} "
+            f"Use deepresolve.list_layers(model, input_shape) to see all {len(names)} names."
+        )
+    return modules[layer]
+
+
+def make_example(input_shape: Sequence[int] | None, example: torch.Tensor | None,
+                 device: torch.device | str | None = None) -> torch.Tensor:
+    """A batch of one input: ``example`` itself (batch axis added if missing) or zeros of ``input_shape``."""
+    if example is not None:
+        x = torch.as_tensor(example, dtype=torch.float32)
+        if input_shape is not None and tuple(x.shape[-len(input_shape):]) != tuple(input_shape):
+            raise ValueError(f"example has shape {tuple(x.shape)}, which does not end in input_shape={tuple(input_shape)}")
+        x = x[:1] if input_shape is None or x.dim() > len(input_shape) else x.unsqueeze(0)
+    elif input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        if not shape or any(s <= 0 for s in shape):
+            raise ValueError(f"input_shape must be positive sizes without the batch axis, e.g. (4, 1000); got {input_shape!r}")
+        x = torch.zeros((1, *shape))
+    else:
+        raise ValueError("give input_shape=(channels, length) (without the batch axis) or example=<an input tensor>")
+    return x.to(device) if device is not None else x
+
+
+def _run(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as err:  # the user's shapes are the usual cause: say which input failed
+        raise ValueError(f"{what} failed on an input of shape {tuple(x.shape)}: {err}") from err
+
+
+def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
+                example: torch.Tensor | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Names, types and output shapes (without batch axis) of every module, in call order.
+
+    Parameters
+    ----------
+    model : nn.Module
+    input_shape : tuple, optional
+        Input shape without the batch axis, e.g. ``(4, 1000)``.
+    example : Tensor, optional
+        An input (with or without batch axis), instead of ``input_shape``.
+
+    Returns
+    -------
+    list of (name, type name, output shape)
+    """
+    x = make_example(input_shape, example, next((p.device for p in model.parameters()), None))
+    seen: list[tuple[str, str, tuple[int, ...]]] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+
+        def hook(mod, inp, out, name=name):
+            if isinstance(out, torch.Tensor):
+                seen.append((name, type(mod).__name__, tuple(out.shape[1:])))
+
+        hooks.append(module.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        _run(model, x, "the model")
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return seen
+
+
+def _is_sequential_path(model: nn.Module, layer: str) -> bool:
+    module = model
+    for part in layer.split("."):
+        if not isinstance(module, nn.Sequential):
+            return False
+        module = module._modules[part]
+    return True
+
+
+def _split_sequential(seq: nn.Sequential, path: list[str], at: str) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
+    names = list(seq._modules)
+    i = names.index(path[0])
+    before = [(n, seq._modules[n]) for n in names[:i]]
+    after = [(n, seq._modules[n]) for n in names[i + 1:]]
+    child = seq._modules[path[0]]
+    if len(path) == 1:
+        if at == "output":
+            before.append((path[0], child))
+        else:
+            after.insert(0, (path[0], child))
+        return before, after
+    inner_before, inner_after = _split_sequential(child, path[1:], at)
+    if inner_before:
+        before.append((path[0], nn.Sequential(OrderedDict(inner_before))))
+    if inner_after:
+        after.insert(0, (path[0], nn.Sequential(OrderedDict(inner_after))))
+    return before, after
+
+
+class _LeafTracer(fx.Tracer):
+    """Keeps the target module a single call so the graph can be cut at it."""
+
+    def __init__(self, leaf: str):
+        super().__init__()
+        self.leaf = leaf
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return qualname == self.leaf or super().is_leaf_module(m, qualname)
+
+
+def _split_fx(model: nn.Module, layer: str, at: str) -> tuple[nn.Module, nn.Module]:
+    tracer = _LeafTracer(layer)
+    try:
+        graph = tracer.trace(model)
+    except Exception as err:
+        raise SplitError(
+            f"could not trace {type(model).__name__} with torch.fx to split it at {layer!r} ({type(err).__name__}: {err}). "
+            "Pass head=<a module mapping the feature map H to class scores (N, C)> to deepresolve.resolve / split_model."
+        ) from err
+    calls = [n for n in graph.nodes if n.op == "call_module" and n.target == layer]
+    if len(calls) != 1:
+        raise SplitError(
+            f"layer {layer!r} is called {len(calls)} times in the traced forward; it must be called exactly once. "
+            "Pass head= yourself."
+        )
+    call = calls[0]
+    if at == "output":
+        cut = call
+    else:
+        tensors = [a for a in call.args if isinstance(a, fx.Node)]
+        if len(tensors) != 1:
+            raise SplitError(f"at='input' needs {layer!r} to take exactly one tensor input; it takes {len(tensors)}")
+        cut = tensors[0]
+
+    order = list(graph.nodes)
+    position = {n: i for i, n in enumerate(order)}
+    output = next(n for n in order if n.op == "output")
+
+    # Body: the cut node's ancestors. Head: everything downstream of the cut that feeds the output.
+    def ancestors(node: fx.Node) -> set[fx.Node]:
+        seen, stack = set(), [node]
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                stack.extend(n.all_input_nodes)
+        return seen
+
+    needed = ancestors(output) - {output}
+    body_nodes = ancestors(cut)
+    head_nodes = {n for n in needed if position[n] > position[cut]}
+    leaks = [n for n in head_nodes for a in n.all_input_nodes
+             if a not in head_nodes and a is not cut and (a.op == "placeholder" or position[a] < position[cut])
+             and a.op != "get_attr"]
+    if leaks:
+        raise SplitError(
+            f"the network after {layer!r} also reads values computed before it (e.g. a skip connection into "
+            f"{leaks[0].name!r}), so class scores are not a function of H alone. Pass head= yourself."
+        )
+
+    body_graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for n in order:
+        if n in body_nodes:
+            env[n] = body_graph.node_copy(n, lambda a: env[a])
+    body_graph.output(env[cut])
+
+    head_graph = fx.Graph()
+    env = {cut: head_graph.placeholder("h")}
+    for n in order:
+        if n in head_nodes or (n.op == "get_attr" and n in needed and n not in env):
+            env[n] = head_graph.node_copy(n, lambda a: env[a])
+    head_graph.output(fx.node.map_arg(output.args[0], lambda a: env[a]))
+    return fx.GraphModule(model, body_graph), fx.GraphModule(model, head_graph)
+
+
+def _strip_probability(head: nn.Module) -> tuple[nn.Module, bool]:
+    """Drop a final Sigmoid/Softmax so the head returns logits; report whether one was dropped."""
+    if isinstance(head, nn.Sequential):
+        names = list(head._modules)
+        if names and isinstance(head._modules[names[-1]], PROBABILITY_MODULES):
+            return nn.Sequential(OrderedDict((n, head._modules[n]) for n in names[:-1])), True
+        if names and isinstance(head._modules[names[-1]], nn.Sequential):
+            inner, dropped = _strip_probability(head._modules[names[-1]])
+            if dropped:
+                mods = OrderedDict((n, head._modules[n]) for n in names[:-1])
+                if len(inner):
+                    mods[names[-1]] = inner
+                return nn.Sequential(mods), True
+        return head, False
+    if isinstance(head, fx.GraphModule):
+        output = next(n for n in head.graph.nodes if n.op == "output")
+        last = output.args[0]
+        if isinstance(last, fx.Node):
+            is_prob = (last.op == "call_module" and isinstance(head.get_submodule(last.target), PROBABILITY_MODULES)) or \
+                      (last.op == "call_function" and last.target in _PROBABILITY_FUNCTIONS) or \
+                      (last.op == "call_method" and last.target in ("sigmoid", "softmax", "log_softmax"))
+            if is_prob:
+                output.args = (last.args[0],)
+                head.graph.eliminate_dead_code()
+                head.recompile()
+                return head, True
+    return head, False
+
+
+def split_model(
+    model: nn.Module,
+    layer: str,
+    input_shape: Sequence[int] | None = None,
+    example: torch.Tensor | None = None,
+    *,
+    at: Literal["output", "input"] = "output",
+    logits: bool = True,
+    head: nn.Module | None = None,
+) -> tuple[nn.Module, nn.Module]:
+    """Split ``model`` into ``body`` (input -> H) and ``head`` (H -> class scores).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The trained network. It is deep-copied: your model is left as it was.
+    layer : str
+        A name from ``model.named_modules()``.
+    input_shape, example
+        An input shape without the batch axis, or an input tensor, used to check the split
+        (``head(body(x)) == model(x)``, up to a stripped output activation).
+    at : {"output", "input"}
+        Whether H is the output (default) or the input of ``layer``.
+    logits : bool
+        If True (default) and the model ends in a Sigmoid/Softmax/LogSoftmax (module or function),
+        the head stops before it, so scores are the pre-activation logits the paper maximises.
+    head : nn.Module, optional
+        A head you built yourself (for models that cannot be split automatically); only the body is derived.
+
+    Returns
+    -------
+    body, head : nn.Module
+        Both in eval mode with frozen parameters. ``head`` maps H of shape (N, *feature_shape) to (N, C).
+    """
+    if at not in ("output", "input"):
+        raise ValueError(f"at must be 'output' or 'input'; got {at!r}")
+    model = copy.deepcopy(model).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    _check_layer(model, layer)
+    x = make_example(input_shape, example, next((p.device for p in model.parameters()), None)) \
+        if (input_shape is not None or example is not None) else None
+
+    given_head = head is not None
+    if given_head:
+        body = _HookBody(model, layer, at)
+        head = copy.deepcopy(head).eval()
+        for p in head.parameters():
+            p.requires_grad_(False)
+    elif _is_sequential_path(model, layer):
+        before, after = _split_sequential(model, layer.split("."), at)
+        body, head = nn.Sequential(OrderedDict(before)), nn.Sequential(OrderedDict(after))
+    else:
+        body, head = _split_fx(model, layer, at)
+    body.eval()
+
+    if x is not None:
+        h = _run(body, x, f"the body (input -> {layer!r} {at})")
+        if not given_head:  # the split itself must reproduce the model exactly
+            ref, out = _run(model, x, "the model"), _run(head, h, "the head")
+            if not (isinstance(ref, torch.Tensor) and ref.shape == out.shape and torch.allclose(ref, out, rtol=1e-4, atol=1e-5)):
+                raise SplitError(f"head(body(x)) differs from model(x) after splitting at {layer!r}; pass head= yourself")
+    if logits:
+        head, _ = _strip_probability(head)
+    head.eval()
+    if x is not None:
+        out = _run(head, h, f"the head ({layer!r} {at} -> scores)")
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the head must return class scores of shape (N, C); it returned {shape}. "
+                             "End the model in a flatten/linear layer or pass head= yourself.")
+    return body, head
+
+
+class _Stop(Exception):
+    """Raised by a forward hook to end the forward pass once H is captured (saves the rest of the network)."""
+
+
+class _HookBody(nn.Module):
+    """Runs the model only as far as ``layer`` (input or output) and returns that tensor."""
+
+    def __init__(self, model: nn.Module, layer: str, at: str):
+        super().__init__()
+        self.model, self.layer, self.at = model, layer, at
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        captured = {}
+
+        def hook(mod, inp, out):
+            captured["h"] = inp[0] if self.at == "input" else out
+            raise _Stop
+
+        handle = self.model.get_submodule(self.layer).register_forward_hook(hook)
+        try:
+            self.model(x)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        if "h" not in captured:
+            raise SplitError(f"layer {self.layer!r} was never called during the forward pass")
+        return captured["h"]
+

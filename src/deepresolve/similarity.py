@@ -1,0 +1,123 @@
+"""Class similarity from OFIVs, and the conventional measures it is compared with (paper, Fig 4b and Fig 7).
+
+- ``class_similarity``: A, the Pearson correlation of non-negative OFIVs between classes (the paper's measure:
+  only positively contributing channels are truly associated with a class).
+- ``ofiv_correlation``: the same with the full OFIVs (negative terms confound it).
+- ``class_difference``: D = OFIV_i - OFIV_j.
+- ``label_correlation``: Pearson correlation of the label columns.
+- ``weight_cosine``: cosine of the rows of the last linear layer's weight matrix.
+- ``cluster_classes``: hierarchical clustering of classes on A (distance 1 - A).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import squareform
+from torch import nn
+
+from .result import Result
+
+
+def _pearson_rows(x: np.ndarray) -> np.ndarray:
+    """Pearson correlation between rows; a constant row correlates 0 with the others (1 with itself)."""
+    x = np.asarray(x, dtype=np.float64)
+    centered = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(centered, axis=1)
+    safe = np.where(norm > 0, norm, 1.0)
+    unit = centered / safe[:, None]
+    corr = np.clip(unit @ unit.T, -1.0, 1.0)
+    np.fill_diagonal(corr, 1.0)
+    return corr
+
+
+def class_similarity(result: Result) -> np.ndarray:
+    """Class similarity matrix A: Pearson correlation of the non-negative OFIVs, (C, C).
+
+    Classes whose non-negative OFIV is constant (e.g. no positive channel) get correlation 0 with the others.
+    """
+    return _pearson_rows(np.clip(result.ofiv, 0.0, None))
+
+
+def ofiv_correlation(result: Result) -> np.ndarray:
+    """Pearson correlation of the full OFIVs (positive and negative terms), (C, C)."""
+    return _pearson_rows(result.ofiv)
+
+
+def class_difference(result: Result, i: int | str, j: int | str) -> np.ndarray:
+    """Difference map D = OFIV_i - OFIV_j, (K,). ``i``/``j`` are output indices or class names."""
+    return result.ofiv[result.index_of(i)] - result.ofiv[result.index_of(j)]
+
+
+def label_correlation(labels: np.ndarray) -> np.ndarray:
+    """Pearson correlation between the label columns of an (N, C) label matrix, (C, C)."""
+    labels = np.asarray(labels, dtype=np.float64)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be an (N, C) matrix; got shape {labels.shape}")
+    return _pearson_rows(labels.T)
+
+
+def last_linear_weight(model: nn.Module) -> np.ndarray:
+    """Weight matrix (C, hidden) of the last ``nn.Linear`` in ``model``."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear layer; pass its last-layer weight matrix (C, hidden) instead")
+    return linears[-1].weight.detach().cpu().numpy()
+
+
+def weight_cosine(model_or_weight: nn.Module | np.ndarray, classes: np.ndarray | None = None) -> np.ndarray:
+    """Cosine similarity of last-layer weight rows, (C, C).
+
+    Parameters
+    ----------
+    model_or_weight : nn.Module or (C_all, hidden) array
+        A model (its last ``nn.Linear`` is used) or the weight matrix itself.
+    classes : (C,) int array, optional
+        Rows to keep, e.g. ``result.classes``.
+    """
+    w = last_linear_weight(model_or_weight) if isinstance(model_or_weight, nn.Module) else np.asarray(model_or_weight, dtype=np.float64)
+    if w.ndim != 2:
+        raise ValueError(f"the weight matrix must be 2-D (C, hidden); got shape {w.shape}")
+    if classes is not None:
+        w = w[np.asarray(classes)]
+    norm = np.linalg.norm(w, axis=1)
+    unit = w / np.where(norm > 0, norm, 1.0)[:, None]
+    return np.clip(unit @ unit.T, -1.0, 1.0)
+
+
+@dataclass
+class Clustering:
+    """Hierarchical clustering of classes."""
+
+    linkage: np.ndarray  # scipy linkage matrix (C - 1, 4)
+    order: np.ndarray    # (C,) leaf order of the dendrogram
+    labels: np.ndarray   # (C,) cluster label of each class (1-based), when n_clusters was given; else all 1
+
+
+def cluster_classes(similarity: np.ndarray, method: str = "average", n_clusters: int | None = None) -> Clustering:
+    """Cluster classes hierarchically with distance 1 - similarity.
+
+    Parameters
+    ----------
+    similarity : (C, C) symmetric array, e.g. :func:`class_similarity`
+    method : str
+        scipy linkage method for a precomputed distance ("average", "complete", "single", "weighted").
+    n_clusters : int, optional
+        Cut the tree into this many clusters.
+    """
+    a = np.asarray(similarity, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"similarity must be a square (C, C) matrix; got shape {a.shape}")
+    if method not in ("average", "complete", "single", "weighted"):
+        raise ValueError(f"method must be one of average, complete, single, weighted (methods valid for a precomputed "
+                         f"distance); got {method!r}")
+    C = a.shape[0]
+    if C < 2:
+        return Clustering(np.empty((0, 4)), np.arange(C), np.ones(C, dtype=int))
+    dist = 1.0 - (a + a.T) / 2.0
+    np.fill_diagonal(dist, 0.0)
+    z = hierarchy.linkage(squareform(np.clip(dist, 0.0, None), checks=False), method=method)
+    labels = hierarchy.fcluster(z, n_clusters, criterion="maxclust") if n_clusters else np.ones(C, dtype=int)
+    return Clustering(z, hierarchy.leaves_list(z), np.asarray(labels))

@@ -1,0 +1,223 @@
+"""From an ensemble of feature importance maps to per-channel summaries (paper, Methods).
+
+- FIV (feature importance vector): phi_c^k, the spatial mean of FIM channel k.
+- Restart weights: the final class scores, offset so that all are non-negative.
+- IL (inconsistency level): the weighted variance of phi_c^k over restarts.
+- Non-additive channels: Gaussian mixtures with 1, 2, 3 components are fitted to a class's IL scores and the
+  lowest BIC wins; channels outside the lowest-mean component are non-additive.
+- OFIV (overall feature importance vector): the weighted mean FIV; for non-additive channels whose sign is
+  inconsistent across restarts, the weighted mean of the positive FIVs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+
+def fiv(fims: np.ndarray) -> np.ndarray:
+    """Feature importance vectors: spatial means of the FIMs.
+
+    Parameters
+    ----------
+    fims : (..., K, W) array
+
+    Returns
+    -------
+    (..., K) array
+    """
+    return np.asarray(fims, dtype=np.float64).mean(axis=-1)
+
+
+def restart_weights(scores: np.ndarray) -> np.ndarray:
+    """Weights of restarts: the class scores, shifted up by -min when any is negative (so all are >= 0).
+
+    As in the authors' code, non-negative scores are used as they are. When every weight of a class is 0
+    (all restarts scored the same negative value) the weights fall back to uniform.
+
+    Parameters
+    ----------
+    scores : (..., T) array
+
+    Returns
+    -------
+    (..., T) array
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    low = s.min(axis=-1, keepdims=True)
+    w = np.where(low < 0, s - low, s)
+    empty = w.sum(axis=-1, keepdims=True) <= 0
+    return np.where(empty, 1.0, w)
+
+
+def weighted_mean_var(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and (biased) weighted variance over the restart axis.
+
+    Parameters
+    ----------
+    values : (T, K) array
+    weights : (T,) array, non-negative, not all zero
+
+    Returns
+    -------
+    mean, variance : (K,) arrays
+    """
+    w = np.asarray(weights, dtype=np.float64)[:, None]
+    mean = (w * values).sum(axis=0) / w.sum()
+    var = (w * (values - mean) ** 2).sum(axis=0) / w.sum()
+    return mean, var
+
+
+def inconsistency(fivs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Inconsistency level (IL) of every channel: weighted variance of its FIV over restarts.
+
+    Parameters
+    ----------
+    fivs : (C, T, K) array
+    weights : (C, T) array
+
+    Returns
+    -------
+    (C, K) array
+    """
+    return np.stack([weighted_mean_var(f, w)[1] for f, w in zip(fivs, weights)])
+
+
+@dataclass
+class MixtureFit:
+    """GMM model selection on one class's IL scores."""
+
+    bic: np.ndarray           # (3,) BIC for 1, 2, 3 components (inf where the fit was impossible)
+    n_components: int
+    non_additive: np.ndarray  # (K,) bool
+
+
+def fit_mixture(il: np.ndarray, random_state: int = 0, floor: float = 0.0, max_components: int = 3) -> MixtureFit:
+    """Fit 1..max_components Gaussian mixtures to IL scores, keep the lowest BIC.
+
+    Channels not in the component with the lowest mean are non-additive. The scores are divided by their
+    standard deviation first (BIC differences do not change under rescaling, but sklearn's fixed covariance
+    regulariser would swamp very small ILs otherwise). Scores at or below ``floor`` count as exactly 0
+    (restarts agreeing up to float round-off); a mixture needs at least as many distinct scores as components,
+    so larger mixtures get BIC = inf when there are fewer.
+
+    Parameters
+    ----------
+    il : (K,) array of inconsistency levels
+    random_state : int
+        Fixed for reproducible fits.
+    floor : float
+        ILs at or below this are treated as 0.
+    """
+    x = np.asarray(il, dtype=np.float64).reshape(-1, 1)
+    x = np.where(x <= floor, 0.0, x)
+    spread = x.std()
+    if spread > 0:
+        x = x / spread
+    bic = np.full(max_components, np.inf)
+    labels: list[np.ndarray | None] = [None] * max_components
+    means: list[np.ndarray | None] = [None] * max_components
+    distinct = len(np.unique(np.round(x[:, 0], 9)))
+    for n in range(1, max_components + 1):
+        if n > 1 and distinct < n:
+            continue
+        gmm = GaussianMixture(n_components=n, covariance_type="diag", random_state=random_state)
+        gmm.fit(x)
+        bic[n - 1] = gmm.bic(x)
+        labels[n - 1], means[n - 1] = gmm.predict(x), gmm.means_[:, 0]
+    best = int(np.argmin(bic))
+    if best == 0:
+        return MixtureFit(bic, 1, np.zeros(len(x), dtype=bool))
+    return MixtureFit(bic, best + 1, labels[best] != int(np.argmin(means[best])))
+
+
+def sign_consistent(fivs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Whether every restart with non-zero weight gives a channel's FIV the same sign.
+
+    Parameters
+    ----------
+    fivs : (T, K) array
+    weights : (T,) array
+
+    Returns
+    -------
+    (K,) bool
+    """
+    used = fivs[np.asarray(weights) > 0]
+    return (used >= 0).all(axis=0) | (used <= 0).all(axis=0)
+
+
+def ofiv(fivs: np.ndarray, weights: np.ndarray, non_additive: np.ndarray, consistent: np.ndarray) -> np.ndarray:
+    """Overall feature importance vector of one class.
+
+    Parameters
+    ----------
+    fivs : (T, K) array
+    weights : (T,) array
+    non_additive, consistent : (K,) bool
+
+    Returns
+    -------
+    (K,) array
+    """
+    out, _ = weighted_mean_var(fivs, weights)
+    for k in np.flatnonzero(non_additive & ~consistent):
+        pos = fivs[:, k] > 0
+        w = weights * pos
+        # Inconsistent sign means some restart is positive; its weight may still be 0 (the worst restart).
+        out[k] = (w * fivs[:, k]).sum() / w.sum() if w.sum() > 0 else fivs[pos, k].mean()
+    return out
+
+
+@dataclass
+class Summary:
+    """Summaries of C classes; shapes as in :class:`deepresolve.Result`."""
+
+    fivs: np.ndarray
+    weights: np.ndarray
+    inconsistency: np.ndarray
+    bic: np.ndarray
+    n_components: np.ndarray
+    non_additive: np.ndarray
+    consistent_sign: np.ndarray
+    ofiv: np.ndarray
+
+
+def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agreement: float = 1e-3) -> Summary:
+    """All per-channel summaries of an ensemble of FIMs.
+
+    Parameters
+    ----------
+    fims : (C, T, K, W) array
+    scores : (C, T) array of final class scores
+    random_state : int
+        Seed of the mixture fits.
+    agreement : float
+        Restarts whose FIVs differ by less than this fraction of the class's RMS FIV reached the same optimum
+        (up to the ascent's stopping tolerance): ILs below ``(agreement * RMS FIV)**2`` count as 0, so the
+        mixtures are not fitted to convergence noise.
+    """
+    fims = np.asarray(fims)
+    if fims.ndim != 4:
+        raise ValueError(f"fims must have shape (C, T, K, W); got {fims.shape}")
+    if scores.shape != fims.shape[:2]:
+        raise ValueError(f"scores must have shape (C, T) = {fims.shape[:2]}; got {scores.shape}")
+    fivs = fiv(fims)
+    weights = restart_weights(scores)
+    il = inconsistency(fivs, weights)
+    floors = agreement**2 * (fivs**2).mean(axis=(1, 2))
+    fits = [fit_mixture(x, random_state, floor) for x, floor in zip(il, floors)]
+    non_additive = np.stack([f.non_additive for f in fits])
+    consistent = np.stack([sign_consistent(f, w) for f, w in zip(fivs, weights)])
+    return Summary(
+        fivs=fivs,
+        weights=weights,
+        inconsistency=il,
+        bic=np.stack([f.bic for f in fits]),
+        n_components=np.array([f.n_components for f in fits]),
+        non_additive=non_additive,
+        consistent_sign=consistent,
+        ofiv=np.stack([ofiv(f, w, n, c) for f, w, n, c in zip(fivs, weights, non_additive, consistent)]),
+    )
