@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import io
 from collections import OrderedDict
 from typing import Literal, Sequence
 
@@ -69,6 +70,33 @@ def _run(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
         raise ValueError(f"{what} failed on an input of shape {tuple(x.shape)}: {err}") from err
 
 
+def _copy(model: nn.Module) -> nn.Module:
+    """An independent copy in eval mode with frozen parameters; TorchScript Sequentials become nn.Sequential."""
+    if isinstance(model, torch.jit.ScriptModule):
+        # deepcopy of a ScriptModule yields non-leaf parameters; a save/load round trip does not
+        buffer = io.BytesIO()
+        torch.jit.save(model, buffer)
+        buffer.seek(0)
+        model = _unscript(torch.jit.load(buffer, map_location=next((p.device for p in model.parameters()), "cpu")))
+    else:
+        model = copy.deepcopy(model)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _unscript(module: nn.Module) -> nn.Module:
+    """A scripted Sequential as a plain nn.Sequential of its (possibly scripted) children, so it can be cut."""
+    if isinstance(module, torch.jit.ScriptModule) and module.original_name == "Sequential":
+        return nn.Sequential(OrderedDict((n, _unscript(c)) for n, c in module.named_children()))
+    return module
+
+
+def _type_name(module: nn.Module) -> str:
+    return module.original_name if isinstance(module, torch.jit.ScriptModule) else type(module).__name__
+
+
 def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
                 example: torch.Tensor | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
     """Names, types and output shapes (without batch axis) of every module, in call order.
@@ -76,6 +104,7 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
     Parameters
     ----------
     model : nn.Module
+        A module or a TorchScript model.
     input_shape : tuple, optional
         Input shape without the batch axis, e.g. ``(4, 1000)``.
     example : Tensor, optional
@@ -85,26 +114,42 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
     -------
     list of (name, type name, output shape)
     """
+    model = _copy(model)
     x = make_example(input_shape, example, next((p.device for p in model.parameters()), None))
     seen: list[tuple[str, str, tuple[int, ...]]] = []
-    hooks = []
-    for name, module in model.named_modules():
-        if not name:
-            continue
 
-        def hook(mod, inp, out, name=name):
-            if isinstance(out, torch.Tensor):
-                seen.append((name, type(mod).__name__, tuple(out.shape[1:])))
+    def record(name: str, module: nn.Module, out) -> None:
+        if isinstance(out, torch.Tensor):
+            seen.append((name, _type_name(module), tuple(out.shape[1:])))
 
-        hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
+    # Hooks see ordinary modules; Sequential containers and scripted children (which take no hooks) are
+    # recorded while walking the Sequential by hand.
+    hooks = [module.register_forward_hook(lambda mod, inp, out, name=name: record(name, mod, out))
+             for name, module in model.named_modules()
+             if name and not isinstance(module, (nn.Sequential, torch.jit.ScriptModule))]
+
+    def walk(seq: nn.Sequential, h: torch.Tensor, prefix: str) -> torch.Tensor:
+        for name, child in seq.named_children():
+            h = walk(child, h, f"{prefix}{name}.") if isinstance(child, nn.Sequential) else child(h)
+            if isinstance(child, (nn.Sequential, torch.jit.ScriptModule)):
+                record(prefix + name, child, h)
+        return h
+
     try:
-        _run(model, x, "the model")
+        if isinstance(model, nn.Sequential):
+            with torch.no_grad():
+                try:
+                    walk(model, x, "")
+                except Exception as err:
+                    raise ValueError(f"the model failed on an input of shape {tuple(x.shape)}: {err}") from err
+        elif isinstance(model, torch.jit.ScriptModule):
+            raise SplitError("only TorchScript models scripted from an nn.Sequential can be listed and split; "
+                             "script the Sequential, or pass the Python module")
+        else:
+            _run(model, x, "the model")
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return seen
 
 
@@ -214,11 +259,15 @@ def _split_fx(model: nn.Module, layer: str, at: str) -> tuple[nn.Module, nn.Modu
     return fx.GraphModule(model, body_graph), fx.GraphModule(model, head_graph)
 
 
+def _is_probability(module: nn.Module) -> bool:
+    return isinstance(module, PROBABILITY_MODULES) or _type_name(module) in {m.__name__ for m in PROBABILITY_MODULES}
+
+
 def _strip_probability(head: nn.Module) -> tuple[nn.Module, bool]:
     """Drop a final Sigmoid/Softmax so the head returns logits; report whether one was dropped."""
     if isinstance(head, nn.Sequential):
         names = list(head._modules)
-        if names and isinstance(head._modules[names[-1]], PROBABILITY_MODULES):
+        if names and _is_probability(head._modules[names[-1]]):
             return nn.Sequential(OrderedDict((n, head._modules[n]) for n in names[:-1])), True
         if names and isinstance(head._modules[names[-1]], nn.Sequential):
             inner, dropped = _strip_probability(head._modules[names[-1]])
@@ -232,7 +281,7 @@ def _strip_probability(head: nn.Module) -> tuple[nn.Module, bool]:
         output = next(n for n in head.graph.nodes if n.op == "output")
         last = output.args[0]
         if isinstance(last, fx.Node):
-            is_prob = (last.op == "call_module" and isinstance(head.get_submodule(last.target), PROBABILITY_MODULES)) or \
+            is_prob = (last.op == "call_module" and _is_probability(head.get_submodule(last.target))) or \
                       (last.op == "call_function" and last.target in _PROBABILITY_FUNCTIONS) or \
                       (last.op == "call_method" and last.target in ("sigmoid", "softmax", "log_softmax"))
             if is_prob:
@@ -279,9 +328,7 @@ def split_model(
     """
     if at not in ("output", "input"):
         raise ValueError(f"at must be 'output' or 'input'; got {at!r}")
-    model = copy.deepcopy(model).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = _copy(model)
     _check_layer(model, layer)
     x = make_example(input_shape, example, next((p.device for p in model.parameters()), None)) \
         if (input_shape is not None or example is not None) else None

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import deepresolve as dr
+from deepresolve.summarize import fit_mixture, inconsistency, ofiv, restart_weights, sign_consistent, summarize
+
+
+def test_restart_weights_offset_only_when_negative():
+    np.testing.assert_allclose(restart_weights(np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])),
+                               [[1.0, 2.0, 3.0], [0.0, 1.5, 3.0]])
+    # every restart scored the same negative value: uniform weights, not a division by zero
+    np.testing.assert_allclose(restart_weights(np.array([[-2.0, -2.0]])), [[1.0, 1.0]])
+
+
+def test_inconsistency_is_numpy_weighted_variance():
+    rng = np.random.default_rng(0)
+    fivs, w = rng.normal(size=(3, 10, 6)), rng.uniform(0, 2, size=(3, 10))
+    expected = np.stack([
+        np.average((f - np.average(f, axis=0, weights=ww)) ** 2, axis=0, weights=ww) for f, ww in zip(fivs, w)
+    ])
+    np.testing.assert_allclose(inconsistency(fivs, w), expected)
+    # the same as numpy's weighted covariance (biased) diagonal
+    np.testing.assert_allclose(inconsistency(fivs[:1], w[:1])[0],
+                               np.diag(np.cov(fivs[0].T, aweights=w[0], bias=True)))
+
+
+def test_ofiv_rules():
+    fivs = np.array([[1.0, 2.0, -1.0], [3.0, -2.0, -3.0]])  # channel 1 flips sign
+    w = np.array([1.0, 3.0])
+    consistent = sign_consistent(fivs, w)
+    assert consistent.tolist() == [True, False, True]
+    non_additive = np.array([False, True, True])
+    out = ofiv(fivs, w, non_additive, consistent)
+    # additive and consistent non-additive: weighted mean; inconsistent non-additive: positive FIVs only
+    np.testing.assert_allclose(out, [2.5, 2.0, -2.5])
+    # an additive channel of inconsistent sign keeps the plain weighted mean
+    np.testing.assert_allclose(ofiv(fivs, w, np.zeros(3, bool), consistent)[1], -1.0)
+
+
+def test_mixture_selection():
+    rng = np.random.default_rng(1)
+    two = np.concatenate([rng.normal(0.01, 0.002, 28), rng.normal(1.0, 0.05, 4)])
+    fit = fit_mixture(two)
+    assert fit.n_components >= 2 and np.flatnonzero(fit.non_additive).tolist() == [28, 29, 30, 31]
+    one = rng.normal(0.5, 0.05, 32)
+    assert fit_mixture(one).n_components == 1
+    assert fit_mixture(np.zeros(16)).n_components == 1
+    # the choice does not depend on the scale of the scores
+    assert fit_mixture(two * 1e-6).non_additive.tolist() == fit.non_additive.tolist()
+
+
+def test_summarize_validates_shapes():
+    with pytest.raises(ValueError, match=r"fims must have shape \(C, T, K, W\)"):
+        summarize(np.zeros((2, 3, 4)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"scores must have shape \(C, T\)"):
+        summarize(np.zeros((2, 3, 4, 1)), np.zeros((3, 2)))
+
+
+def test_similarity_matches_numpy():
+    rng = np.random.default_rng(2)
+    res = fake_result(rng, C=5, K=12)
+    pos = np.clip(res.ofiv, 0, None)
+    np.testing.assert_allclose(dr.class_similarity(res), np.corrcoef(pos), atol=1e-12)
+    np.testing.assert_allclose(dr.ofiv_correlation(res), np.corrcoef(res.ofiv), atol=1e-12)
+    np.testing.assert_allclose(dr.class_difference(res, 3, 1), res.ofiv[3] - res.ofiv[1])
+    np.testing.assert_allclose(dr.class_difference(res, "c3", "c1"), res.ofiv[3] - res.ofiv[1])
+    labels = rng.integers(0, 2, size=(100, 5))
+    np.testing.assert_allclose(dr.label_correlation(labels), np.corrcoef(labels.T), atol=1e-12)
+
+
+def test_constant_rows_correlate_zero():
+    rng = np.random.default_rng(3)
+    res = fake_result(rng, C=3, K=6)
+    res.ofiv[1] = -1.0  # no positive channel: constant after clipping
+    a = dr.class_similarity(res)
+    assert a[1, 1] == 1.0 and a[0, 1] == 0.0 and np.isfinite(a).all()
+
+
+def test_weight_cosine_and_clustering():
+    w = np.array([[1.0, 0.0, 0.0], [2.0, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
+    model = nn.Sequential(nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 4))
+    with torch.no_grad():
+        model[2].weight.copy_(torch.tensor(w))
+    cos = dr.weight_cosine(model)
+    expected = (w / np.linalg.norm(w, axis=1, keepdims=True)) @ (w / np.linalg.norm(w, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(cos, expected, atol=1e-6)
+    np.testing.assert_allclose(dr.weight_cosine(w, classes=[0, 2]), expected[np.ix_([0, 2], [0, 2])])
+    sim = np.array([[1, .9, .1, 0], [.9, 1, .2, .1], [.1, .2, 1, .8], [0, .1, .8, 1]])
+    clusters = dr.cluster_classes(sim, n_clusters=2)
+    assert clusters.labels[0] == clusters.labels[1] != clusters.labels[2] == clusters.labels[3]
+    assert sorted(clusters.order.tolist()) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="square"):
+        dr.cluster_classes(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        dr.weight_cosine(nn.Conv1d(1, 1, 1))
+
+
+def fake_result(rng, C=4, T=5, K=8, W=3):
+    fims = rng.normal(size=(C, T, K, W)).astype(np.float32)
+    scores = rng.normal(size=(C, T))
+    s = summarize(fims, scores)
+    return dr.Result(
+        classes=np.arange(C), class_names=[f"c{i}" for i in range(C)], fims=fims, fivs=s.fivs, scores=scores,
+        weights=s.weights, inconsistency=s.inconsistency, bic=s.bic, n_components=s.n_components,
+        non_additive=s.non_additive, consistent_sign=s.consistent_sign, ofiv=s.ofiv,
+        trace=rng.normal(size=(C, T, 7)).astype(np.float32), steps=np.full((C, T), 7), layer="conv2",
+        params={"l2": 1.0, "optimizer": "matched"},
+    )
+
+
+def test_result_round_trip_and_summary(tmp_path):
+    import h5py
+
+    res = fake_result(np.random.default_rng(4))
+    path = res.save(tmp_path / "sub" / "r.h5")
+    back = dr.load(path)
+    for name in ("classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",
+                 "non_additive", "consistent_sign", "ofiv", "trace", "steps"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(res, name), err_msg=name)
+    assert back.class_names == res.class_names and back.channel_names == res.channel_names
+    assert back.layer == "conv2" and back.params == res.params
+    with h5py.File(path, "r") as f:  # plain h5py reads it
+        assert f["ofiv"].shape == (4, 8)
+    text = str(back)
+    assert "c0" in text and "layer 'conv2'" in text
+    table = back.channel_table("c2")
+    assert list(table["ofiv"]) == sorted(res.ofiv[2], reverse=True)
+    with pytest.raises(KeyError, match="output index 9 was not analysed"):
+        back.index_of(9)
+    with pytest.raises(FileNotFoundError):
+        dr.load(tmp_path / "missing.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = 1
+    with pytest.raises(ValueError, match="not a deepresolve result"):
+        dr.load(tmp_path / "other.h5")
