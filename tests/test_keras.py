@@ -324,3 +324,12 @@ def test_shared_model_matches_numpy_reference(shared_models):
         h = relu(conv2d_theano_th(xi[:, :, :], Wc, bc, (1, 1), "same"))  # (16, 1, 101)
         want.append(sigmoid(dense(relu(dense(h.max(axis=(1, 2)), W1, b1)), W2, b2)))
     np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-6)
+
+
+def test_onehot_input_adapter(shared_models):
+    plain = load_keras(shared_models[0])
+    wrapped = load_keras(shared_models[0], onehot=True)
+    x = torch.eye(4)[torch.randint(0, 4, (3, 101))].transpose(1, 2)
+    torch.testing.assert_close(wrapped(x), plain(x.unsqueeze(2)))
+    torch.testing.assert_close(wrapped(sequence_input(wrapped, x)), plain(sequence_input(plain, x)))
+    assert list(dict(wrapped.named_children()))[0] == "from_onehot" and hasattr(wrapped, "flatten")

@@ -101,6 +101,26 @@ class KerasFlatten(nn.Module):
         return f"channels_last={self.channels_last}"
 
 
+class FromOneHot(nn.Module):
+    """Maps one-hot sequences ``(N, 4, L)`` to a Keras model's input layout (see :func:`sequence_input`)."""
+
+    def __init__(self, layout: str) -> None:
+        super().__init__()
+        if layout not in ("th2d", "tf2d", "1d"):
+            raise ValueError(f"a {layout!r} model does not take sequences")
+        self.layout = layout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layout == "th2d":
+            return x.unsqueeze(2)
+        if self.layout == "tf2d":
+            return x.transpose(1, 2).unsqueeze(1)
+        return x.transpose(1, 2)
+
+    def extra_repr(self) -> str:
+        return f"layout={self.layout!r}"
+
+
 class Softmax2D(nn.Module):
     """Keras softmax over the last axis of a ``(N, D)`` tensor (the only use in a plain classifier)."""
 
@@ -238,7 +258,7 @@ def _layer_weights(weights: dict[str, list[np.ndarray]], name: str, cls: str, bi
     return arrays[0], (arrays[1] if bias else None)
 
 
-def load_keras(path: str | Path, backend: str | None = None) -> nn.Sequential:
+def load_keras(path: str | Path, backend: str | None = None, onehot: bool = False) -> nn.Sequential:
     """Rebuild a Keras 1.x ``Sequential`` model as a PyTorch module.
 
     Parameters
@@ -251,6 +271,9 @@ def load_keras(path: str | Path, backend: str | None = None) -> nn.Sequential:
         true convolution). Keras 1 files do not record it; None infers it from each convolution's
         ``dim_ordering`` ("th" → Theano, "tf" → TensorFlow), which is how models were usually paired. Keras 1
         ``Convolution1D`` has no ``dim_ordering``; None treats it as Theano when the model has no "tf" layer.
+    onehot : bool
+        False: the model takes Keras's input layout. True: it takes one-hot sequences ``(N, 4, L)`` like the rest
+        of the package, through a first module ``from_onehot`` (:class:`FromOneHot`); layer names are unchanged.
 
     Returns
     -------
@@ -258,7 +281,7 @@ def load_keras(path: str | Path, backend: str | None = None) -> nn.Sequential:
         In eval mode. Input has the Keras layout ``(N, *model.keras_input_shape)``, e.g. ``(N, 4, 1, 101)`` for a
         "th" Convolution2D over a one-hot sequence. Output is what Keras output (after its final activation).
         Attributes: ``keras_input_shape`` (tuple), ``keras_layout`` ("th2d", "tf2d", "1d" or "dense"),
-        ``keras_backend`` and ``keras_layers`` (the Keras layer name of every module).
+        ``onehot_input``, ``keras_backend`` and ``keras_layers`` (the Keras layer name of every module).
     """
     if backend is not None and backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS} or None; got {backend!r}")
@@ -428,8 +451,12 @@ def load_keras(path: str | Path, backend: str | None = None) -> nn.Sequential:
                 add(f"{owner}_{act}" if act != "sigmoid" or spec is not layers[-1] else "sigmoid", module, kname)
         cur = _shape_after(list(modules.values())[start:], cur)
 
+    if onehot:
+        adapter = FromOneHot(layout)
+        modules = OrderedDict([("from_onehot", adapter), *modules.items()])
     model = nn.Sequential(modules)
     model.eval()
+    model.onehot_input = bool(onehot)
     model.keras_input_shape = input_shape
     model.keras_layout = layout
     model.keras_backend = backend or ("tensorflow" if any_tf else "theano")
@@ -452,7 +479,7 @@ def _shape_after(mods: list[nn.Module], cur: tuple[int, ...]) -> tuple[int, ...]
     return tuple(x.shape[1:])
 
 
-def load_model(path: str | Path) -> nn.Module:
+def load_model(path: str | Path, onehot: bool = False) -> nn.Module:
     """Load a trained model from any supported format, dispatching on the path.
 
     Parameters
@@ -461,6 +488,8 @@ def load_model(path: str | Path) -> nn.Module:
         A Keras 1.x model (folder with ``.json`` + ``.h5``, or either file) → :func:`load_keras`;
         a TorchScript archive (``.pt``, ``.pth``, ``.ts``) → :func:`torch.jit.load`;
         an ONNX file (``.onnx``) → ``onnx2torch.convert`` (optional: ``pip install onnx2torch``).
+    onehot : bool
+        For Keras models: take one-hot ``(N, 4, L)`` input (see :func:`load_keras`).
 
     Returns
     -------
@@ -472,7 +501,7 @@ def load_model(path: str | Path) -> nn.Module:
         raise FileNotFoundError(f"model path {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in (".json", ".h5", ".hdf5"):
-        return load_keras(path)
+        return load_keras(path, onehot=onehot)
     if suffix in (".pt", ".pth", ".ts"):
         try:
             model = torch.jit.load(str(path), map_location="cpu")
@@ -510,7 +539,7 @@ def sequence_input(model: nn.Module, onehot: torch.Tensor) -> torch.Tensor:
     if onehot.dim() != 3:
         raise ValueError(f"onehot must be (N, alphabet, length); got shape {tuple(onehot.shape)}")
     layout = getattr(model, "keras_layout", None)
-    if layout is None:
+    if layout is None or getattr(model, "onehot_input", False):
         return onehot
     if layout == "th2d":
         return onehot.unsqueeze(2)
