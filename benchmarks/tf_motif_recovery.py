@@ -1,0 +1,311 @@
+"""Table 1 of the DeepResolve paper: is the known motif among the top-ranked channels of TF-binding CNNs?
+
+For every trained model folder (``wgEncodeAwgTfbs<Lab><Cell><Factor>...UniPk`` with the authors' Keras 1.2 files),
+the 16 channels of the globally max-pooled layer (module ``flatten``, K = 16, W = 1; channel k is first-layer
+filter k) are ranked by
+
+- **DeepResolve**: the OFIV of :func:`deepresolve.resolve` (10 restarts, lambda = 1, seed 0; no input data);
+- **saliency**, **gradient x input**, **DeepLIFT** (zero reference): :func:`deepresolve.baselines.layer_attribution`
+  on the same layer, averaged over a positive set (below);
+- **chance**: the expected hit rate of a uniformly random ranking (exact, from the number of matching filters);
+
+and **enhanced DeepMotif** (:func:`deepresolve.motifs.deepmotif`: 100 random starts, input-space ascent on the
+logit, best 25-bp window of the 5 best sequences) proposes 5 PWMs in order.
+
+Each filter is converted to a PWM the authors' way (:func:`deepresolve.motifs.filter_pwms`) and compared with
+every motif of a JASPAR release (CORE vertebrates, default JASPAR2016, the bundled release closest to the paper's
+JASPAR 2015) by Tomtom (memelite). A filter *matches* when its Tomtom p-value against a JASPAR motif of the
+experiment's factor (:mod:`deepresolve.names`; heterodimers count for both partners) is below 0.5 (and,
+separately, 0.05). A method *hits at top-k* when one of its k best channels (for DeepMotif, its first k PWMs)
+matches. As in the paper, the rank tests compare the rank each method gives the filter with the lowest Tomtom
+p-value (the best-matching filter): paired Wilcoxon signed-rank and unpaired Mann-Whitney U, DeepResolve against
+each input-dependent method.
+
+Positive set (the paper used the ChIP-seq positives, which are not shipped): a pool of ``--pool`` random
+sequences (uniform bases, 101 bp), each carrying 1-3 instances (random strand and position, bases sampled from the
+PWM) of motifs drawn uniformly from *all* of the JASPAR release, not only the factor's, is scored by the model
+and the top 1 % by logit are kept. The pool is the same for every model (seeded). Nothing here is tuned to these
+models: every setting is a library default or the paper's.
+
+Output: ``<out>/models/<model>.tsv`` (one row per method) and ``<model>.filters.tsv`` (one row per filter), written
+atomically as each model finishes; a rerun skips models already done (resume after an interruption). At the end
+``<out>/table1.tsv`` and ``<out>/rank_tests.tsv`` are written and the table is printed.
+
+Usage::
+
+    .venv/bin/python benchmarks/tf_motif_recovery.py --models ../shared/data/tf422 --out runs/table1 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+METHODS = ("DeepResolve", "saliency", "gradient_x_input", "deeplift", "enhanced DeepMotif", "chance")
+LAYER = "flatten"
+TOPS = (1, 3, 5)
+THRESHOLDS = (0.5, 0.05)
+
+
+def background_pool(motifs: dict[str, np.ndarray], n: int, length: int = 101, seed: int = 0) -> np.ndarray:
+    """(n, 4, length) one-hot random sequences, each with 1-3 JASPAR motif instances sampled from their PWMs."""
+    rng = np.random.default_rng(seed)
+    pwms = [p for p in motifs.values() if p.shape[1] <= length]
+    seqs = rng.integers(0, 4, size=(n, length))
+    for i in range(n):
+        for _ in range(rng.integers(1, 4)):
+            pwm = pwms[rng.integers(len(pwms))]
+            if rng.random() < 0.5:
+                pwm = pwm[::-1, ::-1]  # reverse complement (A,C,G,T order)
+            w = pwm.shape[1]
+            start = rng.integers(0, length - w + 1)
+            cum = np.cumsum(pwm, axis=0)
+            u = rng.random(w)
+            seqs[i, start:start + w] = np.minimum((u[None, :] > cum).sum(axis=0), 3)
+    return np.eye(4, dtype=np.float32)[seqs].transpose(0, 2, 1).copy()
+
+
+def chance_hit(n_match: int, k: int, n: int = 16) -> float:
+    """Probability that a uniformly random ranking of n channels puts one of n_match matching ones in its top k."""
+    return 1.0 - math.comb(n - n_match, k) / math.comb(n, k)
+
+
+def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of every channel, highest score first (ties broken by channel index)."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=int)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import torch
+
+    import deepresolve
+    from deepresolve.baselines import layer_attribution
+    from deepresolve.keras import load_keras
+    from deepresolve.motifs import deepmotif, filter_pwms, jaspar_motifs, tomtom_matches
+    from deepresolve.names import jaspar_keys_for, parse_experiment
+
+    name = Path(folder).name
+    exp = parse_experiment(name)
+    targets = jaspar_motifs(release)
+    keys = jaspar_keys_for(exp.factor, targets)
+    if not keys:
+        raise ValueError(f"{name}: factor {exp.factor} has no motif in {release}")
+    model = load_keras(folder, onehot=True)
+
+    pool = np.load(pool_path)
+    with torch.no_grad():
+        logits = torch.cat([model[:-1](torch.from_numpy(pool[i:i + 4096])) for i in range(0, len(pool), 4096)])[:, 0]
+    n_pos = max(1, len(pool) // 100)
+    positives = pool[torch.topk(logits, n_pos).indices.numpy()]
+
+    pwms = filter_pwms(model)
+    K = len(pwms)
+    tt = tomtom_matches(list(pwms), targets, names=[str(k) for k in range(K)], n_jobs=1)
+    fac = tt[tt.target.isin(keys)].sort_values("p_value").drop_duplicates("query").set_index("query")
+    p_factor = np.array([fac.loc[str(k), "p_value"] for k in range(K)])
+    best_any = tt[tt["rank"] == 1].set_index("query")
+
+    scores = {}
+    res = deepresolve.resolve(model, LAYER, input_shape=(4, pool.shape[2]), classes=[0], restarts=restarts,
+                              seed=seed, device="cpu")
+    scores["DeepResolve"] = np.asarray(res.ofiv[0], dtype=float)
+    for method in ("saliency", "gradient_x_input", "deeplift"):
+        scores[method] = layer_attribution(model, LAYER, positives, method, target=0).mean(axis=0).reshape(K, -1).mean(axis=1)
+
+    dm_pwms, dm_info = deepmotif(model, target=0, length=pool.shape[2], n_starts=100, width=25, top=5, seed=seed)
+    dm_tt = tomtom_matches(list(dm_pwms), targets, names=[str(i) for i in range(len(dm_pwms))], n_jobs=1)
+    dm_fac = dm_tt[dm_tt.target.isin(keys)].sort_values("p_value").drop_duplicates("query").set_index("query")
+    dm_p = np.array([dm_fac.loc[str(i), "p_value"] for i in range(len(dm_pwms))])
+
+    best_filter = int(np.argmin(p_factor))
+    rows = []
+    for method in METHODS:
+        row = {"model": name, "factor": exp.factor, "method": method, "best_filter": best_filter,
+               "best_filter_p": float(p_factor[best_filter]), "n_positives": n_pos}
+        if method in scores:
+            ranks = ranks_from_scores(scores[method])
+            order = np.argsort(ranks)
+            row["best_filter_rank"] = int(ranks[best_filter])
+            for k in TOPS:
+                row[f"min_p_top{k}"] = float(p_factor[order[:k]].min())
+        elif method == "enhanced DeepMotif":
+            row["best_filter_rank"] = np.nan
+            for k in TOPS:
+                row[f"min_p_top{k}"] = float(dm_p[:k].min())
+        for t in THRESHOLDS:
+            for k in TOPS:
+                col = f"top{k}_p<{t}"
+                if method == "chance":
+                    row[col] = chance_hit(int((p_factor < t).sum()), k, K)
+                else:
+                    row[col] = float(row[f"min_p_top{k}"] < t)
+        rows.append(row)
+    per_method = pd.DataFrame(rows)
+    per_filter = pd.DataFrame({
+        "model": name, "filter": np.arange(K), "p_factor": p_factor,
+        "best_jaspar": [best_any.loc[str(k), "target"] for k in range(K)],
+        "best_jaspar_p": [best_any.loc[str(k), "p_value"] for k in range(K)],
+        **{f"score_{m}": s for m, s in scores.items()},
+        "non_additive": res.non_additive[0].astype(int),
+    })
+    per_filter.attrs["deepmotif_scores"] = dm_info["scores"]
+    return per_method, per_filter
+
+
+def _write_atomic(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    df.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(path)
+
+
+def _worker(folder: str, release: str, pool_path: str, out: str, restarts: int, seed: int) -> tuple[str, float]:
+    import torch
+
+    torch.set_num_threads(1)  # tiny models; a single thread avoids oversubscribing the cores
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except Exception:
+        pass
+    started = time.time()
+    per_method, per_filter = run_model(folder, release, pool_path, restarts, seed)
+    name = Path(folder).name
+    models = Path(out) / "models"
+    _write_atomic(per_filter, models / f"{name}.filters.tsv")
+    _write_atomic(per_method, models / f"{name}.tsv")  # written last: its presence marks the model done
+    return name, time.time() - started
+
+
+def summarize(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from scipy.stats import mannwhitneyu, wilcoxon
+
+    df = pd.concat(frames, ignore_index=True)
+    n = df.model.nunique()
+    cols = [f"top{k}_p<{t}" for t in THRESHOLDS for k in TOPS]
+    table = df.groupby("method", sort=False)[cols].sum().reindex([m for m in METHODS if m in set(df.method)])
+    table.insert(0, "models", n)
+    tests = []
+    dr = df[df.method == "DeepResolve"].set_index("model")["best_filter_rank"]
+    for method in ("saliency", "gradient_x_input", "deeplift"):
+        other = df[df.method == method].set_index("model")["best_filter_rank"].reindex(dr.index)
+        row = {"comparison": f"DeepResolve vs {method}", "models": len(dr),
+               "median_rank_DeepResolve": float(dr.median()), f"median_rank_other": float(other.median()),
+               "mean_rank_DeepResolve": float(dr.mean()), "mean_rank_other": float(other.mean())}
+        if (dr.values != other.values).any():
+            row["wilcoxon_p"] = float(wilcoxon(dr.values, other.values).pvalue)
+        else:
+            row["wilcoxon_p"] = 1.0
+        row["mannwhitney_p"] = float(mannwhitneyu(dr.values, other.values, alternative="two-sided").pvalue)
+        tests.append(row)
+    return table, pd.DataFrame(tests)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    n = int(table["models"].iloc[0])
+    lines = [f"Known motif among the top-k channels (out of {n} models)",
+             f"{'method':<22}" + "".join(f"{'top' + str(k):>9}" for k in TOPS) + " |" +
+             "".join(f"{'top' + str(k):>9}" for k in TOPS),
+             f"{'':<22}{'Tomtom p < 0.5':^27} |{'Tomtom p < 0.05':^27}"]
+    for method, row in table.iterrows():
+        cells = []
+        for t in THRESHOLDS:
+            for k in TOPS:
+                v = row[f"top{k}_p<{t}"]
+                cells.append(f"{v:9.1f}" if method == "chance" else f"{int(round(v)):9d}")
+        lines.append(f"{method:<22}" + "".join(cells[:3]) + " |" + "".join(cells[3:]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", required=True, type=Path, help="folder of model folders (e.g. ../shared/data/tf422)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N model folders (sorted by name)")
+    parser.add_argument("--jaspar", default="JASPAR2016", help="pyjaspar release (CORE vertebrates)")
+    parser.add_argument("--out", type=Path, default=Path("runs/tf_motif_recovery"))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--pool", type=int, default=20000, help="background sequences scored per model")
+    parser.add_argument("--restarts", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    if not args.models.is_dir():
+        parser.error(f"--models {str(args.models)!r} is not a folder")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be >= 1; got {args.limit}")
+    if args.workers < 1 or args.pool < 100:
+        parser.error("--workers must be >= 1 and --pool >= 100")
+    folders = sorted(p for p in args.models.iterdir() if p.is_dir() and any(p.glob("*.json")))
+    if not folders:
+        parser.error(f"no model folders (with a .json) in {str(args.models)!r}")
+    folders = folders[: args.limit]
+
+    from deepresolve.motifs import jaspar_motifs, tomtom_matches
+
+    targets = jaspar_motifs(args.jaspar)
+    (args.out / "models").mkdir(parents=True, exist_ok=True)
+    pool_path = args.out / f"pool_{args.jaspar}_{args.pool}_{args.seed}.npy"
+    if not pool_path.exists():
+        tmp = pool_path.with_name(pool_path.stem + ".tmp.npy")
+        np.save(tmp, background_pool(targets, args.pool, seed=args.seed))
+        tmp.replace(pool_path)
+    # compile memelite's numba kernels once here (cached on disk), not in every worker
+    tomtom_matches([next(iter(targets.values()))], targets, n_jobs=1)
+
+    todo = [f for f in folders if not (args.out / "models" / f"{f.name}.tsv").exists()]
+    print(f"{len(folders)} models, {len(folders) - len(todo)} already done, {len(todo)} to run "
+          f"({args.workers} workers, {args.jaspar}, pool {args.pool})", flush=True)
+    started = time.time()
+    failures = []
+    jobs = [(str(f), args.jaspar, str(pool_path), str(args.out), args.restarts, args.seed) for f in todo]
+    if args.workers == 1:
+        for i, job in enumerate(jobs, 1):
+            try:
+                name, secs = _worker(*job)
+                print(f"[{i}/{len(jobs)}] {name} {secs:.1f}s", flush=True)
+            except Exception as err:  # keep going: one broken model must not lose the others
+                failures.append((job[0], repr(err)))
+                print(f"[{i}/{len(jobs)}] FAILED {job[0]}: {err!r}", flush=True)
+    else:
+        # spawn, not fork: the parent has started numba's OpenMP runtime, which does not survive a fork
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+            futures = {ex.submit(_worker, *job): job[0] for job in jobs}
+            for i, fut in enumerate(as_completed(futures), 1):
+                try:
+                    name, secs = fut.result()
+                    print(f"[{i}/{len(jobs)}] {name} {secs:.1f}s", flush=True)
+                except Exception as err:
+                    failures.append((futures[fut], repr(err)))
+                    print(f"[{i}/{len(jobs)}] FAILED {futures[fut]}: {err!r}", flush=True)
+    print(f"ran {len(jobs) - len(failures)} models in {time.time() - started:.0f}s", flush=True)
+
+    done = [args.out / "models" / f"{f.name}.tsv" for f in folders]
+    frames = [pd.read_csv(p, sep="\t") for p in done if p.exists()]
+    if not frames:
+        print("no finished models to summarise", file=sys.stderr)
+        return 1
+    table, tests = summarize(frames)
+    _write_atomic(table.reset_index(), args.out / "table1.tsv")
+    _write_atomic(tests, args.out / "rank_tests.tsv")
+    print(format_table(table))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(tests.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if failures:
+        print(f"{len(failures)} models failed: {failures}", file=sys.stderr)
+    return 0 if not failures else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
