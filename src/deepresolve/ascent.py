@@ -39,7 +39,7 @@ Optimizer = Literal["matched", "paper"]
 
 #: Defaults of each optimiser; ``feature_ascent`` arguments left as None take these.
 DEFAULTS = {
-    "matched": {"lr": 1.0, "steps": 500, "tol": 1e-6, "patience": 2},
+    "matched": {"lr": 1.0, "steps": 500, "tol": 1e-5, "patience": 2},
     "paper": {"lr": 0.1, "steps": 10_000, "tol": 0.0, "patience": 10, "start_decay": 500, "alpha": 0.2, "min_lr": 1e-6},
 }
 
@@ -273,7 +273,9 @@ def feature_ascent(
         if optimizer == "matched":
             # Accept a step unless it lowered the objective beyond float32 noise; a rejected step is undone and
             # retried at half the step size. Converged: the gain stayed below tol for `patience` accepted steps.
-            scale = best_obj.abs().clamp_min(1e-12)
+            # Gains are relative to the size of the objective's two terms, |S| + lambda ||H||^2: the objective
+            # itself can be close to 0 when they cancel.
+            scale = (s.abs() + (s - obj)).clamp_min(1e-12)
             improved = obj >= best_obj - 1e-6 * scale
             small = improved & (obj - best_obj <= opts["tol"] * scale)
             stall = torch.where(improved, torch.where(small, stall + 1, torch.zeros_like(stall)), stall)
