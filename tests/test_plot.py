@@ -431,6 +431,18 @@ def test_convergence_many_classes_subsamples(r919, r1):
     assert len(marks(plot.convergence(r1), "trace", LineCollection)) == 1
 
 
+def test_convergence_clips_far_off_starting_values():
+    res = make_result(C=2, T=4, K=6, W=1, S=20)
+    res.trace[:, :, 0] = -1000.0  # random starts with a huge L2 penalty
+    fig = plot.convergence(res)
+    lo, hi = fig.axes[0].get_ylim()
+    later = res.trace[:, :, 1:]
+    assert lo > -1000 and lo <= np.nanmin(later) and hi >= np.nanmax(later)
+    assert "y-axis clipped: step-0 values reach -1e+03" in fig.axes[0].get_title(loc="left")
+    fig = plot.convergence(make_result(C=2, T=4, K=6, W=1, S=20))  # ordinary curves: nothing clipped
+    assert "clipped" not in fig.axes[0].get_title(loc="left")
+
+
 def test_convergence_without_trace(r1):
     res = make_result(C=1, T=5, K=12, W=4, S=1)
     res.trace = np.full((1, 5, 0), np.nan)

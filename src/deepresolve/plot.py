@@ -871,7 +871,8 @@ def convergence(
 
     Up to 10 classes get one colour each (one line per restart); with more classes the traces are
     drawn in grey, at most ``max_traces`` of them (a fixed random subset; the title says so), with
-    the median over restarts in black.
+    the median over restarts in black. When the starting values lie far below everything after them
+    (random starts with a large L2 penalty), the y-axis covers steps 1, 2, ... and the title says so.
     """
     result = _check_result(result)
     rows = _class_rows(result, classes)
@@ -920,10 +921,22 @@ def convergence(
             ax.legend(fontsize=8, frameon=False, loc="lower right")
     finite = trace[rows][np.isfinite(trace[rows])]
     if finite.size:
+        # random starts can begin far below where every restart ends up (a large ||H||^2 penalty);
+        # such first values would squash all curves flat, so then the axis covers steps 1, 2, ... only
+        later = trace[rows][:, :, 1:]
+        later = later[np.isfinite(later)]
         lo, hi = float(finite.min()), float(finite.max())
+        clipped = False
+        if later.size:
+            lo_later = float(later.min())
+            clipped = lo < lo_later - (hi - lo_later)
+            if clipped:
+                lo = lo_later
         pad = 0.05 * (hi - lo) if hi > lo else 1.0
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlim(0, max(S - 1, 1))
+        if clipped:
+            note += f"; y-axis clipped: step-0 values reach {float(finite.min()):.3g}"
     else:
         ax.text(0.5, 0.5, "no objective trace recorded", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("ascent step")
