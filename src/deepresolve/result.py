@@ -112,7 +112,8 @@ class Result:
         tmp = path.with_suffix(path.suffix + ".tmp")
         with h5py.File(tmp, "w") as f:
             for name in _ARRAYS:
-                f.create_dataset(name, data=np.asarray(getattr(self, name)), compression="gzip" if name == "fims" else None)
+                f.create_dataset(name, data=np.asarray(getattr(self, name)), compression="gzip" if name == "fims" else None,
+                                 compression_opts=1 if name == "fims" else None)
             f.attrs["layer"] = self.layer
             f.attrs["class_names"] = json.dumps(list(self.class_names))
             f.attrs["channel_names"] = json.dumps(list(self.channel_names))

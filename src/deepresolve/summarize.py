@@ -28,7 +28,7 @@ def fiv(fims: np.ndarray) -> np.ndarray:
     -------
     (..., K) array
     """
-    return np.asarray(fims, dtype=np.float64).mean(axis=-1)
+    return np.asarray(fims).mean(axis=-1, dtype=np.float64)
 
 
 def restart_weights(scores: np.ndarray) -> np.ndarray:

@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepresolve.deepsea import dnase_association, feature_table
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
+
+
+def test_dnase_association_counts():
+    assays = ["DNase", "DNase", "DNase", "CTCF", "EZH2"]
+    a = np.eye(5)
+    a[3, :3] = a[:3, 3] = [0.9, 0.8, 0.1]   # CTCF: similar to two DNase outputs
+    a[4, :3] = a[:3, 4] = [-0.5, -0.6, 0.9]  # EZH2: dissimilar to two, similar to one
+    df = dnase_association(a, assays, high=0.5, low=0.0)
+    assert df.index.tolist() == [3, 4]
+    assert df.loc[3, ["positive", "negative"]].tolist() == [2, 0]
+    assert df.loc[4, ["positive", "negative", "net"]].tolist() == [1, 2, -1]
+    with pytest.raises(ValueError, match="both 'DNase' outputs and other"):
+        dnase_association(np.eye(2), ["CTCF", "EZH2"])
+    with pytest.raises(ValueError, match=r"\(C, C\) with C = len\(assays\) = 3"):
+        dnase_association(np.eye(2), ["DNase", "CTCF", "EZH2"])
+
+
+def test_feature_table_reads_shared_file():
+    if not SHARED.exists():
+        pytest.skip(f"shared DeepSEA feature table not found at {SHARED} (../shared beside the checkout)")
+    df = feature_table(SHARED)
+    assert len(df) == 919 and (df["assay"] == "DNase").sum() == 125
+    assert df.loc[0, "name"] == "8988T|DNase|None"
+
+
+def test_feature_table_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        feature_table(tmp_path / "none.tsv")
+    (tmp_path / "bad.tsv").write_text("index\tcell\n0\tK562\n")
+    with pytest.raises(ValueError, match=r"lacks columns \['assay', 'treatment'\]"):
+        feature_table(tmp_path / "bad.tsv")
