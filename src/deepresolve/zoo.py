@@ -1,0 +1,189 @@
+"""Model architectures of the DeepResolve paper, as named ``nn.Sequential`` models.
+
+Every model takes one-hot input (N, 4, L) and has named modules (``conv1``, ``relu1``,
+``pool1``, ``flatten``, ``dense1``, ...) so a layer can be addressed by name in
+:func:`deepresolve.resolve`. Models end in a separate ``nn.Sigmoid`` module named ``sigmoid``:
+the engine, the trainer and the baselines strip it to work on the pre-sigmoid logit.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _dropout_rate(name: str, value) -> float:
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
+    return float(value)
+
+
+def synthetic_cnn(n_outputs: int = 1, length: int = 100, n_filters: int = 32, filter_width: int = 8,
+                  pool: int = 4, hidden: int = 64, dropout: float = 0.0) -> nn.Sequential:
+    """The CNN of the paper's synthetic experiments.
+
+    conv (32 filters of 8 bp, valid) -> ReLU -> max-pool 4 (stride 4) -> dense 64 -> ReLU
+    [-> dropout] -> dense ``n_outputs`` -> sigmoid. DeepResolve analyses ``pool1``, the layer
+    between the convolution and the dense layer, of shape (32, (length - 7) // 4).
+
+    Parameters
+    ----------
+    n_outputs : int
+        1 for set I, 4 for the multi-task set II.
+    length : int
+        Input length L.
+    dropout : float
+        Dropout after the hidden dense layer (0 leaves the module out).
+
+    Returns
+    -------
+    nn.Sequential mapping (N, 4, length) to probabilities (N, n_outputs).
+    """
+    for name, v in [("n_outputs", n_outputs), ("length", length), ("n_filters", n_filters),
+                    ("filter_width", filter_width), ("pool", pool), ("hidden", hidden)]:
+        _positive_int(name, v)
+    dropout = _dropout_rate("dropout", dropout)
+    width = (length - filter_width + 1) // pool
+    if width < 1:
+        raise ValueError(f"length {length} is too short for filters of {filter_width} bp and pooling {pool}")
+    layers = [
+        ("conv1", nn.Conv1d(4, n_filters, filter_width)),
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool1d(pool, pool)),
+        ("flatten", nn.Flatten()),
+        ("dense1", nn.Linear(n_filters * width, hidden)),
+        ("relu2", nn.ReLU()),
+    ]
+    if dropout > 0:
+        layers.append(("dropout1", nn.Dropout(dropout)))
+    layers += [("dense2", nn.Linear(hidden, n_outputs)), ("sigmoid", nn.Sigmoid())]
+    return nn.Sequential(OrderedDict(layers))
+
+
+def tf_cnn(length: int = 101, n_filters: int = 16, filter_width: int = 25, hidden: int = 32,
+           dropout: float = 0.5) -> nn.Sequential:
+    """The paper's single-task TF-binding CNN.
+
+    conv (16 filters of 25 bp, 'same' padding) -> ReLU -> global max-pool -> flatten ->
+    dense 32 -> ReLU -> dropout -> dense 1 -> sigmoid. The global max-pool is a
+    ``nn.MaxPool1d(length)`` (not an adaptive pool) because captum's DeepLIFT has a rule for
+    ``MaxPool1d`` but none for ``AdaptiveMaxPool1d``; the model therefore expects inputs of
+    exactly ``length`` bp. ``pool1`` has shape (16, 1).
+    """
+    for name, v in [("length", length), ("n_filters", n_filters), ("filter_width", filter_width), ("hidden", hidden)]:
+        _positive_int(name, v)
+    dropout = _dropout_rate("dropout", dropout)
+    layers = [
+        ("conv1", nn.Conv1d(4, n_filters, filter_width, padding="same")),
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool1d(length)),
+        ("flatten", nn.Flatten()),
+        ("dense1", nn.Linear(n_filters, hidden)),
+        ("relu2", nn.ReLU()),
+    ]
+    if dropout > 0:
+        layers.append(("dropout1", nn.Dropout(dropout)))
+    layers += [("dense2", nn.Linear(hidden, 1)), ("sigmoid", nn.Sigmoid())]
+    return nn.Sequential(OrderedDict(layers))
+
+
+def _deepsea_widths(length: int) -> int:
+    w = length
+    for pool in (4, 4, 1):
+        w = (w - 7) // pool
+    return w
+
+
+def deepsea(n_outputs: int = 919, length: int = 1000, hidden: int = 919) -> nn.Sequential:
+    """A DeepSEA-shaped model (Zhou & Troyanskaya 2015).
+
+    conv 320 (8) -> ReLU -> max-pool 4 -> dropout 0.2 -> conv 480 (8) -> ReLU -> max-pool 4 ->
+    dropout 0.2 -> conv 960 (8) -> ReLU -> dropout 0.5 -> flatten -> dense ``hidden`` -> ReLU ->
+    dense ``n_outputs`` -> sigmoid. With the default 1000-bp input the last conv output is
+    (960, 53). The paper analyses the input of the third convolution, i.e. ``drop2``
+    (480 channels x 60 positions).
+    """
+    for name, v in [("n_outputs", n_outputs), ("length", length), ("hidden", hidden)]:
+        _positive_int(name, v)
+    w = _deepsea_widths(length)
+    if w < 1:
+        raise ValueError(f"length {length} is too short for the DeepSEA architecture (needs >= 191 bp)")
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv1d(4, 320, 8)),
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool1d(4, 4)),
+        ("drop1", nn.Dropout(0.2)),
+        ("conv2", nn.Conv1d(320, 480, 8)),
+        ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool1d(4, 4)),
+        ("drop2", nn.Dropout(0.2)),
+        ("conv3", nn.Conv1d(480, 960, 8)),
+        ("relu3", nn.ReLU()),
+        ("drop3", nn.Dropout(0.5)),
+        ("flatten", nn.Flatten()),
+        ("dense1", nn.Linear(960 * w, hidden)),
+        ("relu4", nn.ReLU()),
+        ("dense2", nn.Linear(hidden, n_outputs)),
+        ("sigmoid", nn.Sigmoid()),
+    ]))
+
+
+def deepsea_from_file(path: str | Path, length: int | None = None) -> nn.Sequential:
+    """Load a DeepSEA-shaped model from a torch state-dict file.
+
+    The file holds the state dict of :func:`deepsea` (keys ``conv1.weight`` ... ``dense2.bias``),
+    either bare or under a ``"state_dict"`` key. Hidden size and number of outputs are read
+    from the weight shapes. ``length`` (the input length) defaults to 1000 when the weights fit
+    it, else the shortest length that fits them; ``model.input_length`` records it.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        When the file is missing or does not hold such a state dict.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"deepsea_from_file: {str(path)!r} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"deepsea_from_file: {str(path)!r} holds a {type(state).__name__}, expected a state dict")
+    expected = {f"{m}.{p}" for m in ("conv1", "conv2", "conv3", "dense1", "dense2") for p in ("weight", "bias")}
+    missing = sorted(expected - set(state))
+    if missing:
+        raise ValueError(f"deepsea_from_file: {str(path)!r} lacks {missing}; has {sorted(state)[:8]}")
+    hidden, flat = state["dense1.weight"].shape
+    n_outputs = state["dense2.weight"].shape[0]
+    if flat % 960:
+        raise ValueError(f"deepsea_from_file: dense1.weight has {flat} inputs, expected a multiple of 960")
+    w3 = flat // 960
+    if length is None:
+        # Several lengths fit one width (floor pooling); prefer DeepSEA's 1000 bp, else the shortest.
+        length = 1000 if _deepsea_widths(1000) == w3 else ((w3 + 7) * 4 + 7) * 4 + 7
+    if _deepsea_widths(_positive_int("length", length)) != w3:
+        raise ValueError(f"deepsea_from_file: input length {length} gives {_deepsea_widths(length)} positions "
+                         f"after conv3, but dense1.weight expects {w3} (960 x {w3} = {flat} inputs)")
+    model = deepsea(n_outputs=int(n_outputs), length=length, hidden=int(hidden))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"deepsea_from_file: {str(path)!r} does not match the DeepSEA architecture: {err}") from None
+    model.input_length = length  # for the caller's input_shape=(4, model.input_length)
+    return model.eval()
+
+
+def strip_sigmoid(model: nn.Module) -> nn.Module:
+    """The model without a trailing Sigmoid/Softmax module (same parameters, pre-activation output)."""
+    if isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[-1], (nn.Sigmoid, nn.Softmax)):
+        return model[:-1]
+    return model
