@@ -397,6 +397,16 @@ def test_bic_one_class(r1):
     assert star.get_xdata()[0] == r1.n_components[0]
 
 
+def test_bic_marks_impossible_fits():
+    res = make_result(C=1, T=5, K=12, W=4)
+    res.bic = np.array([[-50.0, np.inf, np.inf]])
+    res.n_components = np.array([1])
+    fig = plot.bic(res)
+    assert [t.get_position()[0] for t in fig.axes[0].texts if t.get_gid() == "not_fitted"] == [2, 3]
+    (star,) = [l for l in fig.axes[0].lines if l.get_gid() == "chosen"]
+    assert star.get_xdata()[0] == 1
+
+
 @pytest.mark.parametrize("name", ["r4", "r919"])
 def test_bic_histogram_over_classes(request, name):
     res = request.getfixturevalue(name)

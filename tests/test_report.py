@@ -412,6 +412,16 @@ def test_bad_result_and_path(tmp_path, result4):
         write_report(result4, 42)
 
 
+def test_motif_matches_from_tomtom_table():
+    """The table of deepresolve.motifs.tomtom_matches (query, target, p_value, q_value, ...) is accepted as is."""
+    df = pd.DataFrame({"query": ["ch1", "ch1", "ch0"], "target": ["MA0139.1 CTCF", "MA0035.4 Gata1", "MA0007.3 Ar"],
+                       "p_value": [1e-4, 1e-2, 0.3], "q_value": [1e-3, 0.05, 0.9], "rank": [1, 2, 1]})
+    out = normalise_motif_matches(df, ["ch0", "ch1", "ch2"])
+    assert out["k"].tolist() == [0, 1, 1] and out["target"].tolist()[1] == "MA0139.1 CTCF"
+    numbered = df.assign(query=["1", "1", "0"])
+    assert normalise_motif_matches(numbered, ["a", "b", "c"])["k"].tolist() == [0, 1, 1]
+
+
 def test_motif_matches_by_channel_name():
     df = pd.DataFrame({"Channel": ["b", "a", "b"], "Target_ID": ["M2", "M1", "M3"], "p-value": [0.2, 0.1, 0.01]})
     out = normalise_motif_matches(df, ["a", "b"])

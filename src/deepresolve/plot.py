@@ -816,7 +816,7 @@ def bic(result: Result, cls: int | str | None = None, histogram: bool | None = N
     """BIC of 1-3 component Gaussian mixtures on the IL scores (Additional file 1, Fig. S1).
 
     With ``cls`` (or a one-class result): the BIC curve of that class with the chosen number of
-    components starred. With several classes: a histogram of the chosen number of components over
+    components starred; infinite BICs (fits that were impossible) are labelled "not fitted". With several classes: a histogram of the chosen number of components over
     all classes (beside the curve when ``cls`` is given too, unless ``histogram=False``).
     """
     result = _check_result(result)
@@ -840,6 +840,11 @@ def bic(result: Result, cls: int | str | None = None, histogram: bool | None = N
             ax.plot([chosen], [values[chosen - 1]], marker="*", ms=18, color=STAR, mec="#6b4e00", ls="",
                     gid="chosen", label=f"chosen: {chosen}")
             ax.legend(frameon=False, fontsize=8, markerscale=0.6)
+        missing = ks[~np.isfinite(values)]
+        for k in missing:  # inf: the fit was impossible (e.g. fewer distinct IL values than components)
+            ax.text(k, 0.5, "not fitted", transform=ax.get_xaxis_transform(), ha="center", va="center",
+                    color="#777777", fontsize=8, rotation=90, gid="not_fitted")
+        ax.set_xlim(0.6, 3.4)
         ax.set_xticks(ks)
         ax.set_xlabel("mixture components")
         ax.set_ylabel("BIC (lower is better)")

@@ -153,7 +153,7 @@ def _png(fig: Figure, dpi: int = 90) -> tuple[str, int]:
 
 def _figure_html(fig: Figure, alt: str, caption: str = "", dpi: int = 90) -> str:
     data, width = _png(fig, dpi)
-    wide = ' class="wide"' if width > 1500 else ""
+    wide = ' class="wide"' if width > 2800 else ""  # keep very wide figures legible: scroll, don't shrink
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
     return (f'<figure><img{wide} src="data:image/png;base64,{data}" alt="{_esc(alt)}" width="{width}">'
             f"{cap}</figure>\n")
@@ -185,6 +185,7 @@ def _table(table_id: str, headers: list[str], rows: list[str], filter_box: bool 
 
 # --------------------------------------------------------------------------- inputs
 
+_CHANNEL_COLUMNS = ("channel", "query", "query_id")
 _TARGET_COLUMNS = ("target", "name", "target_name", "motif", "target_id")
 _P_COLUMNS = ("p-value", "p_value", "pvalue", "p")
 
@@ -192,15 +193,17 @@ _P_COLUMNS = ("p-value", "p_value", "pvalue", "p")
 def normalise_motif_matches(motif_matches: pd.DataFrame, channel_names: list[str]) -> pd.DataFrame:
     """Validate motif matches and return columns ``k`` (channel row), ``target``, ``p`` sorted by p-value.
 
-    Accepts a ``channel`` column holding channel indices or channel names, a target column named
-    ``target``/``name``/``target_name``/``motif``/``target_id``, and a p-value column named
-    ``p-value``/``p_value``/``pvalue``/``p`` (case-insensitive), as written by Tomtom-style tools.
+    Accepts a channel column named ``channel`` or ``query`` holding channel indices or channel
+    names (digit strings such as Tomtom's default query names ``"0"``, ``"1"`` count as indices), a
+    target column named ``target``/``name``/``target_name``/``motif``/``target_id``, and a p-value
+    column named ``p-value``/``p_value``/``pvalue``/``p`` (case-insensitive), so the table of
+    :func:`deepresolve.motifs.tomtom_matches` can be passed as it is.
     """
     if not isinstance(motif_matches, pd.DataFrame):
         raise TypeError(f"motif_matches: expected a pandas DataFrame, got {type(motif_matches).__name__}")
     lower = {str(c).lower(): c for c in motif_matches.columns}
     found = {}
-    for role, options in (("channel", ("channel",)), ("target", _TARGET_COLUMNS), ("p", _P_COLUMNS)):
+    for role, options in (("channel", _CHANNEL_COLUMNS), ("target", _TARGET_COLUMNS), ("p", _P_COLUMNS)):
         hit = next((lower[o] for o in options if o in lower), None)
         if hit is None:
             raise ValueError(f"motif_matches: expected a column named one of {list(options)}, "
@@ -217,6 +220,8 @@ def normalise_motif_matches(motif_matches: pd.DataFrame, channel_names: list[str
         index = {name: i for i, name in enumerate(channel_names)}
         as_text = channels.astype(str)
         unknown = sorted(set(as_text) - set(index))
+        if unknown and all(t.isdigit() and int(t) < K for t in set(as_text)):  # numbered queries
+            index, unknown = {str(i): i for i in range(K)}, []
         if unknown:
             raise ValueError(f"motif_matches: channel names not in the result: {unknown[:5]} "
                              f"(the result's channels are {channel_names[:5]}...)")
