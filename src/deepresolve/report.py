@@ -153,8 +153,11 @@ def _png(fig: Figure, dpi: int = 90) -> tuple[str, int]:
 
 def _figure_html(fig: Figure, alt: str, caption: str = "", dpi: int = 90) -> str:
     data, width = _png(fig, dpi)
-    wide = ' class="wide"' if width > 2800 else ""  # keep very wide figures legible: scroll, don't shrink
+    wide = width > 1500  # much wider than the page: scroll sideways rather than shrink the text away
+    if wide:
+        caption = (caption + " " if caption else "") + "(Wide figure: scroll sideways.)"
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    wide = ' class="wide"' if wide else ""
     return (f'<figure><img{wide} src="data:image/png;base64,{data}" alt="{_esc(alt)}" width="{width}">'
             f"{cap}</figure>\n")
 
@@ -494,7 +497,6 @@ def _channels_section(result: Result, best: list[tuple[str, float, str]]) -> str
 
 def _class_section(result: Result, i: int, pwms: np.ndarray | None, best: list[tuple[str, float, str]]) -> str:
     name = result.class_names[i]
-    K = result.n_channels
     n_na = int(np.asarray(result.non_additive[i]).sum())
     facts = [(int(result.classes[i]), "output index"), (int(result.n_components[i]), "mixture components"),
              (n_na, "non-additive channels"), (f"{float(np.max(result.scores[i])):.3g}", "best class score"),
@@ -506,7 +508,7 @@ def _class_section(result: Result, i: int, pwms: np.ndarray | None, best: list[t
         plot.ensemble(result, int(result.classes[i]), pwms=pwms), f"FIV ensemble of {name}",
         "Each row is one restart of the gradient ascent (w = its weight); circle area ~ |FIV|, red positive, "
         "blue negative. Below: inconsistency level (darker and larger = more inconsistent) and the OFIV. "
-        "Stars mark non-additive channels (paper Fig. 2).", dpi=80 if K > 60 else 90))
+        "Stars mark non-additive channels (paper Fig. 2).", dpi=80))
     parts.append(_figure_html(
         plot.bic(result, int(result.classes[i]), histogram=False), f"BIC of {name}",
         "BIC of Gaussian mixtures with 1-3 components on the IL scores; the star is the chosen number."))
