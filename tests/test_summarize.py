@@ -47,8 +47,29 @@ def test_mixture_selection():
     one = rng.normal(0.5, 0.05, 32)
     assert fit_mixture(one).n_components == 1
     assert fit_mixture(np.zeros(16)).n_components == 1
-    # the choice does not depend on the scale of the scores
-    assert fit_mixture(two * 1e-6).non_additive.tolist() == fit.non_additive.tolist()
+    # below the floor everything is one component
+    assert fit_mixture(two * 1e-3, floor=0.01).n_components == 1
+
+
+def test_summary_does_not_depend_on_the_units_of_the_feature_map():
+    rng = np.random.default_rng(5)
+    fims = rng.normal(0, 0.02, size=(2, 10, 12, 1))
+    fims[:, :, :3] += rng.choice([-1.0, 1.0], size=(2, 10, 3, 1))  # three channels flip sign across restarts
+    fims[:, :, 3:] += 0.5
+    scores = rng.uniform(1, 2, size=(2, 10))
+    base = summarize(fims, scores)
+    assert (base.n_components > 1).all() and base.non_additive[:, :3].all() and not base.non_additive[:, 3:].any()
+    for factor in (1e-4, 1e3):
+        scaled = summarize(fims * factor, scores)
+        assert scaled.n_components.tolist() == base.n_components.tolist()
+        assert (scaled.non_additive == base.non_additive).all()
+
+
+def test_tiny_disagreements_are_one_component():
+    # restarts agreeing to 1e-5 of the FIV scale (convergence noise) are additive, however the noise is spread
+    rng = np.random.default_rng(6)
+    fims = 0.5 + rng.normal(0, 1e-5, size=(1, 10, 16, 1)) * rng.uniform(0, 1, size=(1, 1, 16, 1))
+    assert summarize(fims, np.ones((1, 10))).n_components[0] == 1
 
 
 def test_summarize_validates_shapes():
