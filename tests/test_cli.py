@@ -56,3 +56,19 @@ def test_cli_errors_are_specific(tmp_path):
     torch.save(tiny_model().state_dict(), state)
     out = runner.invoke(app, ["layers", str(state), "--input-shape", "4,20"])
     assert out.exit_code == 2 and "module:factory" in out.output
+
+
+def test_report_and_motifs_commands(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.jit.script(tiny_model().eval()).save(str(path))
+    dr.resolve(tiny_model(), "2", input_shape=(4, 20), restarts=3).save(tmp_path / "r.h5")
+    out = runner.invoke(app, ["motifs", str(path), "--out", str(tmp_path / "motifs"), "--top", "2"])
+    assert out.exit_code == 0, out.output
+    tsv = next((tmp_path / "motifs").glob("tomtom_*.tsv"))
+    out = runner.invoke(app, ["report", str(tmp_path / "r.h5"), "--out", str(tmp_path / "rep.html"), "--model", str(path),
+                              "--motifs", str(tsv)])
+    assert out.exit_code == 0, out.output
+    html = (tmp_path / "rep.html").read_text()
+    assert "class 2" in html and "data:image/png;base64" in html
+    out = runner.invoke(app, ["report", str(tmp_path / "missing.h5")])
+    assert out.exit_code == 2 and "does not exist" in out.output

@@ -75,15 +75,14 @@ def load_model(spec: str, weights: Path | None = None) -> torch.nn.Module:
         return model.eval()
     if not path.exists():
         raise typer.BadParameter(f"{spec!r} is neither an existing file/folder nor 'package.module:factory'", param_hint="MODEL")
-    if path.is_dir() or path.suffix in (".json", ".onnx"):
-        from .keras import load_model as load_file
-        return load_file(path)
+    from .keras import load_model as load_file
     try:
-        return torch.jit.load(str(path), map_location="cpu").eval()
-    except RuntimeError as err:
+        # Keras models take one-hot (N, 4, L) like every other model here
+        return load_file(path, onehot=True)
+    except ValueError as err:
         raise typer.BadParameter(
-            f"{str(path)!r} is not a TorchScript file ({err.__class__.__name__}). A plain state dict needs the "
-            "architecture too: give MODEL as 'package.module:factory' and the file as --weights.", param_hint="MODEL")
+            f"{err}. A plain state dict needs the architecture too: give MODEL as 'package.module:factory' and the "
+            "file as --weights.", param_hint="MODEL")
 
 
 def _load_inputs(path: Path | None) -> np.ndarray | None:
@@ -183,3 +182,57 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
     print_table(result)
     console.print(f"wrote {out / 'result.h5'}, {out / 'summary.tsv'} and {out / 'channels.tsv'}")
 
+
+
+@app.command()
+def motifs(model: str = typer.Argument(..., help="A Keras 1.x model folder/.json, TorchScript or ONNX file."),
+           out: Path = typer.Option(..., help="Output folder: channels.meme and the Tomtom table."),
+           layer: Optional[str] = typer.Option(None, help="Deeper layer whose channels to visualise (default: first-layer filters)."),
+           sequences: Optional[Path] = typer.Option(None, help="One-hot sequences (.npy/.npz/FASTA) to start the channel ascent from; needed with --layer."),
+           jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
+           top: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
+    """Channels as sequence motifs (PWMs), written as MEME and matched against JASPAR with Tomtom."""
+    from .motifs import motifs_main
+    table = motifs_main(model, out, layer=layer, sequences=sequences, jaspar_release=jaspar, top=top)
+    best = table.sort_values("p_value").groupby("query", sort=False).head(1)
+    console.print(best.head(20).to_string(index=False))
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def report(result: Path = typer.Argument(..., help="A result.h5 written by `deepresolve run` or Result.save."),
+           out: Path = typer.Option(Path("report.html"), help="The HTML file to write."),
+           model: Optional[str] = typer.Option(None, help="The model: adds first-layer filter logos and last-layer-weight cosine."),
+           weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
+           motif_table: Optional[Path] = typer.Option(None, "--motifs", help="Tomtom TSV from `deepresolve motifs`."),
+           labels: Optional[Path] = typer.Option(None, help=".npy label matrix (N, C): adds label correlation."),
+           max_classes: int = typer.Option(50, help="Classes that get a section with figures.")) -> None:
+    """One self-contained HTML report (figures embedded, works offline) of a result."""
+    from .report import write_report
+    from .result import load
+
+    if not result.exists():
+        raise typer.BadParameter(f"{str(result)!r} does not exist", param_hint="RESULT")
+    res = load(result)
+    net = load_model(model, weights) if model else None
+    pwms = None
+    if net is not None:
+        from .motifs import filter_pwms
+        try:
+            candidate = filter_pwms(net)
+            pwms = candidate if len(candidate) == res.n_channels else None  # logos only when channels are filters
+        except ValueError:
+            pwms = None
+    matches = None
+    if motif_table is not None:
+        if not motif_table.exists():
+            raise typer.BadParameter(f"{str(motif_table)!r} does not exist", param_hint="--motifs")
+        matches = pd.read_csv(motif_table, sep="\t")
+    label_matrix = None
+    if labels is not None:
+        if not labels.exists():
+            raise typer.BadParameter(f"{str(labels)!r} does not exist", param_hint="--labels")
+        label_matrix = np.load(labels)
+    path = write_report(res, out, pwms=pwms, motif_matches=matches, labels=label_matrix, model=net,
+                        max_class_sections=max_classes)
+    console.print(f"wrote {path}")

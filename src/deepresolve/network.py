@@ -93,7 +93,8 @@ def _unscript(module: nn.Module) -> nn.Module:
     return module
 
 
-def _type_name(module: nn.Module) -> str:
+def type_name(module: nn.Module) -> str:
+    """The class name of a module, also for TorchScript modules (whose Python type is RecursiveScriptModule)."""
     return module.original_name if isinstance(module, torch.jit.ScriptModule) else type(module).__name__
 
 
@@ -120,7 +121,7 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
 
     def record(name: str, module: nn.Module, out) -> None:
         if isinstance(out, torch.Tensor):
-            seen.append((name, _type_name(module), tuple(out.shape[1:])))
+            seen.append((name, type_name(module), tuple(out.shape[1:])))
 
     # Hooks see ordinary modules; Sequential containers and scripted children (which take no hooks) are
     # recorded while walking the Sequential by hand.
@@ -260,7 +261,7 @@ def _split_fx(model: nn.Module, layer: str, at: str) -> tuple[nn.Module, nn.Modu
 
 
 def _is_probability(module: nn.Module) -> bool:
-    return isinstance(module, PROBABILITY_MODULES) or _type_name(module) in {m.__name__ for m in PROBABILITY_MODULES}
+    return isinstance(module, PROBABILITY_MODULES) or type_name(module) in {m.__name__ for m in PROBABILITY_MODULES}
 
 
 def _strip_probability(head: nn.Module) -> tuple[nn.Module, bool]:

@@ -18,6 +18,7 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from torch import nn
 
+from .network import type_name
 from .result import Result
 
 
@@ -61,7 +62,7 @@ def label_correlation(labels: np.ndarray) -> np.ndarray:
 
 def last_linear_weight(model: nn.Module) -> np.ndarray:
     """Weight matrix (C, hidden) of the last ``nn.Linear`` in ``model``."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    linears = [m for m in model.modules() if type_name(m) == "Linear"]
     if not linears:
         raise ValueError(f"{type(model).__name__} has no nn.Linear layer; pass its last-layer weight matrix (C, hidden) instead")
     return linears[-1].weight.detach().cpu().numpy()
