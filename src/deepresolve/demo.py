@@ -1,0 +1,327 @@
+"""Synthetic set I end to end, and the helpers that turn a result into checkable claims.
+
+:func:`run_demo` generates synthetic set I, trains the paper's CNN, runs DeepResolve on the
+pooled convolution layer, names each channel after the planted k-mer its filter matches best,
+prints the important and non-additive channels and writes everything to a folder.
+
+The claim helpers (:func:`filter_kmer_scores`, :func:`channel_motifs`, :func:`set_one_claims`,
+:func:`set_two_claims`) are shared by the tests and ``benchmarks/synthetic_claims.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .datasets import ALPHABET, SET_ONE_MOTIFS, SET_TWO_CLASSES, SET_TWO_MOTIFS
+
+# ----------------------------------------------------------------------------------------------
+# Which planted k-mer does a filter detect?
+
+
+def filter_kmer_scores(weights: np.ndarray, kmers: Sequence[str], min_overlap: int = 4) -> np.ndarray:
+    """How well each conv filter recognises each k-mer, in [-1, 1].
+
+    The filter (4, w) is read as a position weight matrix of log-odds-like scores. For a k-mer
+    placed at offset o (it may overhang the filter by up to ``len(kmer) - min_overlap`` bases),
+    the score is what the k-mer's bases add over the column minima, divided by the filter's
+    whole range ``sum_j (max_b W[b, j] - min_b W[b, j])``:
+
+        score(o) = sum_{j in overlap} (W[kmer_j, o + j] - min_b W[b, o + j]) / sum_j (max_b W - min_b W)
+
+    It is 1 when the k-mer is the filter's best word and the filter has no information outside
+    it, and falls as the filter prefers other bases or also needs bases beyond the k-mer. The
+    best offset is kept; the rescaling to [-1, 1] is ``2 * score - 1``.
+
+    Parameters
+    ----------
+    weights : (K, 4, w) array
+        Convolution weights (A, C, G, T input channels).
+    kmers : sequence of str
+    min_overlap : int
+        Fewest k-mer bases that must fall inside the filter (k-mers shorter than this must fit whole).
+
+    Returns
+    -------
+    (K, M) float array.
+    """
+    W = np.asarray(weights, dtype=np.float64)
+    if W.ndim != 3 or W.shape[1] != 4:
+        raise ValueError(f"weights must have shape (K, 4, w), got {W.shape}")
+    K, _, w = W.shape
+    lo = W.min(axis=1)  # (K, w)
+    span = (W.max(axis=1) - lo).sum(axis=1)  # (K,)
+    span = np.where(span > 0, span, np.inf)
+    out = np.full((K, len(kmers)), -1.0)
+    for m, kmer in enumerate(kmers):
+        if not kmer or set(kmer) - set(ALPHABET):
+            raise ValueError(f"k-mers must be non-empty strings over ACGT, got {kmer!r}")
+        idx = np.array([ALPHABET.index(c) for c in kmer])
+        need = min(min_overlap, len(kmer))
+        for o in range(need - len(kmer), w - need + 1):
+            j = np.arange(len(kmer))
+            inside = (o + j >= 0) & (o + j < w)
+            cols = o + j[inside]
+            gain = (W[:, idx[inside], cols] - lo[:, cols]).sum(axis=1)
+            out[:, m] = np.maximum(out[:, m], 2 * gain / span - 1)
+    return out
+
+
+def channel_motifs(weights: np.ndarray, kmers: Sequence[str], threshold: float = 0.5) -> list[str]:
+    """Name each filter after its best-matching k-mer (score above ``threshold``), else ``"-"``.
+
+    Names are made unique per channel by a suffix with the channel index, e.g. ``"CAGGTC#3"``.
+    """
+    scores = filter_kmer_scores(weights, kmers)
+    names = []
+    for k, row in enumerate(scores):
+        best = int(np.argmax(row))
+        names.append(f"{kmers[best]}#{k}" if row[best] >= threshold else f"-#{k}")
+    return names
+
+
+def motif_of(name: str) -> str:
+    """The k-mer part of a channel name made by :func:`channel_motifs` (``"-"`` when none)."""
+    return name.split("#")[0]
+
+
+def conv_weights(model: nn.Module, layer: str = "conv1") -> np.ndarray:
+    """The (K, 4, w) weights of a conv layer, as numpy."""
+    mod = dict(model.named_modules()).get(layer)
+    if not isinstance(mod, nn.Conv1d):
+        raise ValueError(f"model has no Conv1d named {layer!r}")
+    return mod.weight.detach().cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# The paper's claims, as measurable properties of a Result
+
+
+def set_one_claims(res, motifs: Sequence[str], top: int = 3) -> dict:
+    """Measure the set I claims of the paper (Fig. 2) on a single-class result.
+
+    Parameters
+    ----------
+    res : Result
+        DeepResolve on a set I model (its first class is analysed).
+    motifs : sequence of str, length K
+        Motif of each channel (``"-"`` for none), e.g. ``[motif_of(n) for n in channel_motifs(...)]``.
+    top : int
+        How many top non-additive channels are considered.
+
+    Returns
+    -------
+    dict with the measured figures and one bool per claim:
+
+    ``bic_gt1``
+        BIC chooses more than one mixture component.
+    ``xor_nonadditive``
+        The ``top`` non-additive channels with the largest |OFIV| all match GCTCAT or CGCTTG,
+        and both motifs are among them.
+    ``xor_opposite``
+        The GCTCAT and CGCTTG channels with the largest |OFIV| have FIVs of opposite sign in
+        more than half of the restarts with non-zero weight.
+    ``and_additive_positive``
+        The two additive channels with the largest positive OFIV both match CAGGTC.
+    """
+    i = 0
+    motifs = list(motifs)
+    if len(motifs) != res.n_channels:
+        raise ValueError(f"motifs must name every channel ({res.n_channels}), got {len(motifs)}")
+    ofiv, na, fivs = res.ofiv[i], res.non_additive[i], res.fivs[i]
+    and_m, xor_a, xor_b = SET_ONE_MOTIFS
+    top_na = [motifs[k] for k in np.argsort(-np.abs(ofiv)) if na[k]][:top]
+    add_pos = [k for k in np.argsort(-ofiv) if not na[k] and ofiv[k] > 0][:2]
+    top_add = [motifs[k] for k in add_pos]
+    live = res.weights[i] > 0
+
+    def best_channel(m: str) -> int | None:
+        ks = [k for k in range(len(motifs)) if motifs[k] == m]
+        return max(ks, key=lambda k: abs(ofiv[k])) if ks else None
+
+    def opposite(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean(np.sign(a[live]) * np.sign(b[live]) < 0)) if live.any() else 0.0
+
+    ka, kb = best_channel(xor_a), best_channel(xor_b)
+    opp = opposite(fivs[:, ka], fivs[:, kb]) if ka is not None and kb is not None else float("nan")
+    # The same on motif level (FIVs summed over every channel of a motif): a figure, not a claim.
+    sa = fivs[:, [k for k in range(len(motifs)) if motifs[k] == xor_a]].sum(axis=1)
+    sb = fivs[:, [k for k in range(len(motifs)) if motifs[k] == xor_b]].sum(axis=1)
+    return {
+        "n_components": int(res.n_components[i]),
+        "top_nonadditive": top_na,
+        "top_additive_positive": top_add,
+        "opposite_fraction": opp,
+        "opposite_fraction_motif_sum": opposite(sa, sb),
+        "n_positive_ofiv": int((ofiv > 0).sum()),
+        "top_ofiv": [motifs[k] for k in np.argsort(-np.abs(ofiv))[:5]],
+        "bic_gt1": bool(res.n_components[i] > 1),
+        "xor_nonadditive": bool(top_na) and set(top_na) <= {xor_a, xor_b} and {xor_a, xor_b} <= set(top_na),
+        "xor_opposite": bool(opp > 0.5),
+        "and_additive_positive": len(top_add) == 2 and all(m == and_m for m in top_add),
+    }
+
+
+def set_two_claims(res, motifs: Sequence[str], weight_cos: np.ndarray, ofiv_corr: np.ndarray,
+                   similarity: np.ndarray, top: int = 2) -> dict:
+    """Measure the set II claims (Fig. 4) on a four-class result.
+
+    ``bic_one`` (one mixture component for every class), ``own_motifs`` (each class's ``top``
+    positive-OFIV channels match its own motifs and cover them), ``negatives`` (every class has
+    negative OFIV terms), ``similarity_separates`` (the OFIV+ similarity puts the pairs (1,2),
+    (1,3), (2,3) above every pair with class 4), and the same separation test for the last-layer
+    weight cosine and the full-OFIV correlation (the paper says these two fail it).
+    """
+    motifs = list(motifs)
+    own = []
+    for c, wanted in enumerate(SET_TWO_CLASSES):
+        pos = [k for k in np.argsort(-res.ofiv[c]) if res.ofiv[c, k] > 0][:max(top, len(wanted))]
+        got = [motifs[k] for k in pos]
+        own.append(bool(got) and set(got) <= set(wanted) and set(wanted) <= set(got))
+
+    def separates(M: np.ndarray) -> bool:
+        shared = [M[0, 1], M[0, 2], M[1, 2]]
+        with4 = [M[0, 3], M[1, 3], M[2, 3]]
+        return bool(min(shared) > max(with4))
+
+    return {
+        "n_components": res.n_components.tolist(),
+        "own_motifs_per_class": own,
+        "bic_one": bool((res.n_components == 1).all()),
+        "own_motifs": bool(all(own)),
+        "negatives": bool((res.ofiv < 0).any(axis=1).all()),
+        "similarity_separates": separates(similarity),
+        "weight_cosine_separates": separates(weight_cos),
+        "ofiv_corr_separates": separates(ofiv_corr),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# The demo
+
+
+def filter_pwms(weights: np.ndarray) -> np.ndarray:
+    """Filters (K, 4, w) as probability matrices (softmax over bases per column), for logos."""
+    W = np.asarray(weights, dtype=np.float64)
+    e = np.exp(W - W.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def demo_sizes(full: bool) -> dict:
+    """Data and training sizes of the demo.
+
+    ``full`` uses the paper's set I (100,000 planted + 20,000 random sequences of 100 bp).
+    The quick default uses 40-bp sequences (12,000 + 2,400): with fewer positions for the dense
+    layer to generalise over, the XOR logic is learned from far fewer sequences, so training
+    takes seconds instead of minutes on two CPU cores.
+    """
+    if full:
+        return dict(n=100_000, n_random=20_000, length=100, train=dict(lr=1e-3, batch_size=128, epochs=40, patience=6))
+    return dict(n=12_000, n_random=2_400, length=40, train=dict(lr=3e-3, batch_size=64, epochs=30, patience=6))
+
+
+def run_demo(out_dir: str | Path, full: bool = False, seed: int = 0, console=None):
+    """Synthetic set I end to end: generate, train, resolve, name channels, print and save.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder for ``data.fa``, ``labels.tsv``, ``model.pt``, ``result.h5``, ``summary.tsv``,
+        ``demo.json`` and (when :mod:`deepresolve.report` is available) ``report.html``.
+    full : bool
+        The paper's sizes (minutes) instead of the quick reduced set (see :func:`demo_sizes`).
+    seed : int
+        Seeds the data, the training and the gradient ascent.
+    console : rich.console.Console, optional
+        Where to print (default: a new console on stdout).
+
+    Returns
+    -------
+    Result of DeepResolve on the pooled convolution layer (``pool1``), with the paper's
+    settings (lambda = 1, 10 restarts), channels named after their best-matching k-mer.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import resolve
+    from .datasets import synthetic_set_one, write_fasta
+    from .train import train_model
+    from .zoo import synthetic_cnn
+
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    if not isinstance(out_dir, (str, Path)):
+        raise TypeError(f"out_dir must be a str or Path, got {type(out_dir).__name__}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out_dir {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    console = console or Console()
+    cfg = demo_sizes(full)
+    started = time.perf_counter()
+
+    console.print(f"[bold]Synthetic set I[/bold]: {cfg['n']:,} sequences with a subset of CAGGTC, GCTCAT, CGCTTG "
+                  f"+ {cfg['n_random']:,} random, {cfg['length']} bp; label = CAGGTC AND (GCTCAT XOR CGCTTG)")
+    data = synthetic_set_one(cfg["n"], cfg["n_random"], length=cfg["length"], seed=seed)
+    write_fasta(out / "data.fa", data.x)
+    with open(out / "labels.tsv", "w") as f:
+        f.write("name\tlabel\t" + "\t".join(data.motifs) + "\n")
+        for i in range(len(data)):
+            f.write(f"seq{i}\t{int(data.y[i, 0])}\t" + "\t".join(str(int(v)) for v in data.present[i]) + "\n")
+
+    torch.manual_seed(seed)
+    model = synthetic_cnn(length=cfg["length"])
+    fit = train_model(model, data.x, data.y, seed=seed, **cfg["train"])
+    torch.save(model.state_dict(), out / "model.pt")
+    console.print(f"trained the paper's CNN (32 x 8-bp filters, max-pool 4, dense 64): test AUC "
+                  f"{fit.test_auc[0]:.3f} (paper: 0.985) after {len(fit.history)} epochs")
+
+    weights = conv_weights(model)
+    names = channel_motifs(weights, list(SET_ONE_MOTIFS))
+    res = resolve(model, "pool1", input_shape=(4, cfg["length"]), restarts=10, l2=1.0, seed=seed,
+                  class_names=["CAGGTC AND (GCTCAT XOR CGCTTG)"], channel_names=names)
+    claims = set_one_claims(res, [motif_of(n) for n in names])
+
+    table = Table(title=f"DeepResolve on pool1 (lambda = 1, 10 restarts): {int(res.n_components[0])} mixture "
+                        "component(s) chosen by BIC")
+    for col in ("rank", "channel", "motif", "OFIV", "IL", "category", "FIV > 0 in"):
+        table.add_column(col, justify="right" if col in ("rank", "OFIV", "IL", "FIV > 0 in") else "left")
+    df = res.channel_table(0)
+    df = df.reindex(df["ofiv"].abs().sort_values(ascending=False).index)
+    shown = list(df.index[:10]) + [i for i in df.index[10:] if df.loc[i, "category"] != "additive"]
+    for rank, i in enumerate(shown, 1):
+        row = df.loc[i]
+        motif = motif_of(row["channel"])
+        style = {"CAGGTC": "green", "GCTCAT": "magenta", "CGCTTG": "magenta"}.get(motif)
+        table.add_row(str(rank), row["channel"], f"[{style}]{motif}[/{style}]" if style else motif,
+                      f"{row['ofiv']:+.3f}", f"{row['inconsistency']:.3g}", row["category"],
+                      f"{row['fiv_positive_fraction']:.0%}")
+    console.print(table)
+    na = [names[k] for k in np.flatnonzero(res.non_additive[0])]
+    console.print(f"non-additive channels: {', '.join(na) if na else 'none'}")
+    console.print(f"paper's claims on this model: BIC > 1 component: {claims['bic_gt1']}; top non-additive "
+                  f"channels are the XOR pair: {claims['xor_nonadditive']}; XOR pair with opposite signs in "
+                  f"{claims['opposite_fraction']:.0%} of restarts; top additive positive channels are CAGGTC: "
+                  f"{claims['and_additive_positive']}")
+
+    res.save(out / "result.h5")
+    res.channel_table(0).to_csv(out / "summary.tsv", sep="\t", index=False)
+    summary = {"test_auc": fit.test_auc.tolist(), "sizes": {k: v for k, v in cfg.items() if k != "train"},
+               "train": fit.params, "claims": claims, "seconds": time.perf_counter() - started}
+    (out / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
+    try:
+        from .report import write_report
+    except ImportError:  # the report module is optional
+        write_report = None
+    if write_report is not None:
+        write_report(res, out / "report.html", pwms=filter_pwms(weights), labels=data.y, model=model,
+                     title="DeepResolve demo: synthetic set I")
+    console.print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} "
+                  f"({time.perf_counter() - started:.0f} s)")
+    return res
