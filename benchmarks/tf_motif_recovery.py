@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -202,7 +201,7 @@ def summarize(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for method in ("saliency", "gradient_x_input", "deeplift"):
         other = df[df.method == method].set_index("model")["best_filter_rank"].reindex(dr.index)
         row = {"comparison": f"DeepResolve vs {method}", "models": len(dr),
-               "median_rank_DeepResolve": float(dr.median()), f"median_rank_other": float(other.median()),
+               "median_rank_DeepResolve": float(dr.median()), "median_rank_other": float(other.median()),
                "mean_rank_DeepResolve": float(dr.mean()), "mean_rank_other": float(other.mean())}
         if (dr.values != other.values).any():
             row["wilcoxon_p"] = float(wilcoxon(dr.values, other.values).pvalue)

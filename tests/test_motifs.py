@@ -18,13 +18,7 @@ SHARED = Path(__file__).parents[2] / "shared" / "data" / "tf422"
 IDX = {b: i for i, b in enumerate("ACGT")}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spin-waits when the CI cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def onehot(seq: str) -> np.ndarray:

@@ -103,15 +103,16 @@ def _scores(head: nn.Module, h: torch.Tensor, cls: torch.Tensor) -> torch.Tensor
 
 
 def _value_and_grad(head: nn.Module, h: torch.Tensor, cls: torch.Tensor, l2: float,
-                    center: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Class scores, objectives and objective gradients of a batch of rows."""
-    with torch.enable_grad():
+                    center: torch.Tensor | None, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Class scores, objectives and objective gradients of a batch of rows (the head in bfloat16 if ``bf16``)."""
+    with torch.enable_grad(), torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=bf16):
         h = h.detach().requires_grad_(True)
-        s = _scores(head, h, cls)
+        s = _scores(head, h, cls).float()
         if not s.requires_grad:
             raise ValueError("the head's class scores do not depend differentiably on H (no gradient flows back); "
                              "check for detach(), argmax or integer ops after the layer")
         (g,) = torch.autograd.grad(s.sum(), h)
+    g = g.float()
     d = h.detach() if center is None else h.detach() - center
     dims = tuple(range(1, h.dim()))
     obj = s.detach() - l2 * (d * d).sum(dim=dims)
@@ -136,6 +137,7 @@ def feature_ascent(
     init_scale: float = 1.0,
     nonnegative: bool = False,
     center: torch.Tensor | None = None,
+    precision: Literal["float32", "bfloat16"] = "float32",
     seed: int = 0,
     device: str | torch.device | None = None,
     batch_size: int | None = None,
@@ -197,6 +199,9 @@ def feature_ascent(
         raise ValueError(f"restarts must be an integer >= 1; got {restarts!r}")
     if not (opts["lr"] > 0 and opts["steps"] >= 1):
         raise ValueError(f"lr must be > 0 and steps >= 1; got lr={opts['lr']!r}, steps={opts['steps']!r}")
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be 'float32' or 'bfloat16'; got {precision!r}")
+    bf16 = precision == "bfloat16"
     dev = resolve_device(device)
     head = head.to(dev).eval()
     classes = [int(c) for c in classes]
@@ -257,7 +262,7 @@ def feature_ascent(
 
     admit(B)
     while len(idx):
-        s, obj, g = _value_and_grad(head, h, cls, l2, center_dev)
+        s, obj, g = _value_and_grad(head, h, cls, l2, center_dev, bf16)
         row_steps += len(idx)
         if not torch.isfinite(obj).all():
             bad = int(torch.nonzero(~torch.isfinite(obj))[0])

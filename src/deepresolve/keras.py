@@ -337,7 +337,6 @@ def load_keras(path: str | Path, backend: str | None = None, onehot: bool = Fals
         layout = "dense"
         cur = input_shape
     channels_last = layout in ("1d", "tf2d")
-    last_act: str | None = None
 
     for spec in layers:
         start = len(modules)
@@ -440,7 +439,6 @@ def load_keras(path: str | Path, backend: str | None = None, onehot: bool = Fals
             module = _activation(act, kname)
             if module is not None:
                 add(act if act not in modules else next_name(act), module, kname)
-                last_act = act
             cur = _shape_after(list(modules.values())[start:], cur)
             continue
 

@@ -329,10 +329,7 @@ def resolve(
         "versions": _versions(), **l2_info,
     }
     return Result(
-        classes=np.asarray(chosen), class_names=names, fims=fims.astype(np.float32), fivs=summary.fivs,
-        scores=out.scores, weights=summary.weights, inconsistency=summary.inconsistency, bic=summary.bic,
-        n_components=summary.n_components, non_additive=summary.non_additive,
-        consistent_sign=summary.consistent_sign, ofiv=summary.ofiv, trace=trace.reshape(C, T, -1),
-        steps=out.steps, layer=layer if at == "output" else f"{layer} (input)",
-        channel_names=list(channel_names) if channel_names is not None else [], params=params,
+        classes=np.asarray(chosen), class_names=names, fims=fims.astype(np.float32), scores=out.scores,
+        trace=trace.reshape(C, T, -1), steps=out.steps, layer=layer if at == "output" else f"{layer} (input)",
+        channel_names=list(channel_names) if channel_names is not None else [], params=params, **summary,
     )

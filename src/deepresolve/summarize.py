@@ -167,22 +167,8 @@ def ofiv(fivs: np.ndarray, weights: np.ndarray, non_additive: np.ndarray, consis
     return out
 
 
-@dataclass
-class Summary:
-    """Summaries of C classes; shapes as in :class:`deepresolve.Result`."""
-
-    fivs: np.ndarray
-    weights: np.ndarray
-    inconsistency: np.ndarray
-    bic: np.ndarray
-    n_components: np.ndarray
-    non_additive: np.ndarray
-    consistent_sign: np.ndarray
-    ofiv: np.ndarray
-
-
-def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agreement: float = 1e-3) -> Summary:
-    """All per-channel summaries of an ensemble of FIMs.
+def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agreement: float = 1e-3) -> dict[str, np.ndarray]:
+    """All per-channel summaries of an ensemble of FIMs, keyed by their :class:`deepresolve.Result` field names.
 
     Parameters
     ----------
@@ -215,13 +201,13 @@ def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agree
     fits = [fit_mixture(x, random_state, agreement**2) for x in relative]
     non_additive = np.stack([f.non_additive for f in fits])
     consistent = np.stack([sign_consistent(f, w) for f, w in zip(fivs, weights)])
-    return Summary(
-        fivs=fivs,
-        weights=weights,
-        inconsistency=il,
-        bic=np.stack([f.bic for f in fits]),
-        n_components=np.array([f.n_components for f in fits]),
-        non_additive=non_additive,
-        consistent_sign=consistent,
-        ofiv=np.stack([ofiv(f, w, n, c) for f, w, n, c in zip(fivs, weights, non_additive, consistent)]),
-    )
+    return {
+        "fivs": fivs,
+        "weights": weights,
+        "inconsistency": il,
+        "bic": np.stack([f.bic for f in fits]),
+        "n_components": np.array([f.n_components for f in fits]),
+        "non_additive": non_additive,
+        "consistent_sign": consistent,
+        "ofiv": np.stack([ofiv(f, w, n, c) for f, w, n, c in zip(fivs, weights, non_additive, consistent)]),
+    }
