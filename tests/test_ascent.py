@@ -147,3 +147,13 @@ def test_checkpoint_resumes_and_refuses_other_settings(tmp_path):
     assert again.params["row_steps"] == 0
     with pytest.raises(ValueError, match="other settings"):
         dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.6, checkpoint=ckpt)
+
+
+def test_bfloat16_reaches_the_optimum_to_its_precision():
+    model, lam = linear_model(k=32), 0.5
+    res = dr.resolve(model, "0", input_shape=(32,), restarts=2, l2=lam, precision="bfloat16")
+    w = model[1].weight.detach().numpy()
+    np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w / (2 * lam))[:, None], res.fims[..., 0].shape),
+                               atol=2e-2 * np.abs(w).max())
+    with pytest.raises(ValueError, match="precision must be"):
+        dr.resolve(model, "0", input_shape=(32,), precision="float16")

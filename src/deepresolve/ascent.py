@@ -165,6 +165,8 @@ def feature_ascent(
         step 1/(2 lambda), for "paper" it is lr0.
     init_scale : float
         Standard deviation of the normal initialisation (the paper uses 1).
+    precision : {"float32", "bfloat16"}
+        Compute the head's scores and gradients in bfloat16 (autocast); H and the penalty stay float32.
     nonnegative : bool
         Project H onto H >= 0 after every step (a robust option: real post-ReLU maps are non-negative).
     center : tensor of feature_shape, optional
