@@ -186,6 +186,15 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
 
 
 @app.command()
+def demo(out: Path = typer.Option(Path("deepresolve_demo"), help="Output folder (data, model, result, report)."),
+         full: bool = typer.Option(False, help="The paper's sizes (100,000 + 20,000 sequences of 100 bp)."),
+         seed: int = typer.Option(0, help="Seeds data, training and ascent.")) -> None:
+    """Synthetic set I end to end: generate, train the paper's CNN, run DeepResolve, print and report."""
+    from .demo import run_demo
+    run_demo(out, full=full, seed=seed, console=console)
+
+
+@app.command()
 def motifs(model: str = typer.Argument(..., help="A Keras 1.x model folder/.json, TorchScript or ONNX file."),
            out: Path = typer.Option(..., help="Output folder: channels.meme and the Tomtom table."),
            layer: Optional[str] = typer.Option(None, help="Deeper layer whose channels to visualise (default: first-layer filters)."),
