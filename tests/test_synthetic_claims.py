@@ -1,0 +1,184 @@
+"""The paper's synthetic claims, on reduced-size models trained here with fixed seeds.
+
+Set I and set II use 40-bp sequences (12,000 + 2,400 and 4 x 1,000): with few positions the
+paper's CNN learns the AND/XOR logic from a small set in seconds. The full-size experiments and
+the study of which settings make each claim hold across training seeds are in
+``benchmarks/synthetic_claims.py``. Claims that do not hold on these models are recorded as
+strict xfails with the reason, never loosened.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import deepresolve as dr
+from deepresolve.baselines import attribute
+from deepresolve.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, decode, planted_example, synthetic_set_one, synthetic_set_two
+from deepresolve.demo import channel_motifs, conv_weights, motif_of, set_one_claims, set_two_claims
+from deepresolve.train import predict_logits, train_model
+from deepresolve.zoo import synthetic_cnn
+
+L = 40
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    # Same arithmetic order on every machine: the trained weights, hence the claims, are reproducible.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def set_one(one_thread):
+    data = synthetic_set_one(12_000, 2_400, length=L, seed=0)
+    torch.manual_seed(0)
+    model = synthetic_cnn(length=L)
+    fit = train_model(model, data.x, data.y, lr=3e-3, batch_size=64, epochs=30, patience=6, seed=0)
+    names = channel_motifs(conv_weights(model), list(SET_ONE_MOTIFS))
+    res = dr.resolve(model, "pool1", input_shape=(4, L), restarts=10, l2=1.0, seed=0, channel_names=names)
+    return dict(data=data, model=model, fit=fit, res=res, claims=set_one_claims(res, [motif_of(n) for n in names]))
+
+
+@pytest.fixture(scope="module")
+def set_two(one_thread):
+    data = synthetic_set_two(1_000, length=L, seed=0)
+    torch.manual_seed(0)
+    model = synthetic_cnn(n_outputs=4, length=L)
+    fit = train_model(model, data.x, data.y, lr=3e-3, batch_size=64, epochs=30, patience=6, seed=0)
+    names = channel_motifs(conv_weights(model), list(SET_TWO_MOTIFS))
+    res = dr.resolve(model, "pool1", input_shape=(4, L), restarts=10, l2=1.0, seed=0, channel_names=names)
+    claims = set_two_claims(res, [motif_of(n) for n in names], dr.weight_cosine(model), dr.ofiv_correlation(res),
+                            dr.class_similarity(res))
+    return dict(data=data, model=model, fit=fit, res=res, claims=claims)
+
+
+# ---------------------------------------------------------------------------------------------- set I
+
+
+def test_set_one_model_learned_the_and_xor_logic(set_one):
+    fit, data, model = set_one["fit"], set_one["data"], set_one["model"]
+    assert fit.test_auc[0] > 0.97  # paper: 0.985 (at full size)
+    test = fit.split["test"]
+    logits = predict_logits(model, data.x[test])[:, 0]
+    planted = ~data.background[test]
+    pattern = (data.present[test] * [1, 2, 4]).sum(axis=1)
+    for p in range(8):  # every presence pattern of CAGGTC / GCTCAT / CGCTTG, the XOR cases included
+        rows = planted & (pattern == p)
+        acc = np.mean((logits[rows] > 0) == (data.y[test][rows, 0] > 0))
+        assert acc > 0.8, (p, acc)  # not perfect (AUC 0.98, like the paper's 0.985), but every case is learned
+
+
+def test_set_one_bic_chooses_more_than_one_component(set_one):
+    assert set_one["claims"]["bic_gt1"], set_one["res"].bic
+
+
+@pytest.mark.xfail(strict=True, reason="the top non-additive channels by |OFIV| are CAGGTC or unlabelled channels: IL "
+                   "is the raw variance of the FIVs, so the largest channels (CAGGTC) vary most when the overall "
+                   "scale of the optimum changes from restart to restart; see the benchmark table")
+def test_set_one_top_non_additive_channels_are_the_xor_pair(set_one):
+    assert set_one["claims"]["xor_nonadditive"], set_one["claims"]["top_nonadditive"]
+
+
+@pytest.mark.xfail(strict=True, reason="on this model the GCTCAT and CGCTTG channels keep the same sign in most "
+                   "restarts: the restarts reach nearly the same optimum")
+def test_set_one_xor_pair_has_opposite_signs_in_most_restarts(set_one):
+    assert set_one["claims"]["xor_opposite"], set_one["claims"]["opposite_fraction"]
+
+
+@pytest.mark.xfail(strict=True, reason="unlabelled channels (filters matching none of the k-mers) get larger positive "
+                   "OFIVs than the CAGGTC channels: H is unconstrained, so every dense weight is amplified alike")
+def test_set_one_top_additive_positive_channels_are_cagtc(set_one):
+    assert set_one["claims"]["and_additive_positive"], set_one["claims"]["top_additive_positive"]
+
+
+def test_set_one_cagtc_channels_are_positive(set_one):
+    # What does hold: the strongest CAGGTC channel has a positive OFIV, ranked among the top five.
+    res, names = set_one["res"], set_one["res"].channel_names
+    order = np.argsort(-np.abs(res.ofiv[0]))
+    cag = [k for k in order if motif_of(names[k]) == "CAGGTC"]
+    assert cag and res.ofiv[0, cag[0]] > 0 and list(order).index(cag[0]) < 5
+
+
+# ---------------------------------------------------------------------------------------------- Fig. 3
+
+
+def _example(model, motifs, positive):
+    for seed in range(50):  # the paper used correctly predicted examples
+        x = planted_example(motifs, length=L, seed=seed)
+        if (predict_logits(model, x)[0, 0] > 0) == positive:
+            return x
+    raise AssertionError(f"no correctly predicted example with {motifs}")
+
+
+def _motif_scores(model, x):
+    s = decode(x)[0]
+    out = {}
+    for method in ("saliency", "gradient_x_input", "deeplift"):
+        a = attribute(model, x, method)[0] * x[0]
+        out[method] = {m: float(a[:, s.find(m):s.find(m) + len(m)].sum()) for m in SET_ONE_MOTIFS if m in s}
+    return out
+
+
+def test_fig3_positive_example_highlights_only_the_motifs_present(set_one):
+    x = _example(set_one["model"], ["CAGGTC", "GCTCAT"], positive=True)
+    scores = _motif_scores(set_one["model"], x)
+    for method, s in scores.items():
+        assert set(s) == {"CAGGTC", "GCTCAT"}  # the third motif is absent, so no method can show it
+        assert s["CAGGTC"] > 0 and s["GCTCAT"] > 0, (method, s)
+
+
+@pytest.mark.xfail(strict=True, reason="on this model all three baselines give CAGGTC a positive and the XOR pair a "
+                   "negative score on the all-three negative example, i.e. they do separate AND from XOR here; the "
+                   "paper's same-sign observation is a property of its model, not of the methods")
+def test_fig3_negative_example_baselines_give_all_motifs_one_sign(set_one):
+    x = _example(set_one["model"], list(SET_ONE_MOTIFS), positive=False)
+    for method, s in _motif_scores(set_one["model"], x).items():
+        signs = {np.sign(v) for v in s.values()}
+        assert len(signs) == 1, (method, s)
+
+
+@pytest.mark.xfail(strict=True, reason="DeepResolve's non-additive flags do not single out the XOR pair on this "
+                   "model (see test_set_one_top_non_additive_channels_are_the_xor_pair)")
+def test_fig3_deepresolve_separates_xor_pair_from_and_motif(set_one):
+    c = set_one["claims"]
+    assert c["xor_nonadditive"] and c["and_additive_positive"]
+
+
+# ---------------------------------------------------------------------------------------------- set II
+
+
+def test_set_two_model_reaches_paper_auc(set_two):
+    assert (set_two["fit"].test_auc >= np.array([0.968, 0.967, 0.979, 0.994])).all(), set_two["fit"].test_auc
+
+
+def test_set_two_bic_picks_one_component_for_every_class(set_two):
+    assert set_two["claims"]["bic_one"], set_two["res"].n_components
+
+
+def test_set_two_top_positive_channels_match_own_motifs(set_two):
+    c = set_two["claims"]
+    assert c["own_motifs_top2"], c["top_positive"]
+    # no motif of another class ever appears among the top three positive channels
+    for wanted, got in zip([("GATA", "CAGATG"), ("TCAT", "CAGATG"), ("GATA", "TCAT"), ("CGCTTG",)], c["top_positive"]):
+        assert set(got) <= set(wanted) | {"-"}, (wanted, got)
+
+
+def test_set_two_negative_ofiv_terms_exist(set_two):
+    assert set_two["claims"]["negatives"]
+
+
+def test_set_two_ofiv_similarity_groups_classes_sharing_motifs(set_two):
+    A = dr.class_similarity(set_two["res"])
+    assert set_two["claims"]["similarity_separates"], A
+    # while the labels say nothing: one class per sequence, so all label correlations are equal and negative
+    R = dr.label_correlation(set_two["data"].y)
+    off = R[~np.eye(4, dtype=bool)]
+    assert np.allclose(off, off[0], atol=0.02) and off[0] < 0
+
+
+def test_set_two_weight_cosine_and_full_ofiv_do_not_separate(set_two):
+    c = set_two["claims"]
+    assert not c["ofiv_corr_separates"], dr.ofiv_correlation(set_two["res"])
+    assert not c["weight_cosine_separates"], dr.weight_cosine(set_two["model"])
