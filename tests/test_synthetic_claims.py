@@ -7,15 +7,22 @@ the study of which settings make each claim hold across training seeds are in
 strict xfails with the reason, never loosened.
 """
 
+import importlib.util
+import io
+import json
+
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 import deepresolve as dr
 from deepresolve.baselines import attribute
-from deepresolve.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, decode, planted_example, synthetic_set_one, synthetic_set_two
-from deepresolve.demo import channel_motifs, conv_weights, motif_of, set_one_claims, set_two_claims
-from deepresolve.train import predict_logits, train_model
+from deepresolve.datasets import (
+    SET_ONE_MOTIFS, SET_TWO_MOTIFS, decode, planted_example, read_fasta, synthetic_set_one, synthetic_set_two,
+)
+from deepresolve.demo import channel_motifs, conv_weights, demo_sizes, motif_of, run_demo, set_one_claims, set_two_claims
+from deepresolve.train import predict_logits, split_indices, train_model
 from deepresolve.zoo import synthetic_cnn
 
 L = 40
@@ -31,14 +38,45 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def set_one(one_thread):
-    data = synthetic_set_one(12_000, 2_400, length=L, seed=0)
-    torch.manual_seed(0)
+def set_one(one_thread, tmp_path_factory):
+    # The demo is set I end to end at exactly this reduced size: run it, then check what it wrote.
+    out = tmp_path_factory.mktemp("demo")
+    console = Console(file=io.StringIO(), width=200)
+    res = run_demo(out, full=False, seed=0, console=console)
+    cfg = demo_sizes(False)
+    data = synthetic_set_one(cfg["n"], cfg["n_random"], length=L, seed=0)
     model = synthetic_cnn(length=L)
-    fit = train_model(model, data.x, data.y, lr=3e-3, batch_size=64, epochs=30, patience=6, seed=0)
-    names = channel_motifs(conv_weights(model), list(SET_ONE_MOTIFS))
-    res = dr.resolve(model, "pool1", input_shape=(4, L), restarts=10, l2=1.0, seed=0, channel_names=names)
-    return dict(data=data, model=model, fit=fit, res=res, claims=set_one_claims(res, [motif_of(n) for n in names]))
+    model.load_state_dict(torch.load(out / "model.pt", weights_only=True))
+    model.eval()
+    summary = json.loads((out / "demo.json").read_text())
+    split = split_indices(len(data), seed=0)  # the split train_model made
+    return dict(data=data, model=model, res=res, out=out, summary=summary, split=split,
+                printed=console.file.getvalue(), claims=set_one_claims(res, [motif_of(n) for n in res.channel_names]))
+
+
+def test_demo_writes_everything(set_one):
+    out, res = set_one["out"], set_one["res"]
+    for name in ("data.fa", "labels.tsv", "model.pt", "result.h5", "summary.tsv", "demo.json"):
+        assert (out / name).stat().st_size > 0, name
+    names, seqs = read_fasta(out / "data.fa")
+    assert len(seqs) == 14_400 and decode(set_one["data"].x[:3]) == seqs[:3]
+    back = dr.load(out / "result.h5")
+    np.testing.assert_allclose(back.ofiv, res.ofiv)
+    assert back.channel_names == res.channel_names and any(n.startswith("CAGGTC#") for n in res.channel_names)
+    assert res.layer == "pool1" and res.params["l2"] == 1.0 and res.n_restarts == 10
+    tsv = (out / "summary.tsv").read_text().splitlines()
+    assert tsv[0].split("\t")[:2] == ["channel", "ofiv"] and len(tsv) == 33
+    assert "non-additive channels" in set_one["printed"] and "CAGGTC" in set_one["printed"]
+    if importlib.util.find_spec("deepresolve.report") is not None:
+        assert (out / "report.html").stat().st_size > 0
+
+
+def test_demo_rejects_bad_arguments(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        run_demo(tmp_path / "file")
+    with pytest.raises(TypeError, match="seed must be an int"):
+        run_demo(tmp_path, seed="0")
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +96,9 @@ def set_two(one_thread):
 
 
 def test_set_one_model_learned_the_and_xor_logic(set_one):
-    fit, data, model = set_one["fit"], set_one["data"], set_one["model"]
-    assert fit.test_auc[0] > 0.97  # paper: 0.985 (at full size)
-    test = fit.split["test"]
+    data, model = set_one["data"], set_one["model"]
+    assert set_one["summary"]["test_auc"][0] > 0.97  # paper: 0.985 (at full size)
+    test = set_one["split"]["test"]
     logits = predict_logits(model, data.x[test])[:, 0]
     planted = ~data.background[test]
     pattern = (data.present[test] * [1, 2, 4]).sum(axis=1)
