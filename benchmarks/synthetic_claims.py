@@ -40,7 +40,9 @@ SETTINGS = {
     "paper (l=1, T=10)": ("pool1", dict(l2=1.0)),
     "l=0.1": ("pool1", dict(l2=0.1)),
     "l=auto": ("pool1", dict(l2="auto")),
+    "init x0.1": ("pool1", dict(l2=1.0, init_scale=0.1)),
     "init x10": ("pool1", dict(l2=1.0, init_scale=10.0)),
+    "optimizer=paper": ("pool1", dict(l2=1.0, optimizer="paper")),
     "T=50": ("pool1", dict(l2=1.0, restarts=50)),
     "conv output (relu1)": ("relu1", dict(l2=1.0)),
     "robust: l2_center=mean": ("pool1", dict(l2=1.0, l2_center="mean")),
@@ -50,6 +52,8 @@ SETTINGS = {
 }
 
 SET_ONE_CLAIMS = ("bic_gt1", "xor_nonadditive", "xor_opposite", "and_additive_positive")
+#: Figures printed next to the set I claims (medians over training seeds).
+SET_ONE_FIGURES = ("opposite_fraction", "il_ratio_xor_to_and", "n_components")
 SET_TWO_CLAIMS = ("bic_one", "own_motifs_top2", "own_motifs", "negatives", "similarity_separates",
                   "weight_cosine_separates", "ofiv_corr_separates")
 
@@ -92,13 +96,16 @@ def run_setting(model, layer: str, kwargs: dict, length: int, inputs: np.ndarray
     return dr.resolve(model, layer, input_shape=(4, length), seed=0, channel_names=names, **kw)
 
 
-def print_table(title: str, rows: dict[str, dict[str, list[bool]]], claims: tuple[str, ...]) -> str:
-    """Rows: setting -> claim -> list of outcomes over models. Prints 'k/n' per cell."""
+def print_table(title: str, rows: dict[str, dict[str, list]], claims: tuple[str, ...],
+                figures: tuple[str, ...] = ()) -> str:
+    """Rows: setting -> claim -> outcomes over models. Prints 'k/n' per claim and the median of each figure."""
     width = max(len(r) for r in rows) + 2
-    lines = [title, "setting".ljust(width) + "".join(c.rjust(max(len(c), 5) + 2) for c in claims)]
+    cols = claims + figures
+    lines = [title, "setting".ljust(width) + "".join(c.rjust(max(len(c), 5) + 2) for c in cols)]
     for name, res in rows.items():
         lines.append(name.ljust(width) + "".join(
-            f"{sum(res[c])}/{len(res[c])}".rjust(max(len(c), 5) + 2) for c in claims))
+            f"{sum(res[c])}/{len(res[c])}".rjust(max(len(c), 5) + 2) for c in claims) + "".join(
+            f"{np.nanmedian(res[f]):.2f}".rjust(max(len(f), 5) + 2) for f in figures))
     text = "\n".join(lines)
     print(text, flush=True)
     return text
@@ -168,17 +175,18 @@ def main(argv=None) -> int:
             for regime in args.regimes:
                 rows = {}
                 for sname, (layer, kw) in SETTINGS.items():
-                    rows[sname] = {c: [] for c in SET_ONE_CLAIMS}
+                    rows[sname] = {c: [] for c in SET_ONE_CLAIMS + SET_ONE_FIGURES}
                     for seed in args.seeds:
                         m, inputs = models1[(regime, seed)]
                         names = channel_motifs(conv_weights(m), list(SET_ONE_MOTIFS))
                         res = run_setting(m, layer, kw, cfg["length"], inputs, names)
                         c = set_one_claims(res, [motif_of(n) for n in names])
                         report["set1"].setdefault(regime, {}).setdefault(sname, {})[seed] = c
-                        for k in SET_ONE_CLAIMS:
+                        for k in SET_ONE_CLAIMS + SET_ONE_FIGURES:
                             rows[sname][k].append(c[k])
                 text.append(print_table(f"\nSet I, training '{regime}': claims holding over {len(args.seeds)} "
-                                        "training seeds", rows, SET_ONE_CLAIMS))
+                                        "training seeds (figures: median over seeds)", rows, SET_ONE_CLAIMS,
+                                        SET_ONE_FIGURES))
             m, _ = models1[(args.regimes[0], args.seeds[0])]
             report["fig3"] = fig3(m, cfg["length"])
             print("\nFig. 3 (model", args.regimes[0], "seed", args.seeds[0], "): motif scores per method")

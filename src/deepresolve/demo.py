@@ -152,8 +152,13 @@ def set_one_claims(res, motifs: Sequence[str], top: int = 3) -> dict:
     # The same on motif level (FIVs summed over every channel of a motif): a figure, not a claim.
     sa = fivs[:, [k for k in range(len(motifs)) if motifs[k] == xor_a]].sum(axis=1)
     sb = fivs[:, [k for k in range(len(motifs)) if motifs[k] == xor_b]].sum(axis=1)
+    il = res.inconsistency[i]
+    il_xor = max((il[k] for k in range(len(motifs)) if motifs[k] in (xor_a, xor_b)), default=np.nan)
+    il_and = max((il[k] for k in range(len(motifs)) if motifs[k] == and_m), default=np.nan)
     return {
         "n_components": int(res.n_components[i]),
+        # > 1 when some XOR channel is more inconsistent than every CAGGTC channel (what the claims need)
+        "il_ratio_xor_to_and": float(il_xor / il_and) if il_and > 0 else float("nan"),
         "top_nonadditive": top_na,
         "top_additive_positive": top_add,
         "opposite_fraction": opp,

@@ -119,7 +119,7 @@ def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int =
     test_frac, val_frac : float
         Held-out test fraction (paper: 20 %) and validation fraction for early stopping.
     seed : int
-        Seeds the split, the initial weights are the caller's, the batch order and dropout.
+        Seeds the split, the batch order and dropout (the initial weights are the caller's: seed torch first).
     split : dict, optional
         Precomputed ``{"train", "val", "test"}`` indices (overrides the fractions).
 
