@@ -187,13 +187,31 @@ def main(argv=None) -> int:
                 text.append(print_table(f"\nSet I, training '{regime}': claims holding over {len(args.seeds)} "
                                         "training seeds (figures: median over seeds)", rows, SET_ONE_CLAIMS,
                                         SET_ONE_FIGURES))
+            # Fig. 3 claim over every trained model: on the all-three negative example each baseline gives
+            # all three motifs one sign (the paper), or separates CAGGTC from the XOR pair (mixed signs).
+            methods = ("saliency", "gradient_x_input", "deeplift", "deeplift_shuffle")
+            counts = {meth: 0 for meth in methods}
+            report["fig3_all"] = {}
+            for (regime, seed), (m, _) in models1.items():
+                f3 = fig3(m, cfg["length"])
+                report["fig3_all"][f"{regime} s{seed}"] = f3
+                for meth in methods:
+                    vals = [v for v in f3["negative"][meth].values() if v is not None]
+                    counts[meth] += len({np.sign(v) for v in vals}) == 1
+            line = ("\nFig. 3, negative example (all three motifs): models where the method gives all three motifs "
+                    f"one sign, of {len(models1)}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            print(line)
+            text.append(line)
             m, _ = models1[(args.regimes[0], args.seeds[0])]
             report["fig3"] = fig3(m, cfg["length"])
             print("\nFig. 3 (model", args.regimes[0], "seed", args.seeds[0], "): motif scores per method")
             for label, row in report["fig3"].items():
                 print(f"  {label} example (logit {row['logit']:+.2f})")
                 for method in ("saliency", "gradient_x_input", "deeplift", "deeplift_shuffle"):
-                    print(f"    {method:18s}", {k: (None if v is None else round(v, 3)) for k, v in row[method].items()})
+                    vals = [v for v in row[method].values() if v is not None]
+                    same = len({np.sign(v) for v in vals}) == 1
+                    print(f"    {method:18s}", {k: (None if v is None else round(v, 3)) for k, v in row[method].items()},
+                          "all one sign" if same else "mixed signs")
 
     if "2" in args.sets:
         models2 = {}
