@@ -1,0 +1,89 @@
+"""The paper's DeepSEA experiment: 919 classes at the input of the 3rd convolution, class similarity, clustering
+and DNase association counts (Figs 7-8). Prints figures and writes tables; asserts nothing.
+
+DeepSEA's published weights cannot be downloaded here: give them as a torch state-dict file of
+``deepresolve.zoo.deepsea`` (``--weights``). Without one the script runs the same pipeline on random weights,
+which measures speed only (the similarity of a random network means nothing).
+
+Resumable: finished (class, restart) rows go to OUT/checkpoint.h5 as they come; rerun the same command after
+an interruption.
+
+Usage:
+  python benchmarks/deepsea_similarity.py --out deepsea_out [--weights deepsea.pt] [--classes 919] [--restarts 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import deepresolve as dr
+from deepresolve import zoo
+from deepresolve.deepsea import dnase_association, feature_table
+
+SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, default=None, help="state dict of deepresolve.zoo.deepsea")
+    parser.add_argument("--features", type=Path, default=SHARED_FEATURES, help="TSV of the 919 outputs")
+    parser.add_argument("--classes", type=int, default=919, help="analyse the first N outputs")
+    parser.add_argument("--restarts", type=int, default=10)
+    parser.add_argument("--l2", default="1.0")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--clusters", type=int, default=20)
+    args = parser.parse_args()
+
+    if args.weights is not None:
+        model = zoo.deepsea_from_file(args.weights)
+    else:
+        torch.manual_seed(0)
+        model = zoo.deepsea()
+        print("no --weights: random DeepSEA-shaped network (speed only; its similarities are meaningless)")
+    features = feature_table(args.features) if args.features.exists() else None
+    names = features["name"].tolist() if features is not None and len(features) == 919 else None
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    res = dr.resolve(model, "conv3", at="input", input_shape=(4, getattr(model, "input_length", 1000)),
+                     classes=list(range(args.classes)), restarts=args.restarts,
+                     l2=float(args.l2), batch_size=args.batch_size, device=args.device,
+                     class_names=names, checkpoint=args.out / "checkpoint.h5", progress=True)
+    seconds = time.perf_counter() - start
+    res.save(args.out / "result.h5")
+    print(f"{res.n_classes} classes x {res.n_restarts} restarts in {seconds:.0f} s "
+          f"(ascent {res.params['ascent_seconds']:.0f} s, mean steps {res.steps.mean():.1f}, device {res.params['device']})")
+    counts = pd.Series(res.n_components).value_counts().sort_index()
+    print("mixture components chosen:", dict(counts))
+
+    similarity = dr.class_similarity(res)
+    cosine = dr.weight_cosine(model, res.classes)
+    off = ~np.eye(len(similarity), dtype=bool)
+    print(f"OFIV+ similarity vs last-layer cosine: Pearson r = {np.corrcoef(similarity[off], cosine[off])[0, 1]:.3f}")
+    clusters = dr.cluster_classes(similarity, n_clusters=min(args.clusters, res.n_classes))
+    pd.DataFrame({"class": res.class_names, "cluster": clusters.labels}).to_csv(args.out / "clusters.tsv", sep="\t", index=False)
+    np.save(args.out / "similarity.npy", similarity)
+
+    if features is not None:
+        assays = features.loc[res.classes, "assay"].tolist()
+        if "DNase" in assays and set(assays) != {"DNase"}:
+            assoc = dnase_association(similarity, assays)
+            assoc.insert(0, "class", [res.class_names[i] for i in assoc.index])
+            assoc.to_csv(args.out / "dnase_association.tsv", sep="\t", index=False)
+            print(f"DNase association (strong > {assoc.attrs['high']:.2f}, weak < {assoc.attrs['low']:.2f}); most positive:")
+            print(assoc.head(10).to_string(index=False))
+            print("most negative:")
+            print(assoc.tail(10).to_string(index=False))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
