@@ -222,3 +222,41 @@ def test_set_two_weight_cosine_and_full_ofiv_do_not_separate(set_two):
     c = set_two["claims"]
     assert not c["ofiv_corr_separates"], dr.ofiv_correlation(set_two["res"])
     assert not c["weight_cosine_separates"], dr.weight_cosine(set_two["model"])
+
+
+# ---------------------------------------------------------------------------------------------- a designed XOR network
+
+
+def _designed_xor_network(K=8):
+    """H (K, 1) -> 3 ReLU units -> logit, with channel 0 the AND motif and channels 1, 2 the XOR pair.
+
+    u1 = relu(h0 + h1 - 2 h2 - 1), u2 = relu(h0 - 2 h1 + h2 - 1), u3 = relu(h1 + h2 - 1);
+    logit = u1 + u2 - 2 u3: positive for h0 with exactly one of h1, h2. Channels 3.. are unused.
+    """
+    from collections import OrderedDict
+
+    from torch import nn
+
+    lin1, lin2 = nn.Linear(K, 3), nn.Linear(3, 1)
+    with torch.no_grad():
+        lin1.weight.zero_()
+        lin1.bias.fill_(-1.0)
+        lin1.weight[0, :3] = torch.tensor([1.0, 1.0, -2.0])
+        lin1.weight[1, :3] = torch.tensor([1.0, -2.0, 1.0])
+        lin1.weight[2, 1:3] = torch.tensor([1.0, 1.0])
+        lin2.weight[:] = torch.tensor([[1.0, 1.0, -2.0]])
+        lin2.bias.zero_()
+    return nn.Sequential(OrderedDict([("h", nn.Identity()), ("flatten", nn.Flatten()), ("dense1", lin1),
+                                      ("relu", nn.ReLU()), ("dense2", lin2)]))
+
+
+def test_designed_xor_network_flags_exactly_the_xor_pair():
+    # Where the logic is known to live in H, the paper's method (lambda = 1) finds it: the claims'
+    # failures on trained models are not an artefact of the engine.
+    res = dr.resolve(_designed_xor_network(), "h", input_shape=(8, 1), restarts=20, l2=1.0, seed=0)
+    assert res.n_components[0] > 1
+    assert np.flatnonzero(res.non_additive[0]).tolist() == [1, 2]
+    assert res.consistent_sign[0, 0] and not res.consistent_sign[0, 1] and not res.consistent_sign[0, 2]
+    assert res.ofiv[0, 0] > 0 and np.allclose(res.ofiv[0, 3:], 0, atol=1e-6)
+    fivs = res.fivs[0][res.weights[0] > 0]
+    assert len(fivs) >= 10 and np.all(np.sign(fivs[:, 1]) * np.sign(fivs[:, 2]) < 0)  # always opposite signs
