@@ -227,6 +227,10 @@ def filter_pwms(weights: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+#: Short category names for the printed table (± marks a sign that changes between restarts).
+_SHORT = {"non-additive (consistent sign)": "non-additive", "non-additive (inconsistent sign)": "non-additive ±"}
+
+
 def demo_sizes(full: bool) -> dict:
     """Data and training sizes of the demo.
 
@@ -314,7 +318,7 @@ def run_demo(out_dir: str | Path, full: bool = False, seed: int = 0, console=Non
         motif = motif_of(row["channel"])
         style = {"CAGGTC": "green", "GCTCAT": "magenta", "CGCTTG": "magenta"}.get(motif)
         table.add_row(str(rank), row["channel"], f"[{style}]{motif}[/{style}]" if style else motif,
-                      f"{row['ofiv']:+.3f}", f"{row['inconsistency']:.3g}", row["category"],
+                      f"{row['ofiv']:+.3f}", f"{row['inconsistency']:.3g}", _SHORT.get(row["category"], row["category"]),
                       f"{row['fiv_positive_fraction']:.0%}")
     console.print(table)
     na = [names[k] for k in np.flatnonzero(res.non_additive[0])]
