@@ -49,6 +49,8 @@ SETTINGS = {
     "robust: nonnegative": ("pool1", dict(l2=1.0, nonnegative=True)),
     "robust: both": ("pool1", dict(l2=1.0, l2_center="mean", nonnegative=True)),
     "robust: both, l=auto": ("pool1", dict(l2="auto", l2_center="mean", nonnegative=True)),
+    "robust: inconsistency=sign": ("pool1", dict(l2=1.0, inconsistency="sign")),
+    "robust: sign, T=50": ("pool1", dict(l2=1.0, inconsistency="sign", restarts=50)),
 }
 
 SET_ONE_CLAIMS = ("bic_gt1", "xor_nonadditive", "xor_opposite", "and_additive_positive")

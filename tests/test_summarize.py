@@ -153,3 +153,27 @@ def test_result_round_trip_and_summary(tmp_path):
         f["x"] = 1
     with pytest.raises(ValueError, match="not a deepresolve result"):
         dr.load(tmp_path / "other.h5")
+
+
+def test_variance_splits_into_magnitude_and_sign_parts():
+    rng = np.random.default_rng(7)
+    fivs, w = rng.normal(size=(2, 9, 5)), rng.uniform(0.1, 1, size=(2, 9))
+    var, sign = inconsistency(fivs, w), inconsistency(fivs, w, "sign")
+    magnitude = inconsistency(np.abs(fivs), w)
+    np.testing.assert_allclose(var, magnitude + sign, atol=1e-12)
+    with pytest.raises(ValueError, match="'variance' or 'sign'"):
+        inconsistency(fivs, w, "entropy")
+
+
+def test_sign_measure_flags_the_xor_pair_where_variance_flags_a_strong_additive_channel():
+    rng = np.random.default_rng(8)
+    T, K = 10, 16
+    fivs = rng.normal(0, 0.01, size=(T, K))
+    flip = rng.choice([-1.0, 1.0], size=T)
+    fivs[:, 0], fivs[:, 1] = 0.3 * flip, -0.3 * flip      # XOR pair: opposite signs, sign flips between restarts
+    fivs[:, 2] = rng.choice([1.0, 2.0], size=T)           # AND channel: always positive, size varies a lot
+    fims, scores = fivs[None, :, :, None], np.ones((1, T))
+    by_variance = summarize(fims, scores)
+    by_sign = summarize(fims, scores, measure="sign")
+    assert by_variance["non_additive"][0, 2] and by_variance["inconsistency"][0, 2] > by_variance["inconsistency"][0, 0]
+    assert np.flatnonzero(by_sign["non_additive"][0]).tolist() == [0, 1]

@@ -151,6 +151,7 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         l2_center: Optional[str] = typer.Option(None, help="'mean': pull H toward the mean real feature map."),
         nonnegative: bool = typer.Option(False, help="Constrain H >= 0."),
         precision: str = typer.Option("float32", help="'float32' or 'bfloat16' (faster on AMX CPUs and GPUs)."),
+        inconsistency: str = typer.Option("variance", help="IL: 'variance' (the paper) or 'sign' (its sign-disagreement part)."),
         class_names: Optional[Path] = typer.Option(None, help="Text file, one output name per line."),
         seed: int = typer.Option(0),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)."),
@@ -174,7 +175,7 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
     out.mkdir(parents=True, exist_ok=True)
     result = resolve(net, layer, parse_shape(input_shape), classes=parse_classes(classes), restarts=restarts,
                      l2=l2_value, steps=steps, lr=lr, seed=seed, device=device, batch_size=batch_size,
-                     optimizer=optimizer, at=at, precision=precision, nonnegative=nonnegative, l2_center=l2_center,
+                     optimizer=optimizer, at=at, precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
                      inputs=_load_inputs(inputs), class_names=names, checkpoint=out / "checkpoint.h5", progress=True)
     result.save(out / "result.h5")
     result.table(top=10).to_csv(out / "summary.tsv", sep="\t", index=False)

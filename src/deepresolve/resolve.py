@@ -164,6 +164,7 @@ def resolve(
     checkpoint: str | Path | None = None,
     progress: bool = False,
     random_state: int = 0,
+    inconsistency: str = "variance",
     **optimizer_options,
 ) -> Result:
     """Run DeepResolve: FIMs by gradient ascent on ``layer``'s feature map, then FIV, IL, mixtures and OFIV.
@@ -224,6 +225,10 @@ def resolve(
         Show a progress bar.
     random_state : int
         Seed of the Gaussian mixture fits.
+    inconsistency : {"variance", "sign"}
+        The inconsistency level: the paper's weighted variance of the FIVs (default) or its sign-disagreement part,
+        (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size
+        (see :func:`deepresolve.summarize.inconsistency`).
     **optimizer_options
         tol, patience, start_decay, alpha, min_lr (see :func:`deepresolve.ascent.feature_ascent`).
 
@@ -232,6 +237,8 @@ def resolve(
     Result
     """
     started = time.perf_counter()
+    if inconsistency not in ("variance", "sign"):  # checked now, not after an hour of ascent
+        raise ValueError(f"inconsistency must be 'variance' or 'sign'; got {inconsistency!r}")
     dev = resolve_device(device)
     if example is None and input_shape is None and inputs is not None:
         example = torch.as_tensor(np.asarray(inputs[:1]) if not isinstance(inputs, torch.Tensor) else inputs[:1])
@@ -306,7 +313,7 @@ def resolve(
     C, T = len(chosen), restarts
     K = feature_shape[0]
     fims = out.fims.reshape(C, T, K, -1).numpy()
-    summary = summarize(fims, out.scores, random_state)
+    summary = summarize(fims, out.scores, random_state, measure=inconsistency)
     longest = max(len(t) for t in out.trace)
     trace = np.full((C * T, longest), np.nan, dtype=np.float32)
     for r, t in enumerate(out.trace):
@@ -327,7 +334,7 @@ def resolve(
     params = {
         "layer": layer, "at": at, "l2": float(l2), "restarts": restarts, "optimizer": optimizer, **resolved_opts,
         "init_scale": init_scale, "precision": precision, "nonnegative": nonnegative, "l2_center": None if l2_center is None else
-        (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "random_state": random_state,
+        (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "random_state": random_state, "inconsistency": inconsistency,
         "device": str(dev), "batch_size": batch_size, "feature_shape": list(feature_shape), "n_outputs": n_outputs,
         "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
         "versions": _versions(), **l2_info,

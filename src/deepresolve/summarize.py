@@ -70,19 +70,38 @@ def weighted_mean_var(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarr
     return mean, var
 
 
-def inconsistency(fivs: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Inconsistency level (IL) of every channel: weighted variance of its FIV over restarts.
+def inconsistency(fivs: np.ndarray, weights: np.ndarray, measure: str = "variance") -> np.ndarray:
+    """Inconsistency level (IL) of every channel over restarts.
+
+    The weighted variance of a channel's FIV splits exactly into a magnitude part and a sign part::
+
+        Var(phi) = [E phi^2 - (E |phi|)^2] + [(E |phi|)^2 - (E phi)^2]
+
+    ``measure="variance"`` (the paper's IL) is the whole; ``measure="sign"`` is the second bracket alone: zero for
+    a channel whose sign never changes, however much its size varies, and large for a channel that is positive in
+    some restarts and negative in others (XOR-like logic). Use "sign" when strong additive channels vary in size
+    across restarts and out-vary the XOR pair.
 
     Parameters
     ----------
     fivs : (C, T, K) array
     weights : (C, T) array
+    measure : {"variance", "sign"}
 
     Returns
     -------
     (C, K) array
     """
-    return np.stack([weighted_mean_var(f, w)[1] for f, w in zip(fivs, weights)])
+    if measure not in ("variance", "sign"):
+        raise ValueError(f"inconsistency measure must be 'variance' or 'sign'; got {measure!r}")
+    out = []
+    for f, w in zip(fivs, weights):
+        mean, var = weighted_mean_var(f, w)
+        if measure == "sign":
+            magnitude, _ = weighted_mean_var(np.abs(f), w)
+            var = np.clip(magnitude**2 - mean**2, 0.0, None)
+        out.append(var)
+    return np.stack(out)
 
 
 @dataclass
@@ -167,7 +186,8 @@ def ofiv(fivs: np.ndarray, weights: np.ndarray, non_additive: np.ndarray, consis
     return out
 
 
-def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agreement: float = 1e-3) -> dict[str, np.ndarray]:
+def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agreement: float = 1e-3,
+              measure: str = "variance") -> dict[str, np.ndarray]:
     """All per-channel summaries of an ensemble of FIMs, keyed by their :class:`deepresolve.Result` field names.
 
     Parameters
@@ -180,6 +200,9 @@ def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agree
         Restarts whose FIVs differ by less than this fraction of the class's RMS FIV reached the same optimum
         (up to the ascent's stopping tolerance): relative ILs below ``agreement**2`` count as 0, so the
         mixtures are not fitted to convergence noise.
+    measure : {"variance", "sign"}
+        The inconsistency level: the paper's weighted variance, or its sign-disagreement part (see
+        :func:`inconsistency`).
 
     Notes
     -----
@@ -195,7 +218,7 @@ def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agree
         raise ValueError(f"scores must have shape (C, T) = {fims.shape[:2]}; got {scores.shape}")
     fivs = fiv(fims)
     weights = restart_weights(scores)
-    il = inconsistency(fivs, weights)
+    il = inconsistency(fivs, weights, measure)
     scale = (fivs**2).mean(axis=(1, 2))
     relative = il / np.where(scale > 0, scale, 1.0)[:, None]
     fits = [fit_mixture(x, random_state, agreement**2) for x in relative]
