@@ -157,3 +157,14 @@ def test_bfloat16_reaches_the_optimum_to_its_precision():
                                atol=2e-2 * np.abs(w).max())
     with pytest.raises(ValueError, match="precision must be"):
         dr.resolve(model, "0", input_shape=(32,), precision="float16")
+
+
+def test_evaluate_scores_maps():
+    from deepresolve.ascent import evaluate
+
+    model = linear_model()
+    res = dr.resolve(model, "0", input_shape=(8,), restarts=2, l2=0.5)
+    s, obj = evaluate(model[1], torch.from_numpy(res.fims[:, 0, :, 0]), [0, 1, 2], 0.5)
+    np.testing.assert_allclose(s.numpy(), res.scores[:, 0], rtol=1e-5)
+    w, b = model[1].weight.detach().numpy(), model[1].bias.detach().numpy()
+    np.testing.assert_allclose(obj.numpy(), b + (w**2).sum(1) / (4 * 0.5), rtol=1e-5)  # closed-form optimum
