@@ -29,7 +29,7 @@ import torch
 import deepresolve as dr
 from deepresolve.baselines import attribute
 from deepresolve.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, decode, planted_example, synthetic_set_one, synthetic_set_two
-from deepresolve.demo import channel_motifs, conv_weights, motif_of, set_one_claims, set_two_claims
+from deepresolve.demo import kmer_channel_names, conv_weights, motif_of, set_one_claims, set_two_claims
 from deepresolve.train import predict_logits, train_model
 from deepresolve.zoo import synthetic_cnn
 
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
                     rows[sname] = {c: [] for c in SET_ONE_CLAIMS + SET_ONE_FIGURES}
                     for seed in args.seeds:
                         m, inputs = models1[(regime, seed)]
-                        names = channel_motifs(conv_weights(m), list(SET_ONE_MOTIFS))
+                        names = kmer_channel_names(conv_weights(m), list(SET_ONE_MOTIFS))
                         res = run_setting(m, layer, kw, cfg["length"], inputs, names)
                         c = set_one_claims(res, [motif_of(n) for n in names])
                         report["set1"].setdefault(regime, {}).setdefault(sname, {})[seed] = c
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
                     rows[sname] = {c: [] for c in SET_TWO_CLAIMS}
                     for seed in args.seeds:
                         m, inputs, _ = models2[(regime, seed)]
-                        names = channel_motifs(conv_weights(m), list(SET_TWO_MOTIFS))
+                        names = kmer_channel_names(conv_weights(m), list(SET_TWO_MOTIFS))
                         res = run_setting(m, layer, kw, cfg["length"], inputs, names)
                         c = set_two_claims(res, [motif_of(n) for n in names], dr.weight_cosine(m),
                                            dr.ofiv_correlation(res), dr.class_similarity(res))

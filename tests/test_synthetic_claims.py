@@ -21,7 +21,7 @@ from deepresolve.baselines import attribute
 from deepresolve.datasets import (
     SET_ONE_MOTIFS, SET_TWO_MOTIFS, decode, planted_example, read_fasta, synthetic_set_one, synthetic_set_two,
 )
-from deepresolve.demo import channel_motifs, conv_weights, demo_sizes, motif_of, run_demo, set_one_claims, set_two_claims
+from deepresolve.demo import kmer_channel_names, conv_weights, demo_sizes, motif_of, run_demo, set_one_claims, set_two_claims
 from deepresolve.train import predict_logits, split_indices, train_model
 from deepresolve.zoo import synthetic_cnn
 
@@ -85,7 +85,7 @@ def set_two(one_thread):
     torch.manual_seed(0)
     model = synthetic_cnn(n_outputs=4, length=L)
     fit = train_model(model, data.x, data.y, lr=3e-3, batch_size=64, epochs=30, patience=6, seed=0)
-    names = channel_motifs(conv_weights(model), list(SET_TWO_MOTIFS))
+    names = kmer_channel_names(conv_weights(model), list(SET_TWO_MOTIFS))
     res = dr.resolve(model, "pool1", input_shape=(4, L), restarts=10, l2=1.0, seed=0, channel_names=names)
     claims = set_two_claims(res, [motif_of(n) for n in names], dr.weight_cosine(model), dr.ofiv_correlation(res),
                             dr.class_similarity(res))

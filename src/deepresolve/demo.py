@@ -4,7 +4,7 @@
 pooled convolution layer, names each channel after the planted k-mer its filter matches best,
 prints the important and non-additive channels and writes everything to a folder.
 
-The claim helpers (:func:`filter_kmer_scores`, :func:`channel_motifs`, :func:`set_one_claims`,
+The claim helpers (:func:`filter_kmer_scores`, :func:`kmer_channel_names`, :func:`set_one_claims`,
 :func:`set_two_claims`) are shared by the tests and ``benchmarks/synthetic_claims.py``.
 """
 
@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datasets import ALPHABET, SET_ONE_MOTIFS, SET_TWO_CLASSES, SET_TWO_MOTIFS
+from .datasets import ALPHABET, SET_ONE_MOTIFS, SET_TWO_CLASSES
+from .motifs import filter_pwms
+from .report import write_report
 
 # ----------------------------------------------------------------------------------------------
 # Which planted k-mer does a filter detect?
@@ -72,7 +74,7 @@ def filter_kmer_scores(weights: np.ndarray, kmers: Sequence[str], min_overlap: i
     return out
 
 
-def channel_motifs(weights: np.ndarray, kmers: Sequence[str], threshold: float = 0.6) -> list[str]:
+def kmer_channel_names(weights: np.ndarray, kmers: Sequence[str], threshold: float = 0.6) -> list[str]:
     """Name each filter after its best-matching k-mer (:func:`filter_kmer_scores` >= ``threshold``), else ``"-"``.
 
     Names are made unique per channel by a suffix with the channel index, e.g. ``"CAGGTC#3"``.
@@ -86,7 +88,7 @@ def channel_motifs(weights: np.ndarray, kmers: Sequence[str], threshold: float =
 
 
 def motif_of(name: str) -> str:
-    """The k-mer part of a channel name made by :func:`channel_motifs` (``"-"`` when none)."""
+    """The k-mer part of a channel name made by :func:`kmer_channel_names` (``"-"`` when none)."""
     return name.split("#")[0]
 
 
@@ -110,7 +112,7 @@ def set_one_claims(res, motifs: Sequence[str], top: int = 3) -> dict:
     res : Result
         DeepResolve on a set I model (its first class is analysed).
     motifs : sequence of str, length K
-        Motif of each channel (``"-"`` for none), e.g. ``[motif_of(n) for n in channel_motifs(...)]``.
+        Motif of each channel (``"-"`` for none), e.g. ``[motif_of(n) for n in kmer_channel_names(...)]``.
     top : int
         How many top non-additive channels are considered.
 
@@ -220,13 +222,6 @@ def set_two_claims(res, motifs: Sequence[str], weight_cos: np.ndarray, ofiv_corr
 # The demo
 
 
-def filter_pwms(weights: np.ndarray) -> np.ndarray:
-    """Filters (K, 4, w) as probability matrices (softmax over bases per column), for logos."""
-    W = np.asarray(weights, dtype=np.float64)
-    e = np.exp(W - W.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
 #: Short category names for the printed table (± marks a sign that changes between restarts).
 _SHORT = {"non-additive (consistent sign)": "non-additive", "non-additive (inconsistent sign)": "non-additive ±"}
 
@@ -267,7 +262,7 @@ def run_demo(out_dir: str | Path, full: bool = False, seed: int = 0, console=Non
     from rich.console import Console
     from rich.table import Table
 
-    from . import resolve
+    from .resolve import resolve
     from .datasets import synthetic_set_one, write_fasta
     from .train import train_model
     from .zoo import synthetic_cnn
@@ -301,7 +296,7 @@ def run_demo(out_dir: str | Path, full: bool = False, seed: int = 0, console=Non
                   f"{fit.test_auc[0]:.3f} (paper: 0.985) after {len(fit.history)} epochs")
 
     weights = conv_weights(model)
-    names = channel_motifs(weights, list(SET_ONE_MOTIFS))
+    names = kmer_channel_names(weights, list(SET_ONE_MOTIFS))
     res = resolve(model, "pool1", input_shape=(4, cfg["length"]), restarts=10, l2=1.0, seed=seed,
                   class_names=["CAGGTC AND (GCTCAT XOR CGCTTG)"], channel_names=names)
     claims = set_one_claims(res, [motif_of(n) for n in names])
@@ -333,13 +328,8 @@ def run_demo(out_dir: str | Path, full: bool = False, seed: int = 0, console=Non
     summary = {"test_auc": fit.test_auc.tolist(), "sizes": {k: v for k, v in cfg.items() if k != "train"},
                "train": fit.params, "claims": claims, "seconds": time.perf_counter() - started}
     (out / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
-    try:
-        from .report import write_report
-    except ImportError:  # the report module is optional
-        write_report = None
-    if write_report is not None:
-        write_report(res, out / "report.html", pwms=filter_pwms(weights), labels=data.y, model=model,
-                     title="DeepResolve demo: synthetic set I")
+    write_report(res, out / "report.html", pwms=filter_pwms(model), labels=data.y, model=model,
+                 title="DeepResolve demo: synthetic set I")
     console.print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} "
                   f"({time.perf_counter() - started:.0f} s)")
     return res
