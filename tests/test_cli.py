@@ -72,3 +72,13 @@ def test_report_and_motifs_commands(tmp_path):
     assert "class 2" in html and "data:image/png;base64" in html
     out = runner.invoke(app, ["report", str(tmp_path / "missing.h5")])
     assert out.exit_code == 2 and "does not exist" in out.output
+
+
+def test_demo_uses_the_committed_model_unless_told_to_train(tmp_path, monkeypatch):
+    import deepresolve.demo
+
+    calls = []
+    monkeypatch.setattr(deepresolve.demo, "run_demo", lambda out, **kw: calls.append((out, kw)))
+    assert runner.invoke(app, ["demo", "--out", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, ["demo", "--out", str(tmp_path), "--train", "--seed", "3"]).exit_code == 0
+    assert [kw["train"] for _, kw in calls] == [False, True] and calls[1][1]["seed"] == 3

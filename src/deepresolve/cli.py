@@ -189,10 +189,12 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
 @app.command()
 def demo(out: Path = typer.Option(Path("deepresolve_demo"), help="Output folder (data, model, result, report)."),
          full: bool = typer.Option(False, help="The paper's sizes (100,000 + 20,000 sequences of 100 bp)."),
-         seed: int = typer.Option(0, help="Seeds data, training and ascent.")) -> None:
-    """Synthetic set I end to end: generate, train the paper's CNN, run DeepResolve, print and report."""
+         seed: int = typer.Option(0, help="Seeds data, training and ascent."),
+         train: bool = typer.Option(False, "--train", help="Train a new model instead of using the committed one "
+                                                           "(trained weights differ from CPU to CPU).")) -> None:
+    """Synthetic set I end to end: generate, load (or train) the paper's CNN, run DeepResolve, print and report."""
     from .demo import run_demo
-    run_demo(out, full=full, seed=seed, console=console)
+    run_demo(out, full=full, seed=seed, console=console, train=train)
 
 
 @app.command()
