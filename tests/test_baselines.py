@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from deepresolve.baselines import attribute, layer_attribution
-from deepresolve.datasets import synthetic_set_one
-from deepresolve.zoo import strip_sigmoid, synthetic_cnn, tf_cnn
+from deepresolve.paper.datasets import synthetic_set_one
+from deepresolve._utils import strip_probability
+from deepresolve.paper.zoo import synthetic_cnn, tf_cnn
 
 
 def _linear(L=12, seed=0):
@@ -26,7 +27,7 @@ def _x(n=5, L=12, seed=0):
 
 def _logits(model, x):
     with torch.no_grad():
-        return strip_sigmoid(model)(torch.as_tensor(x)).numpy()
+        return strip_probability(model)[0](torch.as_tensor(x)).numpy()
 
 
 @pytest.mark.parametrize("target", [0, 1])
@@ -102,10 +103,10 @@ def test_sigmoid_is_stripped():
     m = synthetic_cnn()
     x = _x(3, 100)
     a = attribute(m, x, "saliency")
-    b = attribute(strip_sigmoid(m), x, "saliency")
+    b = attribute(strip_probability(m)[0], x, "saliency")
     np.testing.assert_allclose(a, b)
     xt = torch.as_tensor(x).requires_grad_()
-    strip_sigmoid(m)(xt)[:, 0].sum().backward()
+    strip_probability(m)[0](xt)[:, 0].sum().backward()
     np.testing.assert_allclose(a, xt.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
@@ -113,7 +114,7 @@ def test_layer_attribution_shapes_and_meaning():
     torch.manual_seed(3)
     m = synthetic_cnn()
     x = _x(4, 100)
-    head = strip_sigmoid(m)[3:]  # flatten onwards: the network after pool1
+    head = strip_probability(m)[0][3:]  # flatten onwards: the network after pool1
     with torch.no_grad():
         h = m[:3](torch.as_tensor(x))
     hg = h.clone().requires_grad_()
@@ -138,7 +139,7 @@ def test_layer_attribution_shapes_and_meaning():
     (lambda m, x: attribute(m, x[:, :3], "saliency"), r"shape \(N, 4, L\)"),
     (lambda m, x: attribute(m, x, "deeplift", baseline="dinuc"), "baseline must be"),
     (lambda m, x: attribute(m, x, "deeplift", baseline=np.zeros((4, 7))), "baseline array must have"),
-    (lambda m, x: layer_attribution(m, "conv9", x, "saliency"), "layer 'conv9' is not a module"),
+    (lambda m, x: layer_attribution(m, "conv9", x, "saliency"), "layer='conv9' is not a module"),
     (lambda m, x: attribute("model", x, "saliency"), "nn.Module"),
 ])
 def test_bad_arguments_are_named(call, match):

@@ -62,7 +62,7 @@ def test_report_and_motifs_commands(tmp_path):
     path = tmp_path / "m.pt"
     torch.jit.script(tiny_model().eval()).save(str(path))
     dr.resolve(tiny_model(), "2", input_shape=(4, 20), restarts=3).save(tmp_path / "r.h5")
-    out = runner.invoke(app, ["motifs", str(path), "--out", str(tmp_path / "motifs"), "--top", "2"])
+    out = runner.invoke(app, ["motifs", str(path), "--out", str(tmp_path / "motifs"), "--matches", "2"])
     assert out.exit_code == 0, out.output
     tsv = next((tmp_path / "motifs").glob("tomtom_*.tsv"))
     out = runner.invoke(app, ["report", str(tmp_path / "r.h5"), "--out", str(tmp_path / "rep.html"), "--model", str(path),

@@ -23,7 +23,7 @@ import torch
 from captum.attr import DeepLift, InputXGradient, LayerDeepLift, LayerGradientXActivation, Saliency
 from torch import nn
 
-from .zoo import strip_sigmoid
+from ._utils import find_layer, model_device, strip_probability
 
 METHODS = ("saliency", "gradient_x_input", "deeplift")
 
@@ -40,7 +40,8 @@ def _prepare(model: nn.Module, inputs, method: str, target: int) -> tuple[nn.Mod
         raise ValueError(f"inputs must be one-hot of shape (N, 4, L) or (4, L), got shape {tuple(x.shape)}")
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or target < 0:
         raise ValueError(f"target must be a non-negative output index, got {target!r}")
-    net = strip_sigmoid(model).eval()
+    net = strip_probability(model)[0].eval()
+    x = x.to(model_device(net))
     with torch.no_grad():
         n_out = net(x[:1]).reshape(1, -1).shape[1]
     if target >= n_out:
@@ -75,9 +76,9 @@ def _deeplift(explainer, x: torch.Tensor, refs: torch.Tensor, target: int) -> np
         # captum warns that it sets requires_grad on the inputs; that is expected here.
         warnings.simplefilter("ignore", UserWarning)
         for ref in refs:
-            a = explainer.attribute(x, baselines=ref.contiguous(), target=target).detach()
+            a = explainer.attribute(x, baselines=ref.to(x.device).contiguous(), target=target).detach()
             total = a if total is None else total + a
-    return (total / len(refs)).numpy()
+    return (total / len(refs)).cpu().numpy()
 
 
 def attribute(model: nn.Module, inputs, method: str, target: int = 0, baseline=None,
@@ -109,7 +110,7 @@ def attribute(model: nn.Module, inputs, method: str, target: int = 0, baseline=N
         out = InputXGradient(net).attribute(x, target=target)
     else:
         return _deeplift(DeepLift(net), x, _references(x, baseline, n_shuffles, seed), target).astype(np.float32)
-    return out.detach().numpy().astype(np.float32)
+    return out.detach().cpu().numpy().astype(np.float32)
 
 
 def layer_attribution(model: nn.Module, layer: str, inputs, method: str, target: int = 0, baseline=None,
@@ -134,11 +135,7 @@ def layer_attribution(model: nn.Module, layer: str, inputs, method: str, target:
     pooling + flatten).
     """
     net, x = _prepare(model, inputs, method, target)
-    modules = dict(net.named_modules())
-    if not isinstance(layer, str) or layer not in modules or layer == "":
-        names = [n for n in modules if n]
-        raise ValueError(f"layer {layer!r} is not a module of the model; expected one of {names}")
-    mod = modules[layer]
+    mod = find_layer(net, layer)
     if method == "saliency":
         out = LayerGradientXActivation(net, mod, multiply_by_inputs=False).attribute(x, target=target)
     elif method == "gradient_x_input":
@@ -146,4 +143,4 @@ def layer_attribution(model: nn.Module, layer: str, inputs, method: str, target:
     else:
         out = torch.as_tensor(_deeplift(LayerDeepLift(net, mod), x, _references(x, baseline, n_shuffles, seed), target))
     out = out.detach().reshape(len(x), out.shape[1], -1) if out.ndim >= 2 else out.detach().reshape(len(x), -1, 1)
-    return out.numpy().astype(np.float32)
+    return out.cpu().numpy().astype(np.float32)

@@ -6,7 +6,6 @@ import hashlib
 import json
 import math
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
@@ -16,19 +15,10 @@ import torch
 from torch import nn
 
 from .ascent import DEFAULTS, Optimizer, feature_ascent, resolve_device
-from .network import make_example, split_model
+from ._utils import package_versions
+from .split import make_example, split_model
 from .result import Result
 from .summarize import summarize
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("deepresolve", "torch", "numpy", "scikit-learn", "scipy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def _check_classes(classes: Sequence[int] | int | None, n_outputs: int) -> list[int]:
@@ -337,7 +327,7 @@ def resolve(
         (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "random_state": random_state, "inconsistency": inconsistency,
         "device": str(dev), "batch_size": batch_size, "feature_shape": list(feature_shape), "n_outputs": n_outputs,
         "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
-        "versions": _versions(), **l2_info,
+        "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
     }
     return Result(
         classes=np.asarray(chosen), class_names=names, fims=fims.astype(np.float32), scores=out.scores,

@@ -17,6 +17,21 @@ _ARRAYS = (
 )
 
 
+#: Channel categories of one class, long and short (for narrow tables; "±": the sign changes between restarts).
+CATEGORIES = {
+    "additive": "additive",
+    "non-additive (consistent sign)": "non-additive",
+    "non-additive (inconsistent sign)": "non-additive \u00b1",
+}
+
+
+def categories(non_additive: np.ndarray, consistent_sign: np.ndarray, *, short: bool = False) -> np.ndarray:
+    """The category label of every channel from the boolean arrays ``non_additive`` and ``consistent_sign``."""
+    long = np.where(~np.asarray(non_additive, dtype=bool), "additive",
+                    np.where(consistent_sign, "non-additive (consistent sign)", "non-additive (inconsistent sign)"))
+    return np.vectorize(CATEGORIES.get, otypes=[object])(long).astype(str) if short else long
+
+
 @dataclass
 class Result:
     """Everything DeepResolve computed for one model, layer and set of classes.
@@ -161,10 +176,7 @@ class Result:
     def channel_table(self, cls: int | str) -> pd.DataFrame:
         """One row per channel of one class: OFIV, IL, mean FIV, category; sorted by OFIV."""
         i = self.index_of(cls)
-        category = np.where(
-            ~self.non_additive[i], "additive",
-            np.where(self.consistent_sign[i], "non-additive (consistent sign)", "non-additive (inconsistent sign)"),
-        )
+        category = categories(self.non_additive[i], self.consistent_sign[i])
         df = pd.DataFrame({
             "channel": self.channel_names,
             "ofiv": self.ofiv[i],
@@ -199,3 +211,18 @@ def load(path: str | Path) -> Result:
     """Read a :class:`Result` saved with :meth:`Result.save`."""
     return Result.load(path)
 
+
+def check_result(result: object) -> Result:
+    """``result`` if it is a :class:`Result` whose arrays agree in shape; TypeError/ValueError naming the field."""
+    if not isinstance(result, Result):
+        raise TypeError(f"result: expected a deepresolve.result.Result, got {type(result).__name__}")
+    C, T, K = np.shape(result.fivs)
+    expected = {"ofiv": (C, K), "inconsistency": (C, K), "non_additive": (C, K), "consistent_sign": (C, K),
+                "weights": (C, T), "bic": (C, 3), "n_components": (C,), "steps": (C, T)}
+    for name, shape in expected.items():
+        got = np.shape(getattr(result, name))
+        if got != shape:
+            raise ValueError(f"result.{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}")
+    if len(result.class_names) != C:
+        raise ValueError(f"result.class_names: expected {C} names, got {len(result.class_names)}")
+    return result

@@ -18,7 +18,7 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from torch import nn
 
-from .network import type_name
+from ._utils import type_name
 from .result import Result
 
 

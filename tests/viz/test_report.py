@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepresolve.report import normalise_motif_matches, write_report
+from deepresolve.viz.report import normalise_motif_matches, write_report
 from deepresolve.result import Result
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -358,7 +358,7 @@ def test_one_class_report(tmp_path):
 def test_write_is_atomic(tmp_path, result4, monkeypatch):
     out = tmp_path / "r.html"
     out.write_text("previous report")
-    import deepresolve.report as report
+    import deepresolve.viz.report as report
 
     def fail(*args, **kwargs):
         raise RuntimeError("figure failed")

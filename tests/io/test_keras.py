@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepresolve.keras import load_keras, load_model, sequence_input
+from deepresolve.io.keras import load_keras, sequence_input
+from deepresolve.io.models import load_model
 
-SHARED = Path(__file__).parents[2] / "shared" / "data" / "tf422"
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "tf422"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

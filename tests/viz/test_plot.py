@@ -14,10 +14,10 @@ from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
-from deepresolve import plot
+from deepresolve.viz import plot
 from deepresolve.result import Result
 
-ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "test-artifacts" / "figures"
+ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "test-artifacts" / "figures"
 
 
 # --------------------------------------------------------------------------- fixtures
