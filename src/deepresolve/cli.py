@@ -74,7 +74,7 @@ def _inputs(path: Path | None, option: str) -> np.ndarray | None:
 def print_table(result, top: int = 5) -> None:
     """The per-class table of important and non-additive channels, as a rich table."""
     df = result.table(top)
-    table = Table(title=f"DeepResolve: layer {result.layer!r}, {result.n_restarts} restarts, lambda = {result.params.get('l2'):.3g}")
+    table = Table(title=f"DeepResolve: layer {result.layer_label!r}, {result.n_restarts} restarts, lambda = {result.params.get('l2'):.3g}")
     for col in df.columns:
         table.add_column(col, overflow="fold")
     for row in df.itertuples(index=False):
@@ -146,7 +146,7 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
             raise typer.BadParameter(f"{str(class_names)!r} does not exist", param_hint="--class-names")
         names = [line.strip() for line in class_names.read_text().splitlines() if line.strip()]
     out.mkdir(parents=True, exist_ok=True)
-    result = resolve(net, layer, parse_shape(input_shape), classes=parse_classes(classes), restarts=restarts,
+    result = resolve(net, layer, input_shape=parse_shape(input_shape), classes=parse_classes(classes), restarts=restarts,
                      l2=l2_value, steps=steps, lr=lr, seed=seed, device=device, batch_size=batch_size,
                      optimizer=optimizer, at=at, precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
                      inputs=_inputs(inputs, "--inputs"), class_names=names, checkpoint=out / "checkpoint.h5", progress=True)

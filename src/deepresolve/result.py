@@ -65,11 +65,13 @@ class Result:
     ofiv : (C, K) float
         Overall feature importance vector (OFIV).
     trace : (C, T, S) float
-        Objective S_c(H) - lambda * ||H||^2 at every ascent step; NaN after a restart converged.
+        Objective at every ascent step (:attr:`objective`: S_c(H) - lambda * ||H||^2, or ||H - center||^2 with
+        ``l2_center``); NaN after a restart converged.
     steps : (C, T) int
         Steps each restart took.
     layer : str
-        The layer analysed (as given to :func:`deepresolve.resolve`).
+        The layer analysed, as given to :func:`deepresolve.resolve` (``params["at"]`` says whether H is its output
+        or its input; :attr:`layer_label` shows both).
     channel_names : list of str, length K
     params : dict
         Every setting of the run (lambda, optimiser, seeds, package versions, ...).
@@ -108,6 +110,17 @@ class Result:
     @property
     def n_channels(self) -> int:
         return self.fivs.shape[2]
+
+    @property
+    def layer_label(self) -> str:
+        """The layer for display: ``"conv3"``, or ``"conv3 (input)"`` when H was the layer's input."""
+        return f"{self.layer} (input)" if self.params.get("at") == "input" else self.layer
+
+    @property
+    def objective(self) -> str:
+        """The ascent's objective as a formula (what :attr:`trace` records)."""
+        penalty = "||H - center||\u00b2" if self.params.get("l2_center") is not None else "||H||\u00b2"
+        return f"S_c(H) - \u03bb{penalty}"
 
     def index_of(self, cls: int | str) -> int:
         """Row of ``cls`` (an output index or a class name) in this result's arrays."""
@@ -189,13 +202,13 @@ class Result:
 
     def __repr__(self) -> str:
         C, T, K = self.fivs.shape
-        return f"<deepresolve.Result layer={self.layer!r} classes={C} restarts={T} channels={K} W={self.fims.shape[-1]}>"
+        return f"<deepresolve.Result layer={self.layer_label!r} classes={C} restarts={T} channels={K} W={self.fims.shape[-1]}>"
 
     def summary(self, top: int = 5) -> str:
         """A readable text summary: settings, then the per-class table."""
         C, T, K = self.fivs.shape
         head = [
-            f"DeepResolve result: layer {self.layer!r}, {C} classes x {T} restarts, {K} channels x {self.fims.shape[-1]} positions",
+            f"DeepResolve result: layer {self.layer_label!r}, {C} classes x {T} restarts, {K} channels x {self.fims.shape[-1]} positions",
             f"lambda = {self.params.get('l2')}, optimiser = {self.params.get('optimizer')}, "
             f"mean steps = {float(np.mean(self.steps)):.1f}",
             f"classes with non-additive channels: {int((self.n_components > 1).sum())} of {C}",

@@ -16,6 +16,7 @@ import copy
 from collections import OrderedDict
 from typing import Literal, Sequence
 
+import numpy as np
 import torch
 from torch import fx, nn
 
@@ -26,13 +27,13 @@ class SplitError(ValueError):
     """The model could not be split at the requested layer."""
 
 
-def make_example(input_shape: Sequence[int] | None, example: torch.Tensor | None,
+def make_example(input_shape: Sequence[int] | None, inputs: torch.Tensor | np.ndarray | None,
                  device: torch.device | str | None = None) -> torch.Tensor:
-    """A batch of one input: ``example`` itself (batch axis added if missing) or zeros of ``input_shape``."""
-    if example is not None:
-        x = torch.as_tensor(example, dtype=torch.float32)
+    """A batch of one input: the first of ``inputs`` (batch axis added if missing) or zeros of ``input_shape``."""
+    if inputs is not None:
+        x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs, dtype=torch.float32)
         if input_shape is not None and tuple(x.shape[-len(input_shape):]) != tuple(input_shape):
-            raise ValueError(f"example has shape {tuple(x.shape)}, which does not end in input_shape={tuple(input_shape)}")
+            raise ValueError(f"inputs have shape {tuple(x.shape)}, which does not end in input_shape={tuple(input_shape)}")
         x = x[:1] if input_shape is None or x.dim() > len(input_shape) else x.unsqueeze(0)
     elif input_shape is not None:
         shape = tuple(int(s) for s in input_shape)
@@ -40,7 +41,7 @@ def make_example(input_shape: Sequence[int] | None, example: torch.Tensor | None
             raise ValueError(f"input_shape must be positive sizes without the batch axis, e.g. (4, 1000); got {input_shape!r}")
         x = torch.zeros((1, *shape))
     else:
-        raise ValueError("give input_shape=(channels, length) (without the batch axis) or example=<an input tensor>")
+        raise ValueError("give input_shape=(channels, length) (without the batch axis) or inputs=<real inputs>")
     return x.to(device) if device is not None else x
 
 
@@ -52,8 +53,8 @@ def _run(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
         raise ValueError(f"{what} failed on an input of shape {tuple(x.shape)}: {err}") from err
 
 
-def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
-                example: torch.Tensor | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
+def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
+                inputs: torch.Tensor | np.ndarray | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
     """Names, types and output shapes (without batch axis) of every module, in call order.
 
     Parameters
@@ -62,15 +63,15 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
         A module or a TorchScript model.
     input_shape : tuple, optional
         Input shape without the batch axis, e.g. ``(4, 1000)``.
-    example : Tensor, optional
-        An input (with or without batch axis), instead of ``input_shape``.
+    inputs : Tensor, optional
+        Real inputs (N, ...) (the first is run) or one input without batch axis, instead of ``input_shape``.
 
     Returns
     -------
     list of (name, type name, output shape)
     """
     model = frozen_copy(model)
-    x = make_example(input_shape, example, model_device(model))
+    x = make_example(input_shape, inputs, model_device(model))
     seen: list[tuple[str, str, tuple[int, ...]]] = []
 
     def record(name: str, module: nn.Module, out) -> None:
@@ -217,9 +218,9 @@ def _split_fx(model: nn.Module, layer: str, at: str) -> tuple[nn.Module, nn.Modu
 def split_model(
     model: nn.Module,
     layer: str,
-    input_shape: Sequence[int] | None = None,
-    example: torch.Tensor | None = None,
     *,
+    input_shape: Sequence[int] | None = None,
+    inputs: torch.Tensor | np.ndarray | None = None,
     at: Literal["output", "input"] = "output",
     logits: bool = True,
     head: nn.Module | None = None,
@@ -232,8 +233,8 @@ def split_model(
         The trained network. It is deep-copied: your model is left as it was.
     layer : str
         A name from ``model.named_modules()``.
-    input_shape, example
-        An input shape without the batch axis, or an input tensor, used to check the split
+    input_shape, inputs
+        An input shape without the batch axis, or real inputs (the first is run), used to check the split
         (``head(body(x)) == model(x)``, up to a stripped output activation).
     at : {"output", "input"}
         Whether H is the output (default) or the input of ``layer``.
@@ -252,8 +253,8 @@ def split_model(
         raise ValueError(f"at must be 'output' or 'input'; got {at!r}")
     model = frozen_copy(model)
     find_layer(model, layer, SplitError)
-    x = make_example(input_shape, example, model_device(model)) \
-        if (input_shape is not None or example is not None) else None
+    x = make_example(input_shape, inputs, model_device(model)) \
+        if (input_shape is not None or inputs is not None) else None
 
     given_head = head is not None
     if given_head:

@@ -155,7 +155,7 @@ def _motif_scores(model, x):
     s = decode(x)[0]
     out = {}
     for method in ("saliency", "gradient_x_input", "deeplift"):
-        a = attribute(model, x, method)[0] * x[0]
+        a = attribute(model, x, method=method)[0] * x[0]
         out[method] = {m: float(a[:, s.find(m):s.find(m) + len(m)].sum()) for m in SET_ONE_MOTIFS if m in s}
     return out
 

@@ -61,12 +61,12 @@ def split_indices(n: int, test_frac: float = 0.2, val_frac: float = 0.1, seed: i
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 2048) -> np.ndarray:
-    """Pre-sigmoid outputs (N, C) of ``model`` on one-hot ``x`` (N, 4, L), in eval mode."""
+def predict_logits(model: nn.Module, inputs: np.ndarray | torch.Tensor, *, batch_size: int = 2048) -> np.ndarray:
+    """Pre-sigmoid outputs (N, C) of ``model`` on one-hot ``inputs`` (N, 4, L), in eval mode."""
     net, _ = strip_probability(model)
     was_training = net.training
     net.eval()
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
     device = model_device(net)
     out = torch.cat([net(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]) \
         if len(x) else torch.zeros(0, 1)

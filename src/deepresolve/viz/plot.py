@@ -447,17 +447,9 @@ def ofivs(
 
 # --------------------------------------------------------------------------- ordering and clustering for display
 
-def _distance(similarity: np.ndarray) -> np.ndarray:
-    s = np.nan_to_num(np.asarray(similarity, dtype=float), nan=0.0)
-    s = (s + s.T) / 2
-    d = np.clip(1.0 - s, 0.0, 2.0)
-    np.fill_diagonal(d, 0.0)
-    return d
-
-
 def _linkage(similarity: np.ndarray, linkage: np.ndarray | None, method: str) -> np.ndarray | None:
-    from scipy.cluster.hierarchy import linkage as scipy_linkage
-    from scipy.spatial.distance import squareform
+    """The given linkage (checked), or :func:`deepresolve.similarity.cluster_classes`' one; None below 2 classes."""
+    from ..similarity import cluster_classes
 
     n = similarity.shape[0]
     if linkage is not None:
@@ -468,13 +460,13 @@ def _linkage(similarity: np.ndarray, linkage: np.ndarray | None, method: str) ->
         return Z if n > 1 else None
     if n < 2:
         return None
-    return scipy_linkage(squareform(_distance(similarity), checks=False), method=method)
+    return cluster_classes(similarity, method=method).linkage
 
 
 def leaf_order(similarity: np.ndarray, linkage: np.ndarray | None = None, method: str = "average") -> np.ndarray:
     """Row order of a similarity matrix that puts similar classes next to each other (dendrogram leaves).
 
-    Distances are ``1 - similarity`` (NaN similarities count as 0). A precomputed scipy
+    Distances are :func:`deepresolve.similarity.class_distance` (``1 - similarity``). A precomputed scipy
     ``linkage`` (or the :class:`deepresolve.similarity.Clustering` returned by
     :func:`deepresolve.similarity.cluster_classes`) is used as given.
     """
@@ -906,7 +898,7 @@ def convergence(
             ax.legend(fontsize=8, frameon=False, loc="lower right")
     finite = trace[rows][np.isfinite(trace[rows])]
     if finite.size:
-        # random starts can begin far below where every restart ends up (a large ||H||^2 penalty);
+        # random starts can begin far below where every restart ends up (a large penalty on H);
         # such first values would squash all curves flat, so then the axis covers steps 1, 2, ... only
         later = trace[rows][:, :, 1:]
         later = later[np.isfinite(later)]
@@ -925,7 +917,7 @@ def convergence(
     else:
         ax.text(0.5, 0.5, "no objective trace recorded", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("ascent step")
-    ax.set_ylabel("objective  S_c(H) - \u03bb||H||\u00b2")
+    ax.set_ylabel(f"objective  {result.objective}")
     ax.set_title(f"Gradient ascent, {len(rows)} class{'es' if len(rows) != 1 else ''}{note}", fontsize=10, loc="left")
     steps = np.asarray(result.steps)[rows].ravel()
     hx.hist(steps, bins=min(30, max(5, len(np.unique(steps)))), color="#607d8b", gid="steps")

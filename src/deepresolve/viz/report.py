@@ -302,7 +302,7 @@ def _summary_section(result: Result, notes: list[str], title: str) -> str:
     W = result.fims.shape[-1]
     steps = np.asarray(result.steps)
     facts = [
-        (result.layer or "?", "layer"), (C, "classes"), (T, "restarts per class"), (K, "channels"),
+        (result.layer_label if result.layer else "?", "layer"), (C, "classes"), (T, "restarts per class"), (K, "channels"),
         (W, "positions (W)"), (f"{float(np.mean(steps)):.1f}", "mean ascent steps"),
         (int((np.asarray(result.n_components) > 1).sum()), "classes with non-additive channels"),
         (int(np.asarray(result.non_additive).sum()), "non-additive (class, channel) pairs"),
@@ -557,7 +557,7 @@ def write_report(
     pwms = _check_pwms(pwms, result.n_channels)
     matches = None if motif_matches is None else normalise_motif_matches(motif_matches, list(result.channel_names))
     best = _best_matches(matches, result.n_channels)
-    title = title or f"DeepResolve report: {result.layer or 'layer'}"
+    title = title or f"DeepResolve report: {result.layer_label if result.layer else 'layer'}"
     notes: list[str] = []
     matrices = _similarity_matrices(result, labels, model, similarity, notes)
     section_rows = _section_rows(result, int(max_class_sections), notes)
