@@ -1,7 +1,11 @@
-"""The one fake-:class:`~deepresolve.result.Result` builder of the tests."""
+"""Builders shared by the tests: the one fake-:class:`~deepresolve.result.Result` factory, Keras 1.2 files."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import h5py
 import numpy as np
 
 from deepresolve.result import Result
@@ -44,3 +48,28 @@ def make_result(C: int = 4, T: int = 6, K: int = 16, W: int = 3, *, S: int = 40,
         trace=trace, steps=steps, layer="conv", params={},
     )
     return Result(**{**base, **fields})
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Writing Keras 1.2 files with h5py (the layout model.save() produced)
+
+
+def write_keras(folder: Path, layers: list[dict], weights: dict[str, list[np.ndarray]], stem: str = "model") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps({"class_name": "Sequential", "keras_version": "1.2.0", "config": layers}))
+    with h5py.File(folder / f"{stem}.h5", "w") as f:
+        g = f.create_group("model_weights")
+        names = [l["config"]["name"] for l in layers]
+        g.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for n in names:
+            lg = g.create_group(n)
+            arrays = weights.get(n, [])
+            wn = [f"{n}_W", f"{n}_b"][: len(arrays)]
+            lg.attrs["weight_names"] = np.array([w.encode() for w in wn]) if wn else np.array([], dtype=float)
+            for w, a in zip(wn, arrays):
+                lg.create_dataset(w, data=a.astype(np.float32))
+    return folder
+
+
+def layer(cls: str, name: str, **cfg) -> dict:
+    return {"class_name": cls, "config": {"name": name, **cfg}}

@@ -108,7 +108,7 @@ def class_distance(similarity: np.ndarray) -> np.ndarray:
     return d
 
 
-def cluster_classes(similarity: np.ndarray, method: str = "average", n_clusters: int | None = None) -> Clustering:
+def cluster_classes(similarity: np.ndarray, *, method: str = "average", n_clusters: int | None = None) -> Clustering:
     """Cluster classes hierarchically with distance 1 - similarity.
 
     Parameters

@@ -68,7 +68,7 @@ def test_filter_pwms_read_a_planted_kmer():
 
 def test_filter_pwms_of_keras_theano_model_read_forwards(tmp_path):
     """Keras/Theano stores the kernel flipped; after import the PWM reads the motif the model detects."""
-    from test_keras import layer, write_keras
+    from _factories import layer, write_keras
     from deepresolve.io.keras import load_keras
 
     kmer = "ACCGTTTG"

@@ -70,7 +70,7 @@ def _jaspar(release: str, collection: str, tax_group: str | None) -> tuple[tuple
     return tuple(out)
 
 
-def jaspar_motifs(release: str = "JASPAR2024", collection: str = "CORE", tax_group: str | None = "vertebrates") -> dict[str, np.ndarray]:
+def jaspar_motifs(release: str = "JASPAR2024", *, collection: str = "CORE", tax_group: str | None = "vertebrates") -> dict[str, np.ndarray]:
     """JASPAR motifs as PWMs, offline from pyjaspar's bundled SQLite databases.
 
     Only the latest version of each matrix is returned. JASPAR2016 (519 CORE vertebrate matrices) is the bundled

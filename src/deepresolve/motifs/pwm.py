@@ -55,7 +55,7 @@ def information_content(pwm: np.ndarray) -> np.ndarray:
     return 2 + (pwm * np.log2(p)).sum(axis=0)
 
 
-def trim_pwm(pwm: np.ndarray, min_ic: float = 0.5, min_width: int = 4) -> np.ndarray:
+def trim_pwm(pwm: np.ndarray, *, min_ic: float = 0.5, min_width: int = 4) -> np.ndarray:
     """Drop edge columns whose information content is below ``min_ic`` bits.
 
     The kept span runs from the first to the last column with IC >= ``min_ic``; when that span is narrower than
@@ -111,7 +111,7 @@ def filter_weights(model: nn.Module) -> np.ndarray:
     return w
 
 
-def filter_pwms(model: nn.Module, trim: float | None = None, min_width: int = 4) -> np.ndarray | list[np.ndarray]:
+def filter_pwms(model: nn.Module, *, trim: float | None = None, min_width: int = 4) -> np.ndarray | list[np.ndarray]:
     """PWMs of the first-layer convolution filters (the DeepResolve authors' conversion).
 
     Negative weights are clipped to 0 and every column is normalised to sum 1 (all-zero columns: 0.25 each).
@@ -132,4 +132,4 @@ def filter_pwms(model: nn.Module, trim: float | None = None, min_width: int = 4)
     pwms = to_pwm(filter_weights(model))
     if trim is None:
         return pwms
-    return [trim_pwm(p, trim, min_width) for p in pwms]
+    return [trim_pwm(p, min_ic=trim, min_width=min_width) for p in pwms]

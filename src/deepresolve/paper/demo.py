@@ -39,7 +39,7 @@ def demo_sizes(full: bool) -> dict:
     return dict(n=12_000, n_random=2_400, length=40, train=dict(lr=3e-3, batch_size=64, epochs=30, patience=6))
 
 
-def run_demo(out_dir: str | Path, full: bool = False, seed: int = 0, console=None):
+def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=None):
     """Synthetic set I end to end: generate, train, resolve, name channels, print and save.
 
     Parameters
