@@ -2,7 +2,7 @@
 and DNase association counts (Figs 7-8). Prints figures and writes tables; asserts nothing.
 
 DeepSEA's published weights cannot be downloaded here: give them as a torch state-dict file of
-``deepresolve.zoo.deepsea`` (``--weights``). Without one the script runs the same pipeline on random weights,
+``deepresolve.paper.zoo.deepsea`` (``--weights``). Without one the script runs the same pipeline on random weights,
 which measures speed only (the similarity of a random network means nothing).
 
 Resumable: finished (class, restart) rows go to OUT/checkpoint.h5 as they come; rerun the same command after
@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 
 import deepresolve as dr
-from deepresolve import zoo
-from deepresolve.deepsea import dnase_association, feature_table
+from deepresolve.paper import zoo
+from deepresolve.paper.deepsea import dnase_association, feature_table
 
 SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
 
@@ -32,7 +32,7 @@ SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dee
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, default=None, help="state dict of deepresolve.zoo.deepsea")
+    parser.add_argument("--weights", type=Path, default=None, help="state dict of deepresolve.paper.zoo.deepsea")
     parser.add_argument("--features", type=Path, default=SHARED_FEATURES, help="TSV of the 919 outputs")
     parser.add_argument("--classes", type=int, default=919, help="analyse the first N outputs")
     parser.add_argument("--restarts", type=int, default=10)

@@ -28,10 +28,11 @@ import torch
 
 import deepresolve as dr
 from deepresolve.baselines import attribute
-from deepresolve.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, decode, planted_example, synthetic_set_one, synthetic_set_two
-from deepresolve.demo import kmer_channel_names, conv_weights, motif_of, set_one_claims, set_two_claims
-from deepresolve.train import predict_logits, train_model
-from deepresolve.zoo import synthetic_cnn
+from deepresolve.io.sequences import decode
+from deepresolve.paper.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, planted_example, synthetic_set_one, synthetic_set_two
+from deepresolve.paper.claims import kmer_channel_names, conv_weights, motif_of, set_one_claims, set_two_claims
+from deepresolve.paper.train import predict_logits, train_model
+from deepresolve.paper.zoo import synthetic_cnn
 
 REGIMES = {"plain": dict(dropout=0.0, max_norm=None), "reg": dict(dropout=0.5, max_norm=3.0)}
 
@@ -141,7 +142,7 @@ def fig3(model, length: int) -> dict:
         row = {"logit": float(predict_logits(model, x)[0, 0]), "sequence": s}
         for method, kw in [("saliency", {}), ("gradient_x_input", {}), ("deeplift", {}),
                            ("deeplift_shuffle", {"baseline": "shuffle"})]:
-            a = attribute(model, x, method.split("_shuffle")[0], **kw)[0]
+            a = attribute(model, x, method=method.split("_shuffle")[0], **kw)[0]
             row[method] = {m: float((a * x[0])[:, s.find(m):s.find(m) + len(m)].sum()) if m in s else None
                            for m in SET_ONE_MOTIFS}
         out[label] = row

@@ -15,7 +15,7 @@ logit, best 25-bp window of the 5 best sequences) proposes 5 PWMs in order.
 Each filter is converted to a PWM the authors' way (:func:`deepresolve.motifs.filter_pwms`) and compared with
 every motif of a JASPAR release (CORE vertebrates, default JASPAR2016, the bundled release closest to the paper's
 JASPAR 2015) by Tomtom (memelite). A filter *matches* when its Tomtom p-value against a JASPAR motif of the
-experiment's factor (:mod:`deepresolve.names`; heterodimers count for both partners) is below 0.5 (and,
+experiment's factor (:mod:`deepresolve.motifs.encode`; heterodimers count for both partners) is below 0.5 (and,
 separately, 0.05). A method *hits at top-k* when one of its k best channels (for DeepMotif, its first k PWMs)
 matches. As in the paper, the rank tests compare the rank each method gives the filter with the lowest Tomtom
 p-value (the best-matching filter): paired Wilcoxon signed-rank and unpaired Mann-Whitney U, DeepResolve against
@@ -90,10 +90,11 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
     import torch
 
     import deepresolve
+    from deepresolve._utils import strip_probability
     from deepresolve.baselines import layer_attribution
-    from deepresolve.keras import load_keras
+    from deepresolve.io.keras import load_keras
     from deepresolve.motifs import deepmotif, filter_pwms, jaspar_motifs, tomtom_matches
-    from deepresolve.names import jaspar_keys_for, parse_experiment
+    from deepresolve.motifs.encode import jaspar_keys_for, parse_experiment
 
     name = Path(folder).name
     exp = parse_experiment(name)
@@ -104,8 +105,9 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
     model = load_keras(folder, onehot=True)
 
     pool = np.load(pool_path)
+    net, _ = strip_probability(model)
     with torch.no_grad():
-        logits = torch.cat([model[:-1](torch.from_numpy(pool[i:i + 4096])) for i in range(0, len(pool), 4096)])[:, 0]
+        logits = torch.cat([net(torch.from_numpy(pool[i:i + 4096])) for i in range(0, len(pool), 4096)])[:, 0]
     n_pos = max(1, len(pool) // 100)
     positives = pool[torch.topk(logits, n_pos).indices.numpy()]
 
@@ -121,9 +123,9 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
                               seed=seed, device="cpu")
     scores["DeepResolve"] = np.asarray(res.ofiv[0], dtype=float)
     for method in ("saliency", "gradient_x_input", "deeplift"):
-        scores[method] = layer_attribution(model, LAYER, positives, method, target=0).mean(axis=0).reshape(K, -1).mean(axis=1)
+        scores[method] = layer_attribution(model, LAYER, positives, method=method, cls=0).mean(axis=0).reshape(K, -1).mean(axis=1)
 
-    dm_pwms, dm_info = deepmotif(model, target=0, length=pool.shape[2], n_starts=100, width=25, top=5, seed=seed)
+    dm_pwms, dm_info = deepmotif(model, 0, length=pool.shape[2], n_starts=100, width=25, n_best=5, seed=seed)
     dm_tt = tomtom_matches(list(dm_pwms), targets, names=[str(i) for i in range(len(dm_pwms))], n_jobs=1)
     dm_fac = dm_tt[dm_tt.target.isin(keys)].sort_values("p_value").drop_duplicates("query").set_index("query")
     dm_p = np.array([dm_fac.loc[str(i), "p_value"] for i in range(len(dm_pwms))])

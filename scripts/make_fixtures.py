@@ -1,8 +1,8 @@
-"""Train the fixture models of ``deepresolve.fixtures.CASES`` once and write them into the package.
+"""Train the fixture models of ``deepresolve.paper.fixtures.CASES`` once and write them into the package.
 
 Each case is trained with its seed on one thread, checked (test AUC and every presence pattern of
-the planted motifs learned, see ``deepresolve.fixtures.verify``; a model that fails is not
-written) and saved as ``src/deepresolve/fixtures/NAME.pt`` (float32 state dict) with a JSON
+the planted motifs learned, see ``deepresolve.paper.fixtures.verify``; a model that fails is not
+written) and saved as ``src/deepresolve/paper/fixtures/NAME.pt`` (float32 state dict) with a JSON
 sidecar ``NAME.json`` (architecture, data, training settings, seed, AUC, torch version, command).
 
 The weights depend on the CPU's float kernels; that is the point of committing them. Rerunning
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepresolve import fixtures
+from deepresolve.paper import fixtures
 
 PACKAGE_DIR = Path(fixtures.__file__).parent
 
@@ -64,7 +64,7 @@ def make(name: str, out: Path, command: str) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
-        # kernel choices that change the trained weights (see the module docstring of deepresolve.fixtures)
+        # kernel choices that change the trained weights (see the module docstring of deepresolve.paper.fixtures)
         "environment": {k: os.environ[k] for k in ("MKL_CBWR", "ONEDNN_MAX_CPU_ISA") if k in os.environ},
         "seconds": round(time.perf_counter() - started, 1),
         "command": command,

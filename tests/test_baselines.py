@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from deepresolve.baselines import attribute, layer_attribution
-from deepresolve.datasets import synthetic_set_one
-from deepresolve.zoo import strip_sigmoid, synthetic_cnn, tf_cnn
+from deepresolve.paper.datasets import synthetic_set_one
+from deepresolve._utils import strip_probability
+from deepresolve.paper.zoo import synthetic_cnn, tf_cnn
 
 
 def _linear(L=12, seed=0):
@@ -26,13 +27,13 @@ def _x(n=5, L=12, seed=0):
 
 def _logits(model, x):
     with torch.no_grad():
-        return strip_sigmoid(model)(torch.as_tensor(x)).numpy()
+        return strip_probability(model)[0](torch.as_tensor(x)).numpy()
 
 
 @pytest.mark.parametrize("target", [0, 1])
 def test_linear_model_saliency_is_the_weights(target):
     m, x = _linear(), _x()
-    sal = attribute(m, x, "saliency", target=target)
+    sal = attribute(m, x, method="saliency", cls=target)
     w = m.dense.weight[target].detach().numpy().reshape(4, 12)
     assert sal.shape == x.shape and sal.dtype == np.float32
     # signed (no abs): the logit's gradient, not the sigmoid's, and negative weights stay negative
@@ -42,7 +43,7 @@ def test_linear_model_saliency_is_the_weights(target):
 
 def test_linear_model_gradient_x_input_sums_to_logit_minus_bias():
     m, x = _linear(), _x()
-    gxi = attribute(m, x, "gradient_x_input", target=1)
+    gxi = attribute(m, x, method="gradient_x_input", cls=1)
     expect = _logits(m, x)[:, 1] - m.dense.bias[1].item()
     np.testing.assert_allclose(gxi.sum(axis=(1, 2)), expect, rtol=1e-5, atol=1e-6)
     assert np.all(gxi[x == 0] == 0)
@@ -66,13 +67,13 @@ def test_deeplift_completeness_zero_and_shuffled_reference():
     m = _no_pool_cnn()
     x = synthetic_set_one(n=6, n_random=0, seed=0).x
     f = _logits(m, x)[:, 0]
-    a = attribute(m, x, "deeplift")
+    a = attribute(m, x, method="deeplift")
     np.testing.assert_allclose(a.sum(axis=(1, 2)), f - _logits(m, np.zeros_like(x))[:, 0], rtol=1e-4, atol=1e-5)
     # Shuffled references: attributions are averaged, so they sum to f(x) - mean f(shuffles).
-    a = attribute(m, x, "deeplift", baseline="shuffle", n_shuffles=4, seed=3)
+    a = attribute(m, x, method="deeplift", baseline="shuffle", n_shuffles=4, seed=3)
     np.testing.assert_allclose(a.sum(axis=(1, 2)), f - _shuffle_refs_mean_logit(m, x, 4, 3), rtol=1e-4, atol=1e-5)
     # An explicit reference array is used as given: the reference itself gets zero attribution.
-    a = attribute(m, x, "deeplift", baseline=x[0])
+    a = attribute(m, x, method="deeplift", baseline=x[0])
     np.testing.assert_allclose(a[0], 0, atol=1e-6)
 
 
@@ -80,7 +81,7 @@ def test_deeplift_completeness_with_max_pool_and_zero_reference():
     torch.manual_seed(1)
     m = synthetic_cnn()
     x = synthetic_set_one(n=6, n_random=0, seed=0).x
-    a = attribute(m, x, "deeplift")
+    a = attribute(m, x, method="deeplift")
     f, f0 = _logits(m, x)[:, 0], _logits(m, np.zeros_like(x))[:, 0]
     np.testing.assert_allclose(a.sum(axis=(1, 2)), f - f0, rtol=1e-4, atol=1e-5)
 
@@ -92,7 +93,7 @@ def test_deeplift_completeness_with_max_pool_and_shuffled_reference():
     torch.manual_seed(1)
     m = synthetic_cnn()
     x = synthetic_set_one(n=6, n_random=0, seed=0).x
-    a = attribute(m, x, "deeplift", baseline="shuffle", n_shuffles=4, seed=3)
+    a = attribute(m, x, method="deeplift", baseline="shuffle", n_shuffles=4, seed=3)
     f = _logits(m, x)[:, 0]
     np.testing.assert_allclose(a.sum(axis=(1, 2)), f - _shuffle_refs_mean_logit(m, x, 4, 3), rtol=1e-3, atol=1e-4)
 
@@ -101,11 +102,11 @@ def test_sigmoid_is_stripped():
     torch.manual_seed(2)
     m = synthetic_cnn()
     x = _x(3, 100)
-    a = attribute(m, x, "saliency")
-    b = attribute(strip_sigmoid(m), x, "saliency")
+    a = attribute(m, x, method="saliency")
+    b = attribute(strip_probability(m)[0], x, method="saliency")
     np.testing.assert_allclose(a, b)
     xt = torch.as_tensor(x).requires_grad_()
-    strip_sigmoid(m)(xt)[:, 0].sum().backward()
+    strip_probability(m)[0](xt)[:, 0].sum().backward()
     np.testing.assert_allclose(a, xt.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
@@ -113,33 +114,33 @@ def test_layer_attribution_shapes_and_meaning():
     torch.manual_seed(3)
     m = synthetic_cnn()
     x = _x(4, 100)
-    head = strip_sigmoid(m)[3:]  # flatten onwards: the network after pool1
+    head = strip_probability(m)[0][3:]  # flatten onwards: the network after pool1
     with torch.no_grad():
         h = m[:3](torch.as_tensor(x))
     hg = h.clone().requires_grad_()
     head(hg)[:, 0].sum().backward()
-    sal = layer_attribution(m, "pool1", x, "saliency")
+    sal = layer_attribution(m, "pool1", x, method="saliency")
     assert sal.shape == (4, 32, 23)
     np.testing.assert_allclose(sal, hg.grad.numpy(), rtol=1e-5, atol=1e-7)
-    gxa = layer_attribution(m, "pool1", x, "gradient_x_input")
+    gxa = layer_attribution(m, "pool1", x, method="gradient_x_input")
     np.testing.assert_allclose(gxa, (hg.grad * h).numpy(), rtol=1e-5, atol=1e-7)
-    dl = layer_attribution(m, "pool1", x, "deeplift")
+    dl = layer_attribution(m, "pool1", x, method="deeplift")
     f, f0 = _logits(m, x)[:, 0], _logits(m, np.zeros_like(x))[:, 0]
     np.testing.assert_allclose(dl.sum(axis=(1, 2)), f - f0, rtol=1e-4, atol=1e-5)
     # A layer without a spatial axis comes back with W = 1.
     t = tf_cnn().eval()
-    assert layer_attribution(t, "pool1", _x(2, 101), "deeplift").shape == (2, 16, 1)
-    assert layer_attribution(t, "dense1", _x(2, 101), "saliency").shape == (2, 32, 1)
+    assert layer_attribution(t, "pool1", _x(2, 101), method="deeplift").shape == (2, 16, 1)
+    assert layer_attribution(t, "dense1", _x(2, 101), method="saliency").shape == (2, 32, 1)
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda m, x: attribute(m, x, "integrated"), "method must be one of"),
-    (lambda m, x: attribute(m, x, "saliency", target=5), "target 5 is out of range"),
-    (lambda m, x: attribute(m, x[:, :3], "saliency"), r"shape \(N, 4, L\)"),
-    (lambda m, x: attribute(m, x, "deeplift", baseline="dinuc"), "baseline must be"),
-    (lambda m, x: attribute(m, x, "deeplift", baseline=np.zeros((4, 7))), "baseline array must have"),
-    (lambda m, x: layer_attribution(m, "conv9", x, "saliency"), "layer 'conv9' is not a module"),
-    (lambda m, x: attribute("model", x, "saliency"), "nn.Module"),
+    (lambda m, x: attribute(m, x, method="integrated"), "method must be one of"),
+    (lambda m, x: attribute(m, x, method="saliency", cls=5), "cls: 5 is out of range"),
+    (lambda m, x: attribute(m, x[:, :3], method="saliency"), r"shape \(N, 4, L\)"),
+    (lambda m, x: attribute(m, x, method="deeplift", baseline="dinuc"), "baseline must be"),
+    (lambda m, x: attribute(m, x, method="deeplift", baseline=np.zeros((4, 7))), "baseline array must have"),
+    (lambda m, x: layer_attribution(m, "conv9", x, method="saliency"), "layer='conv9' is not a module"),
+    (lambda m, x: attribute("model", x, method="saliency"), "nn.Module"),
 ])
 def test_bad_arguments_are_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):

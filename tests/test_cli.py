@@ -62,7 +62,7 @@ def test_report_and_motifs_commands(tmp_path):
     path = tmp_path / "m.pt"
     torch.jit.script(tiny_model().eval()).save(str(path))
     dr.resolve(tiny_model(), "2", input_shape=(4, 20), restarts=3).save(tmp_path / "r.h5")
-    out = runner.invoke(app, ["motifs", str(path), "--out", str(tmp_path / "motifs"), "--top", "2"])
+    out = runner.invoke(app, ["motifs", str(path), "--out", str(tmp_path / "motifs"), "--matches", "2"])
     assert out.exit_code == 0, out.output
     tsv = next((tmp_path / "motifs").glob("tomtom_*.tsv"))
     out = runner.invoke(app, ["report", str(tmp_path / "r.h5"), "--out", str(tmp_path / "rep.html"), "--model", str(path),
@@ -75,10 +75,10 @@ def test_report_and_motifs_commands(tmp_path):
 
 
 def test_demo_uses_the_committed_model_unless_told_to_train(tmp_path, monkeypatch):
-    import deepresolve.demo
+    import deepresolve.paper.demo
 
     calls = []
-    monkeypatch.setattr(deepresolve.demo, "run_demo", lambda out, **kw: calls.append((out, kw)))
+    monkeypatch.setattr(deepresolve.paper.demo, "run_demo", lambda out, **kw: calls.append((out, kw)))
     assert runner.invoke(app, ["demo", "--out", str(tmp_path)]).exit_code == 0
     assert runner.invoke(app, ["demo", "--out", str(tmp_path), "--train", "--seed", "3"]).exit_code == 0
     assert [kw["train"] for _, kw in calls] == [False, True] and calls[1][1]["seed"] == 3

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 import deepresolve as dr
+from _factories import make_result
 from deepresolve.summarize import fit_mixture, inconsistency, ofiv, restart_weights, sign_consistent, summarize
 
 
@@ -119,13 +120,7 @@ def test_weight_cosine_and_clustering():
 
 
 def fake_result(rng, C=4, T=5, K=8, W=3):
-    fims = rng.normal(size=(C, T, K, W)).astype(np.float32)
-    scores = rng.normal(size=(C, T))
-    return dr.Result(
-        classes=np.arange(C), class_names=[f"c{i}" for i in range(C)], fims=fims, scores=scores,
-        trace=rng.normal(size=(C, T, 7)).astype(np.float32), steps=np.full((C, T), 7), layer="conv2",
-        params={"l2": 1.0, "optimizer": "matched"}, **summarize(fims, scores),
-    )
+    return make_result(C, T, K, W, seed=rng, summarized=True)
 
 
 def test_result_round_trip_and_summary(tmp_path):
@@ -174,6 +169,6 @@ def test_sign_measure_flags_the_xor_pair_where_variance_flags_a_strong_additive_
     fivs[:, 2] = rng.choice([1.0, 2.0], size=T)           # AND channel: always positive, size varies a lot
     fims, scores = fivs[None, :, :, None], np.ones((1, T))
     by_variance = summarize(fims, scores)
-    by_sign = summarize(fims, scores, measure="sign")
+    by_sign = summarize(fims, scores, inconsistency="sign")
     assert by_variance["non_additive"][0, 2] and by_variance["inconsistency"][0, 2] > by_variance["inconsistency"][0, 0]
     assert np.flatnonzero(by_sign["non_additive"][0]).tolist() == [0, 1]

@@ -11,7 +11,8 @@ Implements DeepResolve (Liu, Zeng & Gifford, BMC Bioinformatics 2019)::
 """
 
 from .ascent import feature_ascent
-from .network import list_layers, split_model
+from .io import load_keras, load_model
+from .motifs import channel_motifs, deepmotif, filter_pwms, jaspar_motifs, tomtom_matches
 from .resolve import resolve
 from .result import Result, load
 from .similarity import (
@@ -22,10 +23,15 @@ from .similarity import (
     ofiv_correlation,
     weight_cosine,
 )
+from .split import list_layers, split_model
 from .summarize import summarize
+from .viz import plot
+from .viz.report import write_report
 
 __all__ = [
-    "Result", "class_difference", "class_similarity", "cluster_classes", "feature_ascent", "label_correlation",
-    "list_layers", "load", "ofiv_correlation", "resolve", "split_model", "summarize", "weight_cosine",
+    "Result", "channel_motifs", "class_difference", "class_similarity", "cluster_classes", "deepmotif",
+    "feature_ascent", "filter_pwms", "jaspar_motifs", "label_correlation", "list_layers", "load", "load_keras",
+    "load_model", "ofiv_correlation", "plot", "resolve", "split_model",
+    "summarize", "tomtom_matches", "weight_cosine", "write_report",
 ]
 __version__ = "0.1.0"

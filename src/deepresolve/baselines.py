@@ -23,12 +23,12 @@ import torch
 from captum.attr import DeepLift, InputXGradient, LayerDeepLift, LayerGradientXActivation, Saliency
 from torch import nn
 
-from .zoo import strip_sigmoid
+from ._utils import check_int, find_layer, model_device, strip_probability
 
 METHODS = ("saliency", "gradient_x_input", "deeplift")
 
 
-def _prepare(model: nn.Module, inputs, method: str, target: int) -> tuple[nn.Module, torch.Tensor]:
+def _prepare(model: nn.Module, inputs, method: str, cls: int) -> tuple[nn.Module, torch.Tensor]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     if method not in METHODS:
@@ -38,13 +38,13 @@ def _prepare(model: nn.Module, inputs, method: str, target: int) -> tuple[nn.Mod
         x = x[None]
     if x.ndim != 3 or x.shape[1] != 4:
         raise ValueError(f"inputs must be one-hot of shape (N, 4, L) or (4, L), got shape {tuple(x.shape)}")
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or target < 0:
-        raise ValueError(f"target must be a non-negative output index, got {target!r}")
-    net = strip_sigmoid(model).eval()
+    cls = check_int(cls, "cls", minimum=0)
+    net = strip_probability(model)[0].eval()
+    x = x.to(model_device(net))
     with torch.no_grad():
         n_out = net(x[:1]).reshape(1, -1).shape[1]
-    if target >= n_out:
-        raise ValueError(f"target {target} is out of range: the model has {n_out} output(s)")
+    if cls >= n_out:
+        raise ValueError(f"cls: {cls} is out of range: the model has {n_out} output(s)")
     # captum would set this itself, with a warning per call
     return net, x.requires_grad_()
 
@@ -69,18 +69,18 @@ def _references(x: torch.Tensor, baseline, n_shuffles: int, seed: int) -> torch.
     return ref[None]
 
 
-def _deeplift(explainer, x: torch.Tensor, refs: torch.Tensor, target: int) -> np.ndarray:
+def _deeplift(explainer, x: torch.Tensor, refs: torch.Tensor, cls: int) -> np.ndarray:
     total = None
     with warnings.catch_warnings():
         # captum warns that it sets requires_grad on the inputs; that is expected here.
         warnings.simplefilter("ignore", UserWarning)
         for ref in refs:
-            a = explainer.attribute(x, baselines=ref.contiguous(), target=target).detach()
+            a = explainer.attribute(x, baselines=ref.to(x.device).contiguous(), target=cls).detach()
             total = a if total is None else total + a
-    return (total / len(refs)).numpy()
+    return (total / len(refs)).cpu().numpy()
 
 
-def attribute(model: nn.Module, inputs, method: str, target: int = 0, baseline=None,
+def attribute(model: nn.Module, inputs, *, method: str, cls: int = 0, baseline=None,
               n_shuffles: int = 10, seed: int = 0) -> np.ndarray:
     """Per-base attribution scores of the input.
 
@@ -90,7 +90,7 @@ def attribute(model: nn.Module, inputs, method: str, target: int = 0, baseline=N
         Maps one-hot (N, 4, L) to (N, C) outputs.
     inputs : (N, 4, L) or (4, L) array
     method : {"saliency", "gradient_x_input", "deeplift"}
-    target : int
+    cls : int
         Output index whose logit is explained.
     baseline : None, "zeros", "shuffle" or array
         DeepLIFT reference (ignored by the gradient methods): None/"zeros" is the all-zero
@@ -102,17 +102,17 @@ def attribute(model: nn.Module, inputs, method: str, target: int = 0, baseline=N
     (N, 4, L) float32 array. For DeepLIFT the scores of each sequence sum to
     f(x) - mean f(reference) (completeness).
     """
-    net, x = _prepare(model, inputs, method, target)
+    net, x = _prepare(model, inputs, method, cls)
     if method == "saliency":
-        out = Saliency(net).attribute(x, target=target, abs=False)
+        out = Saliency(net).attribute(x, target=cls, abs=False)
     elif method == "gradient_x_input":
-        out = InputXGradient(net).attribute(x, target=target)
+        out = InputXGradient(net).attribute(x, target=cls)
     else:
-        return _deeplift(DeepLift(net), x, _references(x, baseline, n_shuffles, seed), target).astype(np.float32)
-    return out.detach().numpy().astype(np.float32)
+        return _deeplift(DeepLift(net), x, _references(x, baseline, n_shuffles, seed), cls).astype(np.float32)
+    return out.detach().cpu().numpy().astype(np.float32)
 
 
-def layer_attribution(model: nn.Module, layer: str, inputs, method: str, target: int = 0, baseline=None,
+def layer_attribution(model: nn.Module, layer: str, inputs, *, method: str, cls: int = 0, baseline=None,
                       n_shuffles: int = 10, seed: int = 0) -> np.ndarray:
     """Attribution scores of every unit of an intermediate layer.
 
@@ -126,24 +126,21 @@ def layer_attribution(model: nn.Module, layer: str, inputs, method: str, target:
         Saliency is the signed gradient of the logit w.r.t. the layer output;
         gradient_x_input multiplies it by the layer output; DeepLIFT gives the layer units'
         contributions relative to the reference (see :func:`attribute` for ``baseline``).
-    target : int
+    cls : int
+        Output index whose logit is explained.
 
     Returns
     -------
     (N, K, W) float32 array (W = 1 for a layer without a spatial axis, e.g. after global
     pooling + flatten).
     """
-    net, x = _prepare(model, inputs, method, target)
-    modules = dict(net.named_modules())
-    if not isinstance(layer, str) or layer not in modules or layer == "":
-        names = [n for n in modules if n]
-        raise ValueError(f"layer {layer!r} is not a module of the model; expected one of {names}")
-    mod = modules[layer]
+    net, x = _prepare(model, inputs, method, cls)
+    mod = find_layer(net, layer)
     if method == "saliency":
-        out = LayerGradientXActivation(net, mod, multiply_by_inputs=False).attribute(x, target=target)
+        out = LayerGradientXActivation(net, mod, multiply_by_inputs=False).attribute(x, target=cls)
     elif method == "gradient_x_input":
-        out = LayerGradientXActivation(net, mod, multiply_by_inputs=True).attribute(x, target=target)
+        out = LayerGradientXActivation(net, mod, multiply_by_inputs=True).attribute(x, target=cls)
     else:
-        out = torch.as_tensor(_deeplift(LayerDeepLift(net, mod), x, _references(x, baseline, n_shuffles, seed), target))
+        out = torch.as_tensor(_deeplift(LayerDeepLift(net, mod), x, _references(x, baseline, n_shuffles, seed), cls))
     out = out.detach().reshape(len(x), out.shape[1], -1) if out.ndim >= 2 else out.detach().reshape(len(x), -1, 1)
-    return out.numpy().astype(np.float32)
+    return out.cpu().numpy().astype(np.float32)

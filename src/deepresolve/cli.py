@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Optional
 
@@ -50,58 +49,32 @@ def parse_classes(text: str | None) -> list[int] | None:
     return out
 
 
-def load_model(spec: str, weights: Path | None = None) -> torch.nn.Module:
-    """A model from a file (TorchScript, Keras, ONNX) or from 'package.module:factory' plus a state-dict file."""
-    path = Path(spec)
-    if not path.exists() and ":" in spec:
-        module_name, _, factory = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise typer.BadParameter(f"cannot import module {module_name!r} from {spec!r}: {err}", param_hint="MODEL")
-        if not hasattr(module, factory):
-            raise typer.BadParameter(f"module {module_name!r} has no {factory!r}", param_hint="MODEL")
-        model = getattr(module, factory)()
-        if not isinstance(model, torch.nn.Module):
-            raise typer.BadParameter(f"{spec} returned {type(model).__name__}, not a torch.nn.Module", param_hint="MODEL")
-        if weights is not None:
-            if not weights.exists():
-                raise typer.BadParameter(f"weights file {str(weights)!r} does not exist", param_hint="--weights")
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            try:
-                model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-            except RuntimeError as err:
-                raise typer.BadParameter(f"{str(weights)!r} does not fit {spec}: {err}", param_hint="--weights")
-        return model.eval()
-    if not path.exists():
-        raise typer.BadParameter(f"{spec!r} is neither an existing file/folder nor 'package.module:factory'", param_hint="MODEL")
-    from .keras import load_model as load_file
+def _model(spec: str, weights: Path | None) -> torch.nn.Module:
+    """:func:`deepresolve.io.models.load_model`, its errors as a usage error on MODEL."""
+    from .io.models import load_model
+
     try:
-        # Keras models take one-hot (N, 4, L) like every other model here
-        return load_file(path, onehot=True)
-    except ValueError as err:
-        raise typer.BadParameter(
-            f"{err}. A plain state dict needs the architecture too: give MODEL as 'package.module:factory' and the "
-            "file as --weights.", param_hint="MODEL")
+        return load_model(spec, weights=weights)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        raise typer.BadParameter(str(err), param_hint="MODEL") from None
 
 
-def _load_inputs(path: Path | None) -> np.ndarray | None:
+def _inputs(path: Path | None, option: str) -> np.ndarray | None:
+    """One-hot inputs from a .npy/.npz/FASTA file, its errors as a usage error on ``option``."""
+    from .io.sequences import load_inputs
+
     if path is None:
         return None
-    if not path.exists():
-        raise typer.BadParameter(f"{str(path)!r} does not exist", param_hint="--inputs")
-    if path.suffix == ".npy":
-        return np.load(path)
-    if path.suffix == ".npz":
-        data = np.load(path)
-        return data[data.files[0]]
-    raise typer.BadParameter(f"expected a .npy or .npz array of one-hot inputs (N, 4, L); got {path.suffix!r}", param_hint="--inputs")
+    try:
+        return load_inputs(path)
+    except (ValueError, FileNotFoundError) as err:
+        raise typer.BadParameter(str(err), param_hint=option) from None
 
 
 def print_table(result, top: int = 5) -> None:
     """The per-class table of important and non-additive channels, as a rich table."""
     df = result.table(top)
-    table = Table(title=f"DeepResolve: layer {result.layer!r}, {result.n_restarts} restarts, lambda = {result.params.get('l2'):.3g}")
+    table = Table(title=f"DeepResolve: layer {result.layer_label!r}, {result.n_restarts} restarts, lambda = {result.params.get('l2'):.3g}")
     for col in df.columns:
         table.add_column(col, overflow="fold")
     for row in df.itertuples(index=False):
@@ -124,8 +97,8 @@ def layers(model: str = typer.Argument(..., help=MODEL_HELP),
            input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
            weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model.")) -> None:
     """List the layers of a model with their output shapes, to choose --layer."""
-    from .network import list_layers
-    net = load_model(model, weights)
+    from .split import list_layers
+    net = _model(model, weights)
     table = Table(title="layers (H = a layer's output; use --at input for its input)")
     for col in ("name", "type", "output shape (K, W...)"):
         table.add_column(col)
@@ -147,7 +120,7 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         optimizer: str = typer.Option("matched", help="'matched' (fast) or 'paper' (decaying plain ascent)."),
         steps: Optional[int] = typer.Option(None, help="Maximum ascent steps."),
         lr: Optional[float] = typer.Option(None, help="Step size (see the docs for each optimiser)."),
-        inputs: Optional[Path] = typer.Option(None, help=".npy/.npz of a few real inputs (for l2=auto, --l2-center mean)."),
+        inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of a few real inputs (for l2=auto, --l2-center mean)."),
         l2_center: Optional[str] = typer.Option(None, help="'mean': pull H toward the mean real feature map."),
         nonnegative: bool = typer.Option(False, help="Constrain H >= 0."),
         precision: str = typer.Option("float32", help="'float32' or 'bfloat16' (faster on AMX CPUs and GPUs)."),
@@ -159,7 +132,7 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         ) -> None:
     """Run DeepResolve on a model; resumes from OUT/checkpoint.h5 after an interruption."""
     from .resolve import resolve
-    net = load_model(model, weights)
+    net = _model(model, weights)
     if l2 != "auto":
         try:
             l2_value: float | str = float(l2)
@@ -173,10 +146,10 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
             raise typer.BadParameter(f"{str(class_names)!r} does not exist", param_hint="--class-names")
         names = [line.strip() for line in class_names.read_text().splitlines() if line.strip()]
     out.mkdir(parents=True, exist_ok=True)
-    result = resolve(net, layer, parse_shape(input_shape), classes=parse_classes(classes), restarts=restarts,
+    result = resolve(net, layer, input_shape=parse_shape(input_shape), classes=parse_classes(classes), restarts=restarts,
                      l2=l2_value, steps=steps, lr=lr, seed=seed, device=device, batch_size=batch_size,
                      optimizer=optimizer, at=at, precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
-                     inputs=_load_inputs(inputs), class_names=names, checkpoint=out / "checkpoint.h5", progress=True)
+                     inputs=_inputs(inputs, "--inputs"), class_names=names, checkpoint=out / "checkpoint.h5", progress=True)
     result.save(out / "result.h5")
     result.table(top=10).to_csv(out / "summary.tsv", sep="\t", index=False)
     channel_tsv(result).to_csv(out / "channels.tsv", sep="\t", index=False)
@@ -193,23 +166,75 @@ def demo(out: Path = typer.Option(Path("deepresolve_demo"), help="Output folder 
          train: bool = typer.Option(False, "--train", help="Train a new model instead of using the committed one "
                                                            "(trained weights differ from CPU to CPU).")) -> None:
     """Synthetic set I end to end: generate, load (or train) the paper's CNN, run DeepResolve, print and report."""
-    from .demo import run_demo
+    from .paper.demo import run_demo
     run_demo(out, full=full, seed=seed, console=console, train=train)
 
 
 @app.command()
-def motifs(model: str = typer.Argument(..., help="A Keras 1.x model folder/.json, TorchScript or ONNX file."),
+def motifs(model: str = typer.Argument(..., help=MODEL_HELP),
            out: Path = typer.Option(..., help="Output folder: channels.meme and the Tomtom table."),
+           weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
            layer: Optional[str] = typer.Option(None, help="Deeper layer whose channels to visualise (default: first-layer filters)."),
-           sequences: Optional[Path] = typer.Option(None, help="One-hot sequences (.npy/.npz/FASTA) to start the channel ascent from; needed with --layer."),
+           inputs: Optional[Path] = typer.Option(None, help="One-hot sequences (.npy/.npz/FASTA) to start the channel ascent from; needed with --layer."),
            jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
-           top: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
+           matches: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
     """Channels as sequence motifs (PWMs), written as MEME and matched against JASPAR with Tomtom."""
-    from .motifs import motifs_main
-    table = motifs_main(model, out, layer=layer, sequences=sequences, jaspar_release=jaspar, top=top)
+    table = motifs_main(_model(model, weights), out, layer=layer, inputs=_inputs(inputs, "--inputs"),
+                        jaspar_release=jaspar, n_matches=matches)
     best = table.sort_values("p_value").groupby("query", sort=False).head(1)
     console.print(best.head(20).to_string(index=False))
     console.print(f"wrote {out}")
+
+
+def motifs_main(
+    model: torch.nn.Module,
+    out_dir: str | Path,
+    *,
+    layer: str | None = None,
+    inputs: np.ndarray | None = None,
+    jaspar_release: str = "JASPAR2024",
+    n_matches: int = 5,
+) -> pd.DataFrame:
+    """Channel PWMs of a model → MEME file and a Tomtom table of their best JASPAR matches.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        E.g. from :func:`deepresolve.io.models.load_model`.
+    out_dir : path
+        Receives ``channels.meme`` and ``tomtom_<release>.tsv``.
+    layer : str, optional
+        None: the first-layer convolution filters (:func:`~deepresolve.motifs.pwm.filter_pwms`). Otherwise a module
+        name whose channels are visualised by :func:`~deepresolve.motifs.input_ascent.channel_motifs`, which then
+        needs ``inputs``.
+    inputs : (N, 4, L) array, optional
+        One-hot sequences to initialise the channel ascent from.
+    jaspar_release : str
+        A pyjaspar release (CORE vertebrates).
+    n_matches : int
+        JASPAR matches kept per channel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The Tomtom table written to the TSV.
+    """
+    from ._utils import check_int
+    from .motifs import channel_motifs, filter_pwms, jaspar_motifs, tomtom_matches, write_meme
+
+    n_matches = check_int(n_matches, "n_matches", minimum=1)
+    if layer is None:
+        pwms = list(filter_pwms(model))
+    else:
+        if inputs is None:
+            raise ValueError(f"layer {layer!r} given without inputs: channel motifs start from sequence fragments")
+        pwms = list(channel_motifs(model, layer, inputs)[0])
+    names = [f"ch{k}" for k in range(len(pwms))]
+    out_dir = Path(out_dir)
+    write_meme(pwms, names, out_dir / "channels.meme")
+    df = tomtom_matches(pwms, jaspar_motifs(jaspar_release), names=names, n_matches=n_matches)
+    df.to_csv(out_dir / f"tomtom_{jaspar_release}.tsv", sep="\t", index=False)
+    return df
 
 
 @app.command()
@@ -221,16 +246,16 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
            labels: Optional[Path] = typer.Option(None, help=".npy label matrix (N, C): adds label correlation."),
            max_classes: int = typer.Option(50, help="Classes that get a section with figures.")) -> None:
     """One self-contained HTML report (figures embedded, works offline) of a result."""
-    from .report import write_report
+    from .viz.report import write_report
     from .result import load
 
     if not result.exists():
         raise typer.BadParameter(f"{str(result)!r} does not exist", param_hint="RESULT")
     res = load(result)
-    net = load_model(model, weights) if model else None
+    net = _model(model, weights) if model else None
     pwms = None
     if net is not None:
-        from .motifs import filter_pwms
+        from .motifs.pwm import filter_pwms
         try:
             candidate = filter_pwms(net)
             pwms = candidate if len(candidate) == res.n_channels else None  # logos only when channels are filters

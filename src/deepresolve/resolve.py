@@ -6,7 +6,6 @@ import hashlib
 import json
 import math
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
@@ -16,19 +15,10 @@ import torch
 from torch import nn
 
 from .ascent import DEFAULTS, Optimizer, feature_ascent, resolve_device
-from .network import make_example, split_model
+from ._utils import package_versions
+from .split import make_example, split_model
 from .result import Result
 from .summarize import summarize
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("deepresolve", "torch", "numpy", "scikit-learn", "scipy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def _check_classes(classes: Sequence[int] | int | None, n_outputs: int) -> list[int]:
@@ -136,11 +126,24 @@ class _Checkpoint:
         self.last = time.monotonic()
 
 
+def _class_names(class_names: Sequence[str] | None, chosen: list[int], n_outputs: int) -> list[str]:
+    """One name per chosen class: ``class_names`` names every output or just the chosen ones."""
+    if class_names is None:
+        return [f"class {c}" for c in chosen]
+    class_names = list(class_names)
+    if len(class_names) == n_outputs:
+        class_names = [class_names[c] for c in chosen]
+    elif len(class_names) != len(chosen):
+        raise ValueError(f"class_names must name every output ({n_outputs}) or the selected classes ({len(chosen)}); "
+                         f"got {len(class_names)} names")
+    return [str(n) for n in class_names]
+
+
 def resolve(
     model: nn.Module,
     layer: str,
+    *,
     input_shape: Sequence[int] | None = None,
-    example: torch.Tensor | np.ndarray | None = None,
     classes: Sequence[int] | int | None = None,
     restarts: int = 10,
     l2: float | str = 1.0,
@@ -149,7 +152,6 @@ def resolve(
     seed: int = 0,
     device: str | torch.device | None = None,
     batch_size: int | None = None,
-    *,
     optimizer: Optimizer = "matched",
     at: str = "output",
     head: nn.Module | None = None,
@@ -163,7 +165,6 @@ def resolve(
     channel_names: Sequence[str] | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = False,
-    random_state: int = 0,
     inconsistency: str = "variance",
     **optimizer_options,
 ) -> Result:
@@ -177,9 +178,7 @@ def resolve(
         Name from ``model.named_modules()``; H is its output (or its input with ``at="input"``).
         See :func:`deepresolve.list_layers`.
     input_shape : tuple, optional
-        Model input shape without the batch axis, e.g. ``(4, 1000)``. Or give ``example`` / ``inputs``.
-    example : tensor, optional
-        One input, used to find the layer's shape.
+        Model input shape without the batch axis, e.g. ``(4, 1000)``. Or give ``inputs``.
     classes : int or list of int, optional
         Output indices to explain; None = every output.
     restarts : int
@@ -190,7 +189,8 @@ def resolve(
     steps, lr : optional
         Maximum steps and step size (see :mod:`deepresolve.ascent` for their meaning under each optimiser).
     seed : int
-        Restart t of class c always starts from the same map, whatever the batching or device.
+        Drives every random choice of the call: the ascent's starts (restart t of class c always starts from the
+        same map, whatever the batching or device) and the Gaussian mixture fits.
     device : optional
         Default: CUDA when available, else CPU.
     batch_size : int, optional
@@ -223,8 +223,6 @@ def resolve(
         HDF5 file where finished rows are written as they come; a rerun with the same settings resumes from it.
     progress : bool
         Show a progress bar.
-    random_state : int
-        Seed of the Gaussian mixture fits.
     inconsistency : {"variance", "sign"}
         The inconsistency level: the paper's weighted variance of the FIVs (default) or its sign-disagreement part,
         (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size
@@ -237,15 +235,11 @@ def resolve(
     Result
     """
     started = time.perf_counter()
-    if inconsistency not in ("variance", "sign"):  # checked now, not after an hour of ascent
+    if inconsistency not in ("variance", "sign"):
         raise ValueError(f"inconsistency must be 'variance' or 'sign'; got {inconsistency!r}")
     dev = resolve_device(device)
-    if example is None and input_shape is None and inputs is not None:
-        example = torch.as_tensor(np.asarray(inputs[:1]) if not isinstance(inputs, torch.Tensor) else inputs[:1])
-    if isinstance(example, np.ndarray):
-        example = torch.from_numpy(example)
-    body, head = split_model(model, layer, input_shape, example, at=at, logits=logits, head=head)
-    x = make_example(input_shape, example)
+    body, head = split_model(model, layer, input_shape=input_shape, inputs=inputs, at=at, logits=logits, head=head)
+    x = make_example(input_shape, inputs)
     with torch.no_grad():
         h = body(x)
         n_outputs = head(h).shape[1]
@@ -253,6 +247,11 @@ def resolve(
     if len(feature_shape) == 0:
         raise ValueError(f"layer {layer!r} gives a scalar per input; DeepResolve needs channels (K,) or (K, W)")
     chosen = _check_classes(classes, n_outputs)
+    # names are checked now, not after an hour of ascent
+    names = _class_names(class_names, chosen, n_outputs)
+    if channel_names is not None and len(channel_names) != feature_shape[0]:
+        raise ValueError(f"channel_names must have one name per channel (K = {feature_shape[0]}); "
+                         f"got {len(channel_names)}")
 
     need_inputs = l2 == "auto" or (isinstance(l2_center, str))
     if need_inputs and inputs is None:
@@ -313,34 +312,23 @@ def resolve(
     C, T = len(chosen), restarts
     K = feature_shape[0]
     fims = out.fims.reshape(C, T, K, -1).numpy()
-    summary = summarize(fims, out.scores, random_state, measure=inconsistency)
+    summary = summarize(fims, out.scores, seed=seed, inconsistency=inconsistency)
     longest = max(len(t) for t in out.trace)
     trace = np.full((C * T, longest), np.nan, dtype=np.float32)
     for r, t in enumerate(out.trace):
         trace[r, :len(t)] = t
 
-    if class_names is not None:
-        class_names = list(class_names)
-        if len(class_names) == n_outputs:
-            class_names = [class_names[c] for c in chosen]
-        elif len(class_names) != C:
-            raise ValueError(f"class_names must name every output ({n_outputs}) or the selected classes ({C}); "
-                             f"got {len(class_names)} names")
-    names = [str(n) for n in class_names] if class_names is not None else [f"class {c}" for c in chosen]
-    if channel_names is not None and len(channel_names) != K:
-        raise ValueError(f"channel_names must have one name per channel (K = {K}); got {len(channel_names)}")
-
     resolved_opts = {**DEFAULTS[optimizer], **{k: v for k, v in dict(lr=lr, steps=steps, **optimizer_options).items() if v is not None}}
     params = {
         "layer": layer, "at": at, "l2": float(l2), "restarts": restarts, "optimizer": optimizer, **resolved_opts,
         "init_scale": init_scale, "precision": precision, "nonnegative": nonnegative, "l2_center": None if l2_center is None else
-        (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "random_state": random_state, "inconsistency": inconsistency,
+        (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "inconsistency": inconsistency,
         "device": str(dev), "batch_size": batch_size, "feature_shape": list(feature_shape), "n_outputs": n_outputs,
         "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
-        "versions": _versions(), **l2_info,
+        "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
     }
     return Result(
         classes=np.asarray(chosen), class_names=names, fims=fims.astype(np.float32), scores=out.scores,
-        trace=trace.reshape(C, T, -1), steps=out.steps, layer=layer if at == "output" else f"{layer} (input)",
+        trace=trace.reshape(C, T, -1), steps=out.steps, layer=layer,
         channel_names=list(channel_names) if channel_names is not None else [], params=params, **summary,
     )

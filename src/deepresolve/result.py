@@ -17,6 +17,21 @@ _ARRAYS = (
 )
 
 
+#: Channel categories of one class, long and short (for narrow tables; "±": the sign changes between restarts).
+CATEGORIES = {
+    "additive": "additive",
+    "non-additive (consistent sign)": "non-additive",
+    "non-additive (inconsistent sign)": "non-additive \u00b1",
+}
+
+
+def categories(non_additive: np.ndarray, consistent_sign: np.ndarray, *, short: bool = False) -> np.ndarray:
+    """The category label of every channel from the boolean arrays ``non_additive`` and ``consistent_sign``."""
+    long = np.where(~np.asarray(non_additive, dtype=bool), "additive",
+                    np.where(consistent_sign, "non-additive (consistent sign)", "non-additive (inconsistent sign)"))
+    return np.vectorize(CATEGORIES.get, otypes=[object])(long).astype(str) if short else long
+
+
 @dataclass
 class Result:
     """Everything DeepResolve computed for one model, layer and set of classes.
@@ -50,11 +65,13 @@ class Result:
     ofiv : (C, K) float
         Overall feature importance vector (OFIV).
     trace : (C, T, S) float
-        Objective S_c(H) - lambda * ||H||^2 at every ascent step; NaN after a restart converged.
+        Objective at every ascent step (:attr:`objective`: S_c(H) - lambda * ||H||^2, or ||H - center||^2 with
+        ``l2_center``); NaN after a restart converged.
     steps : (C, T) int
         Steps each restart took.
     layer : str
-        The layer analysed (as given to :func:`deepresolve.resolve`).
+        The layer analysed, as given to :func:`deepresolve.resolve` (``params["at"]`` says whether H is its output
+        or its input; :attr:`layer_label` shows both).
     channel_names : list of str, length K
     params : dict
         Every setting of the run (lambda, optimiser, seeds, package versions, ...).
@@ -93,6 +110,17 @@ class Result:
     @property
     def n_channels(self) -> int:
         return self.fivs.shape[2]
+
+    @property
+    def layer_label(self) -> str:
+        """The layer for display: ``"conv3"``, or ``"conv3 (input)"`` when H was the layer's input."""
+        return f"{self.layer} (input)" if self.params.get("at") == "input" else self.layer
+
+    @property
+    def objective(self) -> str:
+        """The ascent's objective as a formula (what :attr:`trace` records)."""
+        penalty = "||H - center||\u00b2" if self.params.get("l2_center") is not None else "||H||\u00b2"
+        return f"S_c(H) - \u03bb{penalty}"
 
     def index_of(self, cls: int | str) -> int:
         """Row of ``cls`` (an output index or a class name) in this result's arrays."""
@@ -161,10 +189,7 @@ class Result:
     def channel_table(self, cls: int | str) -> pd.DataFrame:
         """One row per channel of one class: OFIV, IL, mean FIV, category; sorted by OFIV."""
         i = self.index_of(cls)
-        category = np.where(
-            ~self.non_additive[i], "additive",
-            np.where(self.consistent_sign[i], "non-additive (consistent sign)", "non-additive (inconsistent sign)"),
-        )
+        category = categories(self.non_additive[i], self.consistent_sign[i])
         df = pd.DataFrame({
             "channel": self.channel_names,
             "ofiv": self.ofiv[i],
@@ -177,13 +202,13 @@ class Result:
 
     def __repr__(self) -> str:
         C, T, K = self.fivs.shape
-        return f"<deepresolve.Result layer={self.layer!r} classes={C} restarts={T} channels={K} W={self.fims.shape[-1]}>"
+        return f"<deepresolve.Result layer={self.layer_label!r} classes={C} restarts={T} channels={K} W={self.fims.shape[-1]}>"
 
     def summary(self, top: int = 5) -> str:
         """A readable text summary: settings, then the per-class table."""
         C, T, K = self.fivs.shape
         head = [
-            f"DeepResolve result: layer {self.layer!r}, {C} classes x {T} restarts, {K} channels x {self.fims.shape[-1]} positions",
+            f"DeepResolve result: layer {self.layer_label!r}, {C} classes x {T} restarts, {K} channels x {self.fims.shape[-1]} positions",
             f"lambda = {self.params.get('l2')}, optimiser = {self.params.get('optimizer')}, "
             f"mean steps = {float(np.mean(self.steps)):.1f}",
             f"classes with non-additive channels: {int((self.n_components > 1).sum())} of {C}",
@@ -199,3 +224,18 @@ def load(path: str | Path) -> Result:
     """Read a :class:`Result` saved with :meth:`Result.save`."""
     return Result.load(path)
 
+
+def check_result(result: object) -> Result:
+    """``result`` if it is a :class:`Result` whose arrays agree in shape; TypeError/ValueError naming the field."""
+    if not isinstance(result, Result):
+        raise TypeError(f"result: expected a deepresolve.result.Result, got {type(result).__name__}")
+    C, T, K = np.shape(result.fivs)
+    expected = {"ofiv": (C, K), "inconsistency": (C, K), "non_additive": (C, K), "consistent_sign": (C, K),
+                "weights": (C, T), "bic": (C, 3), "n_components": (C,), "steps": (C, T)}
+    for name, shape in expected.items():
+        got = np.shape(getattr(result, name))
+        if got != shape:
+            raise ValueError(f"result.{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}")
+    if len(result.class_names) != C:
+        raise ValueError(f"result.class_names: expected {C} names, got {len(result.class_names)}")
+    return result

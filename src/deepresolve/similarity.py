@@ -18,7 +18,7 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from torch import nn
 
-from .network import type_name
+from ._utils import type_name
 from .result import Result
 
 
@@ -97,12 +97,23 @@ class Clustering:
     labels: np.ndarray   # (C,) cluster label of each class (1-based), when n_clusters was given; else all 1
 
 
-def cluster_classes(similarity: np.ndarray, method: str = "average", n_clusters: int | None = None) -> Clustering:
+def class_distance(similarity: np.ndarray) -> np.ndarray:
+    """Distances 1 - similarity of a (C, C) similarity matrix, symmetrised, in [0, 2], zero diagonal.
+
+    NaN similarities (a class whose OFIV is constant has no correlation) count as 0, i.e. distance 1.
+    """
+    s = np.nan_to_num(np.asarray(similarity, dtype=np.float64), nan=0.0)
+    d = np.clip(1.0 - (s + s.T) / 2.0, 0.0, 2.0)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def cluster_classes(similarity: np.ndarray, *, method: str = "average", n_clusters: int | None = None) -> Clustering:
     """Cluster classes hierarchically with distance 1 - similarity.
 
     Parameters
     ----------
-    similarity : (C, C) symmetric array, e.g. :func:`class_similarity`
+    similarity : (C, C) symmetric array, e.g. :func:`class_similarity`; distances are :func:`class_distance`.
     method : str
         scipy linkage method for a precomputed distance ("average", "complete", "single", "weighted").
     n_clusters : int, optional
@@ -117,8 +128,6 @@ def cluster_classes(similarity: np.ndarray, method: str = "average", n_clusters:
     C = a.shape[0]
     if C < 2:
         return Clustering(np.empty((0, 4)), np.arange(C), np.ones(C, dtype=int))
-    dist = 1.0 - (a + a.T) / 2.0
-    np.fill_diagonal(dist, 0.0)
-    z = hierarchy.linkage(squareform(np.clip(dist, 0.0, None), checks=False), method=method)
+    z = hierarchy.linkage(squareform(class_distance(a), checks=False), method=method)
     labels = hierarchy.fcluster(z, n_clusters, criterion="maxclust") if n_clusters else np.ones(C, dtype=int)
     return Clustering(z, hierarchy.leaves_list(z), np.asarray(labels))

@@ -113,7 +113,11 @@ class MixtureFit:
     non_additive: np.ndarray  # (K,) bool
 
 
-def fit_mixture(il: np.ndarray, random_state: int = 0, floor: float = 0.0, max_components: int = 3) -> MixtureFit:
+#: :func:`inconsistency` under a name that :func:`summarize`'s ``inconsistency=`` option does not hide.
+_inconsistency_level = inconsistency
+
+
+def fit_mixture(il: np.ndarray, *, seed: int = 0, floor: float = 0.0, max_components: int = 3) -> MixtureFit:
     """Fit 1..max_components Gaussian mixtures to IL scores, keep the lowest BIC.
 
     Channels not in the component with the lowest mean are non-additive. Scores at or below ``floor`` count as
@@ -124,8 +128,8 @@ def fit_mixture(il: np.ndarray, random_state: int = 0, floor: float = 0.0, max_c
     Parameters
     ----------
     il : (K,) array of inconsistency levels
-    random_state : int
-        Fixed for reproducible fits.
+    seed : int
+        scikit-learn's ``random_state``, fixed for reproducible fits.
     floor : float
         ILs at or below this are treated as 0.
     """
@@ -138,7 +142,7 @@ def fit_mixture(il: np.ndarray, random_state: int = 0, floor: float = 0.0, max_c
     for n in range(1, max_components + 1):
         if n > 1 and distinct < n:
             continue
-        gmm = GaussianMixture(n_components=n, covariance_type="diag", random_state=random_state)
+        gmm = GaussianMixture(n_components=n, covariance_type="diag", random_state=seed)
         gmm.fit(x)
         bic[n - 1] = gmm.bic(x)
         labels[n - 1], means[n - 1] = gmm.predict(x), gmm.means_[:, 0]
@@ -186,23 +190,23 @@ def ofiv(fivs: np.ndarray, weights: np.ndarray, non_additive: np.ndarray, consis
     return out
 
 
-def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agreement: float = 1e-3,
-              measure: str = "variance") -> dict[str, np.ndarray]:
+def summarize(fims: np.ndarray, scores: np.ndarray, *, seed: int = 0, agreement: float = 1e-3,
+              inconsistency: str = "variance") -> dict[str, np.ndarray]:
     """All per-channel summaries of an ensemble of FIMs, keyed by their :class:`deepresolve.Result` field names.
 
     Parameters
     ----------
     fims : (C, T, K, W) array
     scores : (C, T) array of final class scores
-    random_state : int
+    seed : int
         Seed of the mixture fits.
     agreement : float
         Restarts whose FIVs differ by less than this fraction of the class's RMS FIV reached the same optimum
         (up to the ascent's stopping tolerance): relative ILs below ``agreement**2`` count as 0, so the
         mixtures are not fitted to convergence noise.
-    measure : {"variance", "sign"}
+    inconsistency : {"variance", "sign"}
         The inconsistency level: the paper's weighted variance, or its sign-disagreement part (see
-        :func:`inconsistency`).
+        :func:`inconsistency`, the function of that name).
 
     Notes
     -----
@@ -218,10 +222,10 @@ def summarize(fims: np.ndarray, scores: np.ndarray, random_state: int = 0, agree
         raise ValueError(f"scores must have shape (C, T) = {fims.shape[:2]}; got {scores.shape}")
     fivs = fiv(fims)
     weights = restart_weights(scores)
-    il = inconsistency(fivs, weights, measure)
+    il = _inconsistency_level(fivs, weights, inconsistency)
     scale = (fivs**2).mean(axis=(1, 2))
     relative = il / np.where(scale > 0, scale, 1.0)[:, None]
-    fits = [fit_mixture(x, random_state, agreement**2) for x in relative]
+    fits = [fit_mixture(x, seed=seed, floor=agreement**2) for x in relative]
     non_additive = np.stack([f.non_additive for f in fits])
     consistent = np.stack([sign_consistent(f, w) for f, w in zip(fivs, weights)])
     return {

@@ -14,17 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _dropout_rate(name: str, value) -> float:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
-    return float(value)
+from .._utils import check_float, check_int
 
 
 def synthetic_cnn(n_outputs: int = 1, length: int = 100, n_filters: int = 32, filter_width: int = 8,
@@ -50,8 +40,8 @@ def synthetic_cnn(n_outputs: int = 1, length: int = 100, n_filters: int = 32, fi
     """
     for name, v in [("n_outputs", n_outputs), ("length", length), ("n_filters", n_filters),
                     ("filter_width", filter_width), ("pool", pool), ("hidden", hidden)]:
-        _positive_int(name, v)
-    dropout = _dropout_rate("dropout", dropout)
+        check_int(v, name, minimum=1)
+    dropout = check_float(dropout, "dropout", minimum=0, below=1)
     width = (length - filter_width + 1) // pool
     if width < 1:
         raise ValueError(f"length {length} is too short for filters of {filter_width} bp and pooling {pool}")
@@ -80,8 +70,8 @@ def tf_cnn(length: int = 101, n_filters: int = 16, filter_width: int = 25, hidde
     exactly ``length`` bp. ``pool1`` has shape (16, 1).
     """
     for name, v in [("length", length), ("n_filters", n_filters), ("filter_width", filter_width), ("hidden", hidden)]:
-        _positive_int(name, v)
-    dropout = _dropout_rate("dropout", dropout)
+        check_int(v, name, minimum=1)
+    dropout = check_float(dropout, "dropout", minimum=0, below=1)
     layers = [
         ("conv1", nn.Conv1d(4, n_filters, filter_width, padding="same")),
         ("relu1", nn.ReLU()),
@@ -113,7 +103,7 @@ def deepsea(n_outputs: int = 919, length: int = 1000, hidden: int = 919) -> nn.S
     (480 channels x 60 positions).
     """
     for name, v in [("n_outputs", n_outputs), ("length", length), ("hidden", hidden)]:
-        _positive_int(name, v)
+        check_int(v, name, minimum=1)
     w = _deepsea_widths(length)
     if w < 1:
         raise ValueError(f"length {length} is too short for the DeepSEA architecture (needs >= 191 bp)")
@@ -170,7 +160,7 @@ def deepsea_from_file(path: str | Path, length: int | None = None) -> nn.Sequent
     if length is None:
         # Several lengths fit one width (floor pooling); prefer DeepSEA's 1000 bp, else the shortest.
         length = 1000 if _deepsea_widths(1000) == w3 else ((w3 + 7) * 4 + 7) * 4 + 7
-    if _deepsea_widths(_positive_int("length", length)) != w3:
+    if _deepsea_widths(check_int(length, "length", minimum=1)) != w3:
         raise ValueError(f"deepsea_from_file: input length {length} gives {_deepsea_widths(length)} positions "
                          f"after conv3, but dense1.weight expects {w3} (960 x {w3} = {flat} inputs)")
     model = deepsea(n_outputs=int(n_outputs), length=length, hidden=int(hidden))
@@ -180,10 +170,3 @@ def deepsea_from_file(path: str | Path, length: int | None = None) -> nn.Sequent
         raise ValueError(f"deepsea_from_file: {str(path)!r} does not match the DeepSEA architecture: {err}") from None
     model.input_length = length  # for the caller's input_shape=(4, model.input_length)
     return model.eval()
-
-
-def strip_sigmoid(model: nn.Module) -> nn.Module:
-    """The model without a trailing Sigmoid/Softmax module (same parameters, pre-activation output)."""
-    if isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[-1], (nn.Sigmoid, nn.Softmax)):
-        return model[:-1]
-    return model

@@ -1,28 +1,20 @@
-"""Synthetic set I end to end, and the helpers that turn a result into checkable claims.
+"""The paper's claims about the synthetic sets, as checks on a result.
 
-:func:`run_demo` generates synthetic set I, loads the committed paper's CNN trained on it (or
-trains a new one), runs DeepResolve on the pooled convolution layer, names each channel after
-the planted k-mer its filter matches best, prints the important and non-additive channels and
-writes everything to a folder.
-
-The claim helpers (:func:`filter_kmer_scores`, :func:`kmer_channel_names`, :func:`set_one_claims`,
-:func:`set_two_claims`) are shared by the tests and ``benchmarks/synthetic_claims.py``.
+Which planted k-mer each first-layer filter detects (:func:`filter_kmer_scores`, :func:`kmer_channel_names`), and
+the claims of the paper's synthetic experiments (:func:`set_one_claims`, :func:`set_two_claims`). Shared by the
+demo, the tests and ``benchmarks/synthetic_claims.py``.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
+from .._utils import find_layer
 from .datasets import ALPHABET, SET_ONE_MOTIFS, SET_TWO_CLASSES
-from .motifs import filter_pwms
-from .report import write_report
+
 
 # ----------------------------------------------------------------------------------------------
 # Which planted k-mer does a filter detect?
@@ -76,26 +68,28 @@ def filter_kmer_scores(weights: np.ndarray, kmers: Sequence[str], min_overlap: i
 
 
 def kmer_channel_names(weights: np.ndarray, kmers: Sequence[str], threshold: float = 0.6) -> list[str]:
-    """Name each filter after its best-matching k-mer (:func:`filter_kmer_scores` >= ``threshold``), else ``"-"``.
+    """Name each filter after its best-matching k-mer (:func:`filter_kmer_scores` >= ``threshold``).
 
-    Names are made unique per channel by a suffix with the channel index, e.g. ``"CAGGTC#3"``.
+    Names are made unique per channel by a suffix with the channel index, e.g. ``"CAGGTC#3"``; a filter that
+    matches no k-mer is named by its index, e.g. ``"ch13"``.
     """
     scores = filter_kmer_scores(weights, kmers)
     names = []
     for k, row in enumerate(scores):
         best = int(np.argmax(row))
-        names.append(f"{kmers[best]}#{k}" if row[best] >= threshold else f"-#{k}")
+        names.append(f"{kmers[best]}#{k}" if row[best] >= threshold else f"ch{k}")
     return names
 
 
 def motif_of(name: str) -> str:
     """The k-mer part of a channel name made by :func:`kmer_channel_names` (``"-"`` when none)."""
-    return name.split("#")[0]
+    kmer, sep, _ = name.partition("#")
+    return kmer if sep else "-"
 
 
 def conv_weights(model: nn.Module, layer: str = "conv1") -> np.ndarray:
     """The (K, 4, w) weights of a conv layer, as numpy."""
-    mod = dict(model.named_modules()).get(layer)
+    mod = find_layer(model, layer)
     if not isinstance(mod, nn.Conv1d):
         raise ValueError(f"model has no Conv1d named {layer!r}")
     return mod.weight.detach().cpu().numpy()
@@ -217,134 +211,3 @@ def set_two_claims(res, motifs: Sequence[str], weight_cos: np.ndarray, ofiv_corr
         "weight_cosine_separates": separates(weight_cos),
         "ofiv_corr_separates": separates(ofiv_corr),
     }
-
-
-# ----------------------------------------------------------------------------------------------
-# The demo
-
-
-#: Short category names for the printed table (± marks a sign that changes between restarts).
-_SHORT = {"non-additive (consistent sign)": "non-additive", "non-additive (inconsistent sign)": "non-additive ±"}
-
-
-def demo_sizes(full: bool) -> dict:
-    """Data and training sizes of the demo.
-
-    ``full`` uses the paper's set I (100,000 planted + 20,000 random sequences of 100 bp).
-    The quick default uses 40-bp sequences (12,000 + 2,400): with fewer positions for the dense
-    layer to generalise over, the XOR logic is learned from far fewer sequences, so training
-    takes seconds instead of minutes on two CPU cores.
-    """
-    if full:
-        return dict(n=100_000, n_random=20_000, length=100, train=dict(lr=1e-3, batch_size=128, epochs=40, patience=6))
-    return dict(n=12_000, n_random=2_400, length=40, train=dict(lr=3e-3, batch_size=64, epochs=30, patience=6))
-
-
-def run_demo(out_dir: str | Path, full: bool = False, seed: int = 0, console=None, train: bool = False):
-    """Synthetic set I end to end: generate, load (or train) the model, resolve, name channels, print and save.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-        Folder for ``data.fa``, ``labels.tsv``, ``model.pt``, ``result.h5``, ``summary.tsv``,
-        ``demo.json`` and (when :mod:`deepresolve.report` is available) ``report.html``.
-    full : bool
-        The paper's sizes (minutes) instead of the quick reduced set (see :func:`demo_sizes`); always trains.
-    seed : int
-        Seeds the data, the training and the gradient ascent (the committed model was trained with seed 0).
-    console : rich.console.Console, optional
-        Where to print (default: a new console on stdout).
-    train : bool
-        Train a new model. By default the reduced-size demo uses the committed model
-        ``deepresolve.fixtures.load_fixture("set_one")`` (trained exactly so, with seed 0), so that
-        it shows the same result on every machine: trained weights depend on the CPU's float kernels.
-
-    Returns
-    -------
-    Result of DeepResolve on the pooled convolution layer (``pool1``), with the paper's
-    settings (lambda = 1, 10 restarts), channels named after their best-matching k-mer.
-    """
-    from rich.console import Console
-    from rich.table import Table
-
-    from .resolve import resolve
-    from .datasets import synthetic_set_one, write_fasta
-    from .fixtures import load_fixture
-    from .train import auc_per_class, predict_logits, split_indices, train_model
-    from .zoo import synthetic_cnn
-
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
-    if not isinstance(out_dir, (str, Path)):
-        raise TypeError(f"out_dir must be a str or Path, got {type(out_dir).__name__}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"out_dir {str(out)!r} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    console = console or Console()
-    cfg = demo_sizes(full)
-    started = time.perf_counter()
-
-    console.print(f"[bold]Synthetic set I[/bold]: {cfg['n']:,} sequences with a subset of CAGGTC, GCTCAT, CGCTTG "
-                  f"+ {cfg['n_random']:,} random, {cfg['length']} bp; label = CAGGTC AND (GCTCAT XOR CGCTTG)")
-    data = synthetic_set_one(cfg["n"], cfg["n_random"], length=cfg["length"], seed=seed)
-    write_fasta(out / "data.fa", data.x)
-    with open(out / "labels.tsv", "w") as f:
-        f.write("name\tlabel\t" + "\t".join(data.motifs) + "\n")
-        for i in range(len(data)):
-            f.write(f"seq{i}\t{int(data.y[i, 0])}\t" + "\t".join(str(int(v)) for v in data.present[i]) + "\n")
-
-    if train or full:
-        torch.manual_seed(seed)
-        model = synthetic_cnn(length=cfg["length"])
-        fit = train_model(model, data.x, data.y, seed=seed, **cfg["train"])
-        test_auc, train_params = fit.test_auc, fit.params
-        how = f"trained the paper's CNN (32 x 8-bp filters, max-pool 4, dense 64) in {len(fit.history)} epochs"
-    else:
-        model, meta = load_fixture("set_one")
-        # Scored on this run's test split: for seed 0 these are the fixture's own held-out sequences.
-        test = split_indices(len(data), seed=seed)["test"]
-        test_auc = auc_per_class(data.y[test], predict_logits(model, data.x[test]))
-        train_params = {**meta["train"], "fixture": "set_one"}
-        how = "loaded the committed paper's CNN (deepresolve.fixtures 'set_one'; --train trains a new one)"
-    torch.save(model.state_dict(), out / "model.pt")
-    console.print(f"{how}: test AUC {test_auc[0]:.3f} (paper: 0.985)")
-
-    weights = conv_weights(model)
-    names = kmer_channel_names(weights, list(SET_ONE_MOTIFS))
-    res = resolve(model, "pool1", input_shape=(4, cfg["length"]), restarts=10, l2=1.0, seed=seed,
-                  class_names=["CAGGTC AND (GCTCAT XOR CGCTTG)"], channel_names=names)
-    claims = set_one_claims(res, [motif_of(n) for n in names])
-
-    table = Table(title=f"DeepResolve on pool1 (lambda = 1, 10 restarts): {int(res.n_components[0])} mixture "
-                        "component(s) chosen by BIC")
-    for col in ("rank", "channel", "motif", "OFIV", "IL", "category", "FIV > 0 in"):
-        table.add_column(col, justify="right" if col in ("rank", "OFIV", "IL", "FIV > 0 in") else "left")
-    df = res.channel_table(0)
-    df = df.reindex(df["ofiv"].abs().sort_values(ascending=False).index)
-    shown = list(df.index[:10]) + [i for i in df.index[10:] if df.loc[i, "category"] != "additive"]
-    for rank, i in enumerate(shown, 1):
-        row = df.loc[i]
-        motif = motif_of(row["channel"])
-        style = {"CAGGTC": "green", "GCTCAT": "magenta", "CGCTTG": "magenta"}.get(motif)
-        table.add_row(str(rank), row["channel"], f"[{style}]{motif}[/{style}]" if style else motif,
-                      f"{row['ofiv']:+.3f}", f"{row['inconsistency']:.3g}", _SHORT.get(row["category"], row["category"]),
-                      f"{row['fiv_positive_fraction']:.0%}")
-    console.print(table)
-    na = [names[k] for k in np.flatnonzero(res.non_additive[0])]
-    console.print(f"non-additive channels: {', '.join(na) if na else 'none'}")
-    console.print(f"paper's claims on this model: BIC > 1 component: {claims['bic_gt1']}; top non-additive "
-                  f"channels are the XOR pair: {claims['xor_nonadditive']}; XOR pair with opposite signs in "
-                  f"{claims['opposite_fraction']:.0%} of restarts; top additive positive channels are CAGGTC: "
-                  f"{claims['and_additive_positive']}")
-
-    res.save(out / "result.h5")
-    res.channel_table(0).to_csv(out / "summary.tsv", sep="\t", index=False)
-    summary = {"test_auc": test_auc.tolist(), "sizes": {k: v for k, v in cfg.items() if k != "train"},
-               "train": train_params, "claims": claims, "seconds": time.perf_counter() - started}
-    (out / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
-    write_report(res, out / "report.html", pwms=filter_pwms(model), labels=data.y, model=model,
-                 title="DeepResolve demo: synthetic set I")
-    console.print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} "
-                  f"({time.perf_counter() - started:.0f} s)")
-    return res

@@ -21,35 +21,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepresolve.report import normalise_motif_matches, write_report
+from deepresolve.viz.report import normalise_motif_matches, write_report
 from deepresolve.result import Result
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+import _factories
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 # --------------------------------------------------------------------------- fixtures
 
 def make_result(C: int = 4, T: int = 6, K: int = 16, W: int = 3, S: int = 40, seed: int = 0) -> Result:
     """A random but internally consistent result (non-additive channels only where n_components > 1)."""
-    rng = np.random.default_rng(seed)
-    fivs = rng.normal(size=(C, T, K))
-    scores = rng.normal(size=(C, T))
-    il = fivs.var(axis=1)
-    n_comp = np.where(np.arange(C) % 2 == 0, 2, 1)
-    non_add = (il >= np.quantile(il, 0.85, axis=1, keepdims=True)) & (n_comp[:, None] > 1)
-    steps = rng.integers(S // 3, S + 1, size=(C, T))
-    trace = np.full((C, T, S), np.nan)
-    for c in range(C):
-        for t in range(T):
-            trace[c, t, : steps[c, t]] = 4 * (1 - np.exp(-np.arange(steps[c, t]) / 6)) + rng.normal()
-    return Result(
-        classes=np.arange(C) * 3, class_names=[f"TF{c}<&>" for c in range(C)],
-        fims=rng.normal(size=(C, T, K, W)).astype(np.float32), fivs=fivs, scores=scores,
-        weights=scores - scores.min(axis=1, keepdims=True), inconsistency=il,
-        bic=rng.normal(100, 5, size=(C, 3)), n_components=n_comp, non_additive=non_add,
-        consistent_sign=rng.random((C, K)) > 0.5, ofiv=fivs.mean(axis=1) * 2, trace=trace, steps=steps,
-        layer="conv2", params={"l2": 0.01, "optimizer": "adam", "restarts": T},
-    )
+    r = _factories.make_result(C, T, K, W, S=S, seed=seed, classes=np.arange(C) * 3,
+                               class_names=[f"TF{c}<&>" for c in range(C)], layer="conv2",
+                               params={"l2": 0.01, "optimizer": "adam", "restarts": T})
+    r.ofiv = r.ofiv * 2
+    return r
 
 
 @pytest.fixture(scope="module")
@@ -358,7 +346,7 @@ def test_one_class_report(tmp_path):
 def test_write_is_atomic(tmp_path, result4, monkeypatch):
     out = tmp_path / "r.html"
     out.write_text("previous report")
-    import deepresolve.report as report
+    import deepresolve.viz.report as report
 
     def fail(*args, **kwargs):
         raise RuntimeError("figure failed")

@@ -14,35 +14,20 @@ from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
-from deepresolve import plot
+from deepresolve.viz import plot
 from deepresolve.result import Result
 
-ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "test-artifacts" / "figures"
+import _factories
+
+ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "test-artifacts" / "figures"
 
 
 # --------------------------------------------------------------------------- fixtures
 
 def make_result(C: int, T: int, K: int, W: int, S: int = 30, seed: int = 0, nonadd_every: int = 2) -> Result:
     """Random but consistent result; classes 0, nonadd_every, ... have non-additive channels."""
-    rng = np.random.default_rng(seed)
-    fivs = rng.normal(size=(C, T, K))
-    scores = rng.normal(size=(C, T))
-    il = fivs.var(axis=1)
-    n_comp = np.where(np.arange(C) % nonadd_every == 0, 2, 1)
-    non_add = (il >= np.quantile(il, 0.9, axis=1, keepdims=True)) & (n_comp[:, None] > 1)
-    steps = rng.integers(S // 3, S + 1, size=(C, T))
-    trace = np.full((C, T, S), np.nan)
-    for c in range(C):
-        for t in range(T):
-            trace[c, t, : steps[c, t]] = 3 * (1 - np.exp(-np.arange(steps[c, t]) / 5)) + rng.normal()
-    bic = rng.normal(100, 5, size=(C, 3))
-    return Result(
-        classes=np.arange(C) + 100, class_names=[f"class{c}" for c in range(C)],
-        fims=rng.normal(size=(C, T, K, W)).astype(np.float32), fivs=fivs, scores=scores,
-        weights=scores - scores.min(axis=1, keepdims=True), inconsistency=il, bic=bic, n_components=n_comp,
-        non_additive=non_add, consistent_sign=rng.random((C, K)) > 0.5, ofiv=fivs.mean(axis=1),
-        trace=trace, steps=steps, layer="conv", params={},
-    )
+    return _factories.make_result(C, T, K, W, S=S, seed=seed, nonadd_every=nonadd_every, quantile=0.9,
+                                  classes=np.arange(C) + 100)
 
 
 @pytest.fixture(scope="module")

@@ -102,12 +102,17 @@ class KerasFlatten(nn.Module):
 
 
 class FromOneHot(nn.Module):
-    """Maps one-hot sequences ``(N, 4, L)`` to a Keras model's input layout (see :func:`sequence_input`)."""
+    """Maps one-hot sequences ``(N, 4, L)`` to a Keras model's input layout.
+
+    ``(N, 4, 1, L)`` for "th2d", ``(N, 1, L, 4)`` for "tf2d", ``(N, L, 4)`` for "1d". The one home of this
+    mapping: :func:`load_keras` puts it first in the model (``onehot=True``), :func:`sequence_input` applies it
+    outside the model.
+    """
 
     def __init__(self, layout: str) -> None:
         super().__init__()
         if layout not in ("th2d", "tf2d", "1d"):
-            raise ValueError(f"a {layout!r} model does not take sequences")
+            raise ValueError(f"model layout {layout!r} does not take sequences")
         self.layout = layout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -477,53 +482,6 @@ def _shape_after(mods: list[nn.Module], cur: tuple[int, ...]) -> tuple[int, ...]
     return tuple(x.shape[1:])
 
 
-def load_model(path: str | Path, onehot: bool = False) -> nn.Module:
-    """Load a trained model from any supported format, dispatching on the path.
-
-    Parameters
-    ----------
-    path : str or Path
-        A Keras 1.x model (folder with ``.json`` + ``.h5``, or either file) → :func:`load_keras`;
-        a TorchScript archive (``.pt``, ``.pth``, ``.ts``) → :func:`torch.jit.load`;
-        an ONNX file (``.onnx``) → ``onnx2torch.convert`` (optional: ``pip install onnx2torch``).
-    onehot : bool
-        For Keras models: take one-hot ``(N, 4, L)`` input (see :func:`load_keras`).
-
-    Returns
-    -------
-    torch.nn.Module
-        In eval mode, on the CPU.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model path {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if path.is_dir() or suffix in (".json", ".h5", ".hdf5"):
-        return load_keras(path, onehot=onehot)
-    if suffix in (".pt", ".pth", ".ts"):
-        try:
-            model = torch.jit.load(str(path), map_location="cpu")
-        except RuntimeError as err:
-            # A pickled nn.Module is not loaded implicitly: unpickling runs arbitrary code.
-            raise ValueError(
-                f"{str(path)!r} is not a TorchScript archive ({str(err).splitlines()[0]}); save the model with "
-                "torch.jit.script(model).save(path), or load it yourself and pass the module"
-            ) from None
-        return model.eval()
-    if suffix == ".onnx":
-        try:
-            from onnx2torch import convert
-        except ImportError:
-            raise ImportError(
-                f"loading {str(path)!r} needs onnx2torch: pip install onnx2torch (the 'onnx' extra of deepresolve)"
-            ) from None
-        return convert(str(path)).eval()
-    raise ValueError(
-        f"cannot tell the format of {str(path)!r}: expected a Keras folder/.json/.h5, a TorchScript .pt/.pth/.ts "
-        "or an .onnx file"
-    )
-
-
 def sequence_input(model: nn.Module, onehot: torch.Tensor) -> torch.Tensor:
     """Put one-hot sequences ``(N, 4, L)`` into the input layout of an imported Keras model.
 
@@ -539,10 +497,4 @@ def sequence_input(model: nn.Module, onehot: torch.Tensor) -> torch.Tensor:
     layout = getattr(model, "keras_layout", None)
     if layout is None or getattr(model, "onehot_input", False):
         return onehot
-    if layout == "th2d":
-        return onehot.unsqueeze(2)
-    if layout == "tf2d":
-        return onehot.transpose(1, 2).unsqueeze(1)
-    if layout == "1d":
-        return onehot.transpose(1, 2)
-    raise ValueError(f"model layout {layout!r} does not take sequences")
+    return FromOneHot(layout)(onehot)

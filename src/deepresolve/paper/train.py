@@ -1,6 +1,6 @@
 """Training of the zoo models: Adam, BCE with logits, early stopping on validation AUC.
 
-The models of :mod:`deepresolve.zoo` end in a Sigmoid module; training uses the logits of the
+The models of :mod:`deepresolve.paper.zoo` end in a Sigmoid module; training uses the logits of the
 model without it (numerically stable BCE), and the returned model keeps its Sigmoid.
 """
 
@@ -14,7 +14,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from .zoo import strip_sigmoid
+from .._utils import model_device, strip_probability
 
 
 @dataclass
@@ -61,13 +61,15 @@ def split_indices(n: int, test_frac: float = 0.2, val_frac: float = 0.1, seed: i
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 2048) -> np.ndarray:
-    """Pre-sigmoid outputs (N, C) of ``model`` on one-hot ``x`` (N, 4, L), in eval mode."""
-    net = strip_sigmoid(model)
+def predict_logits(model: nn.Module, inputs: np.ndarray | torch.Tensor, *, batch_size: int = 2048) -> np.ndarray:
+    """Pre-sigmoid outputs (N, C) of ``model`` on one-hot ``inputs`` (N, 4, L), in eval mode."""
+    net, _ = strip_probability(model)
     was_training = net.training
     net.eval()
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    out = torch.cat([net(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else torch.zeros(0, 1)
+    x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
+    device = model_device(net)
+    out = torch.cat([net(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]) \
+        if len(x) else torch.zeros(0, 1)
     net.train(was_training)
     return out.reshape(len(x), -1).numpy()
 
@@ -105,7 +107,7 @@ def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int =
     ----------
     model : nn.Module
         Maps (N, 4, L) to (N, C) (probabilities, with a trailing Sigmoid module, or logits).
-        Dropout is whatever the model contains (see :mod:`deepresolve.zoo`).
+        Dropout is whatever the model contains (see :mod:`deepresolve.paper.zoo`).
     x : (N, 4, L) float32
     y : (N, C) or (N,) 0/1 labels
     epochs : int
@@ -149,7 +151,7 @@ def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int =
 
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
-    net = strip_sigmoid(model)
+    net, _ = strip_probability(model)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)

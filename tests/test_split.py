@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import deepresolve as dr
-from deepresolve.network import SplitError
+from deepresolve.split import SplitError
 
 
 def small_cnn():

@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepresolve.deepsea import dnase_association, feature_table
+from deepresolve.paper.deepsea import dnase_association, feature_table
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
 
 
 def test_dnase_association_counts():

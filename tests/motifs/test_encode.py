@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from deepresolve.motifs import jaspar_motifs
-from deepresolve.names import Experiment, factor_of, jaspar_keys_for, motif_components, parse_experiment
+from deepresolve.motifs.jaspar import jaspar_motifs
+from deepresolve.motifs.encode import Experiment, factor_of, jaspar_keys_for, motif_components, parse_experiment
 
-SHARED = Path(__file__).parents[2] / "shared" / "data" / "tf422"
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "tf422"
 
 SYMBOLS = {"CTCF", "USF1", "FOXA1", "CEBPB", "ELK1", "MAFF", "ZNF143", "GATA2", "E2F1", "FOS", "BHLHE40", "STAT5A"}
 

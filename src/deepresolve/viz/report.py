@@ -14,10 +14,8 @@ import html
 import io
 import json
 import os
-import platform
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,11 +24,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plot
-from .result import Result
+from .._utils import package_versions
+from ..result import Result, categories, check_result
 
 __all__ = ["write_report", "package_versions", "normalise_motif_matches"]
 
-_PACKAGES = ("deepresolve", "torch", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "logomaker", "h5py")
 _TOP_PER_CLASS = 10
 _MAX_NONADDITIVE_ROWS = 2000
 
@@ -121,17 +119,6 @@ _JS = """
 
 
 # --------------------------------------------------------------------------- small helpers
-
-def package_versions(packages: Iterable[str] = _PACKAGES) -> dict[str, str]:
-    """Installed versions of the packages that shape a result (``"not installed"`` when absent)."""
-    out = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
 
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
@@ -272,7 +259,7 @@ def _similarity_matrices(result: Result, labels: object, model: object,
     if C < 2:
         return {}
     try:
-        from . import similarity as sim
+        from .. import similarity as sim
     except ImportError as err:  # the similarity module needs torch; say so rather than fail the report
         notes.append(f"Similarity views skipped: deepresolve.similarity could not be imported ({err}).")
         return {}
@@ -315,7 +302,7 @@ def _summary_section(result: Result, notes: list[str], title: str) -> str:
     W = result.fims.shape[-1]
     steps = np.asarray(result.steps)
     facts = [
-        (result.layer or "?", "layer"), (C, "classes"), (T, "restarts per class"), (K, "channels"),
+        (result.layer_label if result.layer else "?", "layer"), (C, "classes"), (T, "restarts per class"), (K, "channels"),
         (W, "positions (W)"), (f"{float(np.mean(steps)):.1f}", "mean ascent steps"),
         (int((np.asarray(result.n_components) > 1).sum()), "classes with non-additive channels"),
         (int(np.asarray(result.non_additive).sum()), "non-additive (class, channel) pairs"),
@@ -446,8 +433,7 @@ def _channel_rows(result: Result, i: int, channels: Iterable[int], best: list[tu
     for k in channels:
         k = int(k)
         na = bool(result.non_additive[i, k])
-        category = ("additive" if not na else
-                    "non-additive, consistent sign" if result.consistent_sign[i, k] else "non-additive, inconsistent sign")
+        category = str(categories(na, result.consistent_sign[i, k]))
         target, p, listing = best[k]
         row = ""
         if with_class:
@@ -555,11 +541,11 @@ def write_report(
         At most this many classes get a section with figures (classes with non-additive channels
         first); all classes are listed in the index table.
     similarity : dict of name -> (C, C) array, optional
-        Precomputed matrices (keys as in :func:`deepresolve.plot.similarity_panels`); by default they
+        Precomputed matrices (keys as in :func:`deepresolve.viz.plot.similarity_panels`); by default they
         are computed with :mod:`deepresolve.similarity`.
     title : str, optional
     """
-    result = plot._check_result(result)
+    result = check_result(result)
     if not isinstance(out_path, (str, os.PathLike)):
         raise TypeError(f"out_path: expected a str or Path, got {type(out_path).__name__}")
     out_path = Path(out_path)
@@ -571,7 +557,7 @@ def write_report(
     pwms = _check_pwms(pwms, result.n_channels)
     matches = None if motif_matches is None else normalise_motif_matches(motif_matches, list(result.channel_names))
     best = _best_matches(matches, result.n_channels)
-    title = title or f"DeepResolve report: {result.layer or 'layer'}"
+    title = title or f"DeepResolve report: {result.layer_label if result.layer else 'layer'}"
     notes: list[str] = []
     matrices = _similarity_matrices(result, labels, model, similarity, notes)
     section_rows = _section_rows(result, int(max_class_sections), notes)

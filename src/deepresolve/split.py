@@ -13,44 +13,27 @@ a module instead (the paper's DeepSEA analysis uses the input of the third convo
 from __future__ import annotations
 
 import copy
-import difflib
-import io
 from collections import OrderedDict
 from typing import Literal, Sequence
 
+import numpy as np
 import torch
 from torch import fx, nn
 
-#: Output activations that turn logits into probabilities; the head stops before them (the paper scores logits).
-PROBABILITY_MODULES = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
-_PROBABILITY_FUNCTIONS = {torch.sigmoid, torch.softmax, torch.log_softmax, torch.nn.functional.sigmoid,
-                          torch.nn.functional.softmax, torch.nn.functional.log_softmax}
+from ._utils import capture, find_layer, frozen_copy, model_device, strip_probability, type_name
 
 
 class SplitError(ValueError):
     """The model could not be split at the requested layer."""
 
 
-def _check_layer(model: nn.Module, layer: str) -> nn.Module:
-    modules = dict(model.named_modules())
-    if not isinstance(layer, str) or layer not in modules or layer == "":
-        names = [n for n in modules if n]
-        close = difflib.get_close_matches(str(layer), names, n=5, cutoff=0.3)
-        hint = f" Close names: {close}." if close else ""
-        raise SplitError(
-            f"layer={layer!r} is not a module of this model.{hint} "
-            f"Use deepresolve.list_layers(model, input_shape) to see all {len(names)} names."
-        )
-    return modules[layer]
-
-
-def make_example(input_shape: Sequence[int] | None, example: torch.Tensor | None,
+def make_example(input_shape: Sequence[int] | None, inputs: torch.Tensor | np.ndarray | None,
                  device: torch.device | str | None = None) -> torch.Tensor:
-    """A batch of one input: ``example`` itself (batch axis added if missing) or zeros of ``input_shape``."""
-    if example is not None:
-        x = torch.as_tensor(example, dtype=torch.float32)
+    """A batch of one input: the first of ``inputs`` (batch axis added if missing) or zeros of ``input_shape``."""
+    if inputs is not None:
+        x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs, dtype=torch.float32)
         if input_shape is not None and tuple(x.shape[-len(input_shape):]) != tuple(input_shape):
-            raise ValueError(f"example has shape {tuple(x.shape)}, which does not end in input_shape={tuple(input_shape)}")
+            raise ValueError(f"inputs have shape {tuple(x.shape)}, which does not end in input_shape={tuple(input_shape)}")
         x = x[:1] if input_shape is None or x.dim() > len(input_shape) else x.unsqueeze(0)
     elif input_shape is not None:
         shape = tuple(int(s) for s in input_shape)
@@ -58,7 +41,7 @@ def make_example(input_shape: Sequence[int] | None, example: torch.Tensor | None
             raise ValueError(f"input_shape must be positive sizes without the batch axis, e.g. (4, 1000); got {input_shape!r}")
         x = torch.zeros((1, *shape))
     else:
-        raise ValueError("give input_shape=(channels, length) (without the batch axis) or example=<an input tensor>")
+        raise ValueError("give input_shape=(channels, length) (without the batch axis) or inputs=<real inputs>")
     return x.to(device) if device is not None else x
 
 
@@ -70,36 +53,8 @@ def _run(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
         raise ValueError(f"{what} failed on an input of shape {tuple(x.shape)}: {err}") from err
 
 
-def _copy(model: nn.Module) -> nn.Module:
-    """An independent copy in eval mode with frozen parameters; TorchScript Sequentials become nn.Sequential."""
-    if isinstance(model, torch.jit.ScriptModule):
-        # deepcopy of a ScriptModule yields non-leaf parameters; a save/load round trip does not
-        buffer = io.BytesIO()
-        torch.jit.save(model, buffer)
-        buffer.seek(0)
-        model = _unscript(torch.jit.load(buffer, map_location=next((p.device for p in model.parameters()), "cpu")))
-    else:
-        model = copy.deepcopy(model)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
-def _unscript(module: nn.Module) -> nn.Module:
-    """A scripted Sequential as a plain nn.Sequential of its (possibly scripted) children, so it can be cut."""
-    if isinstance(module, torch.jit.ScriptModule) and module.original_name == "Sequential":
-        return nn.Sequential(OrderedDict((n, _unscript(c)) for n, c in module.named_children()))
-    return module
-
-
-def type_name(module: nn.Module) -> str:
-    """The class name of a module, also for TorchScript modules (whose Python type is RecursiveScriptModule)."""
-    return module.original_name if isinstance(module, torch.jit.ScriptModule) else type(module).__name__
-
-
-def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
-                example: torch.Tensor | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
+def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
+                inputs: torch.Tensor | np.ndarray | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
     """Names, types and output shapes (without batch axis) of every module, in call order.
 
     Parameters
@@ -108,15 +63,15 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None,
         A module or a TorchScript model.
     input_shape : tuple, optional
         Input shape without the batch axis, e.g. ``(4, 1000)``.
-    example : Tensor, optional
-        An input (with or without batch axis), instead of ``input_shape``.
+    inputs : Tensor, optional
+        Real inputs (N, ...) (the first is run) or one input without batch axis, instead of ``input_shape``.
 
     Returns
     -------
     list of (name, type name, output shape)
     """
-    model = _copy(model)
-    x = make_example(input_shape, example, next((p.device for p in model.parameters()), None))
+    model = frozen_copy(model)
+    x = make_example(input_shape, inputs, model_device(model))
     seen: list[tuple[str, str, tuple[int, ...]]] = []
 
     def record(name: str, module: nn.Module, out) -> None:
@@ -260,45 +215,12 @@ def _split_fx(model: nn.Module, layer: str, at: str) -> tuple[nn.Module, nn.Modu
     return fx.GraphModule(model, body_graph), fx.GraphModule(model, head_graph)
 
 
-def _is_probability(module: nn.Module) -> bool:
-    return isinstance(module, PROBABILITY_MODULES) or type_name(module) in {m.__name__ for m in PROBABILITY_MODULES}
-
-
-def _strip_probability(head: nn.Module) -> tuple[nn.Module, bool]:
-    """Drop a final Sigmoid/Softmax so the head returns logits; report whether one was dropped."""
-    if isinstance(head, nn.Sequential):
-        names = list(head._modules)
-        if names and _is_probability(head._modules[names[-1]]):
-            return nn.Sequential(OrderedDict((n, head._modules[n]) for n in names[:-1])), True
-        if names and isinstance(head._modules[names[-1]], nn.Sequential):
-            inner, dropped = _strip_probability(head._modules[names[-1]])
-            if dropped:
-                mods = OrderedDict((n, head._modules[n]) for n in names[:-1])
-                if len(inner):
-                    mods[names[-1]] = inner
-                return nn.Sequential(mods), True
-        return head, False
-    if isinstance(head, fx.GraphModule):
-        output = next(n for n in head.graph.nodes if n.op == "output")
-        last = output.args[0]
-        if isinstance(last, fx.Node):
-            is_prob = (last.op == "call_module" and _is_probability(head.get_submodule(last.target))) or \
-                      (last.op == "call_function" and last.target in _PROBABILITY_FUNCTIONS) or \
-                      (last.op == "call_method" and last.target in ("sigmoid", "softmax", "log_softmax"))
-            if is_prob:
-                output.args = (last.args[0],)
-                head.graph.eliminate_dead_code()
-                head.recompile()
-                return head, True
-    return head, False
-
-
 def split_model(
     model: nn.Module,
     layer: str,
-    input_shape: Sequence[int] | None = None,
-    example: torch.Tensor | None = None,
     *,
+    input_shape: Sequence[int] | None = None,
+    inputs: torch.Tensor | np.ndarray | None = None,
     at: Literal["output", "input"] = "output",
     logits: bool = True,
     head: nn.Module | None = None,
@@ -311,8 +233,8 @@ def split_model(
         The trained network. It is deep-copied: your model is left as it was.
     layer : str
         A name from ``model.named_modules()``.
-    input_shape, example
-        An input shape without the batch axis, or an input tensor, used to check the split
+    input_shape, inputs
+        An input shape without the batch axis, or real inputs (the first is run), used to check the split
         (``head(body(x)) == model(x)``, up to a stripped output activation).
     at : {"output", "input"}
         Whether H is the output (default) or the input of ``layer``.
@@ -329,10 +251,10 @@ def split_model(
     """
     if at not in ("output", "input"):
         raise ValueError(f"at must be 'output' or 'input'; got {at!r}")
-    model = _copy(model)
-    _check_layer(model, layer)
-    x = make_example(input_shape, example, next((p.device for p in model.parameters()), None)) \
-        if (input_shape is not None or example is not None) else None
+    model = frozen_copy(model)
+    find_layer(model, layer, SplitError)
+    x = make_example(input_shape, inputs, model_device(model)) \
+        if (input_shape is not None or inputs is not None) else None
 
     given_head = head is not None
     if given_head:
@@ -354,7 +276,7 @@ def split_model(
             if not (isinstance(ref, torch.Tensor) and ref.shape == out.shape and torch.allclose(ref, out, rtol=1e-4, atol=1e-5)):
                 raise SplitError(f"head(body(x)) differs from model(x) after splitting at {layer!r}; pass head= yourself")
     if logits:
-        head, _ = _strip_probability(head)
+        head, _ = strip_probability(head)
     head.eval()
     if x is not None:
         out = _run(head, h, f"the head ({layer!r} {at} -> scores)")
@@ -365,10 +287,6 @@ def split_model(
     return body, head
 
 
-class _Stop(Exception):
-    """Raised by a forward hook to end the forward pass once H is captured (saves the rest of the network)."""
-
-
 class _HookBody(nn.Module):
     """Runs the model only as far as ``layer`` (input or output) and returns that tensor."""
 
@@ -377,20 +295,4 @@ class _HookBody(nn.Module):
         self.model, self.layer, self.at = model, layer, at
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        captured = {}
-
-        def hook(mod, inp, out):
-            captured["h"] = inp[0] if self.at == "input" else out
-            raise _Stop
-
-        handle = self.model.get_submodule(self.layer).register_forward_hook(hook)
-        try:
-            self.model(x)
-        except _Stop:
-            pass
-        finally:
-            handle.remove()
-        if "h" not in captured:
-            raise SplitError(f"layer {self.layer!r} was never called during the forward pass")
-        return captured["h"]
-
+        return capture(self.model, self.layer, x, at=self.at, error=SplitError)

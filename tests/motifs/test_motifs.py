@@ -9,23 +9,22 @@ import pytest
 import torch
 from torch import nn
 
+from deepresolve.cli import motifs_main
+from deepresolve.io.models import load_model
+from deepresolve.io.sequences import one_hot
 from deepresolve.motifs import (
-    channel_motifs, deepmotif, filter_pwms, information_content, jaspar_motifs, motifs_main, read_meme,
-    receptive_field, to_pwm, tomtom_matches, trim_pwm, write_meme,
+    channel_motifs, deepmotif, filter_pwms, information_content, jaspar_motifs, read_meme, receptive_field, to_pwm,
+    tomtom_matches, trim_pwm, write_meme,
 )
 
-SHARED = Path(__file__).parents[2] / "shared" / "data" / "tf422"
-IDX = {b: i for i, b in enumerate("ACGT")}
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "tf422"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def onehot(seq: str) -> np.ndarray:
-    x = np.zeros((4, len(seq)), dtype=np.float32)
-    for i, ch in enumerate(seq):
-        x[IDX[ch], i] = 1
-    return x
+    return one_hot(seq)[0]
 
 
 def consensus(pwm: np.ndarray) -> str:
@@ -69,8 +68,8 @@ def test_filter_pwms_read_a_planted_kmer():
 
 def test_filter_pwms_of_keras_theano_model_read_forwards(tmp_path):
     """Keras/Theano stores the kernel flipped; after import the PWM reads the motif the model detects."""
-    from test_keras import layer, write_keras
-    from deepresolve.keras import load_keras
+    from _factories import layer, write_keras
+    from deepresolve.io.keras import load_keras
 
     kmer = "ACCGTTTG"
     k = len(kmer)
@@ -152,7 +151,7 @@ def test_tomtom_puts_a_jaspar_motif_first():
         assert best.loc[n, "p_value"] < 1e-5
     assert (df.q_value >= df.p_value - 1e-12).all()
     # a reverse-complemented query matches on the minus strand
-    rc = tomtom_matches([queries[0][::-1, ::-1]], targets, top=1)
+    rc = tomtom_matches([queries[0][::-1, ::-1]], targets, n_matches=1)
     assert rc.loc[0, "target"] == names[0] and rc.loc[0, "strand"] == "-" and len(rc) == 1
 
 
@@ -178,8 +177,10 @@ def test_channel_motifs_recovers_a_deep_channel_kmer():
             s = s[:15] + kmer + s[15 + len(kmer):]
         seqs.append(onehot(s))
     seqs = np.stack(seqs)
-    assert receptive_field(model, "2", 40, 20) == (19, 30)  # conv2 taps 19..21, each reading 9 bases
+    assert receptive_field(model, "2", length=40, position=20) == (19, 30)  # conv2 taps 19..21, each reading 9 bases
+    model.train()
     pwms, info = channel_motifs(model, "2", seqs, channels=[0], n_init=4, steps=60)
+    assert model.training and all(p.requires_grad for p in model.parameters())  # the caller's model is untouched
     assert info["receptive_field"] == len(kmer) + 2
     assert pwms.shape == (1, 4, len(kmer) + 2)
     assert kmer in consensus(pwms[0])
@@ -198,7 +199,7 @@ def test_deepmotif_finds_the_class_motif():
     with torch.no_grad():
         model[-1].weight.copy_(torch.tensor([[2.0, 0.0, 0.0]]))
     model.append(nn.Sigmoid())
-    pwms, info = deepmotif(model, length=40, n_starts=16, steps=150, width=12, top=3)
+    pwms, info = deepmotif(model, length=40, n_starts=16, steps=150, width=12, n_best=3)
     assert pwms.shape == (3, 4, 12)
     assert all(np.diff(info["scores"]) <= 0)
     assert kmer in consensus(pwms[0])
@@ -210,10 +211,10 @@ def test_motifs_main_writes_meme_and_tomtom(tmp_path):
     kmer = "CCGCGAGGGCGC"
     model = nn.Sequential(planted_conv(kmer), nn.ReLU(), nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(3, 1))
     torch.jit.script(model).save(str(tmp_path / "m.pt"))
-    df = motifs_main(tmp_path / "m.pt", tmp_path / "out", jaspar_release="JASPAR2016", top=2)
+    df = motifs_main(load_model(tmp_path / "m.pt"), tmp_path / "out", jaspar_release="JASPAR2016", n_matches=2)
     assert len(df) == 3 * 2 and set(df["query"]) == {"ch0", "ch1", "ch2"}
     assert (tmp_path / "out" / "channels.meme").exists()
     assert (tmp_path / "out" / "tomtom_JASPAR2016.tsv").read_text().startswith("query\ttarget\tp_value")
     assert consensus(read_meme(tmp_path / "out" / "channels.meme")["ch0"]) == kmer
-    with pytest.raises(ValueError, match="without sequences"):
-        motifs_main(tmp_path / "m.pt", tmp_path / "out", layer="2")
+    with pytest.raises(ValueError, match="without inputs"):
+        motifs_main(load_model(tmp_path / "m.pt"), tmp_path / "out", layer="2")

@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from deepresolve.datasets import synthetic_set_two
-from deepresolve.train import apply_max_norm, auc_per_class, predict_logits, split_indices, train_model
-from deepresolve.zoo import deepsea, deepsea_from_file, strip_sigmoid, synthetic_cnn, tf_cnn
+from deepresolve.paper.datasets import synthetic_set_two
+from deepresolve.paper.train import apply_max_norm, auc_per_class, predict_logits, split_indices, train_model
+from deepresolve._utils import strip_probability
+from deepresolve.paper.zoo import deepsea, deepsea_from_file, synthetic_cnn, tf_cnn
 
 
 def _names(model):
@@ -75,9 +76,10 @@ def test_zoo_rejects_bad_arguments(kwargs, match):
         synthetic_cnn(**kwargs)
 
 
-def test_strip_sigmoid_shares_parameters():
+def test_strip_probability_shares_parameters():
     m = synthetic_cnn()
-    logit = strip_sigmoid(m)
+    logit, dropped = strip_probability(m)
+    assert dropped
     assert not isinstance(logit[-1], nn.Sigmoid) and logit.dense2 is m.dense2
     x = torch.rand(2, 4, 100)
     with torch.no_grad():

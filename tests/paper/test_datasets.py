@@ -1,42 +1,12 @@
-"""Synthetic data sets: shapes, encoding, and labels that agree with the planted k-mers."""
+"""Synthetic data sets: shapes and labels that agree with the planted k-mers."""
 
 import numpy as np
 import pytest
 
-from deepresolve.datasets import (
-    SET_ONE_MOTIFS, SET_TWO_CLASSES, SET_TWO_MOTIFS, decode, one_hot, planted_example, read_fasta,
-    synthetic_set_one, synthetic_set_two, write_fasta,
+from deepresolve.io.sequences import decode
+from deepresolve.paper.datasets import (
+    SET_ONE_MOTIFS, SET_TWO_CLASSES, SET_TWO_MOTIFS, planted_example, synthetic_set_one, synthetic_set_two,
 )
-
-
-def test_one_hot_roundtrip_and_order():
-    x = one_hot(["ACGTN", "TTGCA"])
-    assert x.shape == (2, 4, 5) and x.dtype == np.float32
-    # A, C, G, T rows: position 0 of "ACGTN" is A, position 1 is C ...
-    assert x[0, :, 0].tolist() == [1, 0, 0, 0] and x[0, :, 3].tolist() == [0, 0, 0, 1]
-    assert x[0, :, 4].sum() == 0  # N is all zeros
-    assert decode(x) == ["ACGTN", "TTGCA"]
-    assert one_hot("acgt").shape == (1, 4, 4)
-
-
-@pytest.mark.parametrize("bad, match", [(["ACG", "AC"], "same length"), (["ACXG"], "'X' at position 2"),
-                                        ([], "no sequences"), ([3], "must be a str")])
-def test_one_hot_rejects_bad_input(bad, match):
-    with pytest.raises((ValueError, TypeError), match=match):
-        one_hot(bad)
-
-
-def test_decode_rejects_wrong_shape():
-    with pytest.raises(ValueError, match=r"\(N, 4, L\)"):
-        decode(np.zeros((2, 5, 3)))
-
-
-def test_write_and_read_fasta(tmp_path):
-    x = one_hot(["ACGT", "GGCC"])
-    path = write_fasta(tmp_path / "a.fa", x, names=["a", "b"])
-    assert read_fasta(path) == (["a", "b"], ["ACGT", "GGCC"])
-    with pytest.raises(ValueError, match="2 sequences"):
-        write_fasta(tmp_path / "b.fa", x, names=["a"])
 
 
 def _contains(seqs, motif):
@@ -81,11 +51,11 @@ def test_set_one_is_seeded():
 def test_set_one_sizes_and_errors():
     d = synthetic_set_one(n=16, n_random=0, length=30)
     assert d.x.shape == (16, 4, 30)
-    with pytest.raises(ValueError, match="length must be >= 18"):
+    with pytest.raises(ValueError, match="length: expected an integer >= 18"):
         synthetic_set_one(n=8, length=10)
-    with pytest.raises(TypeError, match="n must be an int"):
+    with pytest.raises(TypeError, match="n: expected an integer"):
         synthetic_set_one(n=1.5)
-    with pytest.raises(ValueError, match="n_random must be >= 0"):
+    with pytest.raises(ValueError, match="n_random: expected an integer >= 0"):
         synthetic_set_one(n=8, n_random=-1)
 
 

@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .result import Result
+from .._utils import check_int
+from ..result import Result, check_result
 
 __all__ = [
     "ensemble", "ofivs", "similarity_panels", "clustered_heatmap", "cluster_panels",
@@ -56,21 +57,6 @@ _SIMILARITY_ALIASES = {
 
 # --------------------------------------------------------------------------- checks and helpers
 
-def _check_result(result: object) -> Result:
-    if not isinstance(result, Result):
-        raise TypeError(f"result: expected a deepresolve.result.Result, got {type(result).__name__}")
-    C, T, K = np.shape(result.fivs)
-    expected = {"ofiv": (C, K), "inconsistency": (C, K), "non_additive": (C, K), "consistent_sign": (C, K),
-                "weights": (C, T), "bic": (C, 3), "n_components": (C,), "steps": (C, T)}
-    for name, shape in expected.items():
-        got = np.shape(getattr(result, name))
-        if got != shape:
-            raise ValueError(f"result.{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}")
-    if len(result.class_names) != C:
-        raise ValueError(f"result.class_names: expected {C} names, got {len(result.class_names)}")
-    return result
-
-
 def _class_row(result: Result, cls: int | str, argument: str = "cls") -> int:
     if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer, str)):
         raise TypeError(f"{argument}: expected an output index (int) or a class name (str), got {cls!r}")
@@ -89,12 +75,6 @@ def _class_rows(result: Result, classes: Sequence[int | str] | None) -> list[int
     if not rows:
         raise ValueError("classes: expected at least one class, got an empty sequence")
     return rows
-
-
-def _positive_int(value: object, argument: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argument}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -277,9 +257,9 @@ def ensemble(
     path : str or Path, optional
         Save the figure here.
     """
-    result = _check_result(result)
+    result = check_result(result)
     row = _class_row(result, cls)
-    top = _positive_int(top, "top")
+    top = check_int(top, "top", minimum=1)
     K, T = result.n_channels, result.n_restarts
     if pwms is not None:
         pwms = np.asarray(pwms, dtype=float)
@@ -400,7 +380,7 @@ def ofivs(
     ``order="cluster"`` puts classes with correlated OFIVs next to each other (dendrogram order);
     ``"auto"`` does so in the heatmap style, ``"none"`` keeps the given order.
     """
-    result = _check_result(result)
+    result = check_result(result)
     rows = _class_rows(result, classes)
     if style not in ("auto", "circles", "heatmap"):
         raise ValueError(f"style: expected 'auto', 'circles' or 'heatmap', got {style!r}")
@@ -467,17 +447,9 @@ def ofivs(
 
 # --------------------------------------------------------------------------- ordering and clustering for display
 
-def _distance(similarity: np.ndarray) -> np.ndarray:
-    s = np.nan_to_num(np.asarray(similarity, dtype=float), nan=0.0)
-    s = (s + s.T) / 2
-    d = np.clip(1.0 - s, 0.0, 2.0)
-    np.fill_diagonal(d, 0.0)
-    return d
-
-
 def _linkage(similarity: np.ndarray, linkage: np.ndarray | None, method: str) -> np.ndarray | None:
-    from scipy.cluster.hierarchy import linkage as scipy_linkage
-    from scipy.spatial.distance import squareform
+    """The given linkage (checked), or :func:`deepresolve.similarity.cluster_classes`' one; None below 2 classes."""
+    from ..similarity import cluster_classes
 
     n = similarity.shape[0]
     if linkage is not None:
@@ -488,13 +460,13 @@ def _linkage(similarity: np.ndarray, linkage: np.ndarray | None, method: str) ->
         return Z if n > 1 else None
     if n < 2:
         return None
-    return scipy_linkage(squareform(_distance(similarity), checks=False), method=method)
+    return cluster_classes(similarity, method=method).linkage
 
 
 def leaf_order(similarity: np.ndarray, linkage: np.ndarray | None = None, method: str = "average") -> np.ndarray:
     """Row order of a similarity matrix that puts similar classes next to each other (dendrogram leaves).
 
-    Distances are ``1 - similarity`` (NaN similarities count as 0). A precomputed scipy
+    Distances are :func:`deepresolve.similarity.class_distance` (``1 - similarity``). A precomputed scipy
     ``linkage`` (or the :class:`deepresolve.similarity.Clustering` returned by
     :func:`deepresolve.similarity.cluster_classes`) is used as given.
     """
@@ -526,11 +498,11 @@ def pick_clusters(
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
         raise ValueError(f"similarity: expected a square (C, C) matrix, got shape {s.shape}")
     n = s.shape[0]
-    max_panels = _positive_int(max_panels, "max_panels")
-    max_size = _positive_int(max_size, "max_size", 2)
+    max_panels = check_int(max_panels, "max_panels", minimum=1)
+    max_size = check_int(max_size, "max_size", minimum=2)
     if n_clusters is None:
         n_clusters = max(2, n // 8)
-    n_clusters = min(_positive_int(n_clusters, "n_clusters"), max(n, 1))
+    n_clusters = min(check_int(n_clusters, "n_clusters", minimum=1), max(n, 1))
     Z = _linkage(s, linkage, method)
     if Z is None:
         return [np.arange(n)]
@@ -779,11 +751,11 @@ def difference(
     Up to ``top`` channels are drawn in channel order; with more channels the ``top`` channels
     by ``|D|`` are drawn sorted by ``D`` and the title says so.
     """
-    result = _check_result(result)
+    result = check_result(result)
     a, b = _class_row(result, i, "i"), _class_row(result, j, "j")
     if a == b:
         raise ValueError(f"i, j: expected two different classes, got {result.class_names[a]!r} twice")
-    top = _positive_int(top, "top")
+    top = check_int(top, "top", minimum=1)
     d = np.asarray(result.ofiv[a], dtype=float) - np.asarray(result.ofiv[b], dtype=float)
     K = len(d)
     if K <= top:
@@ -819,7 +791,7 @@ def bic(result: Result, cls: int | str | None = None, histogram: bool | None = N
     components starred; infinite BICs (fits that were impossible) are labelled "not fitted". With several classes: a histogram of the chosen number of components over
     all classes (beside the curve when ``cls`` is given too, unless ``histogram=False``).
     """
-    result = _check_result(result)
+    result = check_result(result)
     C = result.n_classes
     row = _class_row(result, cls) if cls is not None else (0 if C == 1 else None)
     if histogram is not None and not isinstance(histogram, (bool, np.bool_)):
@@ -879,9 +851,9 @@ def convergence(
     the median over restarts in black. When the starting values lie far below everything after them
     (random starts with a large L2 penalty), the y-axis covers steps 1, 2, ... and the title says so.
     """
-    result = _check_result(result)
+    result = check_result(result)
     rows = _class_rows(result, classes)
-    max_traces = _positive_int(max_traces, "max_traces")
+    max_traces = check_int(max_traces, "max_traces", minimum=1)
     trace = np.asarray(result.trace, dtype=float)
     if trace.ndim != 3 or trace.shape[:2] != (result.n_classes, result.n_restarts):
         raise ValueError(f"result.trace: expected shape (C, T, S) = ({result.n_classes}, {result.n_restarts}, S), "
@@ -926,7 +898,7 @@ def convergence(
             ax.legend(fontsize=8, frameon=False, loc="lower right")
     finite = trace[rows][np.isfinite(trace[rows])]
     if finite.size:
-        # random starts can begin far below where every restart ends up (a large ||H||^2 penalty);
+        # random starts can begin far below where every restart ends up (a large penalty on H);
         # such first values would squash all curves flat, so then the axis covers steps 1, 2, ... only
         later = trace[rows][:, :, 1:]
         later = later[np.isfinite(later)]
@@ -945,7 +917,7 @@ def convergence(
     else:
         ax.text(0.5, 0.5, "no objective trace recorded", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("ascent step")
-    ax.set_ylabel("objective  S_c(H) - \u03bb||H||\u00b2")
+    ax.set_ylabel(f"objective  {result.objective}")
     ax.set_title(f"Gradient ascent, {len(rows)} class{'es' if len(rows) != 1 else ''}{note}", fontsize=10, loc="left")
     steps = np.asarray(result.steps)[rows].ravel()
     hx.hist(steps, bins=min(30, max(5, len(np.unique(steps)))), color="#607d8b", gid="steps")

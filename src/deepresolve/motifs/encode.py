@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Mapping
 
+from .jaspar import jaspar_motifs
+
 LABS = ("Uchicago", "Broad", "Haib", "Sydh", "Open", "Uta", "Uw")  # longest first: "Uta"/"Uchicago" before "Uw"
 
 # ENCODE spelling (lower case) → HGNC symbol, for factors whose ENCODE name is not their gene symbol.
@@ -93,8 +95,6 @@ def motif_components(motif_name: str) -> list[str]:
 @lru_cache(maxsize=4)
 def jaspar_symbols(release: str = "JASPAR2024") -> frozenset[str]:
     """Every gene symbol appearing in a JASPAR CORE vertebrates motif name of ``release`` (upper case)."""
-    from deepresolve.motifs import jaspar_motifs  # deferred: motifs imports this module's helpers
-
     return frozenset(s for key in jaspar_motifs(release=release) for s in motif_components(key.split(" ", 1)[1]))
 
 
@@ -161,7 +161,7 @@ def parse_experiment(name: str, symbols: Iterable[str] | None = None) -> Experim
     if factor is None:
         raise ValueError(
             f"experiment {base!r}: factor token {token!r} (after lab {lab!r}, cell {cell!r}) names no known gene; "
-            "add its ENCODE spelling to deepresolve.names.ALIASES"
+            "add its ENCODE spelling to deepresolve.motifs.encode.ALIASES"
         )
     return Experiment(name=base, lab=lab, cell=cell, factor_token=token, factor=factor, suffix=after)
 
@@ -182,7 +182,7 @@ def jaspar_keys_for(factor: str, motif_keys: Iterable[str]) -> list[str]:
     factor : str
         Gene symbol (any case).
     motif_keys : iterable of str
-        Keys as returned by :func:`deepresolve.motifs.jaspar_motifs`.
+        Keys as returned by :func:`deepresolve.motifs.jaspar.jaspar_motifs`.
     """
     symbol = factor.upper()
     out = []

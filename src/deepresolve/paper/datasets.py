@@ -1,4 +1,4 @@
-"""Synthetic data sets of the DeepResolve paper, and one-hot helpers.
+"""Synthetic data sets of the DeepResolve paper.
 
 Sequences are one-hot encoded as float32 arrays of shape (N, 4, L), rows in A, C, G, T order.
 
@@ -11,13 +11,12 @@ choices are documented on the functions below.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-ALPHABET = "ACGT"
-_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+from .._utils import check_int
+from ..io.sequences import ALPHABET, one_hot
 
 #: Motifs of synthetic set I: the AND motif first, then the XOR pair.
 SET_ONE_MOTIFS = ("CAGGTC", "GCTCAT", "CGCTTG")
@@ -70,106 +69,7 @@ class SyntheticData:
 
 
 # ----------------------------------------------------------------------------------------------
-# One-hot encoding
-
-
-def one_hot(seqs: str | Sequence[str]) -> np.ndarray:
-    """One-hot encode DNA strings.
-
-    Parameters
-    ----------
-    seqs : str or sequence of str
-        Sequences of equal length over A, C, G, T (case-insensitive). N is encoded as an
-        all-zero column.
-
-    Returns
-    -------
-    (N, 4, L) float32 array (N = 1 for a single string).
-    """
-    if isinstance(seqs, str):
-        seqs = [seqs]
-    seqs = list(seqs)
-    if len(seqs) == 0:
-        raise ValueError("one_hot: got no sequences; expected at least one string")
-    if not all(isinstance(s, str) for s in seqs):
-        bad = next(type(s).__name__ for s in seqs if not isinstance(s, str))
-        raise TypeError(f"one_hot: every sequence must be a str, got a {bad}")
-    lengths = {len(s) for s in seqs}
-    if len(lengths) != 1:
-        raise ValueError(f"one_hot: sequences must all have the same length, got lengths {sorted(lengths)[:5]}")
-    L = lengths.pop()
-    # Look-up table on bytes: fast for 10^5 sequences, and unknown letters are caught below.
-    table = np.full(256, -2, dtype=np.int8)
-    for c, i in _INDEX.items():
-        table[ord(c)] = i
-        table[ord(c.lower())] = i
-    table[ord("N")] = table[ord("n")] = -1
-    codes = table[np.frombuffer("".join(seqs).encode("ascii", errors="replace"), dtype=np.uint8)].reshape(len(seqs), L)
-    if (codes == -2).any():
-        n, pos = np.argwhere(codes == -2)[0]
-        raise ValueError(f"one_hot: sequence {n} has {seqs[n][pos]!r} at position {pos}; expected only A, C, G, T or N")
-    x = np.zeros((len(seqs), 4, L), dtype=np.float32)
-    n_idx, l_idx = np.nonzero(codes >= 0)
-    x[n_idx, codes[n_idx, l_idx], l_idx] = 1.0
-    return x
-
-
-def decode(x: np.ndarray) -> list[str]:
-    """Turn one-hot sequences (N, 4, L) (or one (4, L)) back into strings; all-zero columns become N."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[1] != 4:
-        raise ValueError(f"decode: expected a one-hot array of shape (N, 4, L) or (4, L), got shape {x.shape}")
-    letters = np.array(list(ALPHABET + "N"))
-    idx = np.where(x.max(axis=1) > 0, x.argmax(axis=1), 4)
-    return ["".join(row) for row in letters[idx]]
-
-
-def write_fasta(path: str | Path, seqs: np.ndarray | Sequence[str], names: Iterable[str] | None = None) -> Path:
-    """Write sequences (strings or one-hot (N, 4, L)) to a FASTA file, one line per sequence."""
-    if isinstance(seqs, np.ndarray):
-        seqs = decode(seqs)
-    elif isinstance(seqs, str):
-        seqs = [seqs]
-    seqs = list(seqs)
-    names = [f"seq{i}" for i in range(len(seqs))] if names is None else list(names)
-    if len(names) != len(seqs):
-        raise ValueError(f"write_fasta: got {len(names)} names for {len(seqs)} sequences")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        for name, s in zip(names, seqs):
-            f.write(f">{name}\n{s}\n")
-    return path
-
-
-def read_fasta(path: str | Path) -> tuple[list[str], list[str]]:
-    """Read a FASTA file into (names, sequences)."""
-    names, seqs = [], []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith(">"):
-                names.append(line[1:])
-                seqs.append("")
-            elif line:
-                if not seqs:
-                    raise ValueError(f"read_fasta: {str(path)!r} has sequence before the first '>' header")
-                seqs[-1] += line
-    return names, seqs
-
-
-# ----------------------------------------------------------------------------------------------
 # Planting motifs
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _count(seq: str, motif: str) -> int:
@@ -248,9 +148,9 @@ def synthetic_set_one(n: int = 100_000, n_random: int = 20_000, length: int = 10
     SyntheticData with ``y`` of shape (n + n_random, 1) and motifs ordered
     (CAGGTC, GCTCAT, CGCTTG).
     """
-    n = _check_int("n", n, 0)
-    n_random = _check_int("n_random", n_random, 0)
-    length = _check_int("length", length, sum(len(m) for m in SET_ONE_MOTIFS))
+    n = check_int(n, "n", minimum=0)
+    n_random = check_int(n_random, "n_random", minimum=0)
+    length = check_int(length, "length", minimum=sum(len(m) for m in SET_ONE_MOTIFS))
     if n + n_random == 0:
         raise ValueError("synthetic_set_one: n + n_random must be > 0, got 0 sequences")
     rng = np.random.default_rng(seed)
@@ -313,8 +213,8 @@ def synthetic_set_two(n_per_class: int = 10_000, length: int = 100, seed: int = 
     SyntheticData with ``y`` of shape (4 * n_per_class, 4) and motifs ordered
     (GATA, CAGATG, TCAT, CGCTTG).
     """
-    n_per_class = _check_int("n_per_class", n_per_class, 1)
-    length = _check_int("length", length, 10)
+    n_per_class = check_int(n_per_class, "n_per_class", minimum=1)
+    length = check_int(length, "length", minimum=10)
     rng = np.random.default_rng(seed)
     motifs = SET_TWO_MOTIFS
     N = 4 * n_per_class

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,37 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from deepresolve.keras import load_keras, load_model, sequence_input
+from _factories import layer, write_keras
+from deepresolve.io.keras import load_keras, sequence_input
+from deepresolve.io.models import load_model
 
-SHARED = Path(__file__).parents[2] / "shared" / "data" / "tf422"
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "tf422"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Writing Keras 1.2 files with h5py (the layout model.save() produced)
-
-
-def write_keras(folder: Path, layers: list[dict], weights: dict[str, list[np.ndarray]], stem: str = "model") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stem}.json").write_text(json.dumps({"class_name": "Sequential", "keras_version": "1.2.0", "config": layers}))
-    with h5py.File(folder / f"{stem}.h5", "w") as f:
-        g = f.create_group("model_weights")
-        names = [l["config"]["name"] for l in layers]
-        g.attrs["layer_names"] = np.array([n.encode() for n in names])
-        for n in names:
-            lg = g.create_group(n)
-            arrays = weights.get(n, [])
-            wn = [f"{n}_W", f"{n}_b"][: len(arrays)]
-            lg.attrs["weight_names"] = np.array([w.encode() for w in wn]) if wn else np.array([], dtype=float)
-            for w, a in zip(wn, arrays):
-                lg.create_dataset(w, data=a.astype(np.float32))
-    return folder
-
-
-def layer(cls: str, name: str, **cfg) -> dict:
-    return {"class_name": cls, "config": {"name": name, **cfg}}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,215 @@
+"""Model plumbing and argument checks shared by every module (one home for each).
+
+- :func:`find_layer`: a module by its ``named_modules()`` name, with close names suggested.
+- :func:`capture`: a layer's input or output for an input, the forward pass stopped there.
+- :func:`strip_probability`: a model without its final Sigmoid/Softmax/LogSoftmax (scores are logits).
+- :func:`frozen_copy`: an independent eval-mode copy with frozen parameters (the caller's model is never changed).
+- :func:`package_versions`: installed versions of the packages that shape a result.
+- :func:`check_int`, :func:`check_float`, :func:`check_choice`: argument checks with one message format,
+  ``"<argument>: expected <what>, got <value>"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import io
+import platform
+from collections import OrderedDict
+from importlib import metadata
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import fx, nn
+
+#: Output activations that turn logits into probabilities; the paper scores logits, so heads stop before them.
+PROBABILITY_MODULES = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
+_PROBABILITY_FUNCTIONS = {torch.sigmoid, torch.softmax, torch.log_softmax, torch.nn.functional.sigmoid,
+                          torch.nn.functional.softmax, torch.nn.functional.log_softmax}
+_PROBABILITY_METHODS = ("sigmoid", "softmax", "log_softmax")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Argument checks
+
+
+def check_int(value: object, argument: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int; TypeError for a non-integer (bools included), ValueError outside [minimum, maximum]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{argument}: expected an integer, got {type(value).__name__} {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{argument}: expected an integer {_bounds(minimum, maximum)}, got {value!r}")
+    return int(value)
+
+
+def check_float(value: object, argument: str, *, minimum: float | None = None, maximum: float | None = None,
+                below: float | None = None) -> float:
+    """``value`` as a finite float in [minimum, maximum] (or below ``below``, exclusive)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{argument}: expected a number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum) \
+            or (below is not None and v >= below):
+        bounds = _bounds(minimum, maximum) + (f" and < {below}" if below is not None else "")
+        raise ValueError(f"{argument}: expected a finite number {bounds.strip()}, got {value!r}")
+    return v
+
+
+def check_choice(value: object, argument: str, choices: Sequence[object]) -> object:
+    """``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{argument}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
+def _bounds(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"in [{minimum}, {maximum}]"
+    if minimum is not None:
+        return f">= {minimum}"
+    return f"<= {maximum}" if maximum is not None else ""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Models
+
+
+def type_name(module: nn.Module) -> str:
+    """The class name of a module, also for TorchScript modules (whose Python type is RecursiveScriptModule)."""
+    return module.original_name if isinstance(module, torch.jit.ScriptModule) else type(module).__name__
+
+
+def find_layer(model: nn.Module, layer: str, error: type[Exception] = ValueError) -> nn.Module:
+    """The module named ``layer`` in ``model.named_modules()``; ``error`` (with close names) when there is none."""
+    modules = dict(model.named_modules())
+    if not isinstance(layer, str) or layer not in modules or layer == "":
+        names = [n for n in modules if n]
+        close = difflib.get_close_matches(str(layer), names, n=5, cutoff=0.3)
+        hint = f" Close names: {close}." if close else ""
+        raise error(
+            f"layer={layer!r} is not a module of this model.{hint} "
+            f"Use deepresolve.list_layers(model, input_shape) to see all {len(names)} names."
+        )
+    return modules[layer]
+
+
+class _Stop(Exception):
+    """Raised by a forward hook to end the forward pass once the layer's tensor is captured."""
+
+
+def capture(model: nn.Module, layer: str, inputs: torch.Tensor, *, at: str = "output",
+            error: type[Exception] = ValueError) -> torch.Tensor:
+    """The input (``at="input"``) or output of module ``layer`` when ``model`` runs on ``inputs``.
+
+    The forward pass stops at the layer (the rest of the network is not computed); the autograd graph is kept.
+    """
+    module = find_layer(model, layer, error)
+    box: list[torch.Tensor] = []
+
+    def hook(_module, inp, out):
+        box.append(inp[0] if at == "input" else out)
+        raise _Stop
+
+    handle = module.register_forward_hook(hook)
+    try:
+        model(inputs)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not box:
+        raise error(f"layer {layer!r} was never called during the forward pass")
+    return box[0]
+
+
+def _is_probability(module: nn.Module) -> bool:
+    return isinstance(module, PROBABILITY_MODULES) or type_name(module) in {m.__name__ for m in PROBABILITY_MODULES}
+
+
+def _keep_attributes(new: nn.Module, old: nn.Module) -> nn.Module:
+    """Carry plain attributes a loader set on ``old`` (e.g. ``keras_layout``, ``input_length``) over to ``new``."""
+    for key, value in vars(old).items():
+        if not key.startswith("_") and key != "training" and not hasattr(new, key):
+            setattr(new, key, value)
+    return new
+
+
+def strip_probability(model: nn.Module) -> tuple[nn.Module, bool]:
+    """The model without a final Sigmoid/Softmax/LogSoftmax (module or function), and whether one was dropped.
+
+    Parameters are shared, not copied. Handled: ``nn.Sequential`` (nested too) ending in such a module, and
+    ``torch.fx.GraphModule`` whose output is such a call (modified in place: pass a copy). Anything else is
+    returned as it is.
+    """
+    if isinstance(model, nn.Sequential):
+        names = list(model._modules)
+        if names and _is_probability(model._modules[names[-1]]):
+            return _keep_attributes(nn.Sequential(OrderedDict((n, model._modules[n]) for n in names[:-1])), model), True
+        if names and isinstance(model._modules[names[-1]], nn.Sequential):
+            inner, dropped = strip_probability(model._modules[names[-1]])
+            if dropped:
+                mods = OrderedDict((n, model._modules[n]) for n in names[:-1])
+                if len(inner):
+                    mods[names[-1]] = inner
+                return _keep_attributes(nn.Sequential(mods), model), True
+        return model, False
+    if isinstance(model, fx.GraphModule):
+        output = next(n for n in model.graph.nodes if n.op == "output")
+        last = output.args[0]
+        if isinstance(last, fx.Node):
+            is_prob = (last.op == "call_module" and _is_probability(model.get_submodule(last.target))) or \
+                      (last.op == "call_function" and last.target in _PROBABILITY_FUNCTIONS) or \
+                      (last.op == "call_method" and last.target in _PROBABILITY_METHODS)
+            if is_prob:
+                output.args = (last.args[0],)
+                model.graph.eliminate_dead_code()
+                model.recompile()
+                return model, True
+    return model, False
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """An independent copy in eval mode with frozen parameters; TorchScript Sequentials become nn.Sequential."""
+    if isinstance(model, torch.jit.ScriptModule):
+        # deepcopy of a ScriptModule yields non-leaf parameters; a save/load round trip does not
+        buffer = io.BytesIO()
+        torch.jit.save(model, buffer)
+        buffer.seek(0)
+        model = _unscript(torch.jit.load(buffer, map_location=model_device(model)))
+    else:
+        model = copy.deepcopy(model)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _unscript(module: nn.Module) -> nn.Module:
+    """A scripted Sequential as a plain nn.Sequential of its (possibly scripted) children, so it can be cut."""
+    if isinstance(module, torch.jit.ScriptModule) and module.original_name == "Sequential":
+        return nn.Sequential(OrderedDict((n, _unscript(c)) for n, c in module.named_children()))
+    return module
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Provenance
+
+#: Packages whose versions shape a result.
+PACKAGES = ("deepresolve", "torch", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "logomaker", "h5py")
+
+
+def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
+    """Installed versions of ``packages`` and Python (``"not installed"`` when absent)."""
+    out = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out

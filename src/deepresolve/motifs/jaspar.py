@@ -1,0 +1,144 @@
+"""PWMs and the motif databases: MEME files (memelite), JASPAR (offline, pyjaspar's bundled databases), Tomtom.
+
+All PWMs are numpy arrays ``(4, width)`` in A, C, G, T order.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .pwm import ALPHABET, _check_pwm, to_pwm
+
+
+def write_meme(pwms: Iterable[np.ndarray] | np.ndarray, names: Sequence[str], path: str | Path) -> Path:
+    """Write PWMs ((4, width) each, A, C, G, T) to a MEME-format file (memelite's writer).
+
+    Parameters
+    ----------
+    names : sequence of str
+        One unique motif name per PWM (the rest of each ``MOTIF`` line, e.g. ``"ch3"`` or ``"MA0139.1 CTCF"``).
+    """
+    from memelite.io import write_meme as _write
+
+    pwms = [_check_pwm(p, f"pwm {i}") for i, p in enumerate(pwms)]
+    names = [str(n) for n in names]
+    if len(names) != len(pwms):
+        raise ValueError(f"got {len(pwms)} PWMs but {len(names)} names")
+    if len(set(names)) != len(names):
+        raise ValueError("motif names must be unique")
+    if any(not n.strip() or "\n" in n for n in names):
+        raise ValueError("motif names must be non-empty single lines")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(str(path), dict(zip(names, pwms)))
+    return path
+
+
+def read_meme(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a MEME-format file: ``{name: (4, width) PWM}`` in file order."""
+    from memelite.io import read_meme as _read
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"MEME file {str(path)!r} does not exist")
+    return {k: np.asarray(v, dtype=np.float64) for k, v in _read(str(path)).items()}
+
+
+@lru_cache(maxsize=8)
+def _jaspar(release: str, collection: str, tax_group: str | None) -> tuple[tuple[str, np.ndarray], ...]:
+    from pyjaspar import jaspar_releases, jaspardb
+
+    releases = list(jaspar_releases)  # checked here: jaspardb() only prints on an unknown release
+    if release not in releases:
+        raise ValueError(f"JASPAR release {release!r} is not bundled with pyjaspar; available: {', '.join(releases)}")
+    db = jaspardb(release=release)
+    kwargs = {"collection": collection}
+    if tax_group is not None:
+        kwargs["tax_group"] = [tax_group]
+    motifs = db.fetch_motifs(**kwargs)
+    if not motifs:
+        raise ValueError(f"{release} has no motifs in collection {collection!r}, tax group {tax_group!r}")
+    out = []
+    for m in motifs:
+        counts = np.array([m.counts[b] for b in ALPHABET], dtype=np.float64)
+        out.append((f"{m.matrix_id} {m.name}", to_pwm(counts)))
+    return tuple(out)
+
+
+def jaspar_motifs(release: str = "JASPAR2024", *, collection: str = "CORE", tax_group: str | None = "vertebrates") -> dict[str, np.ndarray]:
+    """JASPAR motifs as PWMs, offline from pyjaspar's bundled SQLite databases.
+
+    Only the latest version of each matrix is returned. JASPAR2016 (519 CORE vertebrate matrices) is the bundled
+    release closest to the JASPAR 2015 set of the paper.
+
+    Returns
+    -------
+    dict
+        ``"<matrix id> <name>"`` (e.g. ``"MA0139.1 CTCF"``) → (4, width) PWM, columns summing to 1.
+    """
+    return {k: v.copy() for k, v in _jaspar(release, collection, tax_group)}
+
+
+def tomtom_matches(
+    pwms: Sequence[np.ndarray] | np.ndarray,
+    targets: dict[str, np.ndarray],
+    *,
+    names: Sequence[str] | None = None,
+    n_matches: int | None = None,
+    n_jobs: int = -1,
+) -> pd.DataFrame:
+    """Tomtom similarity of every query PWM to every target (memelite's implementation).
+
+    Parameters
+    ----------
+    pwms : sequence of (4, width) arrays
+        Queries.
+    targets : dict
+        Name → (4, width) PWM, e.g. :func:`jaspar_motifs`. Tomtom's null distribution is built from the target
+        columns, so use a whole database (memelite warns below 25 targets).
+    names : sequence of str, optional
+        Query names; default ``"0"``, ``"1"``, ...
+    n_matches : int, optional
+        Keep only each query's ``n_matches`` best targets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (query, target): ``query``, ``target``, ``p_value``, ``q_value`` (Benjamini–Hochberg over the
+        query's targets), ``score``, ``offset``, ``overlap``, ``strand`` ("+" or "-"), ``rank`` (1 = best),
+        sorted by query then rank.
+    """
+    from memelite.tomtom import tomtom
+
+    queries = [_check_pwm(p, f"query {i}") for i, p in enumerate(pwms)]
+    if not queries:
+        raise ValueError("no query PWMs given")
+    if not targets:
+        raise ValueError("no target motifs given")
+    names = [str(i) for i in range(len(queries))] if names is None else [str(n) for n in names]
+    if len(names) != len(queries):
+        raise ValueError(f"got {len(queries)} PWMs but {len(names)} names")
+    tnames = list(targets)
+    tpwms = [_check_pwm(targets[t], f"target {t!r}") for t in tnames]
+    p, scores, offsets, overlaps, strands = tomtom(queries, tpwms, n_jobs=n_jobs)[:5]
+    rows = []
+    for i, q in enumerate(names):
+        pv = np.clip(p[i], 0, 1)
+        order = np.argsort(pv, kind="stable")
+        m = len(pv)
+        # Benjamini–Hochberg q-values over this query's targets
+        ranked = pv[order] * m / np.arange(1, m + 1)
+        qv_sorted = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1)
+        qv = np.empty(m)
+        qv[order] = qv_sorted
+        keep = order if n_matches is None else order[:n_matches]
+        for r, j in enumerate(keep, start=1):
+            rows.append({"query": q, "target": tnames[j], "p_value": float(pv[j]), "q_value": float(qv[j]),
+                         "score": float(scores[i, j]), "offset": int(offsets[i, j]), "overlap": int(overlaps[i, j]),
+                         "strand": "+" if int(strands[i, j]) == 0 else "-", "rank": r})
+    return pd.DataFrame(rows)

@@ -1,0 +1,135 @@
+"""Position weight matrices from numbers: filter weights, optimised inputs, counts.
+
+:func:`filter_pwms` converts first-layer convolution filters to PWMs the way the DeepResolve authors did (clip
+negative weights, normalise each column to sum 1, all-zero columns become uniform). All PWMs are numpy arrays
+``(4, width)`` in A, C, G, T order; sets of PWMs are ``(K, 4, width)`` arrays or lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+ALPHABET = "ACGT"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# PWMs from numbers
+
+
+def _check_pwm(pwm: np.ndarray, what: str = "pwm") -> np.ndarray:
+    pwm = np.asarray(pwm, dtype=np.float64)
+    if pwm.ndim != 2 or pwm.shape[0] != 4 or pwm.shape[1] == 0:
+        raise ValueError(f"{what} must be a (4, width) array in A, C, G, T order; got shape {pwm.shape}")
+    if not np.isfinite(pwm).all():
+        raise ValueError(f"{what} holds non-finite values")
+    return pwm
+
+
+def to_pwm(matrix: np.ndarray) -> np.ndarray:
+    """Clip negatives to 0 and normalise each column to sum 1; an all-zero column becomes 0.25 each.
+
+    Parameters
+    ----------
+    matrix : (..., 4, width) array
+        Filter weights, optimised inputs or counts.
+
+    Returns
+    -------
+    (..., 4, width) float64 array whose columns sum to 1.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim < 2 or m.shape[-2] != 4:
+        raise ValueError(f"matrix must be (..., 4, width) in A, C, G, T order; got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("matrix holds non-finite values")
+    m = np.clip(m, 0, None)
+    total = m.sum(axis=-2, keepdims=True)
+    return np.where(total > 0, m / np.where(total > 0, total, 1), 0.25)
+
+
+def information_content(pwm: np.ndarray) -> np.ndarray:
+    """Information content (bits, uniform background) of every column of a (4, width) PWM; shape (width,)."""
+    pwm = _check_pwm(pwm)
+    p = np.clip(pwm, 1e-12, 1)
+    return 2 + (pwm * np.log2(p)).sum(axis=0)
+
+
+def trim_pwm(pwm: np.ndarray, *, min_ic: float = 0.5, min_width: int = 4) -> np.ndarray:
+    """Drop edge columns whose information content is below ``min_ic`` bits.
+
+    The kept span runs from the first to the last column with IC >= ``min_ic``; when that span is narrower than
+    ``min_width`` it is widened around the most informative column (clipped to the PWM).
+
+    Returns
+    -------
+    (4, width') array, a copy.
+    """
+    pwm = _check_pwm(pwm)
+    if min_width < 1:
+        raise ValueError(f"min_width must be >= 1; got {min_width}")
+    ic = information_content(pwm)
+    keep = np.flatnonzero(ic >= min_ic)
+    if len(keep):
+        lo, hi = int(keep[0]), int(keep[-1]) + 1
+    else:
+        lo = hi = int(np.argmax(ic))
+        hi += 1
+    while hi - lo < min(min_width, pwm.shape[1]):
+        # grow towards the more informative neighbour
+        left = ic[lo - 1] if lo > 0 else -np.inf
+        right = ic[hi] if hi < pwm.shape[1] else -np.inf
+        if left >= right:
+            lo -= 1
+        else:
+            hi += 1
+    return pwm[:, lo:hi].copy()
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Module]:
+    """(name, module) of the first ``Conv1d``/``Conv2d`` in ``model.named_modules()`` order (TorchScript too)."""
+    for name, module in model.named_modules():
+        # a scripted conv is a RecursiveScriptModule that remembers its class name
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)) or getattr(module, "original_name", None) in ("Conv1d", "Conv2d"):
+            return name, module
+    raise ValueError(f"model {type(model).__name__} has no Conv1d or Conv2d module to read filters from")
+
+
+def filter_weights(model: nn.Module) -> np.ndarray:
+    """First-layer convolution kernels as (K, 4, width), in the direction the convolution scans the input.
+
+    A ``Conv2d`` must have a single row (kernel ``(K, 4, 1, width)``, one-hot as ``(N, 4, 1, L)``).
+    """
+    name, conv = first_conv(model)
+    w = conv.weight.detach().cpu().numpy().astype(np.float64)
+    if w.ndim == 4:
+        if w.shape[2] != 1:
+            raise ValueError(f"first conv {name!r} has a {tuple(w.shape[2:])} kernel; a sequence filter needs one row")
+        w = w[:, :, 0, :]
+    if w.shape[1] != 4:
+        raise ValueError(f"first conv {name!r} reads {w.shape[1]} input channels; a DNA filter reads 4 (A, C, G, T)")
+    return w
+
+
+def filter_pwms(model: nn.Module, *, trim: float | None = None, min_width: int = 4) -> np.ndarray | list[np.ndarray]:
+    """PWMs of the first-layer convolution filters (the DeepResolve authors' conversion).
+
+    Negative weights are clipped to 0 and every column is normalised to sum 1 (all-zero columns: 0.25 each).
+    :func:`deepresolve.io.keras.load_keras` already undid Theano's kernel flip, so PWMs read in the direction the
+    PyTorch convolution scans, left to right along the sequence.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Its first ``Conv1d``/``Conv2d`` must read 4 channels (A, C, G, T).
+    trim : float, optional
+        When given, trim each PWM's edge columns with information content below ``trim`` bits (:func:`trim_pwm`).
+
+    Returns
+    -------
+    (K, 4, width) array, or a list of K (4, width_k) arrays when ``trim`` is given.
+    """
+    pwms = to_pwm(filter_weights(model))
+    if trim is None:
+        return pwms
+    return [trim_pwm(p, min_ic=trim, min_width=min_width) for p in pwms]
