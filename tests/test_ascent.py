@@ -99,11 +99,6 @@ def test_auto_l2_matches_the_real_feature_map_norm():
     assert fim_norm == pytest.approx(target, rel=0.05)
 
 
-def test_class_index_out_of_range():
-    with pytest.raises(IndexError, match="class index 3 is out of range: the model has 3 outputs"):
-        dr.resolve(linear_model(), "0", input_shape=(8,), classes=[0, 3])
-
-
 def test_nan_scores_are_reported():
     class Blowup(nn.Module):
         def forward(self, h):
@@ -127,26 +122,6 @@ def test_bad_settings_are_reported():
         feature_ascent(nn.Linear(4, 1), (4,), [0], l2=-1.0)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         feature_ascent(nn.Linear(4, 1), (4,), [0], optimizer="sgd")
-    with pytest.raises(ValueError, match="l2='auto'.*need inputs"):
-        dr.resolve(linear_model(), "0", input_shape=(8,), l2="auto")
-
-
-def test_checkpoint_resumes_and_refuses_other_settings(tmp_path):
-    import h5py
-
-    model = nn.Sequential(nn.Identity(), nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
-    ckpt = tmp_path / "ck.h5"
-    full = dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ckpt)
-    with h5py.File(ckpt, "r+") as f:  # pretend the run stopped after half the rows
-        assert f["done"][()].all()
-        f["done"][6:] = False
-    resumed = dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ckpt)
-    np.testing.assert_array_equal(resumed.fims, full.fims)
-    assert resumed.params["row_steps"] < full.params["row_steps"]
-    again = dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ckpt)
-    assert again.params["row_steps"] == 0
-    with pytest.raises(ValueError, match="other settings"):
-        dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.6, checkpoint=ckpt)
 
 
 def test_bfloat16_reaches_the_optimum_to_its_precision():

@@ -5,8 +5,9 @@
 - :func:`strip_probability`: a model without its final Sigmoid/Softmax/LogSoftmax (scores are logits).
 - :func:`frozen_copy`: an independent eval-mode copy with frozen parameters (the caller's model is never changed).
 - :func:`package_versions`: installed versions of the packages that shape a result.
-- :func:`check_int`, :func:`check_float`, :func:`check_choice`: argument checks with one message format,
-  ``"<argument>: expected <what>, got <value>"``.
+- :func:`check_int`, :func:`check_float`, :func:`check_choice`, :func:`check_shape`, :func:`check_device`:
+  argument checks with one message format, ``"<argument>: expected <what>, got <value>"``, raised as
+  :class:`~deepresolve.errors.ArgumentError` (a ``TypeError`` and a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 from torch import fx, nn
 
+from .errors import ArgumentError
+
 #: Output activations that turn logits into probabilities; the paper scores logits, so heads stop before them.
 PROBABILITY_MODULES = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
 _PROBABILITY_FUNCTIONS = {torch.sigmoid, torch.softmax, torch.log_softmax, torch.nn.functional.sigmoid,
@@ -35,11 +38,11 @@ _PROBABILITY_METHODS = ("sigmoid", "softmax", "log_softmax")
 
 
 def check_int(value: object, argument: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as an int; TypeError for a non-integer (bools included), ValueError outside [minimum, maximum]."""
+    """``value`` as an int in [minimum, maximum]; bools and floats (even 3.0) are refused."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{argument}: expected an integer, got {type(value).__name__} {value!r}")
+        raise ArgumentError(f"{argument}: expected an integer, got {type(value).__name__} {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"{argument}: expected an integer {_bounds(minimum, maximum)}, got {value!r}")
+        raise ArgumentError(f"{argument}: expected an integer {_bounds(minimum, maximum)}, got {value!r}")
     return int(value)
 
 
@@ -47,20 +50,55 @@ def check_float(value: object, argument: str, *, minimum: float | None = None, m
                 below: float | None = None) -> float:
     """``value`` as a finite float in [minimum, maximum] (or below ``below``, exclusive)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{argument}: expected a number, got {type(value).__name__} {value!r}")
+        raise ArgumentError(f"{argument}: expected a number, got {type(value).__name__} {value!r}")
     v = float(value)
     if not np.isfinite(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum) \
             or (below is not None and v >= below):
         bounds = _bounds(minimum, maximum) + (f" and < {below}" if below is not None else "")
-        raise ValueError(f"{argument}: expected a finite number {bounds.strip()}, got {value!r}")
+        raise ArgumentError(f"{argument}: expected a finite number {bounds.strip()}, got {value!r}")
     return v
 
 
 def check_choice(value: object, argument: str, choices: Sequence[object]) -> object:
     """``value`` if it is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{argument}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    # True == 1: a bool must not pass for an integer choice
+    is_bool = isinstance(value, (bool, np.bool_))
+    if not any((value is c) if is_bool or isinstance(c, bool) else (isinstance(value, (str, int, float, type(None)))
+                                                                     and value == c) for c in choices):
+        raise ArgumentError(f"{argument}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
     return value
+
+
+def check_shape(value: object, argument: str) -> tuple[int, ...]:
+    """An input shape without the batch axis: a non-empty sequence of positive integers, e.g. ``(4, 1000)``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not isinstance(value, torch.Size):
+        raise ArgumentError(f"{argument}: expected a tuple of positive integers without the batch axis, e.g. (4, 1000); "
+                            f"got {type(value).__name__} {value!r}")
+    if len(value) == 0 or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v <= 0
+                              for v in value):
+        raise ArgumentError(f"{argument}: expected a tuple of positive integers without the batch axis, e.g. (4, 1000); "
+                            f"got {tuple(value)!r}")
+    return tuple(int(v) for v in value)
+
+
+def check_device(device: str | torch.device | None) -> torch.device:
+    """The device to compute on: ``device`` if it exists on this machine; None means CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ArgumentError(f"device: expected 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ArgumentError(f"device: expected a device this machine has, got {device!r}: {why}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ArgumentError(f"device: expected a device this machine has, got {device!r}: there are "
+                                f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu" and dev.type != "mps":
+        raise ArgumentError(f"device: expected 'cpu' or 'cuda[:N]', got {device!r}")
+    return dev
 
 
 def _bounds(minimum: float | None, maximum: float | None) -> str:
@@ -80,7 +118,7 @@ def type_name(module: nn.Module) -> str:
     return module.original_name if isinstance(module, torch.jit.ScriptModule) else type(module).__name__
 
 
-def find_layer(model: nn.Module, layer: str, error: type[Exception] = ValueError) -> nn.Module:
+def find_layer(model: nn.Module, layer: str, error: type[Exception] = ArgumentError) -> nn.Module:
     """The module named ``layer`` in ``model.named_modules()``; ``error`` (with close names) when there is none."""
     modules = dict(model.named_modules())
     if not isinstance(layer, str) or layer not in modules or layer == "":
@@ -99,7 +137,7 @@ class _Stop(Exception):
 
 
 def capture(model: nn.Module, layer: str, inputs: torch.Tensor, *, at: str = "output",
-            error: type[Exception] = ValueError) -> torch.Tensor:
+            error: type[Exception] = ArgumentError) -> torch.Tensor:
     """The input (``at="input"``) or output of module ``layer`` when ``model`` runs on ``inputs``.
 
     The forward pass stops at the layer (the rest of the network is not computed); the autograd graph is kept.

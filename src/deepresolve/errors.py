@@ -35,17 +35,3 @@ class MissingFileError(DeepResolveError, FileNotFoundError):
 class CheckpointError(DeepResolveError):
     """A checkpoint belongs to another run (other model or settings) or cannot be used."""
 
-
-def describe(value: object, limit: int = 60) -> str:
-    """``value`` as it appears in an error message: its repr (shortened) and, when that does not show it, its type."""
-    text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    if isinstance(value, (bool, int, float, str, type(None))):
-        return text
-    return f"{text} ({type(value).__name__})"
-
-
-def argument_error(name: str, expected: str, value: object) -> ArgumentError:
-    """The standard message: ``name must be <expected>; got <value>``."""
-    return ArgumentError(f"{name} must be {expected}; got {describe(value)}")

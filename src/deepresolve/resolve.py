@@ -1,42 +1,52 @@
-"""``resolve``: the whole DeepResolve pipeline for one model and layer, with automatic lambda and resumable runs."""
+"""``resolve``: the whole DeepResolve pipeline for one model and layer, with automatic lambda and resumable runs.
+
+Every argument is checked before any work; the model is split with one forward pass; finished rows go to a
+:class:`~deepresolve.store.RunStore` as they come (``checkpoint=``), so a killed run resumes where it stopped.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import numpy as np
 import torch
 from torch import nn
 
-from .ascent import DEFAULTS, Optimizer, feature_ascent, resolve_device
-from ._utils import package_versions
-from .split import make_example, split_model
+from ._utils import check_choice, check_device, check_int, package_versions
+from .ascent import Optimizer, check_ascent_options, feature_ascent
+from .errors import ArgumentError, ModelError
 from .result import Result
+from .split import _split, make_example
+from .store import RunStore, model_fingerprint
 from .summarize import summarize
 
 
 def _check_classes(classes: Sequence[int] | int | None, n_outputs: int) -> list[int]:
+    """Output indices to explain, checked against the model's ``n_outputs`` before any list is built."""
     if classes is None:
         return list(range(n_outputs))
-    if isinstance(classes, (int, np.integer)):
-        classes = [int(classes)]
-    out = []
-    for c in classes:
-        if not isinstance(c, (int, np.integer)) or isinstance(c, bool):
-            raise TypeError(f"classes must be output indices (int); got {c!r} of type {type(c).__name__}")
-        if not 0 <= int(c) < n_outputs:
-            raise IndexError(f"class index {int(c)} is out of range: the model has {n_outputs} outputs (0..{n_outputs - 1})")
-        out.append(int(c))
+    if isinstance(classes, (int, np.integer)) and not isinstance(classes, (bool, np.bool_)):
+        classes = [classes]
+    if isinstance(classes, (str, bytes, bool, np.bool_)) or not hasattr(classes, "__len__"):
+        raise ArgumentError(f"classes: expected None, an output index or a list of output indices, "
+                            f"got {type(classes).__name__} {classes!r}")
+    if len(classes) == 0:
+        raise ArgumentError("classes: expected None (every output) or a non-empty list of output indices, got []")
+    if len(classes) > n_outputs:  # cannot all be distinct valid indices; refused without walking a huge range
+        raise ArgumentError(f"classes: expected at most {n_outputs} distinct output indices (0..{n_outputs - 1}), "
+                            f"got {len(classes)}")
+    out = [check_int(c, "classes") for c in classes]
+    bad = [c for c in out if not 0 <= c < n_outputs]
+    if bad:
+        raise ArgumentError(f"classes: expected an output index in [0, {n_outputs - 1}] (the model has {n_outputs} "
+                            f"outputs), got {bad[0]}")
     if len(set(out)) != len(out):
-        raise ValueError(f"classes contains duplicates: {out}")
-    if not out:
-        raise ValueError("classes is empty; give None for every output or a list of output indices")
+        dup = sorted({c for c in out if out.count(c) > 1})
+        raise ArgumentError(f"classes: expected distinct output indices, got duplicates {dup}")
     return out
 
 
@@ -65,65 +75,19 @@ def auto_l2(head: nn.Module, feature_shape: Sequence[int], classes: Sequence[int
     lambda, the mean FIM norm measured at that lambda
     """
     if not (target_norm > 0 and math.isfinite(target_norm)):
-        raise ValueError(f"the mean real feature-map norm is {target_norm}; l2='auto' needs inputs whose feature maps are not all zero")
+        raise ModelError(f"inputs: expected inputs whose feature maps are not all zero for l2='auto', got a mean norm of {target_norm}")
     subset = list(classes)[:: max(1, len(classes) // max_classes)][:max_classes]
     lam, norm = 1.0, float("nan")
     for _ in range(iterations):
         out = feature_ascent(head, feature_shape, subset, restarts, lam, **ascent_kwargs)
         norm = float(out.fims.flatten(2).norm(dim=2).mean())
         if norm <= 0:
-            raise ValueError("every FIM is zero at lambda = 1: the class scores do not depend on this layer")
+            raise ModelError("every FIM is zero at lambda = 1: the class scores do not depend on this layer")
         ratio = norm / target_norm
         lam *= ratio
         if abs(ratio - 1) < 0.02:
             break
     return lam, norm
-
-
-class _Checkpoint:
-    """Finished rows of a run, written to HDF5 as they come, so an interrupted run resumes where it stopped."""
-
-    def __init__(self, path: Path, fingerprint: str, n_rows: int, feature_shape: Sequence[int], every: float = 5.0):
-        self.path, self.every = Path(path), every
-        self.buffer: list[tuple] = []
-        self.last = time.monotonic()
-        if self.path.exists():
-            with h5py.File(self.path, "r") as f:
-                if f.attrs.get("fingerprint") != fingerprint:
-                    raise ValueError(
-                        f"checkpoint {str(self.path)!r} was written by a run with other settings "
-                        f"({f.attrs.get('settings')}); delete it or choose another checkpoint path"
-                    )
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with h5py.File(self.path, "w") as f:
-                f.attrs["fingerprint"] = fingerprint
-                f.create_dataset("done", (n_rows,), dtype=bool)
-                f.create_dataset("fims", (n_rows, *feature_shape), dtype=np.float32)
-                for name, dt in (("scores", np.float64), ("objective", np.float64), ("steps", np.int64)):
-                    f.create_dataset(name, (n_rows,), dtype=dt)
-                f.create_dataset("trace", (n_rows,), dtype=h5py.vlen_dtype(np.float32))
-
-    def finished(self) -> dict[int, tuple]:
-        with h5py.File(self.path, "r") as f:
-            rows = np.flatnonzero(f["done"][()])
-            return {int(r): (torch.from_numpy(f["fims"][r]), f["scores"][r], f["objective"][r], int(f["steps"][r]),
-                             np.asarray(f["trace"][r], np.float32)) for r in rows}
-
-    def add(self, rows, fims, scores, objective, steps, traces) -> None:
-        self.buffer.extend(zip(rows, fims.numpy(), scores, objective, steps, traces))
-        if time.monotonic() - self.last >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        with h5py.File(self.path, "r+") as f:
-            for r, fim, s, o, n, tr in sorted(self.buffer, key=lambda b: b[0]):
-                f["fims"][r], f["scores"][r], f["objective"][r], f["steps"][r], f["trace"][r] = fim, s, o, n, tr
-                f["done"][r] = True
-        self.buffer.clear()
-        self.last = time.monotonic()
 
 
 def _class_names(class_names: Sequence[str] | None, chosen: list[int], n_outputs: int) -> list[str]:
@@ -134,8 +98,8 @@ def _class_names(class_names: Sequence[str] | None, chosen: list[int], n_outputs
     if len(class_names) == n_outputs:
         class_names = [class_names[c] for c in chosen]
     elif len(class_names) != len(chosen):
-        raise ValueError(f"class_names must name every output ({n_outputs}) or the selected classes ({len(chosen)}); "
-                         f"got {len(class_names)} names")
+        raise ArgumentError(f"class_names: expected one name per output ({n_outputs}) or per selected class "
+                            f"({len(chosen)}), got {len(class_names)} names")
     return [str(n) for n in class_names]
 
 
@@ -220,7 +184,10 @@ def resolve(
     channel_names : list of str, optional
         Names of the K channels (e.g. their motifs).
     checkpoint : path, optional
-        HDF5 file where finished rows are written as they come; a rerun with the same settings resumes from it.
+        A folder (a :class:`~deepresolve.store.RunStore`) where finished rows are written as they come. A rerun
+        with the same model and settings resumes from it (batch size and device may differ); one with another
+        model or other settings is refused with the settings that differ. Nothing is written before the first
+        rows finish.
     progress : bool
         Show a progress bar.
     inconsistency : {"variance", "sign"}
@@ -235,59 +202,71 @@ def resolve(
     Result
     """
     started = time.perf_counter()
-    if inconsistency not in ("variance", "sign"):
-        raise ValueError(f"inconsistency must be 'variance' or 'sign'; got {inconsistency!r}")
-    dev = resolve_device(device)
-    body, head = split_model(model, layer, input_shape=input_shape, inputs=inputs, at=at, logits=logits, head=head)
-    x = make_example(input_shape, inputs)
-    with torch.no_grad():
-        h = body(x)
-        n_outputs = head(h).shape[1]
-    feature_shape = tuple(h.shape[1:])
-    if len(feature_shape) == 0:
-        raise ValueError(f"layer {layer!r} gives a scalar per input; DeepResolve needs channels (K,) or (K, W)")
-    chosen = _check_classes(classes, n_outputs)
-    # names are checked now, not after an hour of ascent
-    names = _class_names(class_names, chosen, n_outputs)
-    if channel_names is not None and len(channel_names) != feature_shape[0]:
-        raise ValueError(f"channel_names must have one name per channel (K = {feature_shape[0]}); "
-                         f"got {len(channel_names)}")
-
-    need_inputs = l2 == "auto" or (isinstance(l2_center, str))
+    # Every argument is checked before any work, so a mistake costs nothing and leaves no file.
+    opts = check_ascent_options(optimizer, restarts=restarts, l2=None if isinstance(l2, str) else l2, lr=lr, steps=steps,
+                                init_scale=init_scale, precision=precision, batch_size=batch_size, **optimizer_options)
+    if isinstance(l2, str):
+        check_choice(l2, "l2", ("auto",))
+    check_choice(inconsistency, "inconsistency", ("variance", "sign"))
+    check_choice(at, "at", ("output", "input"))
+    for flag, name in ((logits, "logits"), (nonnegative, "nonnegative"), (progress, "progress")):
+        check_choice(flag, name, (True, False))
+    seed = check_int(seed, "seed", minimum=0)
+    dev = check_device(device)
+    if isinstance(l2_center, str):
+        check_choice(l2_center, "l2_center", ("mean",))
+    need_inputs = l2 == "auto" or isinstance(l2_center, str)
     if need_inputs and inputs is None:
-        raise ValueError("l2='auto' and l2_center='mean' need inputs=<a few real inputs, shape (N, ...)>")
+        raise ArgumentError(f"inputs: expected a few real inputs (N, ...) for l2={l2!r}, l2_center={l2_center!r}; "
+                            "got None")
+    x = make_example(input_shape, inputs)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        raise ArgumentError(f"checkpoint: expected a folder, got the file {str(checkpoint)!r}")
+
+    body, head, h, scores = _split(model, layer, x=x, at=at, logits=logits, head=head)
+    feature_shape, n_outputs = tuple(h.shape[1:]), scores.shape[1]
+    if len(feature_shape) == 0:
+        raise ModelError(f"layer {layer!r} gives a scalar per input; DeepResolve needs channels (K,) or (K, W)")
+    K = feature_shape[0]
+    chosen = _check_classes(classes, n_outputs)
+    names = _class_names(class_names, chosen, n_outputs)
+    if channel_names is not None and len(channel_names) != K:
+        raise ArgumentError(f"channel_names: expected one name per channel (K = {K}), got {len(channel_names)} names")
+
     real = _real_maps(body, inputs, dev) if need_inputs else None
     if isinstance(l2_center, str):
-        if l2_center != "mean":
-            raise ValueError(f"l2_center must be None, 'mean' or a tensor of shape {feature_shape}; got {l2_center!r}")
         center = real.mean(dim=0)
     elif l2_center is not None:
         center = torch.as_tensor(np.asarray(l2_center) if not isinstance(l2_center, torch.Tensor) else l2_center,
                                  dtype=torch.float32)
         if tuple(center.shape) != feature_shape:
-            raise ValueError(f"l2_center must have the layer's feature shape {feature_shape}; got {tuple(center.shape)}")
+            raise ArgumentError(f"l2_center: expected a map of the layer's feature shape {feature_shape}, "
+                                f"got shape {tuple(center.shape)}")
     else:
         center = None
 
-    ascent_kwargs = dict(optimizer=optimizer, lr=lr, steps=steps, init_scale=init_scale, precision=precision, nonnegative=nonnegative,
-                         center=center, seed=seed, device=dev, batch_size=batch_size, **optimizer_options)
+    ascent_kwargs = dict(optimizer=optimizer, init_scale=init_scale, precision=precision, nonnegative=nonnegative,
+                         center=center, seed=seed, device=dev, batch_size=batch_size, **opts)
     l2_info: dict = {}
-    if isinstance(l2, str):
-        if l2 != "auto":
-            raise ValueError(f"l2 must be a positive number or 'auto'; got {l2!r}")
+    if l2 == "auto":
         target = mean_feature_norm(real)
-        l2, fim_norm = auto_l2(head, feature_shape, chosen, target, **ascent_kwargs)
+        lam, fim_norm = auto_l2(head, feature_shape, chosen, target, **ascent_kwargs)
+        # Four significant figures: the same lambda on every machine, so a resumed run's checkpoint matches.
+        l2 = float(f"{lam:.4g}")
         l2_info = {"l2_auto_target_norm": target, "l2_auto_fim_norm": fim_norm}
+    l2 = float(l2)
 
-    settings = {"layer": layer, "at": at, "classes": chosen, "restarts": restarts, "l2": l2, "optimizer": optimizer,
-                "steps": steps, "lr": lr, "seed": seed, "init_scale": init_scale, "precision": precision, "nonnegative": nonnegative,
-                "center": None if center is None else hashlib.sha1(center.numpy().tobytes()).hexdigest(),
-                "feature_shape": feature_shape, **optimizer_options}
-    ckpt = skip = None
+    C, T = len(chosen), restarts
+    store = skip = None
     if checkpoint is not None:
-        fingerprint = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
-        ckpt = _Checkpoint(Path(checkpoint), fingerprint, len(chosen) * restarts, feature_shape)
-        skip = ckpt.finished()
+        # Everything that determines the rows; not batch_size or device, which must not change results.
+        settings = {"model": model_fingerprint(head), "layer": layer, "at": at, "logits": logits,
+                    "head_given": head is not None, "classes": chosen, "restarts": restarts, "seed": seed, "l2": l2,
+                    "optimizer": optimizer, **opts, "init_scale": init_scale, "precision": precision,
+                    "nonnegative": nonnegative, "feature_shape": list(feature_shape),
+                    "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
+        store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape)
+        skip = store.finished()
 
     bar = None
     if progress:
@@ -295,22 +274,20 @@ def resolve(
         bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(), TextColumn("(class, restart) pairs"),
                        TimeElapsedColumn(), TimeRemainingColumn())
         bar.start()
-        task = bar.add_task("ascent", total=len(chosen) * restarts, completed=len(skip or {}))
+        task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))
     try:
         out = feature_ascent(
-            head, feature_shape, chosen, restarts, float(l2), skip=skip,
-            on_done=ckpt.add if ckpt else None,
+            head, feature_shape, chosen, restarts, l2, skip=skip,
+            on_done=store.add if store else None,
             progress=(lambda n: bar.advance(task, n)) if bar else None,
             **ascent_kwargs,
         )
     finally:
-        if ckpt:
-            ckpt.flush()
+        if store:
+            store.flush()
         if bar:
             bar.stop()
 
-    C, T = len(chosen), restarts
-    K = feature_shape[0]
     fims = out.fims.reshape(C, T, K, -1).numpy()
     summary = summarize(fims, out.scores, seed=seed, inconsistency=inconsistency)
     longest = max(len(t) for t in out.trace)
@@ -318,9 +295,8 @@ def resolve(
     for r, t in enumerate(out.trace):
         trace[r, :len(t)] = t
 
-    resolved_opts = {**DEFAULTS[optimizer], **{k: v for k, v in dict(lr=lr, steps=steps, **optimizer_options).items() if v is not None}}
     params = {
-        "layer": layer, "at": at, "l2": float(l2), "restarts": restarts, "optimizer": optimizer, **resolved_opts,
+        "layer": layer, "at": at, "l2": l2, "restarts": restarts, "optimizer": optimizer, **opts,
         "init_scale": init_scale, "precision": precision, "nonnegative": nonnegative, "l2_center": None if l2_center is None else
         (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "inconsistency": inconsistency,
         "device": str(dev), "batch_size": batch_size, "feature_shape": list(feature_shape), "n_outputs": n_outputs,

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from ._utils import capture, find_layer, frozen_copy, model_device, strip_probability, type_name
+from ._utils import capture, check_choice, check_shape, find_layer, frozen_copy, model_device, strip_probability, type_name
+from .errors import ArgumentError, ModelError
 
 
-class SplitError(ValueError):
+class SplitError(ModelError):
     """The model could not be split at the requested layer."""
 
 
@@ -32,16 +33,17 @@ def make_example(input_shape: Sequence[int] | None, inputs: torch.Tensor | np.nd
     """A batch of one input: the first of ``inputs`` (batch axis added if missing) or zeros of ``input_shape``."""
     if inputs is not None:
         x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs, dtype=torch.float32)
-        if input_shape is not None and tuple(x.shape[-len(input_shape):]) != tuple(input_shape):
-            raise ValueError(f"inputs have shape {tuple(x.shape)}, which does not end in input_shape={tuple(input_shape)}")
+        if input_shape is not None:
+            shape = check_shape(input_shape, "input_shape")
+            if x.dim() not in (len(shape), len(shape) + 1) or tuple(x.shape[x.dim() - len(shape):]) != shape:
+                raise ArgumentError(f"inputs: expected arrays of shape (N, *input_shape) = (N, {', '.join(map(str, shape))}), "
+                                    f"got shape {tuple(x.shape)}")
         x = x[:1] if input_shape is None or x.dim() > len(input_shape) else x.unsqueeze(0)
     elif input_shape is not None:
-        shape = tuple(int(s) for s in input_shape)
-        if not shape or any(s <= 0 for s in shape):
-            raise ValueError(f"input_shape must be positive sizes without the batch axis, e.g. (4, 1000); got {input_shape!r}")
-        x = torch.zeros((1, *shape))
+        x = torch.zeros((1, *check_shape(input_shape, "input_shape")))
     else:
-        raise ValueError("give input_shape=(channels, length) (without the batch axis) or inputs=<real inputs>")
+        raise ArgumentError("input_shape: expected (channels, length) without the batch axis, or inputs=<real inputs>; "
+                            "got neither")
     return x.to(device) if device is not None else x
 
 
@@ -50,7 +52,8 @@ def _run(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
         with torch.no_grad():
             return model(x)
     except Exception as err:  # the user's shapes are the usual cause: say which input failed
-        raise ValueError(f"{what} failed on an input of shape {tuple(x.shape)}: {err}") from err
+        raise ModelError(f"{what} failed on an input of shape {tuple(x.shape)}: {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}") from err
 
 
 def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
@@ -97,7 +100,8 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
                 try:
                     walk(model, x, "")
                 except Exception as err:
-                    raise ValueError(f"the model failed on an input of shape {tuple(x.shape)}: {err}") from err
+                    raise ModelError(f"the model failed on an input of shape {tuple(x.shape)}: {type(err).__name__}: "
+                                     f"{str(err).splitlines()[0] if str(err) else ''}") from err
         elif isinstance(model, torch.jit.ScriptModule):
             raise SplitError("only TorchScript models scripted from an nn.Sequential can be listed and split; "
                              "script the Sequential, or pass the Python module")
@@ -249,12 +253,23 @@ def split_model(
     body, head : nn.Module
         Both in eval mode with frozen parameters. ``head`` maps H of shape (N, *feature_shape) to (N, C).
     """
-    if at not in ("output", "input"):
-        raise ValueError(f"at must be 'output' or 'input'; got {at!r}")
+    check_choice(at, "at", ("output", "input"))
+    x = make_example(input_shape, inputs) if (input_shape is not None or inputs is not None) else None
+    body, head, _, _ = _split(model, layer, x=x, at=at, logits=logits, head=head)
+    return body, head
+
+
+def _split(model: nn.Module, layer: str, *, x: torch.Tensor | None, at: str, logits: bool,
+           head: nn.Module | None) -> tuple[nn.Module, nn.Module, torch.Tensor | None, torch.Tensor | None]:
+    """:func:`split_model` (arguments already checked), also returning H = body(x) and the scores head(H).
+
+    The one forward pass that checks the split also gives the caller the feature shape and the number of outputs.
+    """
     model = frozen_copy(model)
     find_layer(model, layer, SplitError)
-    x = make_example(input_shape, inputs, model_device(model)) \
-        if (input_shape is not None or inputs is not None) else None
+    if x is not None:
+        x = x.to(model_device(model))
+    h = out = None
 
     given_head = head is not None
     if given_head:
@@ -282,9 +297,9 @@ def split_model(
         out = _run(head, h, f"the head ({layer!r} {at} -> scores)")
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"the head must return class scores of shape (N, C); it returned {shape}. "
+            raise ModelError(f"the head must return class scores of shape (N, C); it returned {shape}. "
                              "End the model in a flatten/linear layer or pass head= yourself.")
-    return body, head
+    return body, head, h, out
 
 
 class _HookBody(nn.Module):

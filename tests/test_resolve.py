@@ -1,0 +1,129 @@
+"""resolve(): every argument checked before any work, checkpoints tied to their run, resume equal to a full run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import deepresolve as dr
+from deepresolve.errors import ArgumentError, CheckpointError, DeepResolveError, ModelError
+
+
+def linear_model(k=8, c=3, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Identity(), nn.Linear(k, c))
+
+
+def mlp(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Identity(), nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+# (keyword arguments of resolve beyond the model, what the one-line message must say)
+BAD = [
+    (dict(classes=[0, 3]), r"classes: expected an output index in \[0, 2\] \(the model has 3 outputs\), got 3"),
+    (dict(classes=True), "classes: expected None, an output index or a list of output indices, got bool True"),
+    (dict(classes=[1, 1]), r"classes: expected distinct output indices, got duplicates \[1\]"),
+    (dict(classes=[]), "classes: expected None .* got \\[\\]"),
+    (dict(classes=range(10**9)), "classes: expected at most 3 distinct output indices"),
+    (dict(classes=["a"]), "classes: expected an integer, got str 'a'"),
+    (dict(layer="nosuch"), "layer='nosuch' is not a module of this model"),
+    (dict(input_shape=(8.5,)), r"input_shape: expected a tuple of positive integers .* got \(8.5,\)"),
+    (dict(input_shape=(0,)), r"input_shape: expected a tuple of positive integers .* got \(0,\)"),
+    (dict(input_shape=(9,)), r"the body .* failed on an input of shape \(1, 9\)|the model failed"),
+    (dict(restarts=0), "restarts: expected an integer >= 1, got 0"),
+    (dict(l2=0), "l2 .lambda.: expected a finite number > 0, got 0"),
+    (dict(l2="big"), "l2: expected one of 'auto', got 'big'"),
+    (dict(l2="auto"), "inputs: expected a few real inputs .* got None"),
+    (dict(steps=0), "steps: expected an integer >= 1, got 0"),
+    (dict(patience=0), "patience: expected an integer >= 1, got 0"),
+    (dict(optimizer="adam"), "optimizer: expected one of 'matched', 'paper', got 'adam'"),
+    (dict(precision="float16"), "precision: expected one of 'float32', 'bfloat16', got 'float16'"),
+    (dict(device="cuda:7" if torch.cuda.is_available() else "cuda"), "device: expected a device this machine has"),
+    (dict(seed=-1), "seed: expected an integer >= 0, got -1"),
+    (dict(seed=1.5), "seed: expected an integer, got float 1.5"),
+    (dict(inconsistency="var"), "inconsistency: expected one of 'variance', 'sign', got 'var'"),
+    (dict(at="middle"), "at: expected one of 'output', 'input', got 'middle'"),
+    (dict(nonnegative="yes"), "nonnegative: expected one of True, False, got 'yes'"),
+    (dict(class_names=["a", "b"]), "class_names: expected one name per output .3. or per selected class .3., got 2"),
+    (dict(channel_names=["a"]), r"channel_names: expected one name per channel \(K = 8\), got 1 names"),
+    (dict(l2_center=np.zeros(3)), r"l2_center: expected a map of the layer's feature shape \(8,\), got shape \(3,\)"),
+    (dict(l2_center="median"), "l2_center: expected one of 'mean', got 'median'"),
+    (dict(tolerance=1e-3), "tolerance: unknown ascent option"),
+    (dict(inputs=np.zeros((5, 9)), l2="auto"), r"inputs: expected arrays of shape \(N, \*input_shape\) = \(N, 8\), got "
+                                                r"shape \(5, 9\)"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", BAD, ids=[str(sorted(k)) + str(i) for i, (k, _) in enumerate(BAD)])
+def test_every_mistake_is_one_specific_error_before_any_file(tmp_path, kwargs, message):
+    kwargs = {"layer": "0", "input_shape": (8,), **kwargs}
+    ck = tmp_path / "ck"
+    with pytest.raises(DeepResolveError, match=message) as info:
+        dr.resolve(linear_model(), kwargs.pop("layer"), checkpoint=ck, **kwargs)
+    assert "\n" not in str(info.value)
+    assert not ck.exists()
+
+
+def test_errors_keep_the_builtin_types_users_catch():
+    with pytest.raises(ValueError):
+        dr.resolve(linear_model(), "0", input_shape=(8,), restarts=0)
+    with pytest.raises(TypeError):
+        dr.resolve(linear_model(), "0", input_shape=(8,), seed="0")
+    with pytest.raises(ModelError):
+        dr.resolve(nn.Sequential(nn.Identity(), nn.Flatten(0)), "0", input_shape=(8,))
+
+
+def test_checkpoint_resumes_and_refuses_another_run(tmp_path):
+    model = mlp()
+    ck = tmp_path / "ck"
+    full = dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ck)
+    settings = json.loads((ck / "settings.json").read_text())
+    assert settings["l2"] == 0.5 and settings["classes"] == [0, 1, 2] and len(settings["model"]) == 64
+    assert "batch_size" not in settings and "device" not in settings
+
+    again = dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ck, batch_size=5)
+    assert again.params["row_steps"] == 0  # every row came from the store
+    np.testing.assert_array_equal(again.fims, full.fims)
+    np.testing.assert_array_equal(again.ofiv, full.ofiv)
+
+    with pytest.raises(CheckpointError, match=r"another run \(l2: stored 0.5, now 0.6\)"):
+        dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.6, checkpoint=ck)
+    other = mlp(seed=1)  # same architecture, other weights: must not reuse the maps
+    with pytest.raises(CheckpointError, match="model: stored"):
+        dr.resolve(other, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ck)
+    with pytest.raises(CheckpointError, match="classes: stored"):
+        dr.resolve(model, "0", input_shape=(6,), classes=[0, 1], restarts=4, l2=0.5, checkpoint=ck)
+    with pytest.raises(CheckpointError, match="seed: stored 0, now 1"):
+        dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, seed=1, checkpoint=ck)
+
+
+def test_a_partial_store_resumes_to_the_full_result(tmp_path):
+    model = mlp()
+    ck = tmp_path / "ck"
+    full = dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ck)
+    chunks = sorted(ck.glob("chunk-*.npz"))
+    with np.load(chunks[0]) as z:  # keep only the first half of the rows, as if killed half-way
+        arrays = {k: z[k] for k in z.files}
+    keep = arrays["rows"] < 6
+    offsets = arrays["trace_offsets"]
+    trace = np.concatenate([arrays["trace"][offsets[j]:offsets[j + 1]] for j in np.flatnonzero(keep)])
+    lengths = np.diff(offsets)[keep]
+    for c in chunks:
+        c.unlink()
+    np.savez(ck / "chunk-000000.npz", rows=arrays["rows"][keep], fims=arrays["fims"][keep],
+             scores=arrays["scores"][keep], objective=arrays["objective"][keep], steps=arrays["steps"][keep],
+             trace_offsets=np.concatenate([[0], np.cumsum(lengths)]), trace=trace)
+    resumed = dr.resolve(model, "0", input_shape=(6,), restarts=4, l2=0.5, checkpoint=ck)
+    assert 0 < resumed.params["row_steps"] < full.params["row_steps"]
+    np.testing.assert_allclose(resumed.fims, full.fims, rtol=0, atol=1e-3 * np.abs(full.fims).max())
+    np.testing.assert_array_equal(resumed.non_additive, full.non_additive)
+
+
+def test_auto_l2_is_recorded_with_four_significant_figures():
+    torch.manual_seed(0)
+    inputs = torch.randn(20, 8)
+    res = dr.resolve(linear_model(), "0", restarts=2, l2="auto", inputs=inputs)
+    assert res.params["l2"] == float(f"{res.params['l2']:.4g}")
