@@ -98,7 +98,7 @@ def test_head_must_return_class_scores():
 def test_input_shape_that_does_not_fit():
     with pytest.raises(ValueError, match=r"input of shape \(1, 5, 20\)"):
         dr.split_model(small_cnn(), "1.0", input_shape=(5, 20))
-    with pytest.raises(ValueError, match="give input_shape"):
+    with pytest.raises(ValueError, match="input_shape: expected .* got neither"):
         dr.resolve(small_cnn(), "1.0")
 
 
