@@ -1,4 +1,4 @@
-"""Builders shared by the tests: the one fake-:class:`~deepresolve.result.Result` factory, Keras 1.2 files."""
+"""Builders shared by the tests: the one fake-:class:`~deepresolve.result.Result` factory, Keras 0.x, 1.2 and 2 files."""
 
 from __future__ import annotations
 
@@ -73,3 +73,51 @@ def write_keras(folder: Path, layers: list[dict], weights: dict[str, list[np.nda
 
 def layer(cls: str, name: str, **cfg) -> dict:
     return {"class_name": cls, "config": {"name": name, **cfg}}
+
+
+def write_keras2(path: Path, layers: list[dict], weights: dict[str, dict[str, np.ndarray]], *,
+                 backend: str = "tensorflow", keras_version: str = "2.2.4", wrapped: bool = True) -> Path:
+    """One Keras 2 ``model.save()`` file: ``model_config`` attribute + ``model_weights/<layer>/<layer>/<w>:0``.
+
+    ``weights`` maps a layer name to its arrays in Keras's order, keyed by variable name (``kernel``, ``bias``,
+    ``gamma``, ``beta``, ``moving_mean``, ``moving_variance``). ``wrapped=False`` writes the Keras 2.0-2.2.2
+    Sequential config (a bare list of layers) instead of ``{"name": ..., "layers": [...]}``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {"name": "sequential_1", "layers": layers} if wrapped else layers
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = keras_version.encode()
+        f.attrs["backend"] = backend.encode()
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": config}).encode()
+        g = f.create_group("model_weights")
+        names = [l["config"]["name"] for l in layers]
+        g.attrs["layer_names"] = np.array([n.encode() for n in names])
+        g.attrs["backend"] = backend.encode()
+        g.attrs["keras_version"] = keras_version.encode()
+        for n in names:
+            lg = g.create_group(n)
+            arrays = weights.get(n, {})
+            wn = [f"{n}/{w}:0" for w in arrays]
+            lg.attrs["weight_names"] = np.array([w.encode() for w in wn]) if wn else np.array([], dtype=float)
+            for w, a in zip(wn, arrays.values()):
+                lg.create_dataset(w, data=a.astype(np.float32))  # the "/" in the name makes a nested group
+    return path
+
+
+def write_keras0(folder: Path, layers: list[dict], weights: dict[int, list[np.ndarray]], stem: str = "model") -> Path:
+    """Keras 0.x files: ``{"name": "Sequential", "layers": [{"name": <class>, ...}]}`` json + ``layer_{i}/param_{j}`` h5.
+
+    ``layers`` are dicts of the layer's parameters with ``"name"`` the class; ``weights`` maps a layer's index to its
+    arrays.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps({"name": "Sequential", "layers": layers, "class_mode": "binary"}))
+    with h5py.File(folder / f"{stem}.h5", "w") as f:
+        f.attrs["nb_layers"] = len(layers)
+        for i in range(len(layers)):
+            g = f.create_group(f"layer_{i}")
+            arrays = weights.get(i, [])
+            g.attrs["nb_params"] = len(arrays)
+            for j, a in enumerate(arrays):
+                g.create_dataset(f"param_{j}", data=a.astype(np.float32))
+    return folder

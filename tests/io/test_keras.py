@@ -1,4 +1,5 @@
-"""The Keras 1.x importer against an independent numpy computation and the shared trained models."""
+"""The Keras importer (0.x, 1.x and 2.x files) against an independent numpy computation and the shared trained
+models, and the one-line errors for broken files."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from _factories import layer, write_keras
+from _factories import layer, write_keras, write_keras0, write_keras2
+from deepresolve.errors import DeepResolveError, FileFormatError, MissingFileError, ModelError
 from deepresolve.io.keras import load_keras, sequence_input
 from deepresolve.io.models import load_model
 
@@ -312,3 +314,295 @@ def test_onehot_input_adapter(shared_models):
     torch.testing.assert_close(wrapped(x), plain(x.unsqueeze(2)))
     torch.testing.assert_close(wrapped(sequence_input(wrapped, x)), plain(sequence_input(plain, x)))
     assert list(dict(wrapped.named_children()))[0] == "from_onehot" and hasattr(wrapped, "flatten")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Keras 2 model.save() files and Keras 0.x json + weights, through the same builders
+
+
+def conv1d_tf(x, W, b, stride, border):
+    """Keras 2 Conv1D (cross-correlation, channels_last): x (L, C), W (k, C, F) -> (L', F)."""
+    return conv2d_tf(x[None], W[None], b, (1, stride), border)[0]
+
+
+def batchnorm(x, gamma, beta, mean, var, eps):
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def random_onehot(rng, n, L):
+    return np.eye(4)[rng.integers(0, 4, (n, L))].transpose(0, 2, 1)  # (N, 4, L), A, C, G, T
+
+
+def k2(cls, name, **cfg):
+    return layer(cls, name, **cfg)
+
+
+def test_keras2_conv1d_h5_matches_numpy(tmp_path):
+    """A Keras 2 model.save() file with Conv1D (even kernel, TF 'same'), BatchNormalization and Dropout(rate)."""
+    rng = np.random.default_rng(5)
+    L, F, k = 13, 3, 4
+    Wc, bc = rng.normal(size=(k, 4, F)), rng.normal(size=F) * 0.1
+    bn = [rng.uniform(0.5, 2, F), rng.normal(size=F), rng.normal(size=F), rng.uniform(0.5, 2, F)]
+    W1, b1 = rng.normal(size=(6 * F, 5)) * 0.5, rng.normal(size=5)
+    W2, b2 = rng.normal(size=(5, 2)), rng.normal(size=2)
+    layers = [
+        k2("Conv1D", "conv1d_1", filters=F, kernel_size=[k], strides=[1], padding="same", data_format="channels_last",
+           dilation_rate=[1], activation="relu", use_bias=True, batch_input_shape=[None, L, 4]),
+        k2("BatchNormalization", "batch_normalization_1", axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True),
+        k2("MaxPooling1D", "max_pooling1d_1", pool_size=[2], strides=[2], padding="valid"),
+        k2("Flatten", "flatten_1", data_format="channels_last"),
+        k2("Dense", "dense_1", units=5, activation="relu", use_bias=True),
+        k2("Dropout", "dropout_1", rate=0.4),
+        k2("Dense", "dense_2", units=2, activation="linear", use_bias=True),
+        k2("Activation", "activation_1", activation="softmax"),
+    ]
+    path = write_keras2(tmp_path / "elsewhere" / "model.h5", layers, {
+        "conv1d_1": {"kernel": Wc, "bias": bc},
+        "batch_normalization_1": dict(zip(["gamma", "beta", "moving_mean", "moving_variance"], bn)),
+        "dense_1": {"kernel": W1, "bias": b1}, "dense_2": {"kernel": W2, "bias": b2}})
+    (tmp_path / "elsewhere" / "unrelated.json").write_text("{}")  # a lone json beside a full model file is not used
+    model = load_model(path)  # the dispatcher hands a single .h5 to the Keras loader; one-hot input by default
+    assert model.keras_version == 2 and model.keras_backend == "tensorflow" and model.onehot_input
+    assert {"conv1", "batchnorm1", "pool1", "flatten", "dense1", "dropout1", "dense2", "softmax"} <= set(
+        dict(model.named_children()))
+    x = random_onehot(rng, 3, L)
+    got = model(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    want = []
+    for xi in x.transpose(0, 2, 1):  # (L, 4): Keras's channels_last input
+        h = relu(conv1d_tf(xi, Wc, bc, 1, "same"))  # (L, F)
+        h = batchnorm(h, *bn, 1e-3)
+        h = np.stack([h[2 * i:2 * i + 2].max(axis=0) for i in range(L // 2)])  # (6, F)
+        z = dense(relu(dense(h.reshape(-1), W1, b1)), W2, b2)
+        want.append(np.exp(z) / np.exp(z).sum())
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-5)
+
+
+def test_keras20_conv2d_list_config_matches_numpy(tmp_path):
+    """Keras 2.0 wrote the Sequential config as a bare list; Conv2D channels_last over (1, L, 4), BatchNorm after Dense."""
+    rng = np.random.default_rng(6)
+    L, F = 11, 2
+    Wc, bc = rng.normal(size=(1, 3, 4, F)), rng.normal(size=F)
+    W1, b1 = rng.normal(size=(5 * F, 3)), rng.normal(size=3)
+    bn = [rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.uniform(0.5, 2, 3)]  # scale=False: no gamma
+    layers = [
+        k2("Conv2D", "conv2d_1", filters=F, kernel_size=[1, 3], strides=[1, 2], padding="valid",
+           data_format="channels_last", activation="tanh", use_bias=True, batch_input_shape=[None, 1, L, 4]),
+        k2("Flatten", "flatten_1"),
+        k2("Dense", "dense_1", units=3, activation="linear", use_bias=True),
+        k2("BatchNormalization", "bn", axis=-1, epsilon=0.01, center=True, scale=False),
+        k2("Activation", "act", activation="sigmoid"),
+    ]
+    path = write_keras2(tmp_path / "m.h5", layers, {
+        "conv2d_1": {"kernel": Wc, "bias": bc}, "dense_1": {"kernel": W1, "bias": b1},
+        "bn": dict(zip(["beta", "moving_mean", "moving_variance"], bn))}, keras_version="2.0.8", wrapped=False)
+    model = load_keras(path, onehot=True)
+    assert model.keras_layout == "tf2d" and model.keras_version == 2
+    x = random_onehot(rng, 2, L)
+    got = model(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    want = []
+    for xi in x.transpose(0, 2, 1)[:, None]:  # (1, L, 4)
+        h = np.tanh(conv2d_tf(xi, Wc, bc, (1, 2), "valid"))  # (1, 5, F)
+        z = dense(h.reshape(-1), W1, b1)  # channels_last flatten
+        want.append(sigmoid(batchnorm(z, 1.0, bn[0], bn[1], bn[2], 0.01)))
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-5)
+
+
+def test_keras2_theano_backend_flips_kernels(tmp_path):
+    """Keras 2 kept Theano's true convolution: a file saved with backend 'theano' holds flipped kernels."""
+    rng = np.random.default_rng(7)
+    L, F, k = 9, 2, 3
+    Wc, bc = rng.normal(size=(k, 4, F)), rng.normal(size=F)
+    W1, b1 = rng.normal(size=((L - k + 1) * F, 1)), rng.normal(size=1)
+    layers = [k2("Conv1D", "c", filters=F, kernel_size=[k], strides=[1], padding="valid", activation="relu",
+                 use_bias=True, batch_input_shape=[None, L, 4]),
+              k2("Flatten", "f"), k2("Dense", "d", units=1, activation="sigmoid", use_bias=True)]
+    weights = {"c": {"kernel": Wc, "bias": bc}, "d": {"kernel": W1, "bias": b1}}
+    x = random_onehot(rng, 2, L)
+    xt = torch.tensor(x, dtype=torch.float32)
+
+    def want(kernel):
+        return np.array([sigmoid(dense(relu(conv1d_tf(xi, kernel, bc, 1, "valid")).reshape(-1), W1, b1))
+                         for xi in x.transpose(0, 2, 1)])
+
+    theano = load_keras(write_keras2(tmp_path / "th.h5", layers, weights, backend="theano"), onehot=True)
+    assert theano.keras_backend == "theano"
+    np.testing.assert_allclose(theano(xt).detach().numpy(), want(Wc[::-1]), rtol=1e-4, atol=1e-5)
+    tf = load_keras(tmp_path / "th.h5", backend="tensorflow", onehot=True)  # the caller's backend wins
+    np.testing.assert_allclose(tf(xt).detach().numpy(), want(Wc), rtol=1e-4, atol=1e-5)
+
+
+def test_keras0_sequential_json_matches_numpy(tmp_path):
+    """Keras 0.3: "name" is the class, parameters at the top level, weights layer_{i}/param_{j}, Theano kernels."""
+    rng = np.random.default_rng(8)
+    L, C, F, k = 12, 4, 3, 5
+    Wc, bc = rng.normal(size=(F, C, k, 1)), rng.normal(size=F)  # Keras 0.x Convolution1D: (filters, channels, k, 1)
+    n_out = (L - k + 1) // 2
+    W1, b1 = rng.normal(size=(n_out * F, 1)), rng.normal(size=1)
+    layers = [
+        {"name": "Convolution1D", "nb_filter": F, "filter_length": k, "init": "uniform", "activation": "relu",
+         "border_mode": "valid", "subsample_length": 1, "input_dim": C, "input_length": L},
+        {"name": "MaxPooling1D", "pool_length": 2, "stride": None, "border_mode": "valid"},
+        {"name": "Dropout", "p": 0.2},
+        {"name": "Flatten"},
+        {"name": "Dense", "output_dim": 1, "init": "glorot_uniform", "activation": "linear", "input_dim": None},
+        {"name": "Activation", "activation": "sigmoid"},
+    ]
+    folder = write_keras0(tmp_path / "m", layers, {0: [Wc, bc], 4: [W1, b1]})
+    model = load_model(folder / "model.json")
+    assert model.keras_version == 0 and model.keras_backend == "theano"
+    assert list(model.keras_layers.values())[-1] == "layer_5"
+    x = random_onehot(rng, 2, L)
+    got = model(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    want = []
+    for xi in x.transpose(0, 2, 1):  # (L, C)
+        # Theano's true convolution over the steps: y[t] = sum_{m, c} x[m, c] * W[f, c, t - m], valid part
+        full = np.zeros((L + k - 1, F))
+        for t in range(L + k - 1):
+            for m in range(L):
+                if 0 <= t - m < k:
+                    full[t] += Wc[:, :, t - m, 0] @ xi[m]
+        h = relu(full[k - 1:L] + bc)  # (L - k + 1, F)
+        h = np.stack([h[2 * i:2 * i + 2].max(axis=0) for i in range(n_out)])
+        want.append(sigmoid(dense(h.reshape(-1), W1, b1)))
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Broken files: one specific line naming the file, the layer and what was expected and found
+
+
+def _k1(tmp_path):
+    rng = np.random.default_rng(9)
+    layers = [layer("Convolution1D", "c", nb_filter=2, filter_length=3, border_mode="valid", activation="relu",
+                    batch_input_shape=[None, 10, 4]),
+              layer("Flatten", "f"), layer("Dense", "d", output_dim=1, activation="sigmoid")]
+    weights = {"c": [rng.normal(size=(3, 1, 4, 2)), np.zeros(2)], "d": [rng.normal(size=(16, 1)), np.zeros(1)]}
+    return layers, weights
+
+
+def _keras1(tmp_path, edit_layers=None, edit_weights=None, edit_h5=None):
+    layers, weights = _k1(tmp_path)
+    if edit_layers:
+        edit_layers(layers)
+    if edit_weights:
+        edit_weights(weights)
+    folder = write_keras(tmp_path / "m", layers, weights)
+    if edit_h5:
+        with h5py.File(folder / "model.h5", "a") as f:
+            edit_h5(f)
+    return folder
+
+
+def _keras2(tmp_path, edit_h5=None, cls="Conv1D"):
+    layers = [k2(cls, "conv1d_1", filters=2, kernel_size=[3], strides=[1], padding="valid", activation="relu",
+                 use_bias=True, batch_input_shape=[None, 10, 4]),
+              k2("Flatten", "flatten_1"), k2("Dense", "dense_1", units=1, activation="sigmoid", use_bias=True)]
+    path = write_keras2(tmp_path / "model.h5", layers, {
+        "conv1d_1": {"kernel": np.ones((3, 4, 2)), "bias": np.zeros(2)},
+        "dense_1": {"kernel": np.ones((16, 1)), "bias": np.zeros(1)}})
+    if edit_h5:
+        with h5py.File(path, "a") as f:
+            edit_h5(f)
+    return path
+
+
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def _unset(layers, i, key):
+    del layers[i]["config"][key]
+
+
+def _drop_group(folder, name):
+    with h5py.File(folder / "model.h5", "a") as f:
+        del f[name]
+    return folder
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _set_attr(f, key, value):
+    f.attrs[key] = value
+
+
+BROKEN = {
+    "k1 weight dataset missing": (
+        lambda p: _keras1(p, edit_h5=lambda f: f["model_weights/c"].__delitem__("c_b")),
+        FileFormatError, r"model\.h5'?: layer 'c' lists weight 'c_b', but the file has no such dataset \(it has \['c_W'\]\)"),
+    "k1 layer weights missing": (
+        lambda p: _keras1(p, edit_h5=lambda f: f["model_weights"].__delitem__("d")),
+        FileFormatError, r"model\.h5: no weights for layer 'd' \(Dense\); expected 2 arrays \(kernel, bias\)"),
+    "k1 bias array missing": (
+        lambda p: _keras1(p, edit_weights=lambda w: w["d"].pop()),
+        FileFormatError, r"layer 'd' \(Dense\) expected 2 weight arrays \(kernel, bias\); found 1: \['d_W \(16, 1\)'\]"),
+    "k1 field missing": (
+        lambda p: _keras1(p, edit_layers=lambda l: _unset(l, 0, "filter_length")),
+        FileFormatError, r"model\.json: layer 'c' \(Convolution1D\): config has no field 'filter_length' \(expected an int or a list of 1 ints\)"),
+    "k1 field of another type": (
+        lambda p: _keras1(p, edit_layers=lambda l: l[0]["config"].__setitem__("filter_length", "3")),
+        FileFormatError, r"layer 'c' \(Convolution1D\): field 'filter_length' must be a positive int or 1 of them; found '3'"),
+    "k1 dense units missing": (
+        lambda p: _keras1(p, edit_layers=lambda l: _unset(l, 2, "output_dim")),
+        FileFormatError, r"layer 'd' \(Dense\): config has no field 'output_dim'"),
+    "k1 kernel of another shape": (
+        lambda p: _keras1(p, edit_weights=lambda w: w.__setitem__("c", [np.ones((5, 1, 4, 2)), np.zeros(2)])),
+        FileFormatError, r"layer 'c' \(Convolution1D\): expected a kernel of shape \(3, 1, 4, 'filters'\) .*found \(5, 1, 4, 2\)"),
+    "k1 dense weights of another shape": (
+        lambda p: _keras1(p, edit_weights=lambda w: w.__setitem__("d", [np.ones((15, 1)), np.zeros(1)])),
+        FileFormatError, r"layer 'd' \(Dense\): expected weights of shape \(in=16, out=1\); found \(15, 1\)"),
+    "k1 no input shape": (
+        lambda p: _keras1(p, edit_layers=lambda l: _unset(l, 0, "batch_input_shape")),
+        FileFormatError, r"layer 'c' \(Convolution1D\): the first layer of .* must declare a full batch_input_shape"),
+    "k1 json not json": (
+        lambda p: (_keras1(p) / "model.json").write_text("{not json") and p / "m",
+        FileFormatError, r"model\.json' is not valid JSON"),
+    "k1 truncated h5": (
+        lambda p: _truncate(_keras1(p) / "model.h5").parent,
+        FileFormatError, r"model\.h5' is not a readable HDF5 file .*may be truncated"),
+    "k2 truncated h5": (
+        lambda p: _truncate(_keras2(p), 0.7),
+        FileFormatError, r"model\.h5' is not a readable HDF5 file"),
+    "k2 not hdf5 at all": (
+        lambda p: _keras2(p).write_bytes(b"\x89HDF garbage" * 50) and p / "model.h5",
+        FileFormatError, r"model\.h5' is not a readable HDF5 file"),
+    "k2 weight dataset missing": (
+        lambda p: _keras2(p, edit_h5=lambda f: f["model_weights/conv1d_1/conv1d_1"].__delitem__("bias:0")),
+        FileFormatError, r"layer 'conv1d_1' lists weight 'conv1d_1/bias:0', but the file has no such dataset"),
+    "k2 bias not listed": (
+        lambda p: _keras2(p, edit_h5=lambda f: f["model_weights/conv1d_1"].attrs.__setitem__(
+            "weight_names", np.array([b"conv1d_1/kernel:0"]))),
+        FileFormatError, r"layer 'conv1d_1' \(Conv1D\) expected 2 weight arrays \(kernel, bias\); found 1"),
+    "k2 no model_config": (
+        lambda p: _keras2(p, edit_h5=lambda f: f.attrs.__delitem__("model_config")),
+        MissingFileError, r"no architecture for .*model\.h5'.*no 'model_config' attribute"),
+    "k2 unsupported layer": (
+        lambda p: _keras2(p, cls="SeparableConv1D"),
+        ModelError, r"layer 'conv1d_1' is a Keras 'SeparableConv1D', which is not supported; supported layers: "
+                    r"Convolution1D, .*Conv1D, Conv2D, BatchNormalization"),
+    "k2 channels_first": (
+        lambda p: _keras2(p, edit_h5=lambda f: _set_attr(f, "model_config", _text(f.attrs["model_config"]).replace(
+            '"padding"', '"data_format": "channels_first", "padding"'))),
+        ModelError, r"layer 'conv1d_1' \(Conv1D\): data_format 'channels_first' is not supported"),
+    "keras 3 file": (
+        lambda p: _keras2(p, edit_h5=lambda f: _set_attr(f, "keras_version", b"3.1.0")),
+        ModelError, r"Keras 3\.1\.0 files are not supported"),
+    "k0 layer weights missing": (
+        lambda p: _drop_group(write_keras0(p / "m0", [{"name": "Dense", "output_dim": 1, "input_dim": 3}], {}), "layer_0"),
+        FileFormatError, r"no weights for layer 'layer_0' \(Dense\); expected 2 arrays"),
+    "missing path": (lambda p: p / "nope", MissingFileError, r"Keras model path .*nope' does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_keras_files_raise_one_specific_line(tmp_path, case):
+    make, error, message = BROKEN[case]
+    path = make(tmp_path)
+    with pytest.raises(error, match=message) as caught:
+        load_keras(path)
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, DeepResolveError)
