@@ -308,15 +308,14 @@ class _Layer:
 
 def _read_layers(json_path: Path | None, h5_path: Path) -> tuple[int, list[_Layer], str]:
     """(Keras major version, the layers without weights, the architecture's source) of a Sequential model."""
+    attrs = _h5_attrs(h5_path)  # Keras 1.2/2 record keras_version here; a corrupt file is reported first
     if json_path is not None:
         source = str(json_path)
         try:
             text = json_path.read_text()
         except UnicodeDecodeError as err:
             raise FileFormatError(f"{source!r} is not a text (json) file: {err}") from None
-        attrs = _h5_attrs(h5_path)
     else:
-        attrs = _h5_attrs(h5_path)
         if "model_config" not in attrs:
             raise MissingFileError(
                 f"no architecture for {str(h5_path)!r}: no .json beside it and no 'model_config' attribute inside "
