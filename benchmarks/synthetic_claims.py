@@ -40,7 +40,9 @@ REGIMES = {"plain": dict(dropout=0.0, max_norm=None), "reg": dict(dropout=0.5, m
 SETTINGS = {
     "paper (l=1, T=10)": ("pool1", dict(l2=1.0)),
     "l=0.1": ("pool1", dict(l2=0.1)),
-    "l=auto": ("pool1", dict(l2="auto")),
+    "l=auto (gradient)": ("pool1", dict(l2="auto")),
+    "l=prior": ("pool1", dict(l2="prior")),
+    "l=norm (paper heuristic)": ("pool1", dict(l2="norm")),
     "init x0.1": ("pool1", dict(l2=1.0, init_scale=0.1)),
     "init x10": ("pool1", dict(l2=1.0, init_scale=10.0)),
     "optimizer=paper": ("pool1", dict(l2=1.0, optimizer="paper")),
@@ -95,7 +97,7 @@ def get_model(out: Path, which: str, regime: str, seed: int, cfg: dict, data) ->
 def run_setting(model, layer: str, kwargs: dict, length: int, inputs: np.ndarray, names: list[str]):
     kw = dict(kwargs)
     kw.setdefault("restarts", 10)
-    if kw.get("l2") == "auto" or "l2_center" in kw:
+    if isinstance(kw.get("l2"), str) or "l2_center" in kw:
         kw["inputs"] = inputs
     return dr.resolve(model, layer, input_shape=(4, length), seed=0, channel_names=names, **kw)
 

@@ -4,7 +4,12 @@ For every trained model folder (``wgEncodeAwgTfbs<Lab><Cell><Factor>...UniPk`` w
 the 16 channels of the globally max-pooled layer (module ``flatten``, K = 16, W = 1; channel k is first-layer
 filter k) are ranked by
 
-- **DeepResolve**: the OFIV of :func:`deepresolve.resolve` (10 restarts, lambda = 1, seed 0; no input data);
+- **DeepResolve**: the OFIV of :func:`deepresolve.resolve` with its default lambda policy (``l2="auto"`` =
+  "gradient": the linearised optimum at H = 0 raises the logit by one nat, :mod:`deepresolve.regularization`;
+  10 restarts, seed 0; no input data); also, as a sweep, the other policies -- "prior" (lambda = 1 / (2 v), v the
+  variance of the layer's maps of random sequences) and the paper's norm-matching heuristic ("norm", random
+  sequences standing in for real ones) -- and fixed lambda = 0.1, 1, 3, 10;
+- **authors**: the authors' published OFIVs for the same model (``authors_ofiv.tsv`` beside the model folders);
 - **saliency**, **gradient x input**, **DeepLIFT** (zero reference): :func:`deepresolve.baselines.layer_attribution`
   on the same layer, averaged over a positive set (below);
 - **chance**: the expected hit rate of a uniformly random ranking (exact, from the number of matching filters);
@@ -18,8 +23,14 @@ JASPAR 2015) by Tomtom (memelite). A filter *matches* when its Tomtom p-value ag
 experiment's factor (:mod:`deepresolve.motifs.encode`; heterodimers count for both partners) is below 0.5 (and,
 separately, 0.05). A method *hits at top-k* when one of its k best channels (for DeepMotif, its first k PWMs)
 matches. As in the paper, the rank tests compare the rank each method gives the filter with the lowest Tomtom
-p-value (the best-matching filter): paired Wilcoxon signed-rank and unpaired Mann-Whitney U, DeepResolve against
-each input-dependent method.
+p-value (the best-matching filter): paired Wilcoxon signed-rank and unpaired Mann-Whitney U, DeepResolve (default
+policy) against each input-dependent method and against the authors' OFIVs.
+
+Fig. 5 of the paper (``<out>/fig5.png`` and a printed table): every filter of every model is put in one of four
+groups by its OFIV rank (ranks 1-4, 5-8, 9-12, 13-16); per group, the mean activation of the filter (its
+globally max-pooled value) on positives (``--fig5-n`` random 101-bp sequences with 1-3 instances of the factor's
+JASPAR motif, sampled from its PWM) and on negatives (a dinucleotide shuffle of each positive), min-max normalised
+to [0, 1] within each network as in the paper, and the Tomtom p-value of the filter against the factor's motif.
 
 Positive set (the paper used the ChIP-seq positives, which are not shipped): a pool of ``--pool`` random
 sequences (uniform bases, 101 bp), each carrying 1-3 instances (random strand and position, bases sampled from the
@@ -28,8 +39,9 @@ and the top 1 % by logit are kept. The pool is the same for every model (seeded)
 models: every setting is a library default or the paper's.
 
 Output: ``<out>/models/<model>.tsv`` (one row per method) and ``<model>.filters.tsv`` (one row per filter), written
-atomically as each model finishes; a rerun skips models already done (resume after an interruption). At the end
-``<out>/table1.tsv`` and ``<out>/rank_tests.tsv`` are written and the table is printed.
+atomically as each model finishes; a rerun skips models already done with the current set of methods (resume
+after an interruption). At the end ``<out>/table1.tsv``, ``<out>/rank_tests.tsv``, ``<out>/fig5.tsv`` and
+``<out>/fig5.png`` are written and the tables are printed.
 
 Usage::
 
@@ -49,14 +61,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-METHODS = ("DeepResolve", "saliency", "gradient_x_input", "deeplift", "enhanced DeepMotif", "chance")
+#: lambda settings of the sweep: (method name, resolve's l2); the first is resolve's default
+SWEEP = (("DeepResolve", "auto"), ("DeepResolve l2=prior", "prior"), ("DeepResolve l2=norm", "norm"), ("DeepResolve l2=0.1", 0.1),
+         ("DeepResolve l2=1", 1.0), ("DeepResolve l2=3", 3.0), ("DeepResolve l2=10", 10.0))
+RANKED = (*(m for m, _ in SWEEP), "authors", "saliency", "gradient_x_input", "deeplift")
+METHODS = (*RANKED, "enhanced DeepMotif", "chance")
+BASELINES = ("authors", "saliency", "gradient_x_input", "deeplift")
+SWEEP_POLICIES = [m for m, l2 in SWEEP if isinstance(l2, str)]
 LAYER = "flatten"
 TOPS = (1, 3, 5)
 THRESHOLDS = (0.5, 0.05)
 
 
 def background_pool(motifs: dict[str, np.ndarray], n: int, length: int = 101, seed: int = 0) -> np.ndarray:
-    """(n, 4, length) one-hot random sequences, each with 1-3 JASPAR motif instances sampled from their PWMs."""
+    """(n, 4, length) one-hot random sequences, each with 1-3 instances of ``motifs`` sampled from their PWMs."""
     rng = np.random.default_rng(seed)
     pwms = [p for p in motifs.values() if p.shape[1] <= length]
     seqs = rng.integers(0, 4, size=(n, length))
@@ -86,12 +104,15 @@ def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: int, authors: np.ndarray | None = None,
+              fig5_n: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
     import torch
+    from tangermeme.ersatz import dinucleotide_shuffle
 
     import deepresolve
     from deepresolve._utils import strip_probability
     from deepresolve.baselines import layer_attribution
+    from deepresolve._utils import capture
     from deepresolve.io.keras import load_keras
     from deepresolve.motifs import deepmotif, filter_pwms, jaspar_motifs, tomtom_matches
     from deepresolve.motifs.encode import jaspar_keys_for, parse_experiment
@@ -118,10 +139,15 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
     p_factor = np.array([fac.loc[str(k), "p_value"] for k in range(K)])
     best_any = tt[tt["rank"] == 1].set_index("query")
 
-    scores = {}
-    res = deepresolve.resolve(model, LAYER, input_shape=(4, pool.shape[2]), classes=[0], restarts=restarts,
-                              seed=seed, device="cpu")
-    scores["DeepResolve"] = np.asarray(res.ofiv[0], dtype=float)
+    scores, chosen_l2 = {}, {}
+    for method, l2 in SWEEP:
+        res = deepresolve.resolve(model, LAYER, input_shape=(4, pool.shape[2]), classes=[0], restarts=restarts,
+                                  l2=l2, seed=seed, device="cpu")
+        scores[method], chosen_l2[method] = np.asarray(res.ofiv[0], dtype=float), float(res.params["l2"])
+        if method == "DeepResolve":
+            default = res
+    if authors is not None:
+        scores["authors"] = np.asarray(authors, dtype=float)
     for method in ("saliency", "gradient_x_input", "deeplift"):
         scores[method] = layer_attribution(model, LAYER, positives, method=method, cls=0).mean(axis=0).reshape(K, -1).mean(axis=1)
 
@@ -130,11 +156,20 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
     dm_fac = dm_tt[dm_tt.target.isin(keys)].sort_values("p_value").drop_duplicates("query").set_index("query")
     dm_p = np.array([dm_fac.loc[str(i), "p_value"] for i in range(len(dm_pwms))])
 
+    # Fig. 5: activation on sequences carrying the factor's motif and on their dinucleotide shuffles
+    factor_pos = background_pool({k: targets[k] for k in keys}, fig5_n, length=pool.shape[2], seed=seed + 1)
+    factor_neg = dinucleotide_shuffle(torch.from_numpy(factor_pos), n=1, random_state=seed)[:, 0].float()
+    with torch.no_grad():
+        act_pos = capture(model, LAYER, torch.from_numpy(factor_pos)).reshape(fig5_n, K, -1).amax(-1).mean(0).numpy()
+        act_neg = capture(model, LAYER, factor_neg).reshape(fig5_n, K, -1).amax(-1).mean(0).numpy()
+
     best_filter = int(np.argmin(p_factor))
     rows = []
     for method in METHODS:
         row = {"model": name, "factor": exp.factor, "method": method, "best_filter": best_filter,
-               "best_filter_p": float(p_factor[best_filter]), "n_positives": n_pos}
+               "best_filter_p": float(p_factor[best_filter]), "n_positives": n_pos, "l2": chosen_l2.get(method, np.nan)}
+        if method in RANKED and method not in scores:  # no published OFIVs for this model
+            continue
         if method in scores:
             ranks = ranks_from_scores(scores[method])
             order = np.argsort(ranks)
@@ -159,7 +194,8 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
         "best_jaspar": [best_any.loc[str(k), "target"] for k in range(K)],
         "best_jaspar_p": [best_any.loc[str(k), "p_value"] for k in range(K)],
         **{f"score_{m}": s for m, s in scores.items()},
-        "non_additive": res.non_additive[0].astype(int),
+        "non_additive": default.non_additive[0].astype(int),
+        "activation_positive": act_pos, "activation_negative": act_neg,
     })
     per_filter.attrs["deepmotif_scores"] = dm_info["scores"]
     return per_method, per_filter
@@ -171,7 +207,8 @@ def _write_atomic(df: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def _worker(folder: str, release: str, pool_path: str, out: str, restarts: int, seed: int) -> tuple[str, float]:
+def _worker(folder: str, release: str, pool_path: str, out: str, restarts: int, seed: int, authors: np.ndarray | None,
+            fig5_n: int) -> tuple[str, float]:
     import torch
 
     torch.set_num_threads(1)  # tiny models; a single thread avoids oversubscribing the cores
@@ -182,7 +219,7 @@ def _worker(folder: str, release: str, pool_path: str, out: str, restarts: int, 
     except Exception:
         pass
     started = time.time()
-    per_method, per_filter = run_model(folder, release, pool_path, restarts, seed)
+    per_method, per_filter = run_model(folder, release, pool_path, restarts, seed, authors, fig5_n)
     name = Path(folder).name
     models = Path(out) / "models"
     _write_atomic(per_filter, models / f"{name}.filters.tsv")
@@ -200,18 +237,87 @@ def summarize(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     table.insert(0, "models", n)
     tests = []
     dr = df[df.method == "DeepResolve"].set_index("model")["best_filter_rank"]
-    for method in ("saliency", "gradient_x_input", "deeplift"):
-        other = df[df.method == method].set_index("model")["best_filter_rank"].reindex(dr.index)
-        row = {"comparison": f"DeepResolve vs {method}", "models": len(dr),
-               "median_rank_DeepResolve": float(dr.median()), "median_rank_other": float(other.median()),
-               "mean_rank_DeepResolve": float(dr.mean()), "mean_rank_other": float(other.mean())}
-        if (dr.values != other.values).any():
-            row["wilcoxon_p"] = float(wilcoxon(dr.values, other.values).pvalue)
+    for method in BASELINES:
+        other = df[df.method == method].set_index("model")["best_filter_rank"]
+        if other.empty:
+            continue
+        mine, other = dr.reindex(other.index), other  # the authors' table may not cover every model
+        row = {"comparison": f"DeepResolve vs {method}", "models": len(other),
+               "median_rank_DeepResolve": float(mine.median()), "median_rank_other": float(other.median()),
+               "mean_rank_DeepResolve": float(mine.mean()), "mean_rank_other": float(other.mean())}
+        if (mine.values != other.values).any():
+            row["wilcoxon_p"] = float(wilcoxon(mine.values, other.values).pvalue)
         else:
             row["wilcoxon_p"] = 1.0
-        row["mannwhitney_p"] = float(mannwhitneyu(dr.values, other.values, alternative="two-sided").pvalue)
+        row["mannwhitney_p"] = float(mannwhitneyu(mine.values, other.values, alternative="two-sided").pvalue)
         tests.append(row)
     return table, pd.DataFrame(tests)
+
+
+def fig5(filters: pd.DataFrame, rankings: tuple[str, ...] = ("DeepResolve", "authors"), path: Path | None = None) -> pd.DataFrame:
+    """The paper's Fig. 5: filters grouped by OFIV rank (4 groups of 4 ranks); activation and Tomtom p-value per group.
+
+    Parameters
+    ----------
+    filters : DataFrame
+        The per-filter rows of every model (``<model>.filters.tsv``), with ``score_<ranking>``,
+        ``activation_positive``, ``activation_negative`` and ``p_factor``.
+    rankings : tuple of str
+        Whose OFIVs rank the filters.
+    path : Path, optional
+        Where to save the figure (PNG); none drawn when None.
+
+    Returns
+    -------
+    DataFrame, one row per (ranking, group): filters, median and mean of the per-network [0, 1]-normalised positive
+    and negative activations, median Tomtom p-value against the factor's motif, fraction with p < 0.05.
+    """
+    df = filters.copy()
+
+    def unit(v: pd.Series) -> pd.Series:  # min-max within each network, as in the paper
+        span = v.max() - v.min()
+        return (v - v.min()) / span if span > 0 else v * 0.0
+
+    for col in ("activation_positive", "activation_negative"):
+        df[col + "_norm"] = df.groupby("model")[col].transform(unit)
+    rows, groups = [], {}
+    for ranking in rankings:
+        col = f"score_{ranking}"
+        if col not in df:
+            continue
+        sub = df.dropna(subset=[col]).copy()
+        rank = sub.groupby("model")[col].rank(ascending=False, method="first")
+        sub["group"] = ((rank - 1) // 4).astype(int) + 1  # 1 = OFIV ranks 1-4 (top)
+        for g, part in sub.groupby("group"):
+            groups[(ranking, g)] = part
+            rows.append({"ranking": ranking, "group": f"ranks {4 * g - 3}-{4 * g}", "filters": len(part),
+                         "pos_median": part.activation_positive_norm.median(), "pos_mean": part.activation_positive_norm.mean(),
+                         "neg_median": part.activation_negative_norm.median(), "neg_mean": part.activation_negative_norm.mean(),
+                         "p_median": part.p_factor.median(), "frac_p<0.05": float((part.p_factor < 0.05).mean())})
+    table = pd.DataFrame(rows)
+    if path is not None and groups:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        used = [r for r in rankings if (r, 1) in groups]
+        fig, axes = plt.subplots(len(used), 3, figsize=(11, 3.2 * len(used)), squeeze=False)
+        for i, ranking in enumerate(used):
+            # the paper draws the top group on the right: ranks 13-16 ... 1-4 from left to right
+            parts = [groups[(ranking, g)] for g in (4, 3, 2, 1) if (ranking, g) in groups]
+            labels = [f"{4 * g - 3}-{4 * g}" for g in (4, 3, 2, 1) if (ranking, g) in groups]
+            for ax, values, title in zip(axes[i], (
+                    [p.activation_positive_norm for p in parts], [p.activation_negative_norm for p in parts],
+                    [-np.log10(p.p_factor.clip(lower=1e-12)) for p in parts]),
+                    ("positive activation (normalised)", "negative activation (normalised)", "-log10 Tomtom p (factor motif)")):
+                ax.boxplot(values, tick_labels=labels, showfliers=False)
+                ax.set_title(f"{ranking}: {title}", fontsize=9)
+                ax.set_xlabel("OFIV rank group")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return table
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -240,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, default=20000, help="background sequences scored per model")
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--authors", type=Path, default=None,
+                        help="the authors' OFIV table (default: <models>/authors_ofiv.tsv when present)")
+    parser.add_argument("--fig5-n", type=int, default=200, help="positive sequences per model for Fig. 5")
     args = parser.parse_args(argv)
 
     if not args.models.is_dir():
@@ -252,6 +361,13 @@ def main(argv: list[str] | None = None) -> int:
     if not folders:
         parser.error(f"no model folders (with a .json) in {str(args.models)!r}")
     folders = folders[: args.limit]
+    authors_path = args.authors if args.authors is not None else args.models / "authors_ofiv.tsv"
+    if args.authors is not None and not authors_path.is_file():
+        parser.error(f"--authors {str(authors_path)!r} is not a file")
+    authors = {}
+    if authors_path.is_file():
+        table = pd.read_csv(authors_path, sep="\t").set_index("experiment")
+        authors = {name: row[[f"ofiv_{k}" for k in range(16)]].to_numpy(float) for name, row in table.iterrows()}
 
     from deepresolve.motifs import jaspar_motifs, tomtom_matches
 
@@ -265,12 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     # compile memelite's numba kernels once here (cached on disk), not in every worker
     tomtom_matches([next(iter(targets.values()))], targets, n_jobs=1)
 
-    todo = [f for f in folders if not (args.out / "models" / f"{f.name}.tsv").exists()]
+    def done(folder: Path) -> bool:  # finished with the current methods (older runs lack the sweep and authors)
+        path = args.out / "models" / f"{folder.name}.tsv"
+        wanted = set(METHODS) - ({"authors"} if folder.name not in authors else set())
+        return path.exists() and wanted <= set(pd.read_csv(path, sep="\t").method)
+
+    todo = [f for f in folders if not done(f)]
     print(f"{len(folders)} models, {len(folders) - len(todo)} already done, {len(todo)} to run "
           f"({args.workers} workers, {args.jaspar}, pool {args.pool})", flush=True)
     started = time.time()
     failures = []
-    jobs = [(str(f), args.jaspar, str(pool_path), str(args.out), args.restarts, args.seed) for f in todo]
+    jobs = [(str(f), args.jaspar, str(pool_path), str(args.out), args.restarts, args.seed, authors.get(f.name), args.fig5_n)
+            for f in todo]
     if args.workers == 1:
         for i, job in enumerate(jobs, 1):
             try:
@@ -292,8 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{i}/{len(jobs)}] FAILED {futures[fut]}: {err!r}", flush=True)
     print(f"ran {len(jobs) - len(failures)} models in {time.time() - started:.0f}s", flush=True)
 
-    done = [args.out / "models" / f"{f.name}.tsv" for f in folders]
-    frames = [pd.read_csv(p, sep="\t") for p in done if p.exists()]
+    done_paths = [args.out / "models" / f"{f.name}.tsv" for f in folders]
+    frames = [pd.read_csv(p, sep="\t") for p in done_paths if p.exists()]
     if not frames:
         print("no finished models to summarise", file=sys.stderr)
         return 1
@@ -301,8 +423,17 @@ def main(argv: list[str] | None = None) -> int:
     _write_atomic(table.reset_index(), args.out / "table1.tsv")
     _write_atomic(tests, args.out / "rank_tests.tsv")
     print(format_table(table))
+    lam = pd.concat(frames).query("method in @SWEEP_POLICIES").groupby("method").l2.describe()
+    print("lambda chosen per model by the policies:")
+    print(lam[["min", "25%", "50%", "75%", "max"]].to_string(float_format=lambda v: f"{v:.3g}"))
+    filters = pd.concat([pd.read_csv(p.with_name(p.name[:-4] + ".filters.tsv"), sep="\t") for p in done_paths if p.exists()],
+                        ignore_index=True)
+    f5 = fig5(filters, path=args.out / "fig5.png")
+    _write_atomic(f5, args.out / "fig5.tsv")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(tests.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print(f"Fig. 5: filters grouped by OFIV rank ({args.out / 'fig5.png'})")
+        print(f5.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if failures:
         print(f"{len(failures)} models failed: {failures}", file=sys.stderr)
     return 0 if not failures else 2

@@ -88,13 +88,13 @@ def test_nonnegative_and_center_options():
     np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w / 2 + center.numpy())[:, None], (3, 2, 8)), atol=1e-5)
 
 
-def test_auto_l2_matches_the_real_feature_map_norm():
+def test_norm_l2_matches_the_real_feature_map_norm():
     model = linear_model()
     inputs = torch.randn(50, 8) * 3
-    res = dr.resolve(model, "0", restarts=3, l2="auto", inputs=inputs)
+    res = dr.resolve(model, "0", restarts=3, l2="norm", inputs=inputs)
     target = inputs.norm(dim=1).mean().item()
     fim_norm = np.linalg.norm(res.fims[..., 0], axis=-1).mean()
-    assert res.params["l2_auto_target_norm"] == pytest.approx(target)
+    assert res.params["l2_policy"] == "norm" and res.params["l2_reference"] == "inputs (N=50)"
     # classes differ in |w|, so the mean FIM norm over all classes matches the target
     assert fim_norm == pytest.approx(target, rel=0.05)
 
@@ -131,7 +131,7 @@ def test_bfloat16_reaches_the_optimum_to_its_precision():
     np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w / (2 * lam))[:, None], res.fims[..., 0].shape),
                                atol=2e-2 * np.abs(w).max())
     with pytest.raises(ValueError, match="precision must be"):
-        dr.resolve(model, "0", input_shape=(32,), precision="float16")
+        dr.resolve(model, "0", input_shape=(32,), l2=lam, precision="float16")
 
 
 def test_evaluate_scores_maps():

@@ -7,7 +7,6 @@ Every argument is checked before any work; the model is split with one forward p
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +18,7 @@ from torch import nn
 from ._utils import check_choice, check_device, check_int, package_versions
 from .ascent import Optimizer, check_ascent_options, feature_ascent
 from .errors import ArgumentError, ModelError
+from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
 from .result import Result
 from .split import _split, make_example
 from .store import RunStore, model_fingerprint
@@ -50,46 +50,6 @@ def _check_classes(classes: Sequence[int] | int | None, n_outputs: int) -> list[
     return out
 
 
-def _real_maps(body: nn.Module, inputs: torch.Tensor | np.ndarray, device: torch.device, batch: int = 256) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs, dtype=torch.float32)
-    body = body.to(device)
-    with torch.no_grad():
-        return torch.cat([body(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)])
-
-
-def mean_feature_norm(maps: torch.Tensor) -> float:
-    """Mean over samples of the L2 (Frobenius) norm of each feature map; ``maps`` is (N, *feature_shape)."""
-    return float(maps.flatten(1).norm(dim=1).mean())
-
-
-def auto_l2(head: nn.Module, feature_shape: Sequence[int], classes: Sequence[int], target_norm: float,
-            *, max_classes: int = 16, restarts: int = 3, iterations: int = 3, **ascent_kwargs) -> tuple[float, float]:
-    """Choose lambda so that the FIM norm matches ``target_norm`` (the paper's heuristic).
-
-    For a head that is piecewise linear in H the optimum is grad S_c / (2 lambda), so the FIM norm scales as
-    1 / lambda; a few short ascents on a subset of classes, each rescaling lambda by (FIM norm / target),
-    reach the target.
-
-    Returns
-    -------
-    lambda, the mean FIM norm measured at that lambda
-    """
-    if not (target_norm > 0 and math.isfinite(target_norm)):
-        raise ModelError(f"inputs: expected inputs whose feature maps are not all zero for l2='auto', got a mean norm of {target_norm}")
-    subset = list(classes)[:: max(1, len(classes) // max_classes)][:max_classes]
-    lam, norm = 1.0, float("nan")
-    for _ in range(iterations):
-        out = feature_ascent(head, feature_shape, subset, restarts, lam, **ascent_kwargs)
-        norm = float(out.fims.flatten(2).norm(dim=2).mean())
-        if norm <= 0:
-            raise ModelError("every FIM is zero at lambda = 1: the class scores do not depend on this layer")
-        ratio = norm / target_norm
-        lam *= ratio
-        if abs(ratio - 1) < 0.02:
-            break
-    return lam, norm
-
-
 def _class_names(class_names: Sequence[str] | None, chosen: list[int], n_outputs: int) -> list[str]:
     """One name per chosen class: ``class_names`` names every output or just the chosen ones."""
     if class_names is None:
@@ -110,7 +70,7 @@ def resolve(
     input_shape: Sequence[int] | None = None,
     classes: Sequence[int] | int | None = None,
     restarts: int = 10,
-    l2: float | str = 1.0,
+    l2: float | str = "auto",
     steps: int | None = None,
     lr: float | None = None,
     seed: int = 0,
@@ -120,7 +80,7 @@ def resolve(
     at: str = "output",
     head: nn.Module | None = None,
     logits: bool = True,
-    init_scale: float = 1.0,
+    init_scale: float | None = None,
     precision: str = "float32",
     nonnegative: bool = False,
     l2_center: str | torch.Tensor | np.ndarray | None = None,
@@ -147,9 +107,13 @@ def resolve(
         Output indices to explain; None = every output.
     restarts : int
         T, random initialisations per class (the paper uses 10).
-    l2 : float or "auto"
-        lambda. "auto" picks it so the FIM norm matches the mean norm of the real feature maps of ``inputs``
-        (the paper's heuristic); the chosen value is in ``result.params["l2"]``.
+    l2 : float or {"auto", "gradient", "prior", "norm"}
+        lambda, or a policy that chooses it from the model's own scale (:mod:`deepresolve.regularization`):
+        "auto" (default) = "gradient", lambda = mean_c ||grad S_c(0)||^2 / 2, so that the linearised optimum raises
+        the logit by one nat (needs no inputs); "prior" = 1 / (2 v), v the per-element variance of reference maps;
+        "norm" = the paper's heuristic (FIM norm = mean reference-map norm). Reference maps come from ``inputs``
+        or, without them, from random one-hot sequences. The chosen value and policy are in ``result.params["l2"]``
+        and ``["l2_policy"]``.
     steps, lr : optional
         Maximum steps and step size (see :mod:`deepresolve.ascent` for their meaning under each optimiser).
     seed : int
@@ -167,8 +131,9 @@ def resolve(
         The network after the layer, when it cannot be split automatically.
     logits : bool
         Score the logits before a final Sigmoid/Softmax (default, as in the paper).
-    init_scale : float
-        Standard deviation of the random normal initialisation.
+    init_scale : float, optional
+        Standard deviation of the random normal initialisation. Default: the policy's own scale when ``l2`` is a
+        policy (so it follows the layer's scale), else 1.
     precision : {"float32", "bfloat16"}
         Run the head in bfloat16 (autocast): faster on CPUs with AMX/AVX512-BF16 and on GPUs, at about 1e-3
         relative precision of the objective.
@@ -178,7 +143,8 @@ def resolve(
         Robust option: penalise ||H - center||^2 instead of ||H||^2; "mean" uses the mean feature map of
         ``inputs``. Default None (the paper's penalty toward 0).
     inputs : (N, ...) tensor, optional
-        A few real inputs (e.g. 100 training sequences) for ``l2="auto"`` and ``l2_center="mean"``.
+        A few real inputs (e.g. 100 training sequences) for the ``l2`` policies (instead of random sequences) and
+        ``l2_center="mean"``.
     class_names : list of str, optional
         Names of every output (length = number of outputs) or of the selected classes.
     channel_names : list of str, optional
@@ -204,9 +170,10 @@ def resolve(
     started = time.perf_counter()
     # Every argument is checked before any work, so a mistake costs nothing and leaves no file.
     opts = check_ascent_options(optimizer, restarts=restarts, l2=None if isinstance(l2, str) else l2, lr=lr, steps=steps,
-                                init_scale=init_scale, precision=precision, batch_size=batch_size, **optimizer_options)
+                                init_scale=1.0 if init_scale is None else init_scale, precision=precision,
+                                batch_size=batch_size, **optimizer_options)
     if isinstance(l2, str):
-        check_choice(l2, "l2", ("auto",))
+        check_choice(l2, "l2", ("auto", *POLICIES))
     check_choice(inconsistency, "inconsistency", ("variance", "sign"))
     check_choice(at, "at", ("output", "input"))
     for flag, name in ((logits, "logits"), (nonnegative, "nonnegative"), (progress, "progress")):
@@ -215,11 +182,11 @@ def resolve(
     dev = check_device(device)
     if isinstance(l2_center, str):
         check_choice(l2_center, "l2_center", ("mean",))
-    need_inputs = l2 == "auto" or isinstance(l2_center, str)
-    if need_inputs and inputs is None:
-        raise ArgumentError(f"inputs: expected a few real inputs (N, ...) for l2={l2!r}, l2_center={l2_center!r}; "
-                            "got None")
+    if isinstance(l2_center, str) and inputs is None:
+        raise ArgumentError(f"inputs: expected a few real inputs (N, ...) for l2_center={l2_center!r}, got None")
     x = make_example(input_shape, inputs)
+    if l2 in ("prior", "norm") and inputs is None:
+        check_reference_shape(x.shape[1:])
     if checkpoint is not None and Path(checkpoint).is_file():
         raise ArgumentError(f"checkpoint: expected a folder, got the file {str(checkpoint)!r}")
 
@@ -233,9 +200,8 @@ def resolve(
     if channel_names is not None and len(channel_names) != K:
         raise ArgumentError(f"channel_names: expected one name per channel (K = {K}), got {len(channel_names)} names")
 
-    real = _real_maps(body, inputs, dev) if need_inputs else None
     if isinstance(l2_center, str):
-        center = real.mean(dim=0)
+        center = feature_maps(body, inputs, dev).mean(dim=0)
     elif l2_center is not None:
         center = torch.as_tensor(np.asarray(l2_center) if not isinstance(l2_center, torch.Tensor) else l2_center,
                                  dtype=torch.float32)
@@ -245,24 +211,26 @@ def resolve(
     else:
         center = None
 
-    ascent_kwargs = dict(optimizer=optimizer, init_scale=init_scale, precision=precision, nonnegative=nonnegative,
-                         center=center, seed=seed, device=dev, batch_size=batch_size, **opts)
+    ascent_kwargs = dict(optimizer=optimizer, precision=precision, nonnegative=nonnegative, center=center, seed=seed,
+                         device=dev, batch_size=batch_size, **opts)
     l2_info: dict = {}
-    if l2 == "auto":
-        target = mean_feature_norm(real)
-        lam, fim_norm = auto_l2(head, feature_shape, chosen, target, **ascent_kwargs)
-        # Four significant figures: the same lambda on every machine, so a resumed run's checkpoint matches.
-        l2 = float(f"{lam:.4g}")
-        l2_info = {"l2_auto_target_norm": target, "l2_auto_fim_norm": fim_norm}
-    l2 = float(l2)
+    if isinstance(l2, str):  # a policy sets lambda, and the restarts' scale, from the layer's own scale
+        choice = choose_l2(l2, head, body, feature_shape, chosen, input_shape=None if inputs is not None else x.shape[1:],
+                           inputs=inputs, **ascent_kwargs)
+        l2, l2_info = choice.l2, choice.params()
+        init_scale = choice.init_scale if init_scale is None else init_scale
+    l2, init_scale = float(l2), 1.0 if init_scale is None else float(init_scale)
+    ascent_kwargs["init_scale"] = init_scale
 
     C, T = len(chosen), restarts
     store = skip = None
     if checkpoint is not None:
-        # Everything that determines the rows; not batch_size or device, which must not change results.
+        # Everything that determines the rows; not batch_size or device, which must not change results. A lambda
+        # chosen by a policy differs between machines in its last float bits: four significant figures compare.
         settings = {"model": model_fingerprint(head), "layer": layer, "at": at, "logits": logits,
-                    "head_given": head is not None, "classes": chosen, "restarts": restarts, "seed": seed, "l2": l2,
-                    "optimizer": optimizer, **opts, "init_scale": init_scale, "precision": precision,
+                    "head_given": head is not None, "classes": chosen, "restarts": restarts, "seed": seed,
+                    "l2": float(f"{l2:.4g}"), "optimizer": optimizer, **opts, "init_scale": float(f"{init_scale:.4g}"),
+                    "precision": precision,
                     "nonnegative": nonnegative, "feature_shape": list(feature_shape),
                     "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
         store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape)
