@@ -1,9 +1,15 @@
-"""Command-line interface: ``deepresolve layers|run|demo|motifs|report``."""
+"""Command-line interface: ``deepresolve layers|run|demo|motifs|report``.
+
+A user's mistake (a :class:`~deepresolve.errors.DeepResolveError`) is printed as one line on stderr with exit status 2;
+``deepresolve --debug ...`` shows its traceback. Any other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,10 +18,31 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .errors import ArgumentError, DeepResolveError, MissingFileError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="DeepResolve: which learned features drive each output of a genomic CNN, which interact "
                        "non-additively, and which outputs share features - computed inside the network, no data needed.")
 console = Console()
+
+
+@app.callback()
+def _global_options(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error (put it before "
+                                                                       "the command: deepresolve --debug run ...).")) -> None:
+    """DeepResolve: which learned features drive each output of a genomic CNN, which interact non-additively, and
+    which outputs share features - computed inside the network, no data needed."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``deepresolve`` program: runs :data:`app`, turning a user's mistake into one line and exit status 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="deepresolve")
+    except DeepResolveError as err:
+        if "--debug" in args[: args.index("--") if "--" in args else len(args)]:
+            raise
+        print(f"deepresolve: error: {' '.join(str(err).split())}", file=sys.stderr)
+        sys.exit(2)
 
 MODEL_HELP = ("The model: a TorchScript file (.pt/.ts), a Keras 1.x model folder or .json (weights beside it), "
               "an ONNX file, or 'package.module:factory' (a function returning an nn.Module) with --weights.")
@@ -24,51 +51,78 @@ MODEL_HELP = ("The model: a TorchScript file (.pt/.ts), a Keras 1.x model folder
 def parse_shape(text: str) -> tuple[int, ...]:
     """'4,1000' -> (4, 1000)."""
     try:
-        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
     except ValueError:
-        raise typer.BadParameter(f"expected sizes separated by commas, e.g. 4,1000; got {text!r}", param_hint="--input-shape")
-    if not shape or any(s <= 0 for s in shape):
-        raise typer.BadParameter(f"expected positive sizes, e.g. 4,1000; got {text!r}", param_hint="--input-shape")
+        shape = ()
+    if not shape or any(v <= 0 for v in shape):
+        raise ArgumentError(f"--input-shape: expected positive sizes separated by commas, e.g. 4,1000, got {text!r}")
     return shape
 
 
-def parse_classes(text: str | None) -> list[int] | None:
-    """'0,3,10-12' -> [0, 3, 10, 11, 12]; None -> every output."""
+def parse_classes(text: str | None, n_outputs: int) -> list[int] | None:
+    """'0,3,10-12' -> [0, 3, 10, 11, 12], each checked against ``n_outputs`` before any list is built; None -> all."""
     if text is None or text.strip().lower() in ("", "all"):
         return None
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
-            elif part.strip():
-                out.append(int(part))
-    except ValueError:
-        raise typer.BadParameter(f"expected indices and ranges like 0,3,10-12; got {text!r}", param_hint="--classes")
+    spans: list[tuple[int, int]] = []
+    for part in (p.strip() for p in text.split(",")):
+        lo, sep, hi = part.partition("-") if "-" in part[1:] else (part, "", part)
+        try:
+            span = (int(lo), int(hi))
+        except ValueError:
+            raise ArgumentError(f"--classes: expected output indices and ranges like 0,3,10-12, got {text!r}") from None
+        if span[0] > span[1]:
+            raise ArgumentError(f"--classes: expected ranges that run upwards (low-high), got {part!r}")
+        if span[0] < 0 or span[1] >= n_outputs:
+            raise ArgumentError(f"--classes: expected output indices in 0-{n_outputs - 1} (the model has {n_outputs} "
+                                f"outputs), got {part!r}")
+        spans.append(span)
+    return [c for lo, hi in spans for c in range(lo, hi + 1)]
+
+
+def _out_folder(out: Path) -> Path:
+    """``--out`` checked now; it is created only when there is something to write."""
+    if out.exists() and not out.is_dir():
+        raise ArgumentError(f"--out: expected a folder, got the file {str(out)!r}")
     return out
 
 
-def _model(spec: str, weights: Path | None) -> torch.nn.Module:
-    """:func:`deepresolve.io.models.load_model`, its errors as a usage error on MODEL."""
-    from .io.models import load_model
-
-    try:
-        return load_model(spec, weights=weights)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        raise typer.BadParameter(str(err), param_hint="MODEL") from None
-
-
-def _inputs(path: Path | None, option: str) -> np.ndarray | None:
-    """One-hot inputs from a .npy/.npz/FASTA file, its errors as a usage error on ``option``."""
-    from .io.sequences import load_inputs
-
+def _lines(path: Path | None, option: str) -> list[str] | None:
+    """The non-empty lines of a text file named by ``option``."""
     if path is None:
         return None
-    try:
-        return load_inputs(path)
-    except (ValueError, FileNotFoundError) as err:
-        raise typer.BadParameter(str(err), param_hint=option) from None
+    if not path.is_file():
+        raise MissingFileError(f"{option}: expected a text file, got {str(path)!r}, which does not exist")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _model(spec: str, weights: Path | None) -> torch.nn.Module:
+    from .io.models import load_model
+
+    return load_model(spec, weights=weights)
+
+
+def _inputs(path: Path | None) -> np.ndarray | None:
+    from .io.sequences import load_inputs
+
+    return None if path is None else load_inputs(path)
+
+
+def _n_outputs(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    """The model's number of outputs, from one forward pass on zeros (which also checks that the shape fits)."""
+    from .split import _run
+
+    out = _run(net, torch.zeros((1, *shape)), "the model")
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ArgumentError(f"MODEL: expected a model returning class scores of shape (N, C), got output "
+                            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    return int(out.shape[1])
+
+
+def _write_table(df: pd.DataFrame, path: Path) -> None:
+    """A TSV written under a temporary name and renamed: a kill never leaves half a table."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(path)
 
 
 def print_table(result, top: int = 5) -> None:
@@ -83,11 +137,12 @@ def print_table(result, top: int = 5) -> None:
 
 
 def channel_tsv(result) -> pd.DataFrame:
-    """Long table: one row per (class, channel)."""
+    """Long table: one row per (class, channel), classes by output index (their names may repeat)."""
     frames = []
-    for name in result.class_names:
-        df = result.channel_table(name)
+    for output, name in zip(result.classes.tolist(), result.class_names):
+        df = result.channel_table(int(output))
         df.insert(0, "class", name)
+        df.insert(0, "output", int(output))
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
@@ -98,11 +153,12 @@ def layers(model: str = typer.Argument(..., help=MODEL_HELP),
            weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model.")) -> None:
     """List the layers of a model with their output shapes, to choose --layer."""
     from .split import list_layers
+    shape = parse_shape(input_shape)
     net = _model(model, weights)
     table = Table(title="layers (H = a layer's output; use --at input for its input)")
     for col in ("name", "type", "output shape (K, W...)"):
         table.add_column(col)
-    for name, kind, shape in list_layers(net, parse_shape(input_shape)):
+    for name, kind, shape in list_layers(net, input_shape=shape):
         table.add_row(name, kind, str(shape))
     console.print(table)
 
@@ -116,47 +172,50 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         at: str = typer.Option("output", help="Analyse the layer's 'output' or its 'input'."),
         classes: Optional[str] = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all)."),
         restarts: int = typer.Option(10, help="Random restarts per class."),
-        l2: str = typer.Option("1.0", help="lambda, or 'auto' (needs --inputs)."),
+        l2: str = typer.Option("auto", help="lambda, or a policy: 'auto' (= 'gradient'), 'prior' or 'norm' "
+                                           "(see deepresolve.regularization)."),
         optimizer: str = typer.Option("matched", help="'matched' (fast) or 'paper' (decaying plain ascent)."),
         steps: Optional[int] = typer.Option(None, help="Maximum ascent steps."),
         lr: Optional[float] = typer.Option(None, help="Step size (see the docs for each optimiser)."),
-        inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of a few real inputs (for l2=auto, --l2-center mean)."),
+        inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of a few real inputs (the l2 policies use "
+                                                         "them instead of random sequences; --l2-center mean)."),
         l2_center: Optional[str] = typer.Option(None, help="'mean': pull H toward the mean real feature map."),
         nonnegative: bool = typer.Option(False, help="Constrain H >= 0."),
         precision: str = typer.Option("float32", help="'float32' or 'bfloat16' (faster on AMX CPUs and GPUs)."),
         inconsistency: str = typer.Option("variance", help="IL: 'variance' (the paper) or 'sign' (its sign-disagreement part)."),
         class_names: Optional[Path] = typer.Option(None, help="Text file, one output name per line."),
-        seed: int = typer.Option(0),
+        seed: int = typer.Option(0, help="Drives every random choice (restarts, mixture fits, reference sequences)."),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)."),
         batch_size: Optional[int] = typer.Option(None, help="Rows per forward pass (bounds memory)."),
+        checkpoint_every: float = typer.Option(5.0, help="Seconds between writes of finished rows to OUT/checkpoint/."),
         ) -> None:
-    """Run DeepResolve on a model; resumes from OUT/checkpoint.h5 after an interruption."""
+    """Run DeepResolve on a model. Finished rows go to OUT/checkpoint/ as they come: after an interruption (even
+    kill -9) the same command resumes; a run with another model or settings is refused."""
     from .resolve import resolve
-    net = _model(model, weights)
-    if l2 != "auto":
+
+    out = _out_folder(out)
+    shape = parse_shape(input_shape)
+    l2_value: float | str = l2
+    if l2 not in ("auto", "gradient", "prior", "norm"):
         try:
-            l2_value: float | str = float(l2)
+            l2_value = float(l2)
         except ValueError:
-            raise typer.BadParameter(f"expected a positive number or 'auto'; got {l2!r}", param_hint="--l2")
-    else:
-        l2_value = "auto"
-    names = None
-    if class_names is not None:
-        if not class_names.exists():
-            raise typer.BadParameter(f"{str(class_names)!r} does not exist", param_hint="--class-names")
-        names = [line.strip() for line in class_names.read_text().splitlines() if line.strip()]
-    out.mkdir(parents=True, exist_ok=True)
-    result = resolve(net, layer, input_shape=parse_shape(input_shape), classes=parse_classes(classes), restarts=restarts,
-                     l2=l2_value, steps=steps, lr=lr, seed=seed, device=device, batch_size=batch_size,
-                     optimizer=optimizer, at=at, precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
-                     inputs=_inputs(inputs, "--inputs"), class_names=names, checkpoint=out / "checkpoint.h5", progress=True)
+            raise ArgumentError(f"--l2: expected a positive number or one of auto, gradient, prior, norm, got {l2!r}") \
+                from None
+    names = _lines(class_names, "--class-names")
+    inputs_array = _inputs(inputs)
+    net = _model(model, weights)
+    chosen = parse_classes(classes, _n_outputs(net, shape))
+    result = resolve(net, layer, input_shape=shape, classes=chosen, restarts=restarts, l2=l2_value, steps=steps, lr=lr,
+                     seed=seed, device=device, batch_size=batch_size, optimizer=optimizer, at=at, precision=precision,
+                     inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center, inputs=inputs_array,
+                     class_names=names, checkpoint=out / "checkpoint", checkpoint_every=checkpoint_every, progress=True)
     result.save(out / "result.h5")
-    result.table(top=10).to_csv(out / "summary.tsv", sep="\t", index=False)
-    channel_tsv(result).to_csv(out / "channels.tsv", sep="\t", index=False)
-    (out / "checkpoint.h5").unlink(missing_ok=True)
+    _write_table(result.table(top=10), out / "summary.tsv")
+    _write_table(channel_tsv(result), out / "channels.tsv")
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the result holds every row now
     print_table(result)
     console.print(f"wrote {out / 'result.h5'}, {out / 'summary.tsv'} and {out / 'channels.tsv'}")
-
 
 
 @app.command()
@@ -179,7 +238,7 @@ def motifs(model: str = typer.Argument(..., help=MODEL_HELP),
            jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
            matches: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
     """Channels as sequence motifs (PWMs), written as MEME and matched against JASPAR with Tomtom."""
-    table = motifs_main(_model(model, weights), out, layer=layer, inputs=_inputs(inputs, "--inputs"),
+    table = motifs_main(_model(model, weights), _out_folder(out), layer=layer, inputs=_inputs(inputs),
                         jaspar_release=jaspar, n_matches=matches)
     best = table.sort_values("p_value").groupby("query", sort=False).head(1)
     console.print(best.head(20).to_string(index=False))
@@ -227,7 +286,8 @@ def motifs_main(
         pwms = list(filter_pwms(model))
     else:
         if inputs is None:
-            raise ValueError(f"layer {layer!r} given without inputs: channel motifs start from sequence fragments")
+            raise ArgumentError(f"inputs: expected one-hot sequences for layer={layer!r} (channel motifs start from "
+                                "sequence fragments), got None")
         pwms = list(channel_motifs(model, layer, inputs)[0])
     names = [f"ch{k}" for k in range(len(pwms))]
     out_dir = Path(out_dir)
@@ -249,8 +309,8 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
     from .viz.report import write_report
     from .result import load
 
-    if not result.exists():
-        raise typer.BadParameter(f"{str(result)!r} does not exist", param_hint="RESULT")
+    if not result.is_file():
+        raise MissingFileError(f"RESULT: expected a result.h5 file, got {str(result)!r}, which does not exist")
     res = load(result)
     net = _model(model, weights) if model else None
     pwms = None
@@ -263,13 +323,13 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
             pwms = None
     matches = None
     if motif_table is not None:
-        if not motif_table.exists():
-            raise typer.BadParameter(f"{str(motif_table)!r} does not exist", param_hint="--motifs")
+        if not motif_table.is_file():
+            raise MissingFileError(f"--motifs: expected a Tomtom TSV file, got {str(motif_table)!r}, which does not exist")
         matches = pd.read_csv(motif_table, sep="\t")
     label_matrix = None
     if labels is not None:
-        if not labels.exists():
-            raise typer.BadParameter(f"{str(labels)!r} does not exist", param_hint="--labels")
+        if not labels.is_file():
+            raise MissingFileError(f"--labels: expected a .npy file, got {str(labels)!r}, which does not exist")
         label_matrix = np.load(labels)
     path = write_report(res, out, pwms=pwms, motif_matches=matches, labels=label_matrix, model=net,
                         max_class_sections=max_classes)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._utils import check_choice, check_device, check_int, package_versions
+from ._utils import check_choice, check_device, check_float, check_int, package_versions
 from .ascent import Optimizer, check_ascent_options, feature_ascent
 from .errors import ArgumentError, ModelError
 from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
@@ -88,6 +88,7 @@ def resolve(
     class_names: Sequence[str] | None = None,
     channel_names: Sequence[str] | None = None,
     checkpoint: str | Path | None = None,
+    checkpoint_every: float = 5.0,
     progress: bool = False,
     inconsistency: str = "variance",
     **optimizer_options,
@@ -154,6 +155,8 @@ def resolve(
         with the same model and settings resumes from it (batch size and device may differ); one with another
         model or other settings is refused with the settings that differ. Nothing is written before the first
         rows finish.
+    checkpoint_every : float
+        Seconds between writes of finished rows to ``checkpoint``.
     progress : bool
         Show a progress bar.
     inconsistency : {"variance", "sign"}
@@ -179,6 +182,7 @@ def resolve(
     for flag, name in ((logits, "logits"), (nonnegative, "nonnegative"), (progress, "progress")):
         check_choice(flag, name, (True, False))
     seed = check_int(seed, "seed", minimum=0)
+    check_float(checkpoint_every, "checkpoint_every", minimum=0.0)
     dev = check_device(device)
     if isinstance(l2_center, str):
         check_choice(l2_center, "l2_center", ("mean",))
@@ -233,7 +237,7 @@ def resolve(
                     "precision": precision,
                     "nonnegative": nonnegative, "feature_shape": list(feature_shape),
                     "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
-        store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape)
+        store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
         skip = store.finished()
 
     bar = None

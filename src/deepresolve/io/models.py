@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import ArgumentError, FileFormatError, MissingFileError, ModelError
 from .keras import load_keras
 
 
@@ -17,7 +18,8 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     Parameters
     ----------
     source : str or Path
-        - a Keras 1.x model (folder with ``.json`` + ``.h5``, or either file) → :func:`~deepresolve.io.keras.load_keras`;
+        - a Keras model: 1.x (folder with ``.json`` + ``.h5``, or either file), 2.x (one ``model.h5``) or a 0.x
+          Sequential ``.json`` → :func:`~deepresolve.io.keras.load_keras`;
         - a TorchScript archive (``.pt``, ``.pth``, ``.ts``) → :func:`torch.jit.load`;
         - an ONNX file (``.onnx``) → ``onnx2torch.convert`` (optional: ``pip install onnx2torch``);
         - ``"package.module:factory"``: a function returning an ``nn.Module``, its state dict read from ``weights``.
@@ -37,9 +39,10 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     if not path.exists() and ":" in str(source):
         return _from_factory(str(source), weights)
     if not path.exists():
-        raise FileNotFoundError(f"{str(source)!r} is neither an existing file/folder nor 'package.module:factory'")
+        raise MissingFileError(f"model: expected an existing file/folder or 'package.module:factory', got "
+                               f"{str(source)!r}, which does not exist")
     if weights is not None:
-        raise ValueError(f"weights= is read only for a 'package.module:factory' model; {str(source)!r} holds its "
+        raise ArgumentError(f"weights= is read only for a 'package.module:factory' model; {str(source)!r} holds its "
                          "own weights")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in (".json", ".h5", ".hdf5"):
@@ -49,7 +52,7 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
             model = torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as err:
             # A pickled nn.Module is not loaded implicitly: unpickling runs arbitrary code.
-            raise ValueError(
+            raise FileFormatError(
                 f"{str(path)!r} is not a TorchScript archive ({str(err).splitlines()[0]}); save the model with "
                 "torch.jit.script(model).save(path), or load it yourself and pass the module. A plain state dict "
                 "needs the architecture too: give the model as 'package.module:factory' and the file as weights"
@@ -59,11 +62,11 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
         try:
             from onnx2torch import convert
         except ImportError:
-            raise ImportError(
+            raise ModelError(
                 f"loading {str(path)!r} needs onnx2torch: pip install onnx2torch (the 'onnx' extra of deepresolve)"
             ) from None
         return convert(str(path)).eval()
-    raise ValueError(
+    raise FileFormatError(
         f"cannot tell the format of {str(path)!r}: expected a Keras folder/.json/.h5, a TorchScript .pt/.pth/.ts, "
         "an .onnx file or 'package.module:factory'"
     )
@@ -74,19 +77,24 @@ def _from_factory(spec: str, weights: str | Path | None) -> nn.Module:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ValueError(f"cannot import module {module_name!r} from {spec!r}: {err}") from None
+        raise ModelError(f"cannot import module {module_name!r} from {spec!r}: {err}") from None
     if not hasattr(module, factory):
-        raise ValueError(f"module {module_name!r} has no {factory!r}")
+        raise ModelError(f"module {module_name!r} has no {factory!r}")
     model = getattr(module, factory)()
     if not isinstance(model, nn.Module):
-        raise ValueError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
+        raise ModelError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:
         weights = Path(weights)
-        if not weights.exists():
-            raise FileNotFoundError(f"weights file {str(weights)!r} does not exist")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        if not weights.is_file():
+            raise MissingFileError(f"weights: expected a state-dict file, got {str(weights)!r}, which does not exist")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated, not a torch file, or pickled objects other than tensors
+            raise FileFormatError(f"weights {str(weights)!r} cannot be read as a state dict ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0] if str(err) else ''})") from None
         try:
             model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-        except RuntimeError as err:
-            raise ValueError(f"weights {str(weights)!r} do not fit {spec}: {err}") from None
+        except (RuntimeError, TypeError, AttributeError) as err:
+            raise ModelError(f"weights {str(weights)!r} do not fit {spec}: "
+                             f"{' '.join(str(err).split())[:300]}") from None
     return model.eval()
