@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from deepresolve.baselines import attribute, layer_attribution
+from deepresolve.errors import ArgumentError
 from deepresolve.paper.datasets import synthetic_set_one
 from deepresolve._utils import strip_probability
 from deepresolve.paper.zoo import synthetic_cnn, tf_cnn
@@ -134,14 +135,23 @@ def test_layer_attribution_shapes_and_meaning():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda m, x: attribute(m, x, method="integrated"), "method must be one of"),
-    (lambda m, x: attribute(m, x, method="saliency", cls=5), "cls: 5 is out of range"),
-    (lambda m, x: attribute(m, x[:, :3], method="saliency"), r"shape \(N, 4, L\)"),
-    (lambda m, x: attribute(m, x, method="deeplift", baseline="dinuc"), "baseline must be"),
-    (lambda m, x: attribute(m, x, method="deeplift", baseline=np.zeros((4, 7))), "baseline array must have"),
+    (lambda m, x: attribute(m, x, method="integrated"),
+     r"^method: expected one of 'saliency', 'gradient_x_input', 'deeplift', got 'integrated'$"),
+    (lambda m, x: attribute(m, x, method="saliency", cls=5),
+     r"^cls: expected an output index in \[0, 1\] \(the model has 2 output\(s\)\), got 5$"),
+    (lambda m, x: attribute(m, x[:, :3], method="saliency"),
+     r"^inputs: expected one-hot of shape \(N, 4, L\) or \(4, L\), got shape \(\d+, 3, \d+\)$"),
+    (lambda m, x: attribute(m, x, method="deeplift", baseline="dinuc"),
+     r"^baseline: expected one of 'zeros', 'shuffle', got 'dinuc'$"),
+    (lambda m, x: attribute(m, x, method="deeplift", baseline="shuffle", n_shuffles=0),
+     r"^n_shuffles: expected an integer >= 1, got 0$"),
+    (lambda m, x: attribute(m, x, method="deeplift", baseline=np.zeros((4, 7))),
+     r"^baseline: expected an array of the inputs' shape \(\d+, 4, \d+\) or \(4, \d+\), got shape \(4, 7\)$"),
+    (lambda m, x: attribute(m, x, method="deeplift", baseline={"a": 1}),
+     r"^baseline: expected None, 'zeros', 'shuffle' or an array, got dict"),
     (lambda m, x: layer_attribution(m, "conv9", x, method="saliency"), "layer='conv9' is not a module"),
-    (lambda m, x: attribute("model", x, method="saliency"), "nn.Module"),
+    (lambda m, x: attribute("model", x, method="saliency"), r"^model: expected a torch nn.Module, got str$"),
 ])
 def test_bad_arguments_are_named(call, match):
-    with pytest.raises((ValueError, TypeError), match=match):
+    with pytest.raises(ArgumentError, match=match):
         call(_linear(), _x())

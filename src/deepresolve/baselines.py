@@ -23,28 +23,29 @@ import torch
 from captum.attr import DeepLift, InputXGradient, LayerDeepLift, LayerGradientXActivation, Saliency
 from torch import nn
 
-from ._utils import check_int, find_layer, model_device, strip_probability
+from ._utils import check_choice, check_int, find_layer, model_device, strip_probability
+from .errors import ArgumentError
 
 METHODS = ("saliency", "gradient_x_input", "deeplift")
 
 
 def _prepare(model: nn.Module, inputs, method: str, cls: int) -> tuple[nn.Module, torch.Tensor]:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ArgumentError(f"model: expected a torch nn.Module, got {type(model).__name__}")
+    check_choice(method, "method", METHODS)
     x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1] != 4:
-        raise ValueError(f"inputs must be one-hot of shape (N, 4, L) or (4, L), got shape {tuple(x.shape)}")
+        raise ArgumentError(f"inputs: expected one-hot of shape (N, 4, L) or (4, L), got shape {tuple(x.shape)}")
     cls = check_int(cls, "cls", minimum=0)
     net = strip_probability(model)[0].eval()
     x = x.to(model_device(net))
     with torch.no_grad():
         n_out = net(x[:1]).reshape(1, -1).shape[1]
     if cls >= n_out:
-        raise ValueError(f"cls: {cls} is out of range: the model has {n_out} output(s)")
+        raise ArgumentError(f"cls: expected an output index in [0, {n_out - 1}] (the model has {n_out} output(s)), "
+                            f"got {cls}")
     # captum would set this itself, with a warning per call
     return net, x.requires_grad_()
 
@@ -54,18 +55,22 @@ def _references(x: torch.Tensor, baseline, n_shuffles: int, seed: int) -> torch.
     if baseline is None or (isinstance(baseline, str) and baseline == "zeros"):
         return torch.zeros((1, *x.shape))
     if isinstance(baseline, str):
-        if baseline != "shuffle":
-            raise ValueError(f"baseline must be None, 'zeros', 'shuffle' or an array, got {baseline!r}")
+        check_choice(baseline, "baseline", ("zeros", "shuffle"))
+        n_shuffles, seed = check_int(n_shuffles, "n_shuffles", minimum=1), check_int(seed, "seed", minimum=0)
         from tangermeme.ersatz import dinucleotide_shuffle
 
         shuffled = dinucleotide_shuffle(x.detach(), n=n_shuffles, random_state=seed)  # (N, S, 4, L)
         return shuffled.permute(1, 0, 2, 3).float()
-    ref = torch.as_tensor(np.asarray(baseline, dtype=np.float32))
+    try:
+        ref = torch.as_tensor(np.asarray(baseline, dtype=np.float32))
+    except (TypeError, ValueError):
+        raise ArgumentError(f"baseline: expected None, 'zeros', 'shuffle' or an array, got "
+                            f"{type(baseline).__name__} {baseline!r:.60}") from None
     if ref.shape == x.shape[1:]:
         ref = ref.expand_as(x)
     if ref.shape != x.shape:
-        raise ValueError(f"baseline array must have the inputs' shape {tuple(x.shape)} or {tuple(x.shape[1:])}, "
-                         f"got {tuple(ref.shape)}")
+        raise ArgumentError(f"baseline: expected an array of the inputs' shape {tuple(x.shape)} or "
+                            f"{tuple(x.shape[1:])}, got shape {tuple(ref.shape)}")
     return ref[None]
 
 

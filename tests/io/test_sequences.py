@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
 from deepresolve.io.sequences import decode, load_inputs, one_hot, read_fasta, write_fasta
 
 
@@ -16,15 +17,19 @@ def test_one_hot_roundtrip_and_order():
     assert one_hot("acgt").shape == (1, 4, 4)
 
 
-@pytest.mark.parametrize("bad, match", [(["ACG", "AC"], "same length"), (["ACXG"], "'X' at position 2"),
-                                        ([], "no sequences"), ([3], "must be a str")])
+@pytest.mark.parametrize("bad, match", [
+    (["ACG", "AC"], r"^seqs: expected sequences of one common length, got lengths \[2, 3\]$"),
+    (["ACXG"], r"^seqs: expected only A, C, G, T or N, got 'X' in sequence 0 at position 2$"),
+    ([], r"^seqs: expected at least one sequence, got none$"),
+    ([3], r"^seqs: expected every sequence to be a str, got a int$"),
+])
 def test_one_hot_rejects_bad_input(bad, match):
-    with pytest.raises((ValueError, TypeError), match=match):
+    with pytest.raises(ArgumentError, match=match):
         one_hot(bad)
 
 
 def test_decode_rejects_wrong_shape():
-    with pytest.raises(ValueError, match=r"\(N, 4, L\)"):
+    with pytest.raises(ArgumentError, match=r"^x: expected a one-hot array of shape \(N, 4, L\) or \(4, L\), got shape"):
         decode(np.zeros((2, 5, 3)))
 
 
@@ -32,15 +37,56 @@ def test_write_and_read_fasta(tmp_path):
     x = one_hot(["ACGT", "GGCC"])
     path = write_fasta(tmp_path / "a.fa", x, names=["a", "b"])
     assert read_fasta(path) == (["a", "b"], ["ACGT", "GGCC"])
-    with pytest.raises(ValueError, match="2 sequences"):
+    with pytest.raises(ArgumentError, match=r"^names: expected one name per sequence \(2\), got 1$"):
         write_fasta(tmp_path / "b.fa", x, names=["a"])
+    assert not (tmp_path / "b.fa").exists()
 
 
 def test_fasta_with_a_letter_outside_acgtn_names_file_sequence_and_letter(tmp_path):
     path = tmp_path / "bad.fa"
     path.write_text(">a\nACGTN\n>b\nacgRt\n")
-    with pytest.raises(ValueError, match=r"bad\.fa'?: sequence 1 has 'R' at position 3"):
+    with pytest.raises(FileFormatError, match=r"bad\.fa': expected only A, C, G, T or N, got 'R' in sequence 1 at "
+                                              r"position 3$"):
         load_inputs(path)
     path.write_text(">a\nACGTN\n>b\nacgnt\n")
     x = load_inputs(path)
     assert x.shape == (2, 4, 5) and x[1, :, 3].sum() == 0 and decode(x) == ["ACGTN", "ACGNT"]
+
+
+@pytest.mark.parametrize("content, match", [
+    ("ACGT\n>a\nACGT\n", r"expected a '>' header first, got sequence on line 1$"),
+    ("", r"expected FASTA sequences, got none$"),
+    (">a\nACGT\n>b\nACG\n", r"expected FASTA sequences of one common length, got lengths \[3, 4\]$"),
+])
+def test_broken_fasta_files_raise_one_line_naming_the_file(tmp_path, content, match):
+    path = tmp_path / "in.fa"
+    path.write_text(content)
+    with pytest.raises(FileFormatError, match=r"^(FASTA|inputs) file '.*in\.fa': " + match):
+        load_inputs(path)
+
+
+def test_unreadable_and_missing_input_files(tmp_path):
+    (tmp_path / "bin.fa").write_bytes(bytes(range(256)))
+    with pytest.raises(FileFormatError, match=r"bin\.fa': expected a text file"):
+        load_inputs(tmp_path / "bin.fa")
+    (tmp_path / "x.npy").write_text("not numpy")
+    with pytest.raises(FileFormatError, match=r"x\.npy': expected a numpy \.npy file"):
+        load_inputs(tmp_path / "x.npy")
+    with pytest.raises(MissingFileError, match=r"^inputs file '.*nope\.fa' does not exist$"):
+        load_inputs(tmp_path / "nope.fa")
+    with pytest.raises(MissingFileError, match=r"^inputs file: expected a file, got the folder"):
+        load_inputs(tmp_path)
+
+
+def test_keras_layout_helpers_refuse_what_they_cannot_do():
+    import torch
+
+    from deepresolve.errors import ModelError
+    from deepresolve.io.keras import FromOneHot, Softmax2D, sequence_input
+
+    with pytest.raises(ArgumentError, match=r"^onehot: expected shape \(N, alphabet, length\), got \(4, 10\)$"):
+        sequence_input(torch.nn.Identity(), torch.zeros(4, 10))
+    with pytest.raises(ModelError, match=r"^model: expected a Keras input layout that takes sequences .*, got 'dense'$"):
+        FromOneHot("dense")
+    with pytest.raises(ModelError, match=r"^softmax activation: expected an \(N, D\) tensor .*, got shape \(2, 3, 4\)$"):
+        Softmax2D()(torch.zeros(2, 3, 4))

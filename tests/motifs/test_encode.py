@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from deepresolve.errors import ArgumentError
 from deepresolve.motifs.jaspar import jaspar_motifs
 from deepresolve.motifs.encode import Experiment, factor_of, jaspar_keys_for, motif_components, parse_experiment
 
@@ -50,11 +51,13 @@ def test_parse_with_explicit_symbols_and_paths():
 
 
 def test_parse_errors():
-    with pytest.raises(ValueError, match="no known lab"):
+    with pytest.raises(ArgumentError, match=r"^name: expected a known lab after 'wgEncodeAwgTfbs' \(.*\), got "
+                                            r"'wgEncodeAwgTfbsFooK562CtcfUniPk', which has no known lab$"):
         parse_experiment("wgEncodeAwgTfbsFooK562CtcfUniPk")
-    with pytest.raises(ValueError, match="factor token 'Qqq9'"):
+    with pytest.raises(ArgumentError, match=r"^name: expected a factor token naming a known gene after lab 'Haib', cell "
+                                            r"'K562', got '.*', whose factor token 'Qqq9' names none"):
         parse_experiment("wgEncodeAwgTfbsHaibK562Qqq9UniPk", symbols=SYMBOLS)
-    with pytest.raises(TypeError):
+    with pytest.raises(ArgumentError, match=r"^name: expected a non-empty string, got None$"):
         parse_experiment(None)
 
 
@@ -64,7 +67,7 @@ def test_motif_components_and_keys():
     keys = ["MA0591.1 Bach1::Mafk", "MA0496.1 MAFK", "MA0139.1 CTCF", "MA1102.1 CTCFL"]
     assert jaspar_keys_for("mafk", keys) == ["MA0591.1 Bach1::Mafk", "MA0496.1 MAFK"]
     assert jaspar_keys_for("CTCF", keys) == ["MA0139.1 CTCF"]  # CTCFL is another gene
-    with pytest.raises(ValueError, match="not '<matrix id> <name>'"):
+    with pytest.raises(ArgumentError, match=r"^motif_keys: expected keys '<matrix id> <name>', got 'CTCF'$"):
         jaspar_keys_for("CTCF", ["CTCF"])
 
 

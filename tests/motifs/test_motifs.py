@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
 from deepresolve.cli import motifs_main
 from deepresolve.io.models import load_model
 from deepresolve.io.sequences import one_hot
@@ -49,7 +50,7 @@ def test_to_pwm_properties():
     np.testing.assert_allclose(p[:, 0], [0.25, 0.75, 0, 0])
     np.testing.assert_allclose(p[:, 1], [0, 0, 0, 1])  # negatives clipped
     np.testing.assert_allclose(p[:, 2], 0.25)  # all-zero column
-    with pytest.raises(ValueError, match=r"\(\.\.\., 4, width\)"):
+    with pytest.raises(ArgumentError, match=r"^matrix: expected an array \(\.\.\., 4, width\) in A, C, G, T order, got shape \(3, 5\)$"):
         to_pwm(np.ones((3, 5)))
     ic = information_content(p)
     np.testing.assert_allclose(ic[[1, 2]], [2, 0], atol=1e-9)
@@ -111,12 +112,50 @@ def test_meme_round_trip(tmp_path):
     assert list(back) == names
     for p, q in zip(pwms, back.values()):
         np.testing.assert_allclose(q, p, rtol=1e-6)
-    with pytest.raises(ValueError, match="2 PWMs but 1 names"):
+    with pytest.raises(ArgumentError, match=r"^names: expected one name per PWM \(2\), got 2 PWMs but 1 names$"):
         write_meme(pwms[:2], ["a"], tmp_path / "x.meme")
-    with pytest.raises(ValueError, match=r"\(4, width\)"):
+    with pytest.raises(ArgumentError, match=r"^pwm 0: expected a \(4, width\) array in A, C, G, T order, got shape \(5, 3\)$"):
         write_meme([np.ones((5, 3))], ["a"], tmp_path / "x.meme")
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ArgumentError, match=r"^names: expected unique motif names, got \['a'\] more than once$"):
         write_meme(pwms[:2], ["a", "a"], tmp_path / "x.meme")
+    assert not (tmp_path / "x.meme").exists()
+
+
+MEME_HEAD = "MEME version 4\n\nALPHABET= ACGT\n\n"
+ROW = "0.25 0.25 0.25 0.25\n"
+
+
+@pytest.mark.parametrize("body, problem", [
+    ("", r"expected at least one 'MOTIF' line, got none"),
+    ("MOTIF a\nURL x\n", r"expected a 'letter-probability matrix' line for motif 'a', got the end of the file"),
+    ("MOTIF a\nMOTIF b\n", r"line 6: expected a 'letter-probability matrix' line for motif 'a', got the next MOTIF line"),
+    ("MOTIF a\nletter-probability matrix: alength= 4\n" + ROW,
+     r"line 6: expected 'w=<width>' \(>= 1\) on the matrix line of motif 'a', got 'letter-probability matrix: alength= 4'"),
+    ("MOTIF a\nletter-probability matrix: alength= 4 w= 2\n" + ROW + "0.5 0.5 0\n",
+     r"line 8: expected a row of 4 probabilities \(A, C, G, T\) of motif 'a', got '0.5 0.5 0'"),
+    ("MOTIF a\nletter-probability matrix: alength= 4 w= 2\n" + ROW + "0.5 x 0 0.5\n",
+     r"line 8: expected a row of 4 probabilities \(A, C, G, T\) of motif 'a', got '0.5 x 0 0.5'"),
+    ("MOTIF a\nletter-probability matrix: alength= 4 w= 3\n" + ROW * 2,
+     r"expected 3 rows in the matrix of motif 'a', got 2 before the end of the file"),
+    ("MOTIF a\nletter-probability matrix: alength= 4 w= 1\n" + ROW + "MOTIF a\n",
+     r"line 8: expected a new motif name, got 'a' a second time"),
+])
+def test_read_meme_refuses_what_is_not_a_complete_meme_file(tmp_path, body, problem):
+    # memelite skips what it cannot parse: without the check, garbage read as {} or lost motifs silently
+    path = tmp_path / "bad.meme"
+    path.write_text(MEME_HEAD + body)
+    with pytest.raises(FileFormatError, match=r"^MEME file '.*bad\.meme': " + problem + "$"):
+        read_meme(path)
+
+
+def test_read_meme_binary_missing_and_folder(tmp_path):
+    (tmp_path / "b.meme").write_bytes(bytes(range(256)))
+    with pytest.raises(FileFormatError, match=r"b\.meme': expected a text file, got bytes that are not text$"):
+        read_meme(tmp_path / "b.meme")
+    with pytest.raises(MissingFileError, match=r"^MEME file '.*nope\.meme' does not exist$"):
+        read_meme(tmp_path / "nope.meme")
+    with pytest.raises(MissingFileError, match=r"^MEME file: expected a file, got the folder"):
+        read_meme(tmp_path)
 
 
 def test_jaspar_motifs():
@@ -127,7 +166,8 @@ def test_jaspar_motifs():
     assert ctcf.shape == (4, 19)
     np.testing.assert_allclose(ctcf.sum(axis=0), 1)
     assert len(jaspar_motifs("JASPAR2024")) > len(j16)
-    with pytest.raises(ValueError, match="JASPAR1999.*available: .*JASPAR2016"):
+    with pytest.raises(ArgumentError, match=r"^release: expected a JASPAR release bundled with pyjaspar \(.*JASPAR2016.*\), "
+                                            r"got 'JASPAR1999'$"):
         jaspar_motifs("JASPAR1999")
 
 
@@ -185,11 +225,11 @@ def test_channel_motifs_recovers_a_deep_channel_kmer():
     assert pwms.shape == (1, 4, len(kmer) + 2)
     assert kmer in consensus(pwms[0])
     assert (info["activation"][0] >= info["init_activation"][0] - 1e-4).all()  # ascent never lost ground
-    with pytest.raises(ValueError, match="not a module"):
+    with pytest.raises(ArgumentError, match="not a module"):
         channel_motifs(model, "nope", seqs)
-    with pytest.raises(ValueError, match=r"one-hot \(N, 4, L\)"):
+    with pytest.raises(ArgumentError, match=r"^inputs: expected one-hot \(N, 4, L\), got shape \(\d+, 3, 40\)$"):
         channel_motifs(model, "2", seqs[:, :3])
-    with pytest.raises(ValueError, match=r"channels \[5\]"):
+    with pytest.raises(ArgumentError, match=r"^channels: expected an integer in \[0, 1\], got 5$"):
         channel_motifs(model, "2", seqs, channels=[5])
 
 
@@ -203,8 +243,15 @@ def test_deepmotif_finds_the_class_motif():
     assert pwms.shape == (3, 4, 12)
     assert all(np.diff(info["scores"]) <= 0)
     assert kmer in consensus(pwms[0])
-    with pytest.raises(ValueError, match="length is required"):
+    with pytest.raises(ArgumentError, match=r"^length: expected the input length for a model that is not an imported "
+                                            r"Keras model, got None for a Sequential$"):
         deepmotif(model)
+    with pytest.raises(ArgumentError, match=r"^n_best: expected an integer in \[1, 4\], got 5$"):
+        deepmotif(model, length=40, n_starts=4, n_best=5)
+    with pytest.raises(ArgumentError, match=r"^width: expected an integer in \[1, 40\], got 41$"):
+        deepmotif(model, length=40, width=41)
+    with pytest.raises(ArgumentError, match=r"^cls: expected an output index in \[0, 0\] \(the model has 1 outputs\), got 3$"):
+        deepmotif(model, length=40, cls=3, steps=0)
 
 
 def test_motifs_main_writes_meme_and_tomtom(tmp_path):
@@ -216,5 +263,5 @@ def test_motifs_main_writes_meme_and_tomtom(tmp_path):
     assert (tmp_path / "out" / "channels.meme").exists()
     assert (tmp_path / "out" / "tomtom_JASPAR2016.tsv").read_text().startswith("query\ttarget\tp_value")
     assert consensus(read_meme(tmp_path / "out" / "channels.meme")["ch0"]) == kmer
-    with pytest.raises(ValueError, match="without inputs"):
+    with pytest.raises(ArgumentError, match=r"^inputs: expected one-hot sequences for layer='2'"):
         motifs_main(load_model(tmp_path / "m.pt"), tmp_path / "out", layer="2")

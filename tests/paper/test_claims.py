@@ -22,6 +22,7 @@ from rich.console import Console
 
 import deepresolve as dr
 from deepresolve.baselines import attribute
+from deepresolve.errors import ArgumentError
 from deepresolve.io.sequences import decode, read_fasta
 from deepresolve.paper.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, planted_example
 from deepresolve.paper.claims import conv_weights, kmer_channel_names, motif_of, set_one_claims, set_two_claims
@@ -72,9 +73,9 @@ def test_fixture_files_match_their_sidecar(name):
 
 
 def test_load_fixture_rejects_unknown_names():
-    with pytest.raises(ValueError, match="no fixture named 'nosuch'"):
+    with pytest.raises(ArgumentError, match=r"^name: expected a fixture shipped with the package \(.*set_one.*\), got 'nosuch'$"):
         load_fixture("nosuch")
-    with pytest.raises(ValueError, match="must be an identifier"):
+    with pytest.raises(ArgumentError, match=r"^name: expected a fixture name that is an identifier such as 'set_one', got '\.\./set_one'$"):
         load_fixture("../set_one")
 
 
@@ -103,9 +104,9 @@ def test_demo_writes_everything(set_one):
 
 def test_demo_rejects_bad_arguments(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(NotADirectoryError, match="is not a folder"):
+    with pytest.raises(ArgumentError, match=r"^out_dir: expected a folder, got the file '.*file'$"):
         run_demo(tmp_path / "file")
-    with pytest.raises(TypeError, match="seed: expected an integer"):
+    with pytest.raises(ArgumentError, match="^seed: expected an integer, got str '0'$"):
         run_demo(tmp_path, seed="0")
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from deepresolve.errors import ArgumentError
 from deepresolve.io.sequences import decode
 from deepresolve.paper.datasets import (
     SET_ONE_MOTIFS, SET_TWO_CLASSES, SET_TWO_MOTIFS, planted_example, synthetic_set_one, synthetic_set_two,
@@ -51,12 +52,14 @@ def test_set_one_is_seeded():
 def test_set_one_sizes_and_errors():
     d = synthetic_set_one(n=16, n_random=0, length=30)
     assert d.x.shape == (16, 4, 30)
-    with pytest.raises(ValueError, match="length: expected an integer >= 18"):
+    with pytest.raises(ArgumentError, match="^length: expected an integer >= 18, got 10$"):
         synthetic_set_one(n=8, length=10)
-    with pytest.raises(TypeError, match="n: expected an integer"):
+    with pytest.raises(ArgumentError, match="^n: expected an integer, got float 1.5$"):
         synthetic_set_one(n=1.5)
-    with pytest.raises(ValueError, match="n_random: expected an integer >= 0"):
+    with pytest.raises(ArgumentError, match="^n_random: expected an integer >= 0, got -1$"):
         synthetic_set_one(n=8, n_random=-1)
+    with pytest.raises(ArgumentError, match="^n, n_random: expected at least one sequence in all, got n = n_random = 0$"):
+        synthetic_set_one(n=0, n_random=0)
 
 
 def test_set_two_one_label_per_sequence_matching_its_motifs():
@@ -87,3 +90,7 @@ def test_planted_example():
     assert x.shape == (1, 4, 100) and all(s.count(m) == 1 for m in SET_ONE_MOTIFS)
     s = decode(planted_example(["GCTCAT"], seed=1))[0]
     assert "GCTCAT" in s and "CAGGTC" not in s and "CGCTTG" not in s
+    with pytest.raises(ArgumentError, match=r"^motifs: expected strings over ACGT, got \['GCTCAN'\]$"):
+        planted_example(["GCTCAN"])
+    with pytest.raises(ArgumentError, match="^length: expected an integer >= 12, got 10$"):
+        planted_example(["CAGGTC", "GCTCAT"], length=10)

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
 from deepresolve.paper.deepsea import dnase_association, feature_table
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
@@ -17,9 +18,9 @@ def test_dnase_association_counts():
     assert df.index.tolist() == [3, 4]
     assert df.loc[3, ["positive", "negative"]].tolist() == [2, 0]
     assert df.loc[4, ["positive", "negative", "net"]].tolist() == [1, 2, -1]
-    with pytest.raises(ValueError, match="both 'DNase' outputs and other"):
+    with pytest.raises(ArgumentError, match="^assays: expected both 'DNase' outputs and other outputs, got no 'DNase' outputs$"):
         dnase_association(np.eye(2), ["CTCF", "EZH2"])
-    with pytest.raises(ValueError, match=r"\(C, C\) with C = len\(assays\) = 3"):
+    with pytest.raises(ArgumentError, match=r"^similarity: expected shape \(C, C\) with C = len\(assays\) = 3, got \(2, 2\)$"):
         dnase_association(np.eye(2), ["DNase", "CTCF", "EZH2"])
 
 
@@ -32,8 +33,9 @@ def test_feature_table_reads_shared_file():
 
 
 def test_feature_table_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(MissingFileError, match=r"^DeepSEA feature table '.*none\.tsv' does not exist$"):
         feature_table(tmp_path / "none.tsv")
     (tmp_path / "bad.tsv").write_text("index\tcell\n0\tK562\n")
-    with pytest.raises(ValueError, match=r"lacks columns \['assay', 'treatment'\]"):
+    with pytest.raises(FileFormatError, match=r"bad\.tsv': expected columns .*, got \['index', 'cell'\], without "
+                                              r"\['assay', 'treatment'\]$"):
         feature_table(tmp_path / "bad.tsv")

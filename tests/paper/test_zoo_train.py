@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
 from deepresolve.paper.datasets import synthetic_set_two
 from deepresolve.paper.train import apply_max_norm, auc_per_class, predict_logits, split_indices, train_model
 from deepresolve._utils import strip_probability
@@ -54,25 +55,29 @@ def test_deepsea_shapes_and_loader(tmp_path):
 
 
 def test_deepsea_loader_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(MissingFileError, match=r"^DeepSEA weights file '.*nope\.pt' does not exist$"):
         deepsea_from_file(tmp_path / "nope.pt")
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="lacks"):
+    with pytest.raises(FileFormatError, match=r"bad\.pt': expected the DeepSEA weights, got keys \['conv1.weight'\] without"):
         deepsea_from_file(tmp_path / "bad.pt")
     sd = deepsea(n_outputs=3, length=200, hidden=4).state_dict()
     sd["conv2.weight"] = torch.zeros(480, 320, 5)
     torch.save(sd, tmp_path / "shape.pt")
-    with pytest.raises(ValueError, match="does not match the DeepSEA architecture"):
+    with pytest.raises(FileFormatError, match=r"shape\.pt': expected weights of the DeepSEA architecture, got ones that do not fit"):
         deepsea_from_file(tmp_path / "shape.pt")
     torch.save(deepsea(n_outputs=3, length=200, hidden=4).state_dict(), tmp_path / "ok.pt")
-    with pytest.raises(ValueError, match="input length 1000"):
+    with pytest.raises(ArgumentError, match=r"^length: expected an input length giving \d+ positions after conv3 .*, got 1000, "):
         deepsea_from_file(tmp_path / "ok.pt", length=1000)
+    (tmp_path / "text.pt").write_text("not a torch file")
+    with pytest.raises(FileFormatError, match=r"text\.pt': expected a torch state dict file, got one torch.load cannot read"):
+        deepsea_from_file(tmp_path / "text.pt")
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(length=5), "too short"), (dict(n_outputs=0), "n_outputs"),
-                                           (dict(dropout=1.0), "dropout")])
+@pytest.mark.parametrize("kwargs, match", [(dict(length=5), r"^length: expected >= \d+ for filters of"),
+                                           (dict(n_outputs=0), "^n_outputs: expected an integer >= 1, got 0$"),
+                                           (dict(dropout=1.0), "^dropout: expected a finite number")])
 def test_zoo_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ArgumentError, match=match):
         synthetic_cnn(**kwargs)
 
 
@@ -90,8 +95,14 @@ def test_split_indices_partition():
     s = split_indices(100, test_frac=0.2, val_frac=0.1, seed=0)
     assert len(s["test"]) == 20 and len(s["val"]) == 10 and len(s["train"]) == 70
     assert sorted(np.concatenate(list(s.values())).tolist()) == list(range(100))
-    with pytest.raises(ValueError, match="test_frac"):
+    with pytest.raises(ArgumentError, match=r"^test_frac: expected a finite number >= 0 and < 1, got 1.5$"):
         split_indices(100, test_frac=1.5)
+    with pytest.raises(ArgumentError, match=r"^val_frac: expected a fraction in \(0, 1\), got 0$"):
+        split_indices(100, val_frac=0)
+    with pytest.raises(ArgumentError, match=r"^test_frac, val_frac: expected a sum < 1, got 0.6 \+ 0.5$"):
+        split_indices(100, test_frac=0.6, val_frac=0.5)
+    with pytest.raises(ArgumentError, match=r"^n: expected enough items for a split .*, got 3$"):
+        split_indices(3)
 
 
 def test_max_norm_clips_every_unit():
@@ -133,11 +144,13 @@ def test_train_model_learns_set_two():
 def test_train_model_rejects_bad_input():
     m = synthetic_cnn()
     x = np.zeros((10, 4, 100), np.float32)
-    with pytest.raises(ValueError, match=r"x must be one-hot of shape \(N, 4, L\)"):
+    with pytest.raises(ArgumentError, match=r"^x: expected one-hot of shape \(N, 4, L\), got shape \(10, 100\)$"):
         train_model(m, np.zeros((10, 100)), np.zeros(10))
-    with pytest.raises(ValueError, match="y must have shape"):
+    with pytest.raises(ArgumentError, match=r"^y: expected shape \(N, C\) with N = 10 \(the length of x\), got shape \(9, 1\)$"):
         train_model(m, x, np.zeros(9))
-    with pytest.raises(ValueError, match="0/1"):
+    with pytest.raises(ArgumentError, match=r"^y: expected 0/1 labels only, got \[0.5\]$"):
         train_model(m, x, np.full(10, 0.5))
-    with pytest.raises(ValueError, match="max_norm"):
+    with pytest.raises(ArgumentError, match=r"^epochs: expected an integer >= 1, got 0$"):
+        train_model(m, x, np.zeros(10), epochs=0)
+    with pytest.raises(ArgumentError, match="^max_norm: expected a finite number >= 0, got -1$"):
         train_model(m, x, np.zeros(10), max_norm=-1)

@@ -123,7 +123,8 @@ class FromOneHot(nn.Module):
     def __init__(self, layout: str) -> None:
         super().__init__()
         if layout not in ("th2d", "tf2d", "1d"):
-            raise ValueError(f"model layout {layout!r} does not take sequences")
+            raise ModelError(f"model: expected a Keras input layout that takes sequences ('th2d', 'tf2d' or '1d'), "
+                             f"got {layout!r}")
         self.layout = layout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +143,8 @@ class Softmax2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2:
-            raise ValueError(f"softmax activation is supported on (N, D) tensors only; got shape {tuple(x.shape)}")
+            raise ModelError(f"softmax activation: expected an (N, D) tensor (the only shape supported), got shape "
+                             f"{tuple(x.shape)}")
         return torch.softmax(x, dim=-1)
 
 
@@ -770,7 +772,7 @@ def sequence_input(model: nn.Module, onehot: torch.Tensor) -> torch.Tensor:
         ``(N, 4, 1, L)`` for "th2d", ``(N, 1, L, 4)`` for "tf2d", ``(N, L, 4)`` for "1d".
     """
     if onehot.dim() != 3:
-        raise ValueError(f"onehot must be (N, alphabet, length); got shape {tuple(onehot.shape)}")
+        raise ArgumentError(f"onehot: expected shape (N, alphabet, length), got {tuple(onehot.shape)}")
     layout = getattr(model, "keras_layout", None)
     if layout is None or getattr(model, "onehot_input", False):
         return onehot

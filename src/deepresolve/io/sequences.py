@@ -11,21 +11,23 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import ArgumentError, FileFormatError, MissingFileError
+
 ALPHABET = "ACGT"
 
 
-def _bad_letter(seqs: Sequence[str], where: str) -> ValueError:
+def _bad_letter(seqs: Sequence[str], where: str) -> ArgumentError:
     """The error for the first letter outside A, C, G, T, N (any case) in ``seqs``."""
     allowed = set(ALPHABET + "N")
     for n, s in enumerate(seqs):
         for pos, ch in enumerate(s.upper()):
             if ch not in allowed:
-                return ValueError(f"{where}sequence {n} has {s[pos]!r} at position {pos}; "
-                                  "expected only A, C, G, T or N")
-    return ValueError(f"{where}could not be one-hot encoded")
+                return ArgumentError(f"{where}expected only A, C, G, T or N, got {s[pos]!r} in sequence {n} at "
+                                     f"position {pos}")
+    return ArgumentError(f"{where}expected sequences over A, C, G, T or N, got ones tangermeme cannot one-hot encode")
 
 
-def one_hot(seqs: str | Sequence[str], *, where: str = "one_hot: ") -> np.ndarray:
+def one_hot(seqs: str | Sequence[str], *, where: str = "seqs: ") -> np.ndarray:
     """One-hot encode DNA strings.
 
     Parameters
@@ -34,7 +36,7 @@ def one_hot(seqs: str | Sequence[str], *, where: str = "one_hot: ") -> np.ndarra
         Sequences of equal length over A, C, G, T (case-insensitive). N is encoded as an all-zero column; any
         other letter is an error naming the sequence, the letter and its position.
     where : str
-        Prefix of error messages (e.g. the file the sequences came from).
+        Prefix of error messages: the argument or the file the sequences came from.
 
     Returns
     -------
@@ -46,13 +48,13 @@ def one_hot(seqs: str | Sequence[str], *, where: str = "one_hot: ") -> np.ndarra
         seqs = [seqs]
     seqs = list(seqs)
     if len(seqs) == 0:
-        raise ValueError(f"{where}got no sequences; expected at least one string")
+        raise ArgumentError(f"{where}expected at least one sequence, got none")
     if not all(isinstance(s, str) for s in seqs):
         bad = next(type(s).__name__ for s in seqs if not isinstance(s, str))
-        raise TypeError(f"{where}every sequence must be a str, got a {bad}")
+        raise ArgumentError(f"{where}expected every sequence to be a str, got a {bad}")
     lengths = {len(s) for s in seqs}
     if len(lengths) != 1:
-        raise ValueError(f"{where}sequences must all have the same length, got lengths {sorted(lengths)[:5]}")
+        raise ArgumentError(f"{where}expected sequences of one common length, got lengths {sorted(lengths)[:5]}")
     L = lengths.pop()
     try:
         # one call on the concatenation: tangermeme's per-call overhead would dominate for 10^5 short sequences
@@ -68,7 +70,7 @@ def decode(x: np.ndarray) -> list[str]:
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1] != 4:
-        raise ValueError(f"decode: expected a one-hot array of shape (N, 4, L) or (4, L), got shape {x.shape}")
+        raise ArgumentError(f"x: expected a one-hot array of shape (N, 4, L) or (4, L), got shape {x.shape}")
     letters = np.array(list(ALPHABET + "N"))
     idx = np.where(x.max(axis=1) > 0, x.argmax(axis=1), 4)
     return ["".join(row) for row in letters[idx]]
@@ -83,7 +85,7 @@ def write_fasta(path: str | Path, seqs: np.ndarray | Sequence[str], *, names: It
     seqs = list(seqs)
     names = [f"seq{i}" for i in range(len(seqs))] if names is None else list(names)
     if len(names) != len(seqs):
-        raise ValueError(f"write_fasta: got {len(names)} names for {len(seqs)} sequences")
+        raise ArgumentError(f"names: expected one name per sequence ({len(seqs)}), got {len(names)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
@@ -94,21 +96,33 @@ def write_fasta(path: str | Path, seqs: np.ndarray | Sequence[str], *, names: It
 
 def read_fasta(path: str | Path) -> tuple[list[str], list[str]]:
     """Read a FASTA file into (names, sequences)."""
+    path = existing_file(path, "FASTA file")
+    names, seqs = [], []
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, start=1):
+                line = line.strip()
+                if line.startswith(">"):
+                    names.append(line[1:])
+                    seqs.append("")
+                elif line:
+                    if not seqs:
+                        raise FileFormatError(f"FASTA file {str(path)!r}: expected a '>' header first, got sequence "
+                                              f"on line {n}")
+                    seqs[-1] += line
+    except UnicodeDecodeError:
+        raise FileFormatError(f"FASTA file {str(path)!r}: expected a text file, got bytes that are not text") from None
+    return names, seqs
+
+
+def existing_file(path: str | Path, what: str) -> Path:
+    """``path`` as a Path if it names an existing file; else MissingFileError saying ``what`` was looked for."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"FASTA file {str(path)!r} does not exist")
-    names, seqs = [], []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith(">"):
-                names.append(line[1:])
-                seqs.append("")
-            elif line:
-                if not seqs:
-                    raise ValueError(f"read_fasta: {str(path)!r} has sequence before the first '>' header")
-                seqs[-1] += line
-    return names, seqs
+        raise MissingFileError(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise MissingFileError(f"{what}: expected a file, got the folder {str(path)!r}")
+    return path
 
 
 def load_inputs(source: str | Path | np.ndarray) -> np.ndarray:
@@ -118,17 +132,26 @@ def load_inputs(source: str | Path | np.ndarray) -> np.ndarray:
     """
     if isinstance(source, np.ndarray):
         return source
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"inputs file {str(path)!r} does not exist")
-    if path.suffix == ".npy":
-        return np.load(path)
-    if path.suffix == ".npz":
-        data = np.load(path)
+    path = existing_file(source, "inputs file")
+    if path.suffix in (".npy", ".npz"):
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise FileFormatError(f"inputs file {str(path)!r}: expected a numpy {path.suffix} file, got one numpy "
+                                  f"cannot read ({err})") from None
+        if path.suffix == ".npy":
+            return data
+        if not data.files:
+            raise FileFormatError(f"inputs file {str(path)!r}: expected an array in the .npz file, got none")
         return data[data.files[0]]
     names, seqs = read_fasta(path)
     if not seqs:
-        raise ValueError(f"{str(path)!r} holds no FASTA sequences")
-    if len({len(s) for s in seqs}) != 1:
-        raise ValueError(f"{str(path)!r} must hold FASTA sequences of one common length")
-    return one_hot(seqs, where=f"{str(path)!r}: ")
+        raise FileFormatError(f"inputs file {str(path)!r}: expected FASTA sequences, got none")
+    lengths = sorted({len(s) for s in seqs})
+    if len(lengths) != 1:
+        raise FileFormatError(f"inputs file {str(path)!r}: expected FASTA sequences of one common length, got "
+                              f"lengths {lengths[:5]}")
+    try:
+        return one_hot(seqs, where=f"inputs file {str(path)!r}: ")
+    except ArgumentError as err:  # the letters came from the file: a file error, not an argument error
+        raise FileFormatError(str(err)) from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Mapping
 
+from ..errors import ArgumentError
 from .jaspar import jaspar_motifs
 
 LABS = ("Uchicago", "Broad", "Haib", "Sydh", "Open", "Uta", "Uw")  # longest first: "Uta"/"Uchicago" before "Uw"
@@ -126,23 +127,24 @@ def parse_experiment(name: str, symbols: Iterable[str] | None = None) -> Experim
     Experiment
     """
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty string; got {name!r}")
+        raise ArgumentError(f"name: expected a non-empty string, got {name!r}")
     base = re.split(r"[\\/]", name.rstrip("/\\"))[-1]
     core = base[len(_PREFIX):] if base.startswith(_PREFIX) else base
     core = core[: -len(_SUFFIX)] if core.endswith(_SUFFIX) else core
     lab = next((l for l in LABS if core.startswith(l)), None)
     if lab is None:
-        raise ValueError(f"experiment {base!r}: no known lab after {_PREFIX!r}; expected one of {', '.join(LABS)}")
+        raise ArgumentError(f"name: expected a known lab after {_PREFIX!r} ({', '.join(LABS)}), got {base!r}, "
+                            "which has no known lab")
     rest = core[len(lab):]
     cell_match = _CELL.match(rest)
     if cell_match is None:
-        raise ValueError(f"experiment {base!r}: no cell line after lab {lab!r} (expected a CamelCase token)")
+        raise ArgumentError(f"name: expected a CamelCase cell line after lab {lab!r}, got {base!r}, which has none")
     cell = cell_match.group(0)
     rest = rest[len(cell):]
     symbols = frozenset(s.upper() for s in symbols) if symbols is not None else jaspar_symbols()
     token_match = _TOKEN.match(rest)
     if token_match is None:
-        raise ValueError(f"experiment {base!r}: no factor after cell {cell!r}")
+        raise ArgumentError(f"name: expected a factor after cell {cell!r}, got {base!r}, which has none")
     token = token_match.group(0)
     after = rest[len(token):]
     factor = _match_symbol(token, symbols)
@@ -159,9 +161,9 @@ def parse_experiment(name: str, symbols: Iterable[str] | None = None) -> Experim
                 if factor:
                     break
     if factor is None:
-        raise ValueError(
-            f"experiment {base!r}: factor token {token!r} (after lab {lab!r}, cell {cell!r}) names no known gene; "
-            "add its ENCODE spelling to deepresolve.motifs.encode.ALIASES"
+        raise ArgumentError(
+            f"name: expected a factor token naming a known gene after lab {lab!r}, cell {cell!r}, got {base!r}, whose "
+            f"factor token {token!r} names none; add its ENCODE spelling to deepresolve.motifs.encode.ALIASES"
         )
     return Experiment(name=base, lab=lab, cell=cell, factor_token=token, factor=factor, suffix=after)
 
@@ -189,7 +191,7 @@ def jaspar_keys_for(factor: str, motif_keys: Iterable[str]) -> list[str]:
     for key in motif_keys:
         parts = key.split(" ", 1)
         if len(parts) != 2:
-            raise ValueError(f"motif key {key!r} is not '<matrix id> <name>'")
+            raise ArgumentError(f"motif_keys: expected keys '<matrix id> <name>', got {key!r}")
         if symbol in motif_components(parts[1]):
             out.append(key)
     return out

@@ -20,6 +20,7 @@ from torch import nn
 
 from .._utils import capture, check_float, check_int, frozen_copy, strip_probability
 from ..io.keras import sequence_input
+from ..errors import ArgumentError, ModelError
 from .pwm import information_content, to_pwm
 
 
@@ -50,12 +51,13 @@ def receptive_field(model: nn.Module, layer: str, *, length: int, position: int,
         x = x.clone().requires_grad_(True)
         h = _layer_channels(model, layer, x)
         if not 0 <= position < h.shape[-1]:
-            raise ValueError(f"position {position} is outside layer {layer!r}'s {h.shape[-1]} positions")
+            raise ArgumentError(f"position: expected a position of layer {layer!r} in [0, {h.shape[-1] - 1}], got {position!r}")
         (grad,) = torch.autograd.grad(h[:, :, position].sum(), x)  # leaves the model's .grad alone
         touched |= (grad.abs().sum(dim=(0, 1)) > 0).cpu().numpy()
     hits = np.flatnonzero(touched)
     if len(hits) == 0:
-        raise ValueError(f"no input position influences position {position} of layer {layer!r}")
+        raise ModelError(f"layer: expected a layer whose position {position} depends on the input, got {layer!r}, "
+                         "on which no input position has any influence")
     return int(hits[0]), int(hits[-1]) + 1
 
 
@@ -111,7 +113,7 @@ def channel_motifs(
     """
     x_all = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
     if x_all.dim() != 3 or x_all.shape[1] != 4:
-        raise ValueError(f"inputs must be one-hot (N, 4, L); got shape {tuple(x_all.shape)}")
+        raise ArgumentError(f"inputs: expected one-hot (N, 4, L), got shape {tuple(x_all.shape)}")
     n_init = check_int(n_init, "n_init", minimum=1)
     steps = check_int(steps, "steps", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -123,10 +125,8 @@ def channel_motifs(
     with torch.no_grad():
         acts = torch.cat([_layer_channels(model, layer, x_all[i:i + batch_size]) for i in range(0, N, batch_size)])
     K, W = acts.shape[1], acts.shape[2]
-    channels = list(range(K)) if channels is None else [int(c) for c in channels]
-    bad = [c for c in channels if not 0 <= c < K]
-    if bad:
-        raise ValueError(f"channels {bad} are outside layer {layer!r}'s {K} channels")
+    channels = list(range(K)) if channels is None else [check_int(c, "channels", minimum=0, maximum=K - 1)
+                                                        for c in channels]
     # Receptive field of every position, and which positions see a full field (edge fields are clipped by padding).
     spans = [receptive_field(model, layer, length=L, position=p, seed=seed) for p in range(W)]
     width = max(b - a for a, b in spans)
@@ -215,12 +215,14 @@ def deepmotif(
     if length is None:
         shape = getattr(model, "keras_input_shape", None)
         if shape is None:
-            raise ValueError("length is required for a model that is not an imported Keras model")
+            raise ArgumentError(f"length: expected the input length for a model that is not an imported Keras model, "
+                                f"got None for a {type(model).__name__}")
         layout = getattr(model, "keras_layout")
         length = int(shape[-1] if layout == "th2d" else shape[-2] if layout in ("tf2d", "1d") else shape[-1])
-    if not 1 <= width <= length or not 1 <= n_best <= n_starts:
-        raise ValueError(f"need 1 <= width <= length ({length}) and 1 <= n_best <= n_starts ({n_starts}); "
-                         f"got width={width}, n_best={n_best}")
+    length = check_int(length, "length", minimum=1)
+    width = check_int(width, "width", minimum=1, maximum=length)
+    n_starts = check_int(n_starts, "n_starts", minimum=1)
+    n_best = check_int(n_best, "n_best", minimum=1, maximum=n_starts)
     cls = check_int(cls, "cls", minimum=0)
     steps = check_int(steps, "steps", minimum=0)
     lr = check_float(lr, "lr", minimum=0)
@@ -235,7 +237,8 @@ def deepmotif(
         out = net(sequence_input(net, v))
         out = out.reshape(out.shape[0], -1)
         if cls >= out.shape[1]:
-            raise ValueError(f"cls: {cls} is outside the model's {out.shape[1]} outputs")
+            raise ArgumentError(f"cls: expected an output index in [0, {out.shape[1] - 1}] (the model has "
+                                f"{out.shape[1]} outputs), got {cls}")
         return out[:, cls]
 
     for _ in range(steps):

@@ -5,6 +5,7 @@ All PWMs are numpy arrays ``(4, width)`` in A, C, G, T order.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -12,6 +13,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import ArgumentError, FileFormatError
+from ..io.sequences import existing_file
 from .pwm import ALPHABET, _check_pwm, to_pwm
 
 
@@ -28,11 +31,13 @@ def write_meme(pwms: Iterable[np.ndarray] | np.ndarray, names: Sequence[str], pa
     pwms = [_check_pwm(p, f"pwm {i}") for i, p in enumerate(pwms)]
     names = [str(n) for n in names]
     if len(names) != len(pwms):
-        raise ValueError(f"got {len(pwms)} PWMs but {len(names)} names")
+        raise ArgumentError(f"names: expected one name per PWM ({len(pwms)}), got {len(pwms)} PWMs but {len(names)} names")
     if len(set(names)) != len(names):
-        raise ValueError("motif names must be unique")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise ArgumentError(f"names: expected unique motif names, got {repeated[:5]} more than once")
     if any(not n.strip() or "\n" in n for n in names):
-        raise ValueError("motif names must be non-empty single lines")
+        bad = next(n for n in names if not n.strip() or "\n" in n)
+        raise ArgumentError(f"names: expected non-empty single-line motif names, got {bad!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(str(path), dict(zip(names, pwms)))
@@ -40,13 +45,68 @@ def write_meme(pwms: Iterable[np.ndarray] | np.ndarray, names: Sequence[str], pa
 
 
 def read_meme(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a MEME-format file: ``{name: (4, width) PWM}`` in file order."""
+    """Read a MEME-format file: ``{name: (4, width) PWM}`` in file order.
+
+    A file that is not a complete MEME file of DNA motifs (no ``MOTIF`` line, a motif without its
+    ``letter-probability matrix``, a row without 4 numbers, a matrix cut short, a name used twice) is a
+    :class:`~deepresolve.errors.FileFormatError` naming the file, the line and what was missing, never a partial or
+    empty dict.
+    """
     from memelite.io import read_meme as _read
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"MEME file {str(path)!r} does not exist")
+    path = existing_file(path, "MEME file")
+    # memelite skips what it cannot read (a file without motifs gives {}), so the layout is checked first
+    problem = _meme_problem(path)
+    if problem is not None:
+        raise FileFormatError(f"MEME file {str(path)!r}: {problem}")
     return {k: np.asarray(v, dtype=np.float64) for k, v in _read(str(path)).items()}
+
+
+def _meme_problem(path: Path) -> str | None:
+    """What makes ``path`` not a complete MEME file of DNA motifs (as memelite reads them), or None."""
+    names: list[str] = []
+    motif: str | None = None
+    width: int | None = None
+    rows = 0
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, start=1):
+                if motif is None:
+                    if line.startswith("MOTIF"):
+                        motif = " ".join(line[5:].split())
+                        if motif in names:
+                            return f"line {n}: expected a new motif name, got {motif!r} a second time"
+                        names.append(motif)
+                elif width is None:
+                    if line.startswith("MOTIF"):
+                        return (f"line {n}: expected a 'letter-probability matrix' line for motif {motif!r}, got "
+                                f"the next MOTIF line")
+                    if line.startswith("letter"):
+                        w = re.search(r"\bw=\s*(\d+)", line)
+                        if w is None or int(w.group(1)) == 0:
+                            return f"line {n}: expected 'w=<width>' (>= 1) on the matrix line of motif {motif!r}, got {line.strip()!r:.80}"
+                        width, rows = int(w.group(1)), 0
+                else:
+                    values = line.split()
+                    try:
+                        [float(v) for v in values]
+                    except ValueError:
+                        values = []
+                    if len(values) != len(ALPHABET):
+                        return (f"line {n}: expected a row of {len(ALPHABET)} probabilities (A, C, G, T) of motif "
+                                f"{motif!r}, got {line.strip()!r:.80}")
+                    rows += 1
+                    if rows == width:
+                        motif, width = None, None
+    except UnicodeDecodeError:
+        return "expected a text file, got bytes that are not text"
+    if not names:
+        return "expected at least one 'MOTIF' line, got none"
+    if motif is not None and width is None:
+        return f"expected a 'letter-probability matrix' line for motif {motif!r}, got the end of the file"
+    if motif is not None:
+        return f"expected {width} rows in the matrix of motif {motif!r}, got {rows} before the end of the file"
+    return None
 
 
 @lru_cache(maxsize=8)
@@ -55,14 +115,16 @@ def _jaspar(release: str, collection: str, tax_group: str | None) -> tuple[tuple
 
     releases = list(jaspar_releases)  # checked here: jaspardb() only prints on an unknown release
     if release not in releases:
-        raise ValueError(f"JASPAR release {release!r} is not bundled with pyjaspar; available: {', '.join(releases)}")
+        raise ArgumentError(f"release: expected a JASPAR release bundled with pyjaspar ({', '.join(releases)}), "
+                            f"got {release!r}")
     db = jaspardb(release=release)
     kwargs = {"collection": collection}
     if tax_group is not None:
         kwargs["tax_group"] = [tax_group]
     motifs = db.fetch_motifs(**kwargs)
     if not motifs:
-        raise ValueError(f"{release} has no motifs in collection {collection!r}, tax group {tax_group!r}")
+        raise ArgumentError(f"collection, tax_group: expected a collection and tax group with motifs in {release}, "
+                            f"got {collection!r}, {tax_group!r}")
     out = []
     for m in motifs:
         counts = np.array([m.counts[b] for b in ALPHABET], dtype=np.float64)
@@ -117,12 +179,13 @@ def tomtom_matches(
 
     queries = [_check_pwm(p, f"query {i}") for i, p in enumerate(pwms)]
     if not queries:
-        raise ValueError("no query PWMs given")
-    if not targets:
-        raise ValueError("no target motifs given")
+        raise ArgumentError("pwms: expected at least one query PWM, got none")
+    if not isinstance(targets, dict) or not targets:
+        raise ArgumentError(f"targets: expected a non-empty dict of name -> (4, width) PWM, got {targets!r:.80}")
     names = [str(i) for i in range(len(queries))] if names is None else [str(n) for n in names]
     if len(names) != len(queries):
-        raise ValueError(f"got {len(queries)} PWMs but {len(names)} names")
+        raise ArgumentError(f"names: expected one name per PWM ({len(queries)}), got {len(queries)} PWMs but "
+                            f"{len(names)} names")
     tnames = list(targets)
     tpwms = [_check_pwm(targets[t], f"target {t!r}") for t in tnames]
     p, scores, offsets, overlaps, strands = tomtom(queries, tpwms, n_jobs=n_jobs)[:5]

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
+from .._utils import check_int
+from ..errors import ArgumentError, ModelError
+
 ALPHABET = "ACGT"
 
 
@@ -20,9 +23,9 @@ ALPHABET = "ACGT"
 def _check_pwm(pwm: np.ndarray, what: str = "pwm") -> np.ndarray:
     pwm = np.asarray(pwm, dtype=np.float64)
     if pwm.ndim != 2 or pwm.shape[0] != 4 or pwm.shape[1] == 0:
-        raise ValueError(f"{what} must be a (4, width) array in A, C, G, T order; got shape {pwm.shape}")
+        raise ArgumentError(f"{what}: expected a (4, width) array in A, C, G, T order, got shape {pwm.shape}")
     if not np.isfinite(pwm).all():
-        raise ValueError(f"{what} holds non-finite values")
+        raise ArgumentError(f"{what}: expected finite numbers, got NaN or infinite values")
     return pwm
 
 
@@ -40,9 +43,9 @@ def to_pwm(matrix: np.ndarray) -> np.ndarray:
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim < 2 or m.shape[-2] != 4:
-        raise ValueError(f"matrix must be (..., 4, width) in A, C, G, T order; got shape {m.shape}")
+        raise ArgumentError(f"matrix: expected an array (..., 4, width) in A, C, G, T order, got shape {m.shape}")
     if not np.isfinite(m).all():
-        raise ValueError("matrix holds non-finite values")
+        raise ArgumentError("matrix: expected finite numbers, got NaN or infinite values")
     m = np.clip(m, 0, None)
     total = m.sum(axis=-2, keepdims=True)
     return np.where(total > 0, m / np.where(total > 0, total, 1), 0.25)
@@ -66,8 +69,7 @@ def trim_pwm(pwm: np.ndarray, *, min_ic: float = 0.5, min_width: int = 4) -> np.
     (4, width') array, a copy.
     """
     pwm = _check_pwm(pwm)
-    if min_width < 1:
-        raise ValueError(f"min_width must be >= 1; got {min_width}")
+    min_width = check_int(min_width, "min_width", minimum=1)
     ic = information_content(pwm)
     keep = np.flatnonzero(ic >= min_ic)
     if len(keep):
@@ -92,7 +94,8 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Module]:
         # a scripted conv is a RecursiveScriptModule that remembers its class name
         if isinstance(module, (nn.Conv1d, nn.Conv2d)) or getattr(module, "original_name", None) in ("Conv1d", "Conv2d"):
             return name, module
-    raise ValueError(f"model {type(model).__name__} has no Conv1d or Conv2d module to read filters from")
+    raise ModelError(f"model: expected a Conv1d or Conv2d module to read filters from, got a {type(model).__name__} "
+                     "without one")
 
 
 def filter_weights(model: nn.Module) -> np.ndarray:
@@ -104,10 +107,12 @@ def filter_weights(model: nn.Module) -> np.ndarray:
     w = conv.weight.detach().cpu().numpy().astype(np.float64)
     if w.ndim == 4:
         if w.shape[2] != 1:
-            raise ValueError(f"first conv {name!r} has a {tuple(w.shape[2:])} kernel; a sequence filter needs one row")
+            raise ModelError(f"model: expected a first conv with a one-row kernel (a sequence filter), got {name!r} "
+                             f"with a {tuple(w.shape[2:])} kernel")
         w = w[:, :, 0, :]
     if w.shape[1] != 4:
-        raise ValueError(f"first conv {name!r} reads {w.shape[1]} input channels; a DNA filter reads 4 (A, C, G, T)")
+        raise ModelError(f"model: expected a first conv reading 4 input channels (A, C, G, T), got {name!r} reading "
+                         f"{w.shape[1]}")
     return w
 
 

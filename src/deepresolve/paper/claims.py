@@ -13,6 +13,7 @@ import numpy as np
 from torch import nn
 
 from .._utils import find_layer
+from ..errors import ArgumentError
 from .datasets import ALPHABET, SET_ONE_MOTIFS, SET_TWO_CLASSES
 
 
@@ -49,7 +50,7 @@ def filter_kmer_scores(weights: np.ndarray, kmers: Sequence[str], min_overlap: i
     """
     W = np.asarray(weights, dtype=np.float64)
     if W.ndim != 3 or W.shape[1] != 4:
-        raise ValueError(f"weights must have shape (K, 4, w), got {W.shape}")
+        raise ArgumentError(f"weights: expected shape (K, 4, w), got {W.shape}")
     K, _, w = W.shape
     C = W - W.mean(axis=1, keepdims=True)  # centred: a uniformly random base scores 0
     best = C.max(axis=1).sum(axis=1)  # (K,)
@@ -57,7 +58,7 @@ def filter_kmer_scores(weights: np.ndarray, kmers: Sequence[str], min_overlap: i
     out = np.full((K, len(kmers)), -np.inf)
     for m, kmer in enumerate(kmers):
         if not isinstance(kmer, str) or not kmer or set(kmer) - set(ALPHABET):
-            raise ValueError(f"k-mers must be non-empty strings over ACGT, got {kmer!r}")
+            raise ArgumentError(f"kmers: expected non-empty strings over ACGT, got {kmer!r}")
         idx = np.array([ALPHABET.index(c) for c in kmer])
         need = min(min_overlap, len(kmer))
         for o in range(need - len(kmer), w - need + 1):
@@ -91,7 +92,7 @@ def conv_weights(model: nn.Module, layer: str = "conv1") -> np.ndarray:
     """The (K, 4, w) weights of a conv layer, as numpy."""
     mod = find_layer(model, layer)
     if not isinstance(mod, nn.Conv1d):
-        raise ValueError(f"model has no Conv1d named {layer!r}")
+        raise ArgumentError(f"layer: expected the name of a Conv1d, got {layer!r}, a {type(mod).__name__}")
     return mod.weight.detach().cpu().numpy()
 
 
@@ -129,7 +130,7 @@ def set_one_claims(res, motifs: Sequence[str], top: int = 3) -> dict:
     i = 0
     motifs = list(motifs)
     if len(motifs) != res.n_channels:
-        raise ValueError(f"motifs must name every channel ({res.n_channels}), got {len(motifs)}")
+        raise ArgumentError(f"motifs: expected one motif per channel ({res.n_channels}), got {len(motifs)}")
     ofiv, na, fivs = res.ofiv[i], res.non_additive[i], res.fivs[i]
     and_m, xor_a, xor_b = SET_ONE_MOTIFS
     top_na = [motifs[k] for k in np.argsort(-np.abs(ofiv)) if na[k]][:top]
@@ -183,7 +184,7 @@ def set_two_claims(res, motifs: Sequence[str], weight_cos: np.ndarray, ofiv_corr
     """
     motifs = list(motifs)
     if len(motifs) != res.n_channels:
-        raise ValueError(f"motifs must name every channel ({res.n_channels}), got {len(motifs)}")
+        raise ArgumentError(f"motifs: expected one motif per channel ({res.n_channels}), got {len(motifs)}")
     own, own2, covers, tops = [], [], [], []
     for c, wanted in enumerate(SET_TWO_CLASSES):
         pos = [k for k in np.argsort(-res.ofiv[c]) if res.ofiv[c, k] > 0][:top]

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .._utils import check_int
+from ..errors import ArgumentError
 from ..io.sequences import ALPHABET, one_hot
 
 #: Motifs of synthetic set I: the AND motif first, then the XOR pair.
@@ -152,7 +153,7 @@ def synthetic_set_one(n: int = 100_000, n_random: int = 20_000, length: int = 10
     n_random = check_int(n_random, "n_random", minimum=0)
     length = check_int(length, "length", minimum=sum(len(m) for m in SET_ONE_MOTIFS))
     if n + n_random == 0:
-        raise ValueError("synthetic_set_one: n + n_random must be > 0, got 0 sequences")
+        raise ArgumentError("n, n_random: expected at least one sequence in all, got n = n_random = 0")
     rng = np.random.default_rng(seed)
     motifs = SET_ONE_MOTIFS
     patterns = (np.arange(8)[:, None] >> np.arange(3)[None, :]) & 1  # the 8 presence patterns
@@ -243,6 +244,7 @@ def planted_example(motifs: Sequence[str], length: int = 100, seed: int = 0,
     rng = np.random.default_rng(seed)
     unknown = [m for m in motifs if set(m) - set(ALPHABET)]
     if unknown:
-        raise ValueError(f"planted_example: motifs must be over ACGT, got {unknown}")
+        raise ArgumentError(f"motifs: expected strings over ACGT, got {unknown}")
+    length = check_int(length, "length", minimum=sum(len(m) for m in motifs))
     s, _ = _plant(rng, length, list(motifs), list(dict.fromkeys([*all_motifs, *motifs])), True)
     return one_hot(s)

@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import ArgumentError, FileFormatError
+from ..io.sequences import existing_file
+
 #: Columns a DeepSEA feature table must have.
 FEATURE_COLUMNS = ("index", "cell", "assay", "treatment")
 
@@ -25,13 +28,16 @@ def feature_table(path: str | Path) -> pd.DataFrame:
     -------
     DataFrame indexed by output index, with a ``name`` column ``"<cell>|<assay>|<treatment>"``.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"DeepSEA feature table {str(path)!r} does not exist")
-    df = pd.read_csv(path, sep="\t", dtype={"treatment": str}, keep_default_na=False)
+    path = existing_file(path, "DeepSEA feature table")
+    try:
+        df = pd.read_csv(path, sep="\t", dtype={"treatment": str}, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise FileFormatError(f"DeepSEA feature table {str(path)!r}: expected a tab-separated table, got one pandas "
+                              f"cannot read ({err})") from None
     missing = [c for c in FEATURE_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{str(path)!r} lacks columns {missing}; expected {list(FEATURE_COLUMNS)}, found {list(df.columns)}")
+        raise FileFormatError(f"DeepSEA feature table {str(path)!r}: expected columns {list(FEATURE_COLUMNS)}, got "
+                              f"{list(df.columns)[:10]}, without {missing}")
     df = df.set_index("index").sort_index()
     df["name"] = df["cell"] + "|" + df["assay"] + "|" + df["treatment"]
     return df
@@ -60,10 +66,11 @@ def dnase_association(similarity: np.ndarray, assays: pd.Series | list[str], hig
     a = np.asarray(similarity, dtype=np.float64)
     assays = np.asarray(list(assays), dtype=object)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] != len(assays):
-        raise ValueError(f"similarity must be (C, C) with C = len(assays) = {len(assays)}; got shape {a.shape}")
+        raise ArgumentError(f"similarity: expected shape (C, C) with C = len(assays) = {len(assays)}, got {a.shape}")
     dnase = assays == "DNase"
     if not dnase.any() or dnase.all():
-        raise ValueError("assays must contain both 'DNase' outputs and other outputs")
+        raise ArgumentError(f"assays: expected both 'DNase' outputs and other outputs, got "
+                            f"{'only' if dnase.all() else 'no'} 'DNase' outputs")
     off = a[~np.eye(len(a), dtype=bool)]
     low = float(np.quantile(off, quantiles[0])) if low is None else low
     high = float(np.quantile(off, quantiles[1])) if high is None else high

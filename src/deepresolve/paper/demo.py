@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .._utils import check_int
+from ..errors import ArgumentError
 from ..io.sequences import write_fasta
 from ..motifs.pwm import filter_pwms
 from ..resolve import resolve
@@ -68,10 +69,10 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
 
     seed = check_int(seed, "seed")
     if not isinstance(out_dir, (str, Path)):
-        raise TypeError(f"out_dir must be a str or Path, got {type(out_dir).__name__}")
+        raise ArgumentError(f"out_dir: expected a str or Path, got {type(out_dir).__name__}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"out_dir {str(out)!r} exists and is not a folder")
+        raise ArgumentError(f"out_dir: expected a folder, got the file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
     console = console or Console()
     cfg = demo_sizes(full)

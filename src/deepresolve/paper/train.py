@@ -14,7 +14,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from .._utils import model_device, strip_probability
+from .._utils import check_float, check_int, model_device, strip_probability
+from ..errors import ArgumentError
 
 
 @dataclass
@@ -48,15 +49,17 @@ class TrainResult:
 
 def split_indices(n: int, test_frac: float = 0.2, val_frac: float = 0.1, seed: int = 0) -> dict[str, np.ndarray]:
     """Random train/validation/test split of ``n`` items (fractions of the whole)."""
+    n = check_int(n, "n", minimum=0)
     for name, v in [("test_frac", test_frac), ("val_frac", val_frac)]:
-        if not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
-            raise ValueError(f"{name} must be a fraction in (0, 1), got {v!r}")
+        if check_float(v, name, minimum=0, below=1) == 0:
+            raise ArgumentError(f"{name}: expected a fraction in (0, 1), got {v!r}")
     if test_frac + val_frac >= 1.0:
-        raise ValueError(f"test_frac + val_frac must be < 1, got {test_frac} + {val_frac}")
+        raise ArgumentError(f"test_frac, val_frac: expected a sum < 1, got {test_frac} + {val_frac}")
     order = np.random.default_rng(seed).permutation(n)
     n_test, n_val = int(round(n * test_frac)), int(round(n * val_frac))
     if min(n_test, n_val, n - n_test - n_val) < 1:
-        raise ValueError(f"{n} items are too few for a split with test_frac={test_frac}, val_frac={val_frac}")
+        raise ArgumentError(f"n: expected enough items for a split with test_frac={test_frac}, val_frac={val_frac} "
+                            f"(one or more in each part), got {n}")
     return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
 
 
@@ -132,22 +135,23 @@ def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int =
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     if x.ndim != 3 or x.shape[1] != 4:
-        raise ValueError(f"x must be one-hot of shape (N, 4, L), got shape {x.shape}")
+        raise ArgumentError(f"x: expected one-hot of shape (N, 4, L), got shape {x.shape}")
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2 or len(y) != len(x):
-        raise ValueError(f"y must have shape (N, C) with N = {len(x)} (the length of x), got shape {y.shape}")
+        raise ArgumentError(f"y: expected shape (N, C) with N = {len(x)} (the length of x), got shape {y.shape}")
     if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("y must hold 0/1 labels only")
+        bad = np.unique(y[~np.isin(y, (0.0, 1.0))])[:5].tolist()
+        raise ArgumentError(f"y: expected 0/1 labels only, got {bad}")
     for name, v in [("epochs", epochs), ("batch_size", batch_size), ("patience", patience)]:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if max_norm is not None and not max_norm > 0:
-        raise ValueError(f"max_norm must be positive or None, got {max_norm!r}")
+        check_int(v, name, minimum=1)
+    if max_norm is not None and check_float(max_norm, "max_norm", minimum=0) == 0:
+        raise ArgumentError(f"max_norm: expected a positive number or None, got {max_norm!r}")
     split = split_indices(len(x), test_frac, val_frac, seed) if split is None else split
     missing = {"train", "val", "test"} - set(split)
     if missing:
-        raise ValueError(f"split lacks {sorted(missing)}")
+        raise ArgumentError(f"split: expected the keys 'train', 'val' and 'test', got {sorted(split)} without "
+                            f"{sorted(missing)}")
 
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)

@@ -8,6 +8,7 @@ the engine, the trainer and the baselines strip it to work on the pre-sigmoid lo
 
 from __future__ import annotations
 
+import pickle
 from collections import OrderedDict
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import torch
 from torch import nn
 
 from .._utils import check_float, check_int
+from ..errors import ArgumentError, FileFormatError
+from ..io.sequences import existing_file
 
 
 def synthetic_cnn(n_outputs: int = 1, length: int = 100, n_filters: int = 32, filter_width: int = 8,
@@ -44,7 +47,8 @@ def synthetic_cnn(n_outputs: int = 1, length: int = 100, n_filters: int = 32, fi
     dropout = check_float(dropout, "dropout", minimum=0, below=1)
     width = (length - filter_width + 1) // pool
     if width < 1:
-        raise ValueError(f"length {length} is too short for filters of {filter_width} bp and pooling {pool}")
+        raise ArgumentError(f"length: expected >= {filter_width + pool - 1} for filters of {filter_width} bp and "
+                            f"pooling {pool}, got {length}")
     layers = [
         ("conv1", nn.Conv1d(4, n_filters, filter_width)),
         ("relu1", nn.ReLU()),
@@ -106,7 +110,7 @@ def deepsea(n_outputs: int = 919, length: int = 1000, hidden: int = 919) -> nn.S
         check_int(v, name, minimum=1)
     w = _deepsea_widths(length)
     if w < 1:
-        raise ValueError(f"length {length} is too short for the DeepSEA architecture (needs >= 191 bp)")
+        raise ArgumentError(f"length: expected >= 191 bp for the DeepSEA architecture, got {length}")
     return nn.Sequential(OrderedDict([
         ("conv1", nn.Conv1d(4, 320, 8)),
         ("relu1", nn.ReLU()),
@@ -137,36 +141,41 @@ def deepsea_from_file(path: str | Path, length: int | None = None) -> nn.Sequent
 
     Raises
     ------
-    FileNotFoundError, ValueError
-        When the file is missing or does not hold such a state dict.
+    MissingFileError, FileFormatError, ArgumentError
+        When the file is missing, does not hold such a state dict, or ``length`` does not fit the weights.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"deepsea_from_file: {str(path)!r} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    path = existing_file(path, "DeepSEA weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        raise FileFormatError(f"DeepSEA weights file {str(path)!r}: expected a torch state dict file, got one "
+                              f"torch.load cannot read ({type(err).__name__})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"deepsea_from_file: {str(path)!r} holds a {type(state).__name__}, expected a state dict")
+        raise FileFormatError(f"DeepSEA weights file {str(path)!r}: expected a state dict, got a {type(state).__name__}")
     expected = {f"{m}.{p}" for m in ("conv1", "conv2", "conv3", "dense1", "dense2") for p in ("weight", "bias")}
     missing = sorted(expected - set(state))
     if missing:
-        raise ValueError(f"deepsea_from_file: {str(path)!r} lacks {missing}; has {sorted(state)[:8]}")
+        raise FileFormatError(f"DeepSEA weights file {str(path)!r}: expected the DeepSEA weights, got keys "
+                              f"{sorted(state)[:8]} without {missing}")
     hidden, flat = state["dense1.weight"].shape
     n_outputs = state["dense2.weight"].shape[0]
     if flat % 960:
-        raise ValueError(f"deepsea_from_file: dense1.weight has {flat} inputs, expected a multiple of 960")
+        raise FileFormatError(f"DeepSEA weights file {str(path)!r}: expected dense1.weight with a multiple of 960 "
+                              f"inputs, got {flat}")
     w3 = flat // 960
     if length is None:
         # Several lengths fit one width (floor pooling); prefer DeepSEA's 1000 bp, else the shortest.
         length = 1000 if _deepsea_widths(1000) == w3 else ((w3 + 7) * 4 + 7) * 4 + 7
     if _deepsea_widths(check_int(length, "length", minimum=1)) != w3:
-        raise ValueError(f"deepsea_from_file: input length {length} gives {_deepsea_widths(length)} positions "
-                         f"after conv3, but dense1.weight expects {w3} (960 x {w3} = {flat} inputs)")
+        raise ArgumentError(f"length: expected an input length giving {w3} positions after conv3 (dense1.weight has "
+                            f"960 x {w3} = {flat} inputs), got {length}, which gives {_deepsea_widths(length)}")
     model = deepsea(n_outputs=int(n_outputs), length=length, hidden=int(hidden))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ValueError(f"deepsea_from_file: {str(path)!r} does not match the DeepSEA architecture: {err}") from None
+        raise FileFormatError(f"DeepSEA weights file {str(path)!r}: expected weights of the DeepSEA architecture, "
+                              f"got ones that do not fit: {' '.join(str(err).split())}") from None
     model.input_length = length  # for the caller's input_shape=(4, model.input_length)
     return model.eval()
