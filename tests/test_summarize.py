@@ -5,6 +5,7 @@ from torch import nn
 
 import deepresolve as dr
 from _factories import make_result
+from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError, ModelError
 from deepresolve.summarize import fit_mixture, inconsistency, ofiv, restart_weights, sign_consistent, summarize
 
 
@@ -74,10 +75,14 @@ def test_tiny_disagreements_are_one_component():
 
 
 def test_summarize_validates_shapes():
-    with pytest.raises(ValueError, match=r"fims must have shape \(C, T, K, W\)"):
+    with pytest.raises(ArgumentError, match=r"^fims: expected shape \(C, T, K, W\), got \(2, 3, 4\)$"):
         summarize(np.zeros((2, 3, 4)), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"scores must have shape \(C, T\)"):
+    with pytest.raises(ArgumentError, match=r"^scores: expected shape \(C, T\) = \(2, 3\) to match fims, got \(3, 2\)$"):
         summarize(np.zeros((2, 3, 4, 1)), np.zeros((3, 2)))
+    with pytest.raises(ArgumentError, match=r"^inconsistency: expected one of 'variance', 'sign', got 'entropy'$"):
+        summarize(np.zeros((2, 3, 4, 1)), np.zeros((2, 3)), inconsistency="entropy")
+    with pytest.raises(ArgumentError, match=r"^agreement: expected a finite number >= 0 and < 1, got 2$"):
+        summarize(np.zeros((2, 3, 4, 1)), np.zeros((2, 3)), agreement=2)
 
 
 def test_similarity_matches_numpy():
@@ -113,10 +118,19 @@ def test_weight_cosine_and_clustering():
     clusters = dr.cluster_classes(sim, n_clusters=2)
     assert clusters.labels[0] == clusters.labels[1] != clusters.labels[2] == clusters.labels[3]
     assert sorted(clusters.order.tolist()) == [0, 1, 2, 3]
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(ArgumentError, match=r"^similarity: expected a square \(C, C\) matrix, got shape \(2, 3\)$"):
         dr.cluster_classes(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="no nn.Linear"):
+    with pytest.raises(ArgumentError, match=r"^method: expected one of 'average', 'complete', 'single', 'weighted', "
+                                            r"got 'ward'$"):
+        dr.cluster_classes(sim, method="ward")
+    with pytest.raises(ModelError, match=r"^model: expected a model with an nn.Linear output layer, got a Conv1d"):
         dr.weight_cosine(nn.Conv1d(1, 1, 1))
+    # a model with another number of outputs than the result was computed on: refused, naming both numbers
+    with pytest.raises(ArgumentError, match=r"^model: expected a last layer with 5 outputs .*, got one with 4$"):
+        dr.weight_cosine(model, n_outputs=5)
+    np.testing.assert_allclose(dr.weight_cosine(model, n_outputs=4), expected, atol=1e-6)
+    with pytest.raises(ArgumentError, match=r"^classes: expected output indices in \[0, 3\] .*got \[0, 4\]$"):
+        dr.weight_cosine(w, classes=[0, 4])
 
 
 def fake_result(rng, C=4, T=5, K=8, W=3):
@@ -140,14 +154,40 @@ def test_result_round_trip_and_summary(tmp_path):
     assert "c0" in text and "layer 'conv2'" in text
     table = back.channel_table("c2")
     assert list(table["ofiv"]) == sorted(res.ofiv[2], reverse=True)
-    with pytest.raises(KeyError, match="output index 9 was not analysed"):
+    with pytest.raises(ArgumentError, match=r"^cls: expected an output index this result analysed \(0, 1, 2, 3\), "
+                                            r"got 9, which was not analysed$"):
         back.index_of(9)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ArgumentError, match=r"^cls: expected a class name of this result \('c0', 'c1', 'c2', 'c3'\), "
+                                            r"got 'nope'$"):
+        back.channel_table("nope")
+    with pytest.raises(ArgumentError, match=r"^cls: expected an output index \(int\) or a class name \(str\), "
+                                            r"got bool True$"):
+        back.index_of(True)
+    with pytest.raises(MissingFileError, match=r"^result file '.*missing\.h5' does not exist$"):
         dr.load(tmp_path / "missing.h5")
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["x"] = 1
-    with pytest.raises(ValueError, match="not a deepresolve result"):
+    with pytest.raises(FileFormatError, match=r"other\.h5': expected a deepresolve result file \(format tag "
+                                              r"'deepresolve-result-1'\), got no format tag$"):
         dr.load(tmp_path / "other.h5")
+    (tmp_path / "cut.h5").write_bytes(path.read_bytes()[:200])
+    with pytest.raises(FileFormatError, match=r"cut\.h5': expected a deepresolve result file \(HDF5\), got a file "
+                                              r"h5py cannot read"):
+        dr.load(tmp_path / "cut.h5")
+
+
+def test_repeated_class_names_are_ambiguous_and_refused_by_name_but_found_by_output_index():
+    # two outputs share the name "CTCF" (e.g. two experiments of one factor): a name lookup cannot choose a row
+    res = make_result(C=4, T=5, K=8, W=3, seed=5, summarized=True, classes=np.array([3, 7, 9, 11]),
+                      class_names=["CTCF", "JUND", "CTCF", "GATA1"])
+    with pytest.raises(ArgumentError, match=r"^cls: expected a class name that names one output, got 'CTCF', which "
+                                            r"is ambiguous \(outputs 3, 9 share it\); pass the output index instead$"):
+        res.index_of("CTCF")
+    with pytest.raises(ArgumentError, match="ambiguous"):
+        res.channel_table("CTCF")
+    assert res.index_of(9) == 2 and res.index_of("JUND") == 1
+    np.testing.assert_array_equal(res.channel_table(9)["ofiv"], np.sort(res.ofiv[2])[::-1])
+    np.testing.assert_array_equal(res.channel_table(3)["ofiv"], np.sort(res.ofiv[0])[::-1])
 
 
 def test_variance_splits_into_magnitude_and_sign_parts():
@@ -156,7 +196,7 @@ def test_variance_splits_into_magnitude_and_sign_parts():
     var, sign = inconsistency(fivs, w), inconsistency(fivs, w, "sign")
     magnitude = inconsistency(np.abs(fivs), w)
     np.testing.assert_allclose(var, magnitude + sign, atol=1e-12)
-    with pytest.raises(ValueError, match="'variance' or 'sign'"):
+    with pytest.raises(ArgumentError, match=r"^measure: expected one of 'variance', 'sign', got 'entropy'$"):
         inconsistency(fivs, w, "entropy")
 
 

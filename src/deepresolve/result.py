@@ -11,6 +11,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from .errors import ArgumentError, FileFormatError
+from .io.sequences import existing_file
+
 _ARRAYS = (
     "classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",
     "non_additive", "consistent_sign", "ofiv", "trace", "steps",
@@ -122,15 +125,31 @@ class Result:
         penalty = "||H - center||\u00b2" if self.params.get("l2_center") is not None else "||H||\u00b2"
         return f"S_c(H) - \u03bb{penalty}"
 
-    def index_of(self, cls: int | str) -> int:
-        """Row of ``cls`` (an output index or a class name) in this result's arrays."""
+    def index_of(self, cls: int | str, argument: str = "cls") -> int:
+        """Row of ``cls`` (an output index or a class name) in this result's arrays.
+
+        A class name that several analysed outputs share is ambiguous and refused: pass the output index instead.
+        ``argument`` names the caller's argument in the error message.
+        """
         if isinstance(cls, str):
-            if cls not in self.class_names:
-                raise KeyError(f"class name {cls!r} is not in this result; it has {self.class_names[:10]}...")
-            return self.class_names.index(cls)
-        hits = np.flatnonzero(self.classes == int(cls))
+            rows = [i for i, name in enumerate(self.class_names) if name == cls]
+            if not rows:
+                shown = ", ".join(repr(n) for n in self.class_names[:10]) + (", ..." if self.n_classes > 10 else "")
+                raise ArgumentError(f"{argument}: expected a class name of this result ({shown}), got {cls!r}")
+            if len(rows) > 1:
+                outputs = ", ".join(str(int(self.classes[i])) for i in rows)
+                raise ArgumentError(f"{argument}: expected a class name that names one output, got {cls!r}, which is "
+                                    f"ambiguous (outputs {outputs} share it); pass the output index instead")
+            return rows[0]
+        if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)):
+            raise ArgumentError(f"{argument}: expected an output index (int) or a class name (str), got "
+                                f"{type(cls).__name__} {cls!r}")
+        index = int(cls)
+        hits = np.flatnonzero(self.classes == index)
         if len(hits) == 0:
-            raise KeyError(f"output index {cls} was not analysed; this result covers {self.classes.tolist()[:20]}")
+            covered = ", ".join(str(c) for c in self.classes.tolist()[:20]) + (", ..." if self.n_classes > 20 else "")
+            raise ArgumentError(f"{argument}: expected an output index this result analysed ({covered}), "
+                                f"got {index}, which was not analysed")
         return int(hits[0])
 
     def save(self, path: str | Path) -> Path:
@@ -153,20 +172,23 @@ class Result:
     @classmethod
     def load(cls, path: str | Path) -> "Result":
         """Read a result written by :meth:`save`."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"result file {str(path)!r} does not exist")
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != "deepresolve-result-1":
-                raise ValueError(f"{str(path)!r} is not a deepresolve result file (no 'deepresolve-result-1' format tag)")
-            arrays = {name: f[name][()] for name in _ARRAYS}
-            return cls(
-                **arrays,
-                layer=str(f.attrs["layer"]),
-                class_names=json.loads(f.attrs["class_names"]),
-                channel_names=json.loads(f.attrs["channel_names"]),
-                params=json.loads(f.attrs["params"]),
-            )
+        path = existing_file(path, "result file")
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("format") != "deepresolve-result-1":
+                    raise FileFormatError(f"{str(path)!r}: expected a deepresolve result file (format tag "
+                                          f"'deepresolve-result-1'), got {_format_tag(f)}")
+                missing = [name for name in _ARRAYS if name not in f]
+                if missing:
+                    raise FileFormatError(f"{str(path)!r}: expected a deepresolve result with every array, "
+                                          f"got one without {', '.join(missing)}")
+                arrays = {name: f[name][()] for name in _ARRAYS}
+                attrs = {name: f.attrs[name] for name in ("layer", "class_names", "channel_names", "params")}
+        except OSError as err:  # not HDF5, or truncated
+            raise FileFormatError(f"{str(path)!r}: expected a deepresolve result file (HDF5), got a file h5py "
+                                  f"cannot read ({err})") from None
+        return cls(**arrays, layer=str(attrs["layer"]), class_names=json.loads(attrs["class_names"]),
+                   channel_names=json.loads(attrs["channel_names"]), params=json.loads(attrs["params"]))
 
     def table(self, top: int = 5) -> pd.DataFrame:
         """Per-class table of the most important channels (by |OFIV|) and of the non-additive channels."""
@@ -220,22 +242,27 @@ class Result:
         return self.summary()
 
 
+def _format_tag(f: h5py.File) -> str:
+    tag = f.attrs.get("format")
+    return "no format tag" if tag is None else f"format tag {tag!r}"
+
+
 def load(path: str | Path) -> Result:
     """Read a :class:`Result` saved with :meth:`Result.save`."""
     return Result.load(path)
 
 
 def check_result(result: object) -> Result:
-    """``result`` if it is a :class:`Result` whose arrays agree in shape; TypeError/ValueError naming the field."""
+    """``result`` if it is a :class:`Result` whose arrays agree in shape; else ArgumentError naming the field."""
     if not isinstance(result, Result):
-        raise TypeError(f"result: expected a deepresolve.result.Result, got {type(result).__name__}")
+        raise ArgumentError(f"result: expected a deepresolve.result.Result, got {type(result).__name__}")
     C, T, K = np.shape(result.fivs)
     expected = {"ofiv": (C, K), "inconsistency": (C, K), "non_additive": (C, K), "consistent_sign": (C, K),
                 "weights": (C, T), "bic": (C, 3), "n_components": (C,), "steps": (C, T)}
     for name, shape in expected.items():
         got = np.shape(getattr(result, name))
         if got != shape:
-            raise ValueError(f"result.{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}")
+            raise ArgumentError(f"result.{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}")
     if len(result.class_names) != C:
-        raise ValueError(f"result.class_names: expected {C} names, got {len(result.class_names)}")
+        raise ArgumentError(f"result.class_names: expected {C} names, got {len(result.class_names)}")
     return result

@@ -18,7 +18,8 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from torch import nn
 
-from ._utils import type_name
+from ._utils import check_choice, check_int, type_name
+from .errors import ArgumentError, ModelError
 from .result import Result
 
 
@@ -49,14 +50,14 @@ def ofiv_correlation(result: Result) -> np.ndarray:
 
 def class_difference(result: Result, i: int | str, j: int | str) -> np.ndarray:
     """Difference map D = OFIV_i - OFIV_j, (K,). ``i``/``j`` are output indices or class names."""
-    return result.ofiv[result.index_of(i)] - result.ofiv[result.index_of(j)]
+    return result.ofiv[result.index_of(i, "i")] - result.ofiv[result.index_of(j, "j")]
 
 
 def label_correlation(labels: np.ndarray) -> np.ndarray:
     """Pearson correlation between the label columns of an (N, C) label matrix, (C, C)."""
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim != 2:
-        raise ValueError(f"labels must be an (N, C) matrix; got shape {labels.shape}")
+        raise ArgumentError(f"labels: expected an (N, C) matrix, got shape {labels.shape}")
     return _pearson_rows(labels.T)
 
 
@@ -64,11 +65,13 @@ def last_linear_weight(model: nn.Module) -> np.ndarray:
     """Weight matrix (C, hidden) of the last ``nn.Linear`` in ``model``."""
     linears = [m for m in model.modules() if type_name(m) == "Linear"]
     if not linears:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear layer; pass its last-layer weight matrix (C, hidden) instead")
+        raise ModelError(f"model: expected a model with an nn.Linear output layer, got a {type(model).__name__} "
+                         f"without one; pass its last-layer weight matrix (C, hidden) instead")
     return linears[-1].weight.detach().cpu().numpy()
 
 
-def weight_cosine(model_or_weight: nn.Module | np.ndarray, classes: np.ndarray | None = None) -> np.ndarray:
+def weight_cosine(model_or_weight: nn.Module | np.ndarray, classes: np.ndarray | None = None, *,
+                  n_outputs: int | None = None) -> np.ndarray:
     """Cosine similarity of last-layer weight rows, (C, C).
 
     Parameters
@@ -77,12 +80,25 @@ def weight_cosine(model_or_weight: nn.Module | np.ndarray, classes: np.ndarray |
         A model (its last ``nn.Linear`` is used) or the weight matrix itself.
     classes : (C,) int array, optional
         Rows to keep, e.g. ``result.classes``.
+    n_outputs : int, optional
+        The number of outputs the weights must have, e.g. ``result.params["n_outputs"]`` of the model a result was
+        computed on; a model with another number is refused (its rows would belong to other classes).
     """
-    w = last_linear_weight(model_or_weight) if isinstance(model_or_weight, nn.Module) else np.asarray(model_or_weight, dtype=np.float64)
-    if w.ndim != 2:
-        raise ValueError(f"the weight matrix must be 2-D (C, hidden); got shape {w.shape}")
+    if isinstance(model_or_weight, nn.Module):
+        w, what = last_linear_weight(model_or_weight), "model"
+    else:
+        w, what = np.asarray(model_or_weight, dtype=np.float64), "model_or_weight"
+        if w.ndim != 2:
+            raise ArgumentError(f"model_or_weight: expected a 2-D (C, hidden) weight matrix, got shape {w.shape}")
+    if n_outputs is not None and w.shape[0] != check_int(n_outputs, "n_outputs", minimum=1):
+        raise ArgumentError(f"{what}: expected a last layer with {n_outputs} outputs (the model the result was "
+                            f"computed on), got one with {w.shape[0]}")
     if classes is not None:
-        w = w[np.asarray(classes)]
+        rows = np.asarray(classes)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or np.any((rows < 0) | (rows >= len(w))):
+            raise ArgumentError(f"classes: expected output indices in [0, {len(w) - 1}] (the last layer has {len(w)} "
+                                f"outputs), got {rows.tolist()!r:.80}")
+        w = w[rows]
     norm = np.linalg.norm(w, axis=1)
     unit = w / np.where(norm > 0, norm, 1.0)[:, None]
     return np.clip(unit @ unit.T, -1.0, 1.0)
@@ -121,10 +137,10 @@ def cluster_classes(similarity: np.ndarray, *, method: str = "average", n_cluste
     """
     a = np.asarray(similarity, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError(f"similarity must be a square (C, C) matrix; got shape {a.shape}")
-    if method not in ("average", "complete", "single", "weighted"):
-        raise ValueError(f"method must be one of average, complete, single, weighted (methods valid for a precomputed "
-                         f"distance); got {method!r}")
+        raise ArgumentError(f"similarity: expected a square (C, C) matrix, got shape {a.shape}")
+    check_choice(method, "method", ("average", "complete", "single", "weighted"))
+    if n_clusters is not None:
+        check_int(n_clusters, "n_clusters", minimum=1)
     C = a.shape[0]
     if C < 2:
         return Clustering(np.empty((0, 4)), np.arange(C), np.ones(C, dtype=int))

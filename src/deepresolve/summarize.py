@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+from ._utils import check_choice, check_float, check_int
+from .errors import ArgumentError
+
 
 def fiv(fims: np.ndarray) -> np.ndarray:
     """Feature importance vectors: spatial means of the FIMs.
@@ -92,8 +95,7 @@ def inconsistency(fivs: np.ndarray, weights: np.ndarray, measure: str = "varianc
     -------
     (C, K) array
     """
-    if measure not in ("variance", "sign"):
-        raise ValueError(f"inconsistency measure must be 'variance' or 'sign'; got {measure!r}")
+    check_choice(measure, "measure", ("variance", "sign"))
     out = []
     for f, w in zip(fivs, weights):
         mean, var = weighted_mean_var(f, w)
@@ -215,11 +217,14 @@ def summarize(fims: np.ndarray, scores: np.ndarray, *, seed: int = 0, agreement:
     With scikit-learn's covariance regulariser of 1e-6 this resolves channel disagreements down to about 0.1 %
     of the class's RMS FIV. (The authors' code fitted raw ILs, which ties the result to the scale of H.)
     """
-    fims = np.asarray(fims)
+    fims, scores = np.asarray(fims), np.asarray(scores)
     if fims.ndim != 4:
-        raise ValueError(f"fims must have shape (C, T, K, W); got {fims.shape}")
+        raise ArgumentError(f"fims: expected shape (C, T, K, W), got {fims.shape}")
     if scores.shape != fims.shape[:2]:
-        raise ValueError(f"scores must have shape (C, T) = {fims.shape[:2]}; got {scores.shape}")
+        raise ArgumentError(f"scores: expected shape (C, T) = {fims.shape[:2]} to match fims, got {scores.shape}")
+    check_int(seed, "seed", minimum=0)
+    check_float(agreement, "agreement", minimum=0, below=1)
+    check_choice(inconsistency, "inconsistency", ("variance", "sign"))
     fivs = fiv(fims)
     weights = restart_weights(scores)
     il = _inconsistency_level(fivs, weights, inconsistency)

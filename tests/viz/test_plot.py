@@ -15,6 +15,7 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
 from deepresolve.viz import plot
+from deepresolve.errors import ArgumentError
 from deepresolve.result import Result
 
 import _factories
@@ -135,27 +136,29 @@ def test_logo_image_is_cached_and_in_bits():
     a = plot.logo_image(pwm)
     assert a is plot.logo_image(pwm)
     assert a.ndim == 3 and a.shape[2] == 4
-    with pytest.raises(ValueError, match=r"pwm: expected shape \(4, w\)"):
+    with pytest.raises(ArgumentError, match=r"^pwm: expected shape \(4, w\), got \(5, 3\)$"):
         plot.logo_image(np.ones((5, 3)))
 
 
 def test_ensemble_bad_inputs(r4):
-    with pytest.raises(TypeError, match="result: expected a deepresolve.result.Result"):
+    with pytest.raises(ArgumentError, match="^result: expected a deepresolve.result.Result, got str$"):
         plot.ensemble("not a result", 0)
-    with pytest.raises(KeyError, match="cls: output index 7 was not analysed"):
+    with pytest.raises(ArgumentError, match=r"^cls: expected an output index this result analysed \(100, 101, 102, "
+                                            r"103\), got 7, which was not analysed$"):
         plot.ensemble(r4, 7)
-    with pytest.raises(KeyError, match="cls: class name 'nope'"):
+    with pytest.raises(ArgumentError, match=r"^cls: expected a class name of this result \('class0', .*\), got 'nope'$"):
         plot.ensemble(r4, "nope")
-    with pytest.raises(TypeError, match="cls: expected an output index"):
+    with pytest.raises(ArgumentError, match=r"^cls: expected an output index \(int\) or a class name \(str\), "
+                                            r"got float 1.5$"):
         plot.ensemble(r4, 1.5)
-    with pytest.raises(ValueError, match=r"pwms: expected shape \(K=32, 4, w\), got \(3, 4, 5\)"):
+    with pytest.raises(ArgumentError, match=r"^pwms: expected shape \(K=32, 4, w\), got \(3, 4, 5\)$"):
         plot.ensemble(r4, 100, pwms=np.ones((3, 4, 5)))
-    with pytest.raises(ValueError, match="top: expected an integer >= 1, got 0"):
+    with pytest.raises(ArgumentError, match="^top: expected an integer >= 1, got 0$"):
         plot.ensemble(r4, 100, top=0)
-    with pytest.raises(ValueError, match="order: expected 'ofiv' or 'channel'"):
+    with pytest.raises(ArgumentError, match="^order: expected one of 'ofiv', 'channel', got 'random'$"):
         plot.ensemble(r4, 100, order="random")
     fig = Figure()
-    with pytest.raises(ValueError, match="ax: cannot be combined with pwms"):
+    with pytest.raises(ArgumentError, match="^ax: cannot be combined with pwms"):
         plot.ensemble(r4, 100, pwms=np.ones((32, 4, 5)) / 4, ax=fig.add_subplot())
 
 
@@ -195,11 +198,13 @@ def test_ofivs_heatmap_for_many_classes(r919):
 
 
 def test_ofivs_bad_inputs(r4):
-    with pytest.raises(ValueError, match="style: expected"):
+    with pytest.raises(ArgumentError, match="^style: expected one of 'auto', 'circles', 'heatmap', got 'bars'$"):
         plot.ofivs(r4, style="bars")
-    with pytest.raises(ValueError, match="classes: expected at least one class"):
+    with pytest.raises(ArgumentError, match="^order: expected one of 'auto', 'cluster', 'none', got 'up'$"):
+        plot.ofivs(r4, order="up")
+    with pytest.raises(ArgumentError, match="^classes: expected at least one class, got an empty sequence$"):
         plot.ofivs(r4, classes=[])
-    with pytest.raises(KeyError, match="classes: output index 3"):
+    with pytest.raises(ArgumentError, match=r"^classes: expected an output index this result analysed .*, got 3, "):
         plot.ofivs(r4, classes=[3])
 
 
@@ -250,15 +255,15 @@ def test_similarity_panels_919_no_labels_and_clustered(r919):
 
 
 def test_similarity_panels_bad_inputs(r4):
-    with pytest.raises(ValueError, match="matrices: expected a non-empty dict"):
+    with pytest.raises(ArgumentError, match="matrices: expected a non-empty dict"):
         plot.similarity_panels({}, r4.class_names)
-    with pytest.raises(ValueError, match=r"matrices\['label'\]: expected shape \(4, 4\)"):
+    with pytest.raises(ArgumentError, match=r"matrices\['label'\]: expected shape \(4, 4\)"):
         plot.similarity_panels({"label": np.eye(3)}, r4.class_names)
-    with pytest.raises(ValueError, match="duplicates 'class_similarity'"):
+    with pytest.raises(ArgumentError, match="duplicates 'class_similarity'"):
         plot.similarity_panels({"ofiv+": np.eye(4), "class_similarity": np.eye(4)}, r4.class_names)
-    with pytest.raises(ValueError, match="order: expected a permutation"):
+    with pytest.raises(ArgumentError, match="order: expected a permutation"):
         plot.similarity_panels({"x": np.eye(4)}, r4.class_names, order=[0, 0, 1, 2])
-    with pytest.raises(TypeError, match="names: expected a sequence"):
+    with pytest.raises(ArgumentError, match="names: expected a sequence"):
         plot.similarity_panels({"x": np.eye(4)}, "abcd")
 
 
@@ -301,9 +306,9 @@ def test_clustered_heatmap_uses_given_linkage_or_clustering(blocks):
     fig = plot.clustered_heatmap(s, names, linkage=clustering)
     (im,) = [im for ax in fig.axes for im in ax.get_images()]
     assert np.allclose(im.get_array(), s[np.ix_(clustering.order, clustering.order)])
-    with pytest.raises(ValueError, match=r"linkage: expected a scipy linkage matrix of shape \(14, 4\)"):
+    with pytest.raises(ArgumentError, match=r"linkage: expected a scipy linkage matrix of shape \(14, 4\)"):
         plot.clustered_heatmap(s, names, linkage=np.zeros((3, 4)))
-    with pytest.raises(ValueError, match=r"similarity: expected shape \(15, 15\) to match 15 names"):
+    with pytest.raises(ArgumentError, match=r"similarity: expected shape \(15, 15\) to match 15 names"):
         plot.clustered_heatmap(s[:3, :3], names)
 
 
@@ -329,7 +334,7 @@ def test_cluster_panels_919_and_one(r1, r919):
     assert all(2 <= im.get_array().shape[0] <= 10 for im in sims)
     fig = plot.cluster_panels(np.ones((1, 1)), r1.class_names)
     assert len([im for ax in fig.axes for im in ax.get_images()]) == 1
-    with pytest.raises(ValueError, match="max_panels: expected an integer >= 1"):
+    with pytest.raises(ArgumentError, match="max_panels: expected an integer >= 1"):
         plot.cluster_panels(s, r919.class_names, max_panels=0)
 
 
@@ -364,9 +369,9 @@ def test_difference_top_channels_for_large_layer(r919):
 
 
 def test_difference_needs_two_classes(r1, r4):
-    with pytest.raises(ValueError, match="i, j: expected two different classes"):
+    with pytest.raises(ArgumentError, match="^i, j: expected two different classes"):
         plot.difference(r1, 100, 100)
-    with pytest.raises(KeyError, match="j: output index 5"):
+    with pytest.raises(ArgumentError, match=r"^j: expected an output index this result analysed .*, got 5, "):
         plot.difference(r4, 100, 5)
 
 
@@ -443,14 +448,14 @@ def test_convergence_without_trace(r1):
     fig = plot.convergence(res)
     assert any("no objective trace" in t.get_text() for t in fig.axes[0].texts)
     res.trace = np.zeros((2, 5, 3))
-    with pytest.raises(ValueError, match=r"result.trace: expected shape \(C, T, S\) = \(1, 5, S\)"):
+    with pytest.raises(ArgumentError, match=r"result.trace: expected shape \(C, T, S\) = \(1, 5, S\)"):
         plot.convergence(res)
 
 
 def test_result_shape_mismatch_is_reported(r4):
     bad = make_result(C=2, T=3, K=5, W=1)
     bad.ofiv = np.zeros((2, 6))
-    with pytest.raises(ValueError, match=r"result.ofiv: expected shape \(2, 5\)"):
+    with pytest.raises(ArgumentError, match=r"result.ofiv: expected shape \(2, 5\)"):
         plot.ofivs(bad)
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from deepresolve.viz.report import normalise_motif_matches, write_report
+from deepresolve.errors import ArgumentError
 from deepresolve.result import Result
 
 import _factories
@@ -375,15 +376,18 @@ def test_precomputed_similarity_is_used(tmp_path, result4):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"max_class_sections": -1}, ValueError, "max_class_sections"),
-    ({"pwms": np.zeros((3, 4, 5))}, ValueError, r"pwms: expected shape \(K=16"),
-    ({"motif_matches": pd.DataFrame({"channel": [0], "p-value": [0.1]})}, ValueError, "target"),
-    ({"motif_matches": pd.DataFrame({"channel": [99], "name": ["X"], "pvalue": [0.1]})}, ValueError, "channel indices"),
-    ({"motif_matches": pd.DataFrame({"channel": ["nope"], "name": ["X"], "p": [0.1]})}, ValueError, "channel names"),
-    ({"motif_matches": [1, 2]}, TypeError, "DataFrame"),
-    ({"labels": np.zeros((10, 2))}, ValueError, "labels: expected 4 columns"),
-    ({"labels": np.zeros(10)}, ValueError, r"labels: expected an \(N, C\)"),
-    ({"similarity": {"class_similarity": np.eye(3)}}, ValueError, r"similarity\['class_similarity'\]"),
+    ({"max_class_sections": -1}, ArgumentError, r"^max_class_sections: expected an integer >= 0, got -1$"),
+    ({"max_class_sections": 2.0}, ArgumentError, r"^max_class_sections: expected an integer, got float 2.0$"),
+    ({"pwms": np.zeros((3, 4, 5))}, ArgumentError, r"pwms: expected shape \(K=16"),
+    ({"motif_matches": pd.DataFrame({"channel": [0], "p-value": [0.1]})}, ArgumentError, "target"),
+    ({"motif_matches": pd.DataFrame({"channel": [99], "name": ["X"], "pvalue": [0.1]})}, ArgumentError,
+     r"^motif_matches: expected channel indices in \[0, 15\], got \[99\]$"),
+    ({"motif_matches": pd.DataFrame({"channel": ["nope"], "name": ["X"], "p": [0.1]})}, ArgumentError,
+     r"^motif_matches: expected channel names of the result \(ch0, .*\), got \['nope'\]$"),
+    ({"motif_matches": [1, 2]}, ArgumentError, "DataFrame"),
+    ({"labels": np.zeros((10, 2))}, ArgumentError, "labels: expected 4 columns"),
+    ({"labels": np.zeros(10)}, ArgumentError, r"labels: expected an \(N, C\)"),
+    ({"similarity": {"class_similarity": np.eye(3)}}, ArgumentError, r"similarity\['class_similarity'\]"),
 ])
 def test_bad_inputs_raise(tmp_path, result4, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -392,12 +396,38 @@ def test_bad_inputs_raise(tmp_path, result4, kwargs, error, match):
 
 
 def test_bad_result_and_path(tmp_path, result4):
-    with pytest.raises(TypeError, match="result: expected a deepresolve.result.Result"):
+    with pytest.raises(ArgumentError, match="^result: expected a deepresolve.result.Result, got dict$"):
         write_report({"ofiv": 1}, tmp_path / "x.html")
-    with pytest.raises(IsADirectoryError, match="out_path"):
+    with pytest.raises(ArgumentError, match="^out_path: expected a file path, got the directory"):
         write_report(result4, tmp_path)
-    with pytest.raises(TypeError, match="out_path"):
+    with pytest.raises(ArgumentError, match="^out_path: expected a str or Path, got int$"):
         write_report(result4, 42)
+
+
+def _dense_model(n_outputs: int):
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, n_outputs))
+
+
+def test_model_with_another_number_of_outputs_is_refused(tmp_path, monkeypatch):
+    # the result was computed on a 4-output model; a 6-output model's weight rows belong to other classes
+    result = _factories.make_result(C=4, K=8, params={"n_outputs": 4})
+    with pytest.raises(ArgumentError, match=r"^model: expected a last layer with 4 outputs \(the model the result was "
+                                            r"computed on\), got one with 6$"):
+        write_report(result, tmp_path / "bad.html", model=_dense_model(6))
+    assert not (tmp_path / "bad.html").exists()
+    with pytest.raises(ArgumentError, match=r"^model: expected a torch nn.Module, got str$"):
+        write_report(result, tmp_path / "bad.html", model="model.pt")
+    from deepresolve.viz import report
+
+    drawn, panels = {}, report.plot.similarity_panels
+    monkeypatch.setattr(report.plot, "similarity_panels", lambda m, *a, **k: drawn.update(m) or panels(m, *a, **k))
+    model = _dense_model(4)
+    write_report(result, tmp_path / "ok.html", model=model, max_class_sections=0)
+    w = model[2].weight.detach().numpy().astype(float)
+    unit = w / np.linalg.norm(w, axis=1, keepdims=True)
+    np.testing.assert_allclose(drawn["weight_cosine"], unit @ unit.T, atol=1e-6)
 
 
 def test_motif_matches_from_tomtom_table():

@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .._utils import check_int
+from .._utils import check_choice, check_int
+from ..errors import ArgumentError
 from ..result import Result, check_result
 
 __all__ = [
@@ -57,23 +58,14 @@ _SIMILARITY_ALIASES = {
 
 # --------------------------------------------------------------------------- checks and helpers
 
-def _class_row(result: Result, cls: int | str, argument: str = "cls") -> int:
-    if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer, str)):
-        raise TypeError(f"{argument}: expected an output index (int) or a class name (str), got {cls!r}")
-    try:
-        return result.index_of(cls)
-    except KeyError as err:
-        raise KeyError(f"{argument}: {err.args[0]}") from None
-
-
 def _class_rows(result: Result, classes: Sequence[int | str] | None) -> list[int]:
     if classes is None:
         return list(range(result.n_classes))
     if isinstance(classes, (str, int, np.integer)):
         classes = [classes]
-    rows = [_class_row(result, c, "classes") for c in classes]
+    rows = [result.index_of(c, "classes") for c in classes]
     if not rows:
-        raise ValueError("classes: expected at least one class, got an empty sequence")
+        raise ArgumentError("classes: expected at least one class, got an empty sequence")
     return rows
 
 
@@ -82,7 +74,7 @@ def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes
         fig = Figure(figsize=figsize, layout="constrained")
         return fig, fig.add_subplot()
     if not isinstance(ax, Axes):
-        raise TypeError(f"ax: expected a matplotlib Axes or None, got {type(ax).__name__}")
+        raise ArgumentError(f"ax: expected a matplotlib Axes or None, got {type(ax).__name__}")
     return ax.figure, ax
 
 
@@ -112,18 +104,23 @@ def _max_abs(values: np.ndarray) -> float:
     return float(v.max()) if v.size else 0.0
 
 
-def _check_square(matrix: object, n: int, argument: str) -> np.ndarray:
-    m = np.asarray(matrix, dtype=float)
+def _check_square(matrix: object, n: int | None, argument: str) -> np.ndarray:
+    """``matrix`` as a float (C, C) array; with ``n``, C must equal it."""
+    try:
+        m = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{argument}: expected a square (C, C) matrix of numbers, got "
+                            f"{type(matrix).__name__}") from None
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"{argument}: expected a square (C, C) matrix, got shape {m.shape}")
-    if m.shape[0] != n:
-        raise ValueError(f"{argument}: expected shape ({n}, {n}) to match {n} names, got {m.shape}")
+        raise ArgumentError(f"{argument}: expected a square (C, C) matrix, got shape {m.shape}")
+    if n is not None and m.shape[0] != n:
+        raise ArgumentError(f"{argument}: expected shape ({n}, {n}) to match {n} names, got {m.shape}")
     return m
 
 
 def _check_names(names: Sequence[str], argument: str = "names") -> list[str]:
     if isinstance(names, str) or not isinstance(names, Sequence | np.ndarray):
-        raise TypeError(f"{argument}: expected a sequence of class names, got {type(names).__name__}")
+        raise ArgumentError(f"{argument}: expected a sequence of class names, got {type(names).__name__}")
     return [str(n) for n in names]
 
 
@@ -149,8 +146,8 @@ def _select_channels(result: Result, row: int, top: int, order: str) -> tuple[np
         reduced = True
     if order == "ofiv":
         chosen = chosen[np.argsort(-ofiv[chosen], kind="stable")]
-    elif order != "channel":
-        raise ValueError(f"order: expected 'ofiv' or 'channel', got {order!r}")
+    else:
+        check_choice(order, "order", ("ofiv", "channel"))
     return chosen, reduced
 
 
@@ -184,7 +181,7 @@ def logo_image(pwm: np.ndarray, dpi: int = 100) -> np.ndarray:
 
     m = np.asarray(pwm, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != 4 or m.shape[1] < 1:
-        raise ValueError(f"pwm: expected shape (4, w), got {m.shape}")
+        raise ArgumentError(f"pwm: expected shape (4, w), got {m.shape}")
     key = hashlib.sha1(np.ascontiguousarray(m).tobytes() + bytes(str((m.shape, dpi)), "ascii")).digest()
     cached = _LOGO_CACHE.get(key)
     if cached is not None:
@@ -258,15 +255,15 @@ def ensemble(
         Save the figure here.
     """
     result = check_result(result)
-    row = _class_row(result, cls)
+    row = result.index_of(cls)
     top = check_int(top, "top", minimum=1)
     K, T = result.n_channels, result.n_restarts
     if pwms is not None:
         pwms = np.asarray(pwms, dtype=float)
         if pwms.ndim != 3 or pwms.shape[0] != K or pwms.shape[1] != 4 or pwms.shape[2] < 1:
-            raise ValueError(f"pwms: expected shape (K={K}, 4, w), got {pwms.shape}")
+            raise ArgumentError(f"pwms: expected shape (K={K}, 4, w), got {pwms.shape}")
         if ax is not None:
-            raise ValueError("ax: cannot be combined with pwms (logos need their own axes); pass ax=None")
+            raise ArgumentError("ax: cannot be combined with pwms (logos need their own axes); pass ax=None")
     channels, reduced = _select_channels(result, row, top, order)
     N = len(channels)
     names = list(result.channel_names)
@@ -382,10 +379,8 @@ def ofivs(
     """
     result = check_result(result)
     rows = _class_rows(result, classes)
-    if style not in ("auto", "circles", "heatmap"):
-        raise ValueError(f"style: expected 'auto', 'circles' or 'heatmap', got {style!r}")
-    if order not in ("auto", "cluster", "none"):
-        raise ValueError(f"order: expected 'auto', 'cluster' or 'none', got {order!r}")
+    check_choice(style, "style", ("auto", "circles", "heatmap"))
+    check_choice(order, "order", ("auto", "cluster", "none"))
     K, R = result.n_channels, len(rows)
     if style == "auto":
         style = "circles" if R <= 30 and K <= 96 else "heatmap"
@@ -455,7 +450,7 @@ def _linkage(similarity: np.ndarray, linkage: np.ndarray | None, method: str) ->
     if linkage is not None:
         Z = np.asarray(getattr(linkage, "linkage", linkage), dtype=float)  # also a similarity.Clustering
         if Z.shape != (max(n - 1, 0), 4):
-            raise ValueError(f"linkage: expected a scipy linkage matrix of shape ({n - 1}, 4) for {n} classes, "
+            raise ArgumentError(f"linkage: expected a scipy linkage matrix of shape ({n - 1}, 4) for {n} classes, "
                              f"got {Z.shape}")
         return Z if n > 1 else None
     if n < 2:
@@ -472,9 +467,7 @@ def leaf_order(similarity: np.ndarray, linkage: np.ndarray | None = None, method
     """
     from scipy.cluster.hierarchy import leaves_list
 
-    s = np.asarray(similarity, dtype=float)
-    if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"similarity: expected a square (C, C) matrix, got shape {s.shape}")
+    s = _check_square(similarity, None, "similarity")
     Z = _linkage(s, linkage, method)
     return np.arange(s.shape[0]) if Z is None else leaves_list(Z)
 
@@ -494,9 +487,7 @@ def pick_clusters(
     """
     from scipy.cluster.hierarchy import fcluster, leaves_list
 
-    s = np.asarray(similarity, dtype=float)
-    if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"similarity: expected a square (C, C) matrix, got shape {s.shape}")
+    s = _check_square(similarity, None, "similarity")
     n = s.shape[0]
     max_panels = check_int(max_panels, "max_panels", minimum=1)
     max_size = check_int(max_size, "max_size", minimum=2)
@@ -576,24 +567,24 @@ def similarity_panels(
     """
     names = _check_names(names)
     if not isinstance(matrices, Mapping) or len(matrices) == 0:
-        raise ValueError(f"matrices: expected a non-empty dict of name -> (C, C) array, got {matrices!r:.80}")
+        raise ArgumentError(f"matrices: expected a non-empty dict of name -> (C, C) array, got {matrices!r:.80}")
     C = len(names)
     panels: dict[str, np.ndarray] = {}
     for key, m in matrices.items():
         canonical = _SIMILARITY_ALIASES.get(str(key).lower(), str(key))
         if canonical in panels:
-            raise ValueError(f"matrices: {key!r} duplicates {canonical!r}")
+            raise ArgumentError(f"matrices: {key!r} duplicates {canonical!r}")
         panels[canonical] = _check_square(m, C, f"matrices[{key!r}]")
     keys = [k for k in SIMILARITY_TITLES if k in panels] + [k for k in panels if k not in SIMILARITY_TITLES]
     if isinstance(order, str):
         if order not in ("auto", "none", "cluster"):
-            raise ValueError(f"order: expected 'auto', 'none', 'cluster' or a permutation, got {order!r}")
+            raise ArgumentError(f"order: expected 'auto', 'none', 'cluster' or a permutation, got {order!r}")
         perm = leaf_order(panels[keys[0]]) if order == "cluster" or (order == "auto" and C > 12) \
             else np.arange(C)
     else:
         perm = np.asarray(order)
         if perm.shape != (C,) or not np.array_equal(np.sort(perm), np.arange(C)):
-            raise ValueError(f"order: expected a permutation of range({C}), got {order!r:.80}")
+            raise ArgumentError(f"order: expected a permutation of range({C}), got {order!r:.80}")
     n = len(keys)
     nrows, ncols = (2, 2) if n == 4 else (1, n)
     side = 3.2 if C <= max_labels else 4.2
@@ -663,7 +654,7 @@ def clustered_heatmap(
     C = len(names)
     s = _check_square(similarity, C, "similarity")
     if C == 0:
-        raise ValueError("similarity: expected at least one class, got a 0 x 0 matrix")
+        raise ArgumentError("similarity: expected at least one class, got a 0 x 0 matrix")
     Z = _linkage(s, linkage, method)
     from scipy.cluster.hierarchy import leaves_list
 
@@ -752,9 +743,9 @@ def difference(
     by ``|D|`` are drawn sorted by ``D`` and the title says so.
     """
     result = check_result(result)
-    a, b = _class_row(result, i, "i"), _class_row(result, j, "j")
+    a, b = result.index_of(i, "i"), result.index_of(j, "j")
     if a == b:
-        raise ValueError(f"i, j: expected two different classes, got {result.class_names[a]!r} twice")
+        raise ArgumentError(f"i, j: expected two different classes, got {result.class_names[a]!r} twice")
     top = check_int(top, "top", minimum=1)
     d = np.asarray(result.ofiv[a], dtype=float) - np.asarray(result.ofiv[b], dtype=float)
     K = len(d)
@@ -793,12 +784,11 @@ def bic(result: Result, cls: int | str | None = None, histogram: bool | None = N
     """
     result = check_result(result)
     C = result.n_classes
-    row = _class_row(result, cls) if cls is not None else (0 if C == 1 else None)
-    if histogram is not None and not isinstance(histogram, (bool, np.bool_)):
-        raise TypeError(f"histogram: expected True, False or None, got {histogram!r}")
+    row = result.index_of(cls) if cls is not None else (0 if C == 1 else None)
+    check_choice(histogram, "histogram", (True, False, None))
     show_hist = C > 1 if histogram is None else bool(histogram)
     if row is None and not show_hist:
-        raise ValueError("histogram: False leaves nothing to draw without cls; pass cls or histogram=None")
+        raise ArgumentError("histogram: False leaves nothing to draw without cls; pass cls or histogram=None")
     n_panels = int(row is not None) + int(show_hist)
     fig = Figure(figsize=(4.2 * n_panels + 0.4, 3.4), layout="constrained")
     axes = list(np.atleast_1d(fig.subplots(1, n_panels)))
@@ -856,7 +846,7 @@ def convergence(
     max_traces = check_int(max_traces, "max_traces", minimum=1)
     trace = np.asarray(result.trace, dtype=float)
     if trace.ndim != 3 or trace.shape[:2] != (result.n_classes, result.n_restarts):
-        raise ValueError(f"result.trace: expected shape (C, T, S) = ({result.n_classes}, {result.n_restarts}, S), "
+        raise ArgumentError(f"result.trace: expected shape (C, T, S) = ({result.n_classes}, {result.n_restarts}, S), "
                          f"got {trace.shape}")
     fig = Figure(figsize=(10.5, 3.6), layout="constrained")
     ax, hx = fig.subplots(1, 2, width_ratios=[2.2, 1])

@@ -23,8 +23,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from torch import nn
+
+from .. import similarity as sim
 from . import plot
-from .._utils import package_versions
+from .._utils import check_int, package_versions
+from ..errors import ArgumentError
 from ..result import Result, categories, check_result
 
 __all__ = ["write_report", "package_versions", "normalise_motif_matches"]
@@ -190,14 +194,14 @@ def normalise_motif_matches(motif_matches: pd.DataFrame, channel_names: list[str
     :func:`deepresolve.motifs.tomtom_matches` can be passed as it is.
     """
     if not isinstance(motif_matches, pd.DataFrame):
-        raise TypeError(f"motif_matches: expected a pandas DataFrame, got {type(motif_matches).__name__}")
+        raise ArgumentError(f"motif_matches: expected a pandas DataFrame, got {type(motif_matches).__name__}")
     lower = {str(c).lower(): c for c in motif_matches.columns}
     found = {}
     for role, options in (("channel", _CHANNEL_COLUMNS), ("target", _TARGET_COLUMNS), ("p", _P_COLUMNS)):
         hit = next((lower[o] for o in options if o in lower), None)
         if hit is None:
-            raise ValueError(f"motif_matches: expected a column named one of {list(options)}, "
-                             f"got columns {list(motif_matches.columns)}")
+            raise ArgumentError(f"motif_matches: expected a column named one of {list(options)}, "
+                                f"got columns {list(motif_matches.columns)}")
         found[role] = hit
     channels = motif_matches[found["channel"]]
     K = len(channel_names)
@@ -205,7 +209,8 @@ def normalise_motif_matches(motif_matches: pd.DataFrame, channel_names: list[str
         k = channels.to_numpy(dtype=int)
         bad = (k < 0) | (k >= K)
         if bad.any():
-            raise ValueError(f"motif_matches: channel indices must lie in [0, {K}); got {sorted(set(k[bad]))[:5]}")
+            raise ArgumentError(f"motif_matches: expected channel indices in [0, {K - 1}], got "
+                                f"{sorted(set(k[bad].tolist()))[:5]}")
     else:
         index = {name: i for i, name in enumerate(channel_names)}
         as_text = channels.astype(str)
@@ -213,13 +218,13 @@ def normalise_motif_matches(motif_matches: pd.DataFrame, channel_names: list[str
         if unknown and all(t.isdigit() and int(t) < K for t in set(as_text)):  # numbered queries
             index, unknown = {str(i): i for i in range(K)}, []
         if unknown:
-            raise ValueError(f"motif_matches: channel names not in the result: {unknown[:5]} "
-                             f"(the result's channels are {channel_names[:5]}...)")
+            raise ArgumentError(f"motif_matches: expected channel names of the result ({', '.join(channel_names[:5])}, "
+                                f"...), got {unknown[:5]}")
         k = as_text.map(index).to_numpy(dtype=int)
     p = pd.to_numeric(motif_matches[found["p"]], errors="coerce")
     if p.isna().any():
-        raise ValueError(f"motif_matches: column {found['p']!r} must hold numbers; "
-                         f"got {motif_matches[found['p']][p.isna()].head(3).tolist()}")
+        raise ArgumentError(f"motif_matches: expected numbers in column {found['p']!r}, "
+                            f"got {motif_matches[found['p']][p.isna()].head(3).tolist()}")
     out = pd.DataFrame({"k": k, "target": motif_matches[found["target"]].astype(str).to_numpy(), "p": p.to_numpy()})
     return out.sort_values(["k", "p"], kind="stable", ignore_index=True)
 
@@ -241,44 +246,46 @@ def _check_pwms(pwms: object, K: int) -> np.ndarray | None:
         return None
     arr = np.asarray(pwms, dtype=float)
     if arr.ndim != 3 or arr.shape[0] != K or arr.shape[1] != 4:
-        raise ValueError(f"pwms: expected shape (K={K}, 4, w), got {arr.shape}")
+        raise ArgumentError(f"pwms: expected shape (K={K}, 4, w), got {arr.shape}")
     return arr
 
 
-def _similarity_matrices(result: Result, labels: object, model: object,
+def _similarity_matrices(result: Result, labels: object, cosine: np.ndarray | None,
                          similarity: Mapping[str, np.ndarray] | None, notes: list[str]) -> dict[str, np.ndarray]:
     C = result.n_classes
     if similarity is not None:
         if not isinstance(similarity, Mapping):
-            raise TypeError(f"similarity: expected a dict of name -> (C, C) array, got {type(similarity).__name__}")
+            raise ArgumentError(f"similarity: expected a dict of name -> (C, C) array, got {type(similarity).__name__}")
         for name, m in similarity.items():
             shape = np.shape(m)
             if shape != (C, C):
-                raise ValueError(f"similarity[{name!r}]: expected shape ({C}, {C}), got {shape}")
+                raise ArgumentError(f"similarity[{name!r}]: expected shape ({C}, {C}), got {shape}")
         return {str(k): np.asarray(v, dtype=float) for k, v in similarity.items()}
     if C < 2:
-        return {}
-    try:
-        from .. import similarity as sim
-    except ImportError as err:  # the similarity module needs torch; say so rather than fail the report
-        notes.append(f"Similarity views skipped: deepresolve.similarity could not be imported ({err}).")
         return {}
     out = {"class_similarity": sim.class_similarity(result)}
     if labels is not None:
         lab = np.asarray(labels, dtype=float)
         if lab.ndim != 2:
-            raise ValueError(f"labels: expected an (N, C) label matrix, got shape {lab.shape}")
+            raise ArgumentError(f"labels: expected an (N, C) label matrix, got shape {lab.shape}")
         if lab.shape[1] != C:
             if lab.shape[1] > int(np.max(result.classes)):
                 lab = lab[:, np.asarray(result.classes, dtype=int)]
             else:
-                raise ValueError(f"labels: expected {C} columns (one per analysed class) or one per model output "
+                raise ArgumentError(f"labels: expected {C} columns (one per analysed class) or one per model output "
                                  f"(> {int(np.max(result.classes))}), got {lab.shape[1]}")
         out["label_correlation"] = sim.label_correlation(lab)
     out["ofiv_correlation"] = sim.ofiv_correlation(result)
-    if model is not None:
-        out["weight_cosine"] = sim.weight_cosine(model, classes=np.asarray(result.classes, dtype=int))
+    if cosine is not None:
+        out["weight_cosine"] = cosine
     return out
+
+
+def _weight_cosine(result: Result, model: object) -> np.ndarray:
+    """The last-layer weight cosine of ``model``, refused when its outputs are not those the result was computed on."""
+    if not isinstance(model, nn.Module):
+        raise ArgumentError(f"model: expected a torch nn.Module, got {type(model).__name__}")
+    return sim.weight_cosine(model, classes=np.asarray(result.classes, dtype=int), n_outputs=result.params.get("n_outputs"))
 
 
 def _section_rows(result: Result, max_class_sections: int, notes: list[str]) -> list[int]:
@@ -547,19 +554,18 @@ def write_report(
     """
     result = check_result(result)
     if not isinstance(out_path, (str, os.PathLike)):
-        raise TypeError(f"out_path: expected a str or Path, got {type(out_path).__name__}")
+        raise ArgumentError(f"out_path: expected a str or Path, got {type(out_path).__name__}")
     out_path = Path(out_path)
     if out_path.is_dir():
-        raise IsADirectoryError(f"out_path: expected a file path, got the directory {str(out_path)!r}")
-    if isinstance(max_class_sections, bool) or not isinstance(max_class_sections, (int, np.integer)) \
-            or max_class_sections < 0:
-        raise ValueError(f"max_class_sections: expected an integer >= 0, got {max_class_sections!r}")
+        raise ArgumentError(f"out_path: expected a file path, got the directory {str(out_path)!r}")
+    max_class_sections = check_int(max_class_sections, "max_class_sections", minimum=0)
     pwms = _check_pwms(pwms, result.n_channels)
     matches = None if motif_matches is None else normalise_motif_matches(motif_matches, list(result.channel_names))
     best = _best_matches(matches, result.n_channels)
     title = title or f"DeepResolve report: {result.layer_label if result.layer else 'layer'}"
     notes: list[str] = []
-    matrices = _similarity_matrices(result, labels, model, similarity, notes)
+    cosine = None if model is None else _weight_cosine(result, model)
+    matrices = _similarity_matrices(result, labels, cosine, similarity, notes)
     section_rows = _section_rows(result, int(max_class_sections), notes)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
