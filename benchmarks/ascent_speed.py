@@ -65,8 +65,9 @@ def matmul_gflops(device: torch.device, n: int = 4096, repeats: int = 5) -> floa
 
 
 def fixed_steps(head, classes, restarts, device, batch_size, steps):
-    # tol < 0 never counts a step as converged, so every row runs exactly `steps` steps
-    return feature_ascent(head, FEATURES, classes, restarts, 1.0, steps=steps, tol=-1.0, device=device, batch_size=batch_size)
+    # patience > steps: no row converges early, so every row runs exactly `steps` steps
+    return feature_ascent(head, FEATURES, classes, restarts, 1.0, steps=steps, tol=0.0, patience=steps + 1, device=device,
+                          batch_size=batch_size)
 
 
 def steps_to_reach(trace: np.ndarray, target: float, rel: float = 1e-4) -> int:

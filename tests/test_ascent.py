@@ -1,10 +1,13 @@
+import re
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import deepresolve as dr
-from deepresolve.ascent import feature_ascent
+from deepresolve.ascent import DEFAULTS, check_ascent_options, feature_ascent
+from deepresolve.errors import ArgumentError
 
 
 def linear_model(k=8, c=3, seed=0):
@@ -58,15 +61,59 @@ def test_xor_head_flags_exactly_the_pair_non_additive():
     assert (res.ofiv[0, :2] > 0).all()
 
 
-def test_seeded_runs_do_not_depend_on_batching():
+def test_seeded_starts_do_not_depend_on_batching_or_class_subset():
+    from deepresolve.ascent import initial_maps
+
     model = nn.Sequential(nn.Identity(), nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
     a = dr.resolve(model, "0", input_shape=(6,), restarts=5, l2=0.3, seed=7)
     b = dr.resolve(model, "0", input_shape=(6,), restarts=5, l2=0.3, seed=7, batch_size=3)
-    c = dr.resolve(model, "0", input_shape=(6,), classes=[2], restarts=5, l2=0.3, seed=7)
-    np.testing.assert_array_equal(a.fims, b.fims)
-    np.testing.assert_array_equal(a.fims[2], c.fims[0])
+    c = dr.resolve(model, "0", input_shape=(6,), classes=[2, 3], restarts=5, l2=0.3, seed=7)
+    # the starts are exactly equal; the results within the stated tolerance (rounding depends on the batch)
+    rows = [(k, t) for k in range(4) for t in range(5)]
+    np.testing.assert_array_equal(initial_maps(rows, (6,), 7, 1.0)[10:], initial_maps(rows[10:], (6,), 7, 1.0))
+    obj = lambda r: r.scores - 0.3 * (r.fims.astype(np.float64) ** 2).sum(axis=(2, 3))
+    assert_within_batching_tolerance(a.fims, b.fims, obj(a), obj(b))
+    assert_within_batching_tolerance(a.fims[2:], c.fims, obj(a)[2:], obj(c))
     d = dr.resolve(model, "0", input_shape=(6,), restarts=5, l2=0.3, seed=8)
     assert not np.allclose(a.fims, d.fims)
+
+
+def assert_within_batching_tolerance(fims_a, fims_b, obj_a, obj_b):
+    """The tolerance stated in the ascent's docstring ("Batching"), for (C, T, K, ...) FIMs and (C, T) objectives."""
+    fims_a, fims_b = np.asarray(fims_a, np.float64), np.asarray(fims_b, np.float64)
+    C, T, K = fims_a.shape[:3]
+    np.testing.assert_allclose(obj_b, obj_a, rtol=1e-3, atol=0)
+    fiv_a, fiv_b = fims_a.reshape(C, T, K, -1).mean(-1), fims_b.reshape(C, T, K, -1).mean(-1)
+    class_max = np.abs(fiv_a).reshape(C, -1).max(1)[:, None, None]
+    assert (np.abs(fiv_b - fiv_a) <= 5e-2 * class_max).all()
+    clear = np.abs(fiv_a) > 0.1 * class_max
+    assert clear.any() and (np.sign(fiv_a) == np.sign(fiv_b))[clear].all()
+
+
+def small_conv_head(seed):
+    """An untrained head H (8, 12) -> conv, ReLU, max-pool, dense, ReLU, dense -> 4 outputs: ReLU kinks everywhere."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv1d(8, 12, 5), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(12 * 4, 16),
+                         nn.ReLU(), nn.Linear(16, 4)).eval().requires_grad_(False)
+
+
+@pytest.mark.parametrize("optimizer", ["matched", "paper"])
+def test_batch_size_changes_results_only_within_the_stated_tolerance(optimizer):
+    head = small_conv_head(9)
+    kwargs = dict(optimizer=optimizer, seed=9, **({"lr": 0.05, "steps": 200} if optimizer == "paper" else {}))
+    ref = feature_ascent(head, (8, 12), range(4), 3, 0.7, **kwargs)  # default batch: all 12 rows at once
+    for batch_size in (1, 5):  # 5 < 12 rows: finished rows leave and pending rows join mid-run
+        out = feature_ascent(head, (8, 12), range(4), 3, 0.7, batch_size=batch_size, **kwargs)
+        assert_within_batching_tolerance(ref.fims, out.fims, ref.objective, out.objective)
+
+
+def test_paper_optimizer_with_more_rows_than_the_batch_refills_it():
+    # rows joining a running batch used to get no gradient ("size of tensor a (4) must match ... (3)")
+    head = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+    full = feature_ascent(head, (6,), range(4), 3, 0.5, optimizer="paper", lr=0.05, steps=300, seed=1)
+    small = feature_ascent(head, (6,), range(4), 3, 0.5, optimizer="paper", lr=0.05, steps=300, seed=1, batch_size=4)
+    assert_within_batching_tolerance(full.fims, small.fims, full.objective, small.objective)
+    assert small.row_steps == small.steps.sum()
 
 
 def test_matched_steps_need_far_fewer_steps_than_the_paper_schedule():
@@ -117,11 +164,41 @@ def test_non_differentiable_head_is_reported():
         feature_ascent(Argmax(), (4,), [0], restarts=2, l2=1.0)
 
 
-def test_bad_settings_are_reported():
-    with pytest.raises(ValueError, match="l2 .lambda. must be a positive"):
-        feature_ascent(nn.Linear(4, 1), (4,), [0], l2=-1.0)
-    with pytest.raises(ValueError, match="optimizer must be one of"):
-        feature_ascent(nn.Linear(4, 1), (4,), [0], optimizer="sgd")
+@pytest.mark.parametrize("option, value, message", [
+    ("optimizer", "sgd", "optimizer: expected one of 'matched', 'paper', got 'sgd'"),
+    ("restarts", 0, "restarts: expected an integer >= 1, got 0"),
+    ("restarts", 2.0, "restarts: expected an integer, got float 2.0"),
+    ("l2", -1.0, "l2 (lambda): expected a finite number > 0, got -1.0"),
+    ("l2", float("inf"), "l2 (lambda): expected a finite number > 0, got inf"),
+    ("lr", 0.0, "lr: expected a finite number > 0, got 0.0"),
+    ("steps", 0, "steps: expected an integer >= 1, got 0"),
+    ("tol", -1e-3, "tol: expected a finite number >= 0.0, got -0.001"),
+    ("patience", 0, "patience: expected an integer >= 1, got 0"),
+    ("start_decay", -1, "start_decay: expected an integer >= 0, got -1"),
+    ("alpha", 0, "alpha: expected a finite number > 0, got 0"),
+    ("min_lr", 0.0, "min_lr: expected a finite number > 0, got 0.0"),
+    ("batch_size", 0, "batch_size: expected an integer >= 1, got 0"),
+    ("init_scale", -2.0, "init_scale: expected a finite number > 0, got -2.0"),
+    ("precision", "float16", "precision: expected one of 'float32', 'bfloat16', got 'float16'"),
+    ("tolerance", 1e-3, "tolerance: unknown ascent option(s)"),
+])
+def test_every_option_is_checked_before_any_work(option, value, message):
+    class Untouchable(nn.Module):
+        def forward(self, h):
+            raise AssertionError("the head ran before the options were checked")
+
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        check_ascent_options(**{option: value})
+    if option == "tolerance":
+        return  # feature_ascent has no **kwargs: Python refuses the misspelling itself
+    kwargs = {"optimizer": "paper", option: value} if option in ("start_decay", "alpha", "min_lr") else {option: value}
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        feature_ascent(Untouchable(), (4,), [0], **kwargs)
+
+
+def test_check_ascent_options_resolves_the_defaults():
+    assert check_ascent_options("matched") == DEFAULTS["matched"]
+    assert check_ascent_options("paper", lr=0.5, patience=3, l2=None) == {**DEFAULTS["paper"], "lr": 0.5, "patience": 3}
 
 
 def test_bfloat16_reaches_the_optimum_to_its_precision():
@@ -130,7 +207,7 @@ def test_bfloat16_reaches_the_optimum_to_its_precision():
     w = model[1].weight.detach().numpy()
     np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w / (2 * lam))[:, None], res.fims[..., 0].shape),
                                atol=2e-2 * np.abs(w).max())
-    with pytest.raises(ValueError, match="precision must be"):
+    with pytest.raises(ValueError, match="precision: expected one of"):
         dr.resolve(model, "0", input_shape=(32,), l2=lam, precision="float16")
 
 
