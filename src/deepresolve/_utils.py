@@ -5,6 +5,7 @@
 - :func:`strip_probability`: a model without its final Sigmoid/Softmax/LogSoftmax (scores are logits).
 - :func:`frozen_copy`: an independent eval-mode copy with frozen parameters (the caller's model is never changed).
 - :func:`package_versions`: installed versions of the packages that shape a result.
+- :func:`existing_file`: a path that must name an existing file.
 - :func:`check_int`, :func:`check_float`, :func:`check_choice`, :func:`check_shape`, :func:`check_device`:
   argument checks with one message format, ``"<argument>: expected <what>, got <value>"``, raised as
   :class:`~deepresolve.errors.ArgumentError` (a ``TypeError`` and a ``ValueError``).
@@ -18,13 +19,14 @@ import io
 import platform
 from collections import OrderedDict
 from importlib import metadata
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import fx, nn
 
-from .errors import ArgumentError
+from .errors import ArgumentError, MissingFileError
 
 #: Output activations that turn logits into probabilities; the paper scores logits, so heads stop before them.
 PROBABILITY_MODULES = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
@@ -79,6 +81,16 @@ def check_shape(value: object, argument: str) -> tuple[int, ...]:
         raise ArgumentError(f"{argument}: expected a tuple of positive integers without the batch axis, e.g. (4, 1000); "
                             f"got {tuple(value)!r}")
     return tuple(int(v) for v in value)
+
+
+def existing_file(path: str | Path, what: str) -> Path:
+    """``path`` as a Path if it names an existing file; else MissingFileError saying ``what`` was looked for."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise MissingFileError(f"{what}: expected a file, got the folder {str(path)!r}")
+    return path
 
 
 def check_device(device: str | torch.device | None) -> torch.device:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ArgumentError, FileFormatError
-from .io.sequences import existing_file
+from ._utils import existing_file
 
 _ARRAYS = (
     "classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",

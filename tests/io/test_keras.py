@@ -254,7 +254,7 @@ def test_unsupported_activation_and_bad_paths(tmp_path):
     try:
         import onnx2torch  # noqa: F401
     except ImportError:
-        with pytest.raises(ImportError, match="pip install onnx2torch"):
+        with pytest.raises(ModelError, match="pip install onnx2torch"):
             load_model(tmp_path / "m.onnx")
 
 

@@ -11,7 +11,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import ArgumentError, FileFormatError, MissingFileError
+from .._utils import existing_file
+from ..errors import ArgumentError, FileFormatError
 
 ALPHABET = "ACGT"
 
@@ -113,16 +114,6 @@ def read_fasta(path: str | Path) -> tuple[list[str], list[str]]:
     except UnicodeDecodeError:
         raise FileFormatError(f"FASTA file {str(path)!r}: expected a text file, got bytes that are not text") from None
     return names, seqs
-
-
-def existing_file(path: str | Path, what: str) -> Path:
-    """``path`` as a Path if it names an existing file; else MissingFileError saying ``what`` was looked for."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"{what} {str(path)!r} does not exist")
-    if not path.is_file():
-        raise MissingFileError(f"{what}: expected a file, got the folder {str(path)!r}")
-    return path
 
 
 def load_inputs(source: str | Path | np.ndarray) -> np.ndarray:

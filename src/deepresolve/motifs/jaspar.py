@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, FileFormatError
-from ..io.sequences import existing_file
+from .._utils import existing_file
 from .pwm import ALPHABET, _check_pwm, to_pwm
 
 

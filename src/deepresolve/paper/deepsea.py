@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, FileFormatError
-from ..io.sequences import existing_file
+from .._utils import existing_file
 
 #: Columns a DeepSEA feature table must have.
 FEATURE_COLUMNS = ("index", "cell", "assay", "treatment")

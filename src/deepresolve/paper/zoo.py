@@ -17,7 +17,7 @@ from torch import nn
 
 from .._utils import check_float, check_int
 from ..errors import ArgumentError, FileFormatError
-from ..io.sequences import existing_file
+from .._utils import existing_file
 
 
 def synthetic_cnn(n_outputs: int = 1, length: int = 100, n_filters: int = 32, filter_width: int = 8,
