@@ -61,10 +61,12 @@ def test_random_kills_resume_to_the_uninterrupted_result(tmp_path):
     assert kills >= 20
 
     ref, res = dr.load(tmp_path / "ref" / "result.h5"), dr.load(out / "result.h5")
-    # The tolerance of batching (deepresolve.ascent): a resumed run fills its batches with other rows.
-    scale = np.abs(ref.fims).max(axis=(1, 2, 3), keepdims=True)
-    assert np.all(np.abs(res.fims - ref.fims) <= 1e-3 * scale)
-    np.testing.assert_allclose(res.ofiv, ref.ofiv, rtol=0, atol=1e-3 * np.abs(ref.ofiv).max())
+    # The tolerance of batching (deepresolve.ascent, "Batching"): a resumed run fills its batches with other rows.
+    scale = np.abs(ref.fivs).max(axis=(1, 2), keepdims=True)
+    assert np.all(np.abs(res.fivs - ref.fivs) <= 5e-2 * scale)
+    ref_objective = ref.scores - ref.params["l2"] * (ref.fims.astype(np.float64) ** 2).sum(axis=(2, 3))
+    objective = res.scores - res.params["l2"] * (res.fims.astype(np.float64) ** 2).sum(axis=(2, 3))
+    np.testing.assert_allclose(objective, ref_objective, rtol=1e-3, atol=1e-3 * np.abs(ref_objective).max())
     for name in ("n_components", "non_additive", "consistent_sign"):
         np.testing.assert_array_equal(getattr(res, name), getattr(ref, name), err_msg=name)
     assert not (out / "checkpoint").exists()
