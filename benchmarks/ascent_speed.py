@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 import deepresolve as dr
-from deepresolve.ascent import evaluate, feature_ascent, resolve_device
+from deepresolve._utils import check_device
+from deepresolve.ascent import evaluate, feature_ascent
 
 FEATURES = (480, 60)
 
@@ -88,7 +89,7 @@ def main() -> None:
                         help="precisions of the full run (each one runs)")
     args = parser.parse_args()
 
-    device = resolve_device(args.device)
+    device = check_device(args.device)
     head = deepsea_head().to(device)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'})")
     print(f"torch {torch.__version__}; head: H (480, 60) -> conv 960x8 -> dense 919 -> dense 919; "

@@ -89,7 +89,7 @@ def _files(tmp_path):
     k1 = write_keras(tmp_path / "k1", layers, weights)
     with h5py.File(k1 / "model.h5", "a") as f:
         del f["model_weights/d/d_W"]
-    k2 = write_keras(tmp_path / "k2", [dict(l, config={k: v for k, v in l["config"].items() if k != "output_dim"})
+    write_keras(tmp_path / "k2", [dict(l, config={k: v for k, v in l["config"].items() if k != "output_dim"})
                                         if l["config"]["name"] == "d" else l for l in layers], weights)
     k3 = write_keras(tmp_path / "k3", layers, weights)
     data = (k3 / "model.h5").read_bytes()

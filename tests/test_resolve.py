@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import deepresolve as dr
-from deepresolve.errors import ArgumentError, CheckpointError, DeepResolveError, ModelError
+from deepresolve.errors import CheckpointError, DeepResolveError, ModelError
 
 
 def linear_model(k=8, c=3, seed=0):

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._utils import check_choice, check_float, check_int
+from ._utils import check_choice, check_device, check_float, check_int
 from .errors import ArgumentError
 
 Optimizer = Literal["matched", "paper"]
@@ -88,16 +88,6 @@ class AscentOutput:
     trace: list[np.ndarray]
     seconds: float
     row_steps: int
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as given, else CUDA when available, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be like 'cpu', 'cuda' or 'cuda:0'; got {device!r}") from err
 
 
 def row_seed(seed: int, cls: int, restart: int) -> int:
@@ -435,7 +425,7 @@ def feature_ascent(
                                 precision=precision, batch_size=batch_size)
     step_rows = _STEPS[optimizer]
     bf16 = precision == "bfloat16"
-    dev = resolve_device(device)
+    dev = check_device(device)
     head = head.to(dev).eval()
     classes = [int(c) for c in classes]
     C, T = len(classes), int(restarts)

@@ -1,0 +1,742 @@
+"""Feature interactions of a layer, without a data set: which learned features act together, and how.
+
+DeepResolve's inconsistency level (IL) looks at the optima of a penalised ascent; for a piecewise-linear head
+the optimum sits where the head is locally linear, so an XOR written as ``a + b - 2 relu(a + b - 1)`` is never
+seen (issue 10). This module measures interactions directly, as second differences of the class output when
+features of the layer are switched on (random-context second differences).
+
+Players
+-------
+The K channels of the layer, and its G *motif groups*: channels that detect the same motif (trained networks
+learn one motif with several filters, which then interact like an OR, through saturation).
+
+* **Preferred word** of each channel: for a first-layer channel (a convolution on the one-hot input followed only
+  by element-wise activations, pooling or dropout) the consensus of its filter, which gives the largest
+  response the filter can give to any sequence (sum of the column maxima of the weights plus the bias); for
+  deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random sequences.
+  ``words=`` overrides both (e.g. known motifs).
+* **On-level** ``a_k``: the channel's response to its own word written into random sequences (max over the
+  layer's positions); exact for a first-layer channel.
+* **Groups**: channels k, l whose words make each other fire at ``group_threshold`` (0.5) of their on-level or
+  more, joined by average-linkage clustering (``groups=`` overrides). A group's word is the word of its member
+  with the highest on-level.
+
+Switching players on (how W > 1 is handled)
+-------------------------------------------
+A *context* is a background sequence (uniform random; dinucleotide shuffles of ``inputs=`` when given) with
+``L // w`` non-overlapping slots for words of width w, in random order, and one uniformly random position of the
+layer's W positions for every channel. A **group** is switched on in sequence space: its word is written into
+slot 0 (player i) or slot 1 (player j) and the body computes the layer's map, so the motif occurrence sets every
+channel and position of the layer as a real occurrence does (a single-column edit of the map does not: on a
+trained set I model it gave the XOR pair -1.4 where planting the motifs gives -18 in logits). A **channel** is
+switched on in feature space: ``H[k, w] = max(H[k, w], a_k)`` at the context's position w for it. A context
+also carries a random *coalition*: each of the ``context_groups`` groups with the largest main effects is
+present (written into the slots from 2 on) with probability ``context_on``, so that interactions that need a
+third motif (set I's XOR needs CAGGTC) are seen; the groups of i and j are removed from it.
+
+Statistics
+----------
+On the output scale ``scale`` (probability for models ending in a sigmoid/softmax, else the raw output):
+
+* **Interaction** of i, j for class c: the mean over contexts of ``v(S+ij) - v(S+i) - v(S+j) + v(S)``; > 0 synergy
+  (AND-like), < 0 antagonism (XOR-, OR- or veto-like). The 2 x 2 truth table ``t[a, b]`` (mean output with i
+  off/on, j off/on) is kept for every pair: the interaction is ``t11 - t10 - t01 + t00`` and :func:`kind` names it.
+* **Main effect**: the mean of ``v(S+i) - v(S)``. Pairs are evaluated among each class's ``top`` channels and
+  ``top`` groups by |main effect| (those above ``min_effect`` of the largest); other pairs are NaN.
+* **p-value**: one-sided t-test over the contexts of the interval null ``|interaction| <= margin x s_c``, with
+  ``s_c`` the rms main effect of the class's ``top`` players: a pair is significant when it is reliably larger
+  than a tenth (default) of a typical main effect, so small interactions of an additive network's ReLUs are not.
+
+Cost
+----
+With P evaluated pairs (the union over classes of channel and group pairs; at most ``C top (top - 1)``), n
+contexts, K channels and G groups: ``2 n (K + G)`` evaluations for the main effects (twice: with and without the
+coalition) and ``4 n P`` for the pairs, each one body + head pass on one sequence; every pass gives all C classes
+at once, so C enters only through P. For K = 1000, C = 2000, top = 24, n = 64: at most P = 2 x 2000 x 276 =
+1.1 M pairs (in practice far fewer: classes share their top channels), i.e. at most 2.8e8 passes. The main
+effects of the preferred words cost K x 16 body passes; the deep-layer ascent 150 steps x 4 starts per channel.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.stats import t as student_t
+from scipy.spatial.distance import squareform
+from torch import nn
+
+from ._utils import check_choice, check_device, check_float, check_int, check_shape
+from .errors import ArgumentError, FileFormatError, MissingFileError, ModelError
+from .split import split_model
+
+_FIRST_LAYER_FOLLOWERS = (nn.ReLU, nn.MaxPool1d, nn.Dropout, nn.Identity, nn.ELU, nn.LeakyReLU, nn.GELU,
+                          nn.Softplus, nn.Sigmoid, nn.Tanh, nn.Flatten)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Result
+
+
+@dataclass
+class Interactions:
+    """Pairwise feature interactions of a layer, per class, between channels and between motif groups.
+
+    Shapes: C classes, K channels, G motif groups, P channel pairs and Q group pairs evaluated.
+
+    Attributes
+    ----------
+    classes : (C,) int
+        Output indices, in the order of the first axis of every array.
+    class_names : list of str, length C
+    channel_names : list of str, length K
+    groups : (K,) int
+        Motif group of every channel (0..G-1).
+    main : (C, K) float
+        Main effect of switching each channel on: mean of v(S+i) - v(S) over contexts.
+    pairs : (P, 2) int
+        Channel pairs evaluated (i < j).
+    values : (C, P) float
+        Interaction (mean second difference) of each pair; > 0 synergy, < 0 antagonism.
+    pvalues : (C, P) float
+        p-value of each pair against the permuted-head null (see the module's docstring).
+    tables : (C, P, 2, 2) float
+        Truth tables: mean logit with channel i off/on (axis 2) and j off/on (axis 3).
+    group_main : (C, G) float
+    group_pairs : (Q, 2) int
+    group_values, group_pvalues : (C, Q) float
+    group_tables : (C, Q, 2, 2) float
+    on_levels : (K,) float
+        The level each channel is switched on at.
+    words : (K, 4, w) float
+        One-hot preferred word of each channel (what it was switched on with).
+    layer : str
+    params : dict
+        Every setting of the run.
+    """
+
+    classes: np.ndarray
+    class_names: list[str]
+    channel_names: list[str]
+    groups: np.ndarray
+    main: np.ndarray
+    pairs: np.ndarray
+    values: np.ndarray
+    pvalues: np.ndarray
+    tables: np.ndarray
+    group_main: np.ndarray
+    group_pairs: np.ndarray
+    group_values: np.ndarray
+    group_pvalues: np.ndarray
+    group_tables: np.ndarray
+    on_levels: np.ndarray
+    words: np.ndarray
+    layer: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    _ARRAYS = ("classes", "groups", "main", "pairs", "values", "pvalues", "tables", "group_main", "group_pairs",
+               "group_values", "group_pvalues", "group_tables", "on_levels", "words")
+
+    @property
+    def n_groups(self) -> int:
+        return self.group_main.shape[1]
+
+    @property
+    def group_names(self) -> list[str]:
+        """Each group named after its members (``"ch3+ch7"``)."""
+        return ["+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g)) for g in range(self.n_groups)]
+
+    @staticmethod
+    def _dense(pairs: np.ndarray, values: np.ndarray, n: int, diagonal: float) -> np.ndarray:
+        out = np.full((values.shape[0], n, n), np.nan)
+        out[:, pairs[:, 0], pairs[:, 1]] = values
+        out[:, pairs[:, 1], pairs[:, 0]] = values
+        idx = np.arange(n)
+        out[:, idx, idx] = diagonal
+        return out
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """(C, K, K) interactions: symmetric, diagonal 0, NaN for pairs not evaluated."""
+        return self._dense(self.pairs, self.values, len(self.channel_names), 0.0)
+
+    @property
+    def pvalue(self) -> np.ndarray:
+        """(C, K, K) p-values (diagonal and pairs not evaluated: NaN)."""
+        return self._dense(self.pairs, self.pvalues, len(self.channel_names), np.nan)
+
+    @property
+    def group_matrix(self) -> np.ndarray:
+        """(C, G, G) interactions between motif groups (as :attr:`matrix`)."""
+        return self._dense(self.group_pairs, self.group_values, self.n_groups, 0.0)
+
+    @property
+    def group_pvalue(self) -> np.ndarray:
+        """(C, G, G) p-values between motif groups."""
+        return self._dense(self.group_pairs, self.group_pvalues, self.n_groups, np.nan)
+
+    def index_of(self, cls: int | str) -> int:
+        """Row of ``cls`` (an output index or a class name) in this result's arrays."""
+        if isinstance(cls, str):
+            if cls not in self.class_names:
+                raise ArgumentError(f"cls: class name {cls!r} is not in this result; it has {self.class_names[:10]}")
+            return self.class_names.index(cls)
+        if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)):
+            raise ArgumentError(f"cls: expected an output index (int) or a class name (str), got {type(cls).__name__}")
+        hits = np.flatnonzero(self.classes == int(cls))
+        if len(hits) == 0:
+            raise ArgumentError(f"cls: output index {cls} was not analysed; this result covers {self.classes.tolist()[:20]}")
+        return int(hits[0])
+
+    def _level(self, level: str):
+        if level == "channel":
+            return self.pairs, self.values, self.pvalues, self.tables, self.channel_names
+        if level == "group":
+            return self.group_pairs, self.group_values, self.group_pvalues, self.group_tables, self.group_names
+        raise ArgumentError(f"level: expected 'channel' or 'group', got {level!r}")
+
+    def truth_table(self, cls: int | str, i: int, j: int, *, level: str = "channel") -> np.ndarray:
+        """2 x 2 mean logits t[a, b]: a = player i off/on, b = player j off/on (players: channels or groups)."""
+        c = self.index_of(cls)
+        pairs, _, _, tables, names = self._level(level)
+        for a, b, swap in ((i, j, False), (j, i, True)):
+            hit = np.flatnonzero((pairs[:, 0] == a) & (pairs[:, 1] == b))
+            if len(hit):
+                t = tables[c, hit[0]]
+                return t.T.copy() if swap else t.copy()
+        raise ArgumentError(f"the {level} pair ({i}, {j}) was not evaluated (of {len(names)} {level}s)")
+
+    def table(self, cls: int | str, *, level: str = "group", top: int | None = 20) -> pd.DataFrame:
+        """Pairs of one class ranked by |interaction|, with labels, p-value, significance and truth-table kind."""
+        c = self.index_of(cls)
+        pairs, values, pvalues, tables, names = self._level(level)
+        alpha = self.params.get("alpha", 0.01)
+        order = np.argsort(-np.abs(np.nan_to_num(values[c], nan=0.0)), kind="stable")
+        rows = []
+        for q in order[:top]:
+            i, j = (int(v) for v in pairs[q])
+            t = tables[c, q]
+            rows.append({"i": i, "j": j, "label_i": names[i], "label_j": names[j],
+                         "interaction": float(values[c, q]), "pvalue": float(pvalues[c, q]),
+                         "significant": bool(pvalues[c, q] < alpha), "kind": kind(t),
+                         "t00": t[0, 0], "t01": t[0, 1], "t10": t[1, 0], "t11": t[1, 1]})
+        return pd.DataFrame(rows)
+
+    def save(self, target: str | Path | h5py.Group, name: str = "interactions") -> None:
+        """Write to an HDF5 file, or into group ``name`` of an open file or group (e.g. a Result's file)."""
+        if isinstance(target, (str, Path)):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            with h5py.File(target, "a") as f:
+                self.save(f, name)
+            return
+        if name in target:
+            del target[name]
+        g = target.create_group(name)
+        for a in self._ARRAYS:
+            g.create_dataset(a, data=np.asarray(getattr(self, a)))
+        g.attrs["format"] = "deepresolve-interactions-1"
+        g.attrs["layer"] = self.layer
+        g.attrs["class_names"] = json.dumps(list(self.class_names))
+        g.attrs["channel_names"] = json.dumps(list(self.channel_names))
+        g.attrs["params"] = json.dumps(self.params, default=str)
+
+    @classmethod
+    def load(cls, source: str | Path | h5py.Group, name: str = "interactions") -> "Interactions":
+        """Read what :meth:`save` wrote (a file path, or an open file/group holding group ``name``)."""
+        if isinstance(source, (str, Path)):
+            if not Path(source).exists():
+                raise MissingFileError(f"interactions file {str(source)!r} does not exist")
+            with h5py.File(source, "r") as f:
+                return cls.load(f, name)
+        if name not in source or source[name].attrs.get("format") != "deepresolve-interactions-1":
+            raise FileFormatError(f"no deepresolve interactions under {name!r} in {source.file.filename!r}")
+        g = source[name]
+        return cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]),
+                   class_names=json.loads(g.attrs["class_names"]), channel_names=json.loads(g.attrs["channel_names"]),
+                   params=json.loads(g.attrs["params"]))
+
+    def summary(self, top: int = 5) -> str:
+        """Readable summary: settings, then each class's top group pairs."""
+        lines = [f"Feature interactions: layer {self.layer!r}, {len(self.classes)} classes, {len(self.channel_names)} "
+                 f"channels in {self.n_groups} motif groups; {len(self.pairs)} channel pairs and "
+                 f"{len(self.group_pairs)} group pairs evaluated over {self.params.get('contexts')} contexts "
+                 f"({self.params.get('scale')} scale); p-values against |interaction| <= {self.params.get('margin')} "
+                 f"x rms main effect, alpha = {self.params.get('alpha')}"]
+        for c, name in enumerate(self.class_names[:20]):
+            df = self.table(self.classes[c], top=top)
+            sig = df[df["significant"]] if len(df) else df
+            lines.append(f"{name}: " + ("; ".join(
+                f"{r.label_i} x {r.label_j} {r.interaction:+.3g} ({r.kind}, p={r.pvalue:.2g})" for r in sig.itertuples())
+                or "no significant pair"))
+        if len(self.class_names) > 20:
+            lines.append(f"... {len(self.class_names) - 20} more classes")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<deepresolve.Interactions layer={self.layer!r} classes={len(self.classes)} "
+                f"channels={len(self.channel_names)} groups={self.n_groups} pairs={len(self.pairs)}>")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def kind(t: np.ndarray, tol: float = 0.5) -> str:
+    """Name the logic of a 2 x 2 truth table t[a, b] of mean outputs.
+
+    Effects relative to t00: d10, d01 (each alone), d11 (both); interaction I = d11 - d10 - d01.
+
+    * neither alone lowers the output: I > 0 ``synergy (AND-like)``; I <= 0 and one alone does little (less
+      than a quarter of the other) ``veto (NOT-like)`` (the other's effect is cancelled); both raise it and together
+      less than ``tol`` times the smaller ``XOR-like``; else ``redundant (OR-like)`` (saturation);
+    * both lower it: I > 0 ``redundant repression (saturation)``, else ``synergistic repression``;
+    * one raises and the other lowers it: I < 0 ``veto (NOT-like)``, else ``mixed``.
+    """
+    d10, d01, d11 = t[1, 0] - t[0, 0], t[0, 1] - t[0, 0], t[1, 1] - t[0, 0]
+    inter = d11 - d10 - d01
+    if d10 >= 0 and d01 >= 0:
+        if inter > 0:
+            return "synergy (AND-like)"
+        if min(d10, d01) < 0.25 * max(d10, d01):
+            return "veto (NOT-like)"
+        return "XOR-like" if d11 < tol * min(d10, d01) else "redundant (OR-like)"
+    if d10 < 0 and d01 < 0:
+        return "redundant repression (saturation)" if inter > 0 else "synergistic repression"
+    return "veto (NOT-like)" if inter < 0 else "mixed"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Preferred words, on-patterns and groups
+
+
+def _leaf_modules(body: nn.Module) -> list[nn.Module] | None:
+    if not isinstance(body, nn.Sequential):
+        return None
+    out = []
+    for m in body:
+        inner = _leaf_modules(m) if isinstance(m, nn.Sequential) else [m]
+        if inner is None:
+            return None
+        out.extend(inner)
+    return out
+
+
+def _first_layer_conv(body: nn.Module) -> nn.Conv1d | None:
+    """The convolution when the body is one Conv1d on the one-hot input followed only by element-wise or pooling
+    modules (then a channel's largest response to any sequence is its filter's consensus); else None."""
+    leaves = _leaf_modules(body)
+    if not leaves or not isinstance(leaves[0], nn.Conv1d) or leaves[0].in_channels != 4 or leaves[0].groups != 1:
+        return None
+    if leaves[0].dilation != (1,) or not all(isinstance(m, _FIRST_LAYER_FOLLOWERS) for m in leaves[1:]):
+        return None
+    return leaves[0]
+
+
+def _insert(words: np.ndarray, length: int, n_bg: int, rng: np.random.Generator) -> torch.Tensor:
+    """One-hot sequences (len(words) * n_bg, 4, length): each word (4, w) at a random place of random sequences."""
+    n_words, _, w = words.shape
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n_words, n_bg, length))].transpose(0, 1, 3, 2).copy()
+    starts = rng.integers(0, length - w + 1, (n_words, n_bg))
+    for k in range(n_words):
+        for b in range(n_bg):
+            x[k, b, :, starts[k, b]:starts[k, b] + w] = words[k]
+    return torch.from_numpy(x.reshape(n_words * n_bg, 4, length))
+
+
+def _channels(h: torch.Tensor) -> torch.Tensor:
+    """A layer's output as (N, K, W); W = 1 for a flat layer."""
+    return h[:, :, None] if h.dim() == 2 else h.reshape(h.shape[0], h.shape[1], -1)
+
+
+@torch.no_grad()
+def _maps(body: nn.Module, x: torch.Tensor, device: torch.device, batch: int) -> torch.Tensor:
+    return torch.cat([_channels(body(x[i:i + batch].to(device)).float()).cpu() for i in range(0, len(x), batch)])
+
+
+def preferred_words(model: nn.Module, layer: str, body: nn.Module, length: int, *, seed: int = 0,
+                    at: str = "output") -> tuple[np.ndarray, str]:
+    """One-hot word (K, 4, w) that each channel of ``layer`` responds to most, and how it was found.
+
+    First-layer channels: the filter's consensus (exact maximiser). Deeper channels: the best fragment of the
+    receptive-field ascent (:func:`deepresolve.motifs.channel_motifs`) from 64 random sequences, its argmax bases.
+    """
+    conv = _first_layer_conv(body)
+    if conv is not None:
+        wts = conv.weight.detach().cpu().numpy()
+        return np.eye(4, dtype=np.float32)[wts.argmax(axis=1)].transpose(0, 2, 1).copy(), "filter consensus (exact)"
+    if at != "output":
+        raise ArgumentError(f"inputs: on-levels of a deeper layer come from the receptive-field ascent, which needs "
+                         f"at='output'; got at={at!r}. Analyse the output of the module before {layer!r} instead")
+    from .motifs import channel_motifs
+
+    rng = np.random.default_rng(seed)
+    seqs = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (64, length))].transpose(0, 2, 1).copy()
+    _, info = channel_motifs(model, layer, seqs, n_init=4, steps=150, seed=seed)
+    best = info["activation"].argmax(axis=1)
+    frags = info["all_pwms"][np.arange(len(best)), best]  # (K, 4, rf), columns normalised
+    return np.eye(4, dtype=np.float32)[frags.argmax(axis=1)].transpose(0, 2, 1).copy(), "receptive-field ascent"
+
+
+def motif_groups(response: np.ndarray, on_levels: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Group channels that detect the same motif, from their responses to each other's preferred words.
+
+    Parameters
+    ----------
+    response : (K, K) float
+        ``response[k, l]``: response of channel l to channel k's word.
+    on_levels : (K,) float
+        Each channel's response to its own word.
+    threshold : float
+        Channels k, l are alike when each fires at ``threshold`` of its on-level or more on the other's word;
+        groups are the clusters of average-linkage clustering cut at that similarity.
+
+    Returns
+    -------
+    (K,) int group labels 0..G-1, numbered by first member.
+    """
+    K = len(on_levels)
+    if K == 1:
+        return np.zeros(1, int)
+    rel = response / np.where(on_levels > 0, on_levels, np.inf)[None, :]
+    sim = np.clip(np.minimum(rel, rel.T), 0, 1)
+    np.fill_diagonal(sim, 1.0)
+    labels = fcluster(linkage(squareform(1 - sim, checks=False), "average"), t=1 - threshold, criterion="distance")
+    _, first = np.unique(labels, return_index=True)
+    renumber = {labels[i]: g for g, i in enumerate(sorted(first))}
+    return np.array([renumber[v] for v in labels])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Evaluation of switched-on maps
+
+
+class _Evaluator:
+    """Builds the inputs of every row in batches and returns the class logits.
+
+    A row is (context, players a and b switched on or -1, groups dropped from the coalition). Groups are
+    switched on in sequence space: the group's word is written into the context's background sequence at one of
+    the context's slots (slot 0 for a, 1 for b, the coalition's groups from slot 2 on, in group order, as far as
+    slots last); the body gives the layer's map; channels are then switched on in feature space at the context's
+    position for them, ``H[k, w] = max(H[k, w], a_k)``; the head gives the logits.
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module, shape: tuple[int, ...], seqs: torch.Tensor,
+                 words: torch.Tensor, starts: torch.Tensor, on_levels: torch.Tensor, positions: torch.Tensor,
+                 coalition: torch.Tensor, classes: torch.Tensor, device: torch.device, batch: int):
+        self.body, self.head, self.shape = body, head, shape
+        self.seqs, self.words, self.starts = seqs, words, starts  # (n, 4, L), (G, 4, w), (n, slots)
+        self.on, self.pos, self.coalition = on_levels, positions, coalition  # (K,), (n, K), (n, G)
+        self.K, self.classes, self.device, self.batch = len(on_levels), classes, device, batch
+
+    def _write(self, x: torch.Tensor, rows: torch.Tensor, groups: torch.Tensor, starts: torch.Tensor) -> None:
+        w = self.words.shape[-1]
+        cols = starts[:, None] + torch.arange(w)[None, :]  # (r, w)
+        x[rows[:, None], :, cols] = self.words[groups].transpose(1, 2)
+
+    @torch.no_grad()
+    def __call__(self, ctx: torch.Tensor, on: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """Logits (rows, C). ctx (rows,) context; on (rows, 2) players switched on (-1 none); drop (rows, G)."""
+        out = []
+        n_slots = self.starts.shape[1]
+        for s in range(0, len(ctx), self.batch):
+            c, o, d = ctx[s:s + self.batch], on[s:s + self.batch], drop[s:s + self.batch]
+            r = torch.arange(len(c))
+            x = self.seqs[c].clone()
+            active = self.coalition[c] & ~d
+            slot = 1 + torch.cumsum(active.long(), 1)  # coalition groups from slot 2 on
+            for g in torch.nonzero(active.any(0)).flatten().tolist():
+                rows = r[active[:, g] & (slot[:, g] < n_slots)]
+                if len(rows):
+                    self._write(x, rows, torch.full((len(rows),), g), self.starts[c[rows], slot[rows, g]])
+            for col in range(2):
+                rows = r[o[:, col] >= self.K]
+                if len(rows):
+                    self._write(x, rows, o[rows, col] - self.K, self.starts[c[rows], col])
+            h = _channels(self.body(x.to(self.device)).float())
+            for col in range(2):
+                rows = r[(o[:, col] >= 0) & (o[:, col] < self.K)]
+                k = o[rows, col]
+                w = self.pos[c[rows], k]
+                h[rows, k, w] = torch.maximum(h[rows, k, w], self.on[k].to(h.device))
+            logits = self.head(h.reshape(len(c), *self.shape)).float()
+            out.append(logits[:, self.classes].cpu())
+        return torch.cat(out)
+
+
+def _pair_stats(ev: _Evaluator, pairs: np.ndarray, players_group: list[np.ndarray], n: int, G: int):
+    """Truth tables (C, P, 2, 2) of player pairs, averaged over n contexts."""
+    P = len(pairs)
+    if P == 0:
+        return np.zeros((len(ev.classes), 0, 2, 2)), np.zeros((len(ev.classes), 0))
+    ctx = torch.arange(n).repeat_interleave(4 * P)
+    pr = torch.as_tensor(pairs).repeat(n, 1).repeat_interleave(4, 0)  # (n*P*4, 2)
+    ab = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]]).repeat(n * P, 1)
+    on = torch.where(ab.bool(), pr, torch.full_like(pr, -1))
+    drop_pp = torch.zeros(P, G, dtype=torch.bool)
+    for q, (i, j) in enumerate(pairs):
+        drop_pp[q, players_group[i]] = True
+        drop_pp[q, players_group[j]] = True
+    drop = drop_pp.repeat(n, 1).repeat_interleave(4, 0)
+    v = ev(ctx, on, drop).reshape(n, P, 2, 2, -1).double()
+    second = v[:, :, 1, 1] - v[:, :, 1, 0] - v[:, :, 0, 1] + v[:, :, 0, 0]  # (n, P, C)
+    se = second.std(0, unbiased=True).T / np.sqrt(n) if n > 1 else torch.full(second.shape[1:], np.nan).T
+    return v.mean(0).permute(3, 0, 1, 2).numpy(), se.numpy()
+
+
+def _main_effects(ev: _Evaluator, players: np.ndarray, players_group: list[np.ndarray], n: int, G: int):
+    """(C, players) mean of v(S + p) - v(S), S the context without p's group."""
+    m = len(players)
+    ctx = torch.arange(n).repeat_interleave(2 * m)
+    pl = torch.as_tensor(players).repeat(n).repeat_interleave(2)
+    on = torch.stack([torch.where(torch.arange(len(pl)) % 2 == 1, pl, torch.full_like(pl, -1)),
+                      torch.full_like(pl, -1)], 1)
+    drop_p = torch.zeros(m, G, dtype=torch.bool)
+    for q, p in enumerate(players):
+        drop_p[q, players_group[p]] = True
+    drop = drop_p.repeat(n, 1).repeat_interleave(2, 0)
+    v = ev(ctx, on, drop).reshape(n, m, 2, -1)
+    return (v[:, :, 1] - v[:, :, 0]).mean(0).T.double().numpy()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def interactions(
+    model: nn.Module,
+    layer: str,
+    *,
+    input_shape: Sequence[int],
+    classes: Sequence[int] | int | None = None,
+    at: str = "output",
+    contexts: int = 64,
+    context_on: float = 1 / 3,
+    context_groups: int = 6,
+    top: int = 24,
+    min_effect: float = 0.1,
+    scale: str = "auto",
+    margin: float = 0.1,
+    alpha: float = 0.01,
+    groups: Sequence[int] | None = None,
+    words: np.ndarray | None = None,
+    group_threshold: float = 0.5,
+    inputs: np.ndarray | torch.Tensor | None = None,
+    backgrounds: int = 256,
+    class_names: Sequence[str] | None = None,
+    channel_names: Sequence[str] | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    batch_size: int | None = None,
+    verbose: bool = False,
+) -> Interactions:
+    """Pairwise interactions of a layer's channels and motif groups for each class logit, without a data set.
+
+    See the module docstring for the method (random-context second differences in feature space), the null
+    behind the p-values and the cost.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Takes one-hot (N, 4, L).
+    layer : str
+        Module name (``model.named_modules()``); H is its output (``at="output"``) or input.
+    input_shape : (4, L)
+    classes : int or sequence of int, optional
+        Output indices (default all).
+    contexts : int
+        n, the number of random contexts every statistic is averaged over.
+    context_on : float
+        Probability that each of the ``context_groups`` groups with the largest |main effect| is switched on in
+        a context. 0 gives pure background contexts; 0.5 a Banzhaf-style average over coalitions. The default
+        1/3 keeps a third-motif condition visible (e.g. set I's AND partner) while other motifs are present often
+        enough to show interactions that need them.
+    top : int
+        Pairs are evaluated among each class's ``top`` channels and ``top`` groups by |main effect|.
+    min_effect : float
+        Players whose |main effect| is below this fraction of the class's largest (among channels, among groups)
+        are left out of the pairs: their interactions are NaN.
+    scale : {"auto", "probability", "logit"}
+        Output scale the interactions are measured on. Logic is a statement about the output probability: a
+        trained OR model keeps raising its logit when both motifs occur (super-additive logits, +5 measured)
+        while its probability saturates (antagonism), and set I's AND partners are sub-additive in logits but
+        synergistic in probability. "probability" applies a sigmoid to each output; "auto" (default) does so
+        when the model ends in a sigmoid/softmax, and uses the raw output otherwise (regression models).
+    margin : float
+        The null hypothesis of the p-values: the pair's interaction is at most ``margin`` times the class's rms
+        main effect (an effectively additive pair); one-sided t-test over the contexts.
+    alpha : float
+        Significance level of :meth:`Interactions.table`.
+    groups : (K,) int, optional
+        Motif group of each channel, instead of grouping by co-activation.
+    words : (K, 4, w) one-hot, optional
+        Preferred word of each channel (e.g. known motifs), instead of the filter consensus or the ascent.
+    group_threshold : float
+        Relative response that makes two channels one group (:func:`motif_groups`).
+    inputs : (N, 4, L), optional
+        Real sequences: backgrounds become their dinucleotide shuffles instead of uniform random sequences.
+    backgrounds : int
+        Background sequences drawn (contexts sample among them).
+    class_names, channel_names : sequence of str, optional
+    seed : int
+        Drives every random choice: backgrounds, contexts, coalitions, positions, null heads, ascent.
+    device : str or torch.device, optional
+    batch_size : int, optional
+        Maps per head evaluation (default 4096).
+    verbose : bool
+
+    Returns
+    -------
+    Interactions
+    """
+    from .resolve import _check_classes
+
+    for name, v, lo in (("contexts", contexts, 1), ("context_groups", context_groups, 0), ("top", top, 2),
+                        ("backgrounds", backgrounds, 1), ("seed", seed, 0)):
+        check_int(v, name, minimum=lo)
+    check_float(context_on, "context_on", minimum=0.0, maximum=1.0)
+    check_float(margin, "margin", minimum=0.0)
+    check_float(alpha, "alpha", minimum=0.0, below=1.0)
+    shape = check_shape(input_shape, "input_shape")
+    if len(shape) != 2 or shape[0] != 4:
+        raise ArgumentError(f"input_shape: expected (4, L) for one-hot sequences, got {shape!r}")
+    if batch_size is not None:
+        check_int(batch_size, "batch_size", minimum=1)
+    check_choice(scale, "scale", ("auto", "probability", "logit"))
+    length = int(input_shape[1])
+    device = check_device(device)
+    batch = batch_size or 4096
+    body, head = split_model(model, layer, input_shape=tuple(input_shape), at=at)
+    if scale == "auto":
+        # the model's own output scale: probabilities when it ends in a sigmoid/softmax that split_model removed
+        _, raw = split_model(model, layer, input_shape=tuple(input_shape), at=at, logits=False)
+        with torch.no_grad():
+            probe = body(torch.zeros(2, *input_shape))
+            scale = "logit" if torch.allclose(raw(probe), head(probe)) else "probability"
+    if scale == "probability":
+        head = nn.Sequential(head, nn.Sigmoid())
+    body, head = body.to(device), head.to(device)
+    rng = np.random.default_rng(seed)
+
+    # Background maps
+    if inputs is None:
+        xb = torch.eye(4)[torch.from_numpy(rng.integers(0, 4, (backgrounds, length)))].transpose(1, 2).contiguous()
+    else:
+        from tangermeme.ersatz import dinucleotide_shuffle
+
+        xi = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
+        if xi.dim() != 3 or tuple(xi.shape[1:]) != (4, length):
+            raise ArgumentError(f"inputs: expected shape (N, 4, {length}), got {tuple(xi.shape)}")
+        pick = rng.choice(len(xi), size=backgrounds, replace=len(xi) < backgrounds)
+        xb = dinucleotide_shuffle(xi[pick], n=1, random_state=int(seed))[:, 0]
+    with torch.no_grad():
+        shape = tuple(body(xb[:1].to(device)).shape[1:])
+    bg = _maps(body, xb[:2], device, batch)
+    K, W = bg.shape[1], bg.shape[2]
+    out_C = head(bg[:1].reshape(1, *shape).to(device)).shape[1]
+    classes_list = _check_classes(classes, int(out_C))
+    if class_names is not None and len(class_names) != len(classes_list):
+        raise ArgumentError(f"class_names: expected one per class, got {len(class_names)} class_names for {len(classes_list)} classes")
+    if channel_names is not None and len(channel_names) != K:
+        raise ArgumentError(f"channel_names: expected one per channel, got {len(channel_names)} channel_names for {K} channels of {layer!r}")
+
+    # Preferred words -> on-levels, responses, groups
+    if words is None:
+        words, how = preferred_words(model, layer, body, length, seed=seed, at=at)
+    else:
+        words, how = np.asarray(words, dtype=np.float32), "given"
+        if words.ndim != 3 or words.shape[0] != K or words.shape[1] != 4 or not 1 <= words.shape[2] <= length:
+            raise ArgumentError(f"words: expected one-hot of shape ({K}, 4, w) with w <= {length}, "
+                             f"got {words.shape}")
+    n_word_bg = 16
+    resp = _maps(body, _insert(words, length, n_word_bg, rng), device, batch).amax(-1)
+    resp = resp.reshape(K, n_word_bg, K).mean(1).double().numpy()  # resp[k, l]: channel l on channel k's word
+    on_levels = np.diag(resp).copy()
+    if groups is None:
+        group_of = motif_groups(resp, on_levels, group_threshold)
+    else:
+        group_of = np.asarray(groups)
+        if group_of.shape != (K,) or not np.issubdtype(group_of.dtype, np.integer):
+            raise ArgumentError(f"groups: expected {K} ints (one group per channel), got {group_of!r}")
+        _, group_of = np.unique(group_of, return_inverse=True)
+    G = int(group_of.max()) + 1
+    members = [np.flatnonzero(group_of == g) for g in range(G)]
+    # Players: K channels, then G groups (a group is switched on with the word of its member of highest on-level)
+    rep = np.array([mem[np.argmax(on_levels[mem])] for mem in members])
+    width = words.shape[2]
+    n_slots = length // width
+    if n_slots < 2:
+        raise ModelError(f"interactions: the preferred words are {width} bp and the input {length} bp; two words must "
+                         f"fit side by side, so the input must be at least {2 * width} bp")
+    players_group = [np.array([group_of[p]]) for p in range(K)] + [np.array([g]) for g in range(G)]
+
+    # Contexts: a background sequence, non-overlapping word slots in random order, a position of the layer for
+    # every channel, a coalition (chosen after the main effects)
+    ctx_bg = torch.from_numpy(rng.integers(0, backgrounds, contexts))
+    slack = length - n_slots * width
+    offsets = np.sort(rng.integers(0, slack + 1, (contexts, n_slots)), axis=1)  # uniform non-overlapping layouts
+    starts = offsets + width * np.arange(n_slots)[None, :]
+    starts = torch.from_numpy(np.take_along_axis(starts, rng.permuted(np.tile(np.arange(n_slots), (contexts, 1)),
+                                                                      axis=1), axis=1))
+    positions = torch.from_numpy(rng.integers(0, W, (contexts, K)))
+    coin = torch.from_numpy(rng.random((contexts, G)) < context_on)
+    cls_t = torch.as_tensor(classes_list)
+    all_players = np.arange(K + G)
+    words_t = torch.from_numpy(words[rep]).float()
+    on_t = torch.from_numpy(on_levels).float()
+
+    def evaluator(h: nn.Module, coalition: torch.Tensor) -> _Evaluator:
+        return _Evaluator(body, h, shape, xb[ctx_bg], words_t, starts, on_t, positions, coalition, cls_t, device,
+                          batch)
+
+    # 1) main effects on pure background contexts choose the coalition groups
+    no_coalition = torch.zeros(contexts, G, dtype=torch.bool)
+    main0 = _main_effects(evaluator(head, no_coalition), all_players, players_group, contexts, G)
+    strength = np.abs(main0[:, K:]).max(0)
+    chosen = np.argsort(-strength, kind="stable")[:context_groups]
+    coalition = torch.zeros(contexts, G, dtype=torch.bool)
+    coalition[:, chosen] = coin[:, chosen]
+
+    # 2) main effects in the real contexts, then pairs among each class's top players
+    ev = evaluator(head, coalition)
+    main = _main_effects(ev, all_players, players_group, contexts, G)
+    pair_sets = []
+    for lo, hi in ((0, K), (K, K + G)):
+        chosen_pairs = set()
+        for c in range(len(classes_list)):
+            eff = np.abs(main[c, lo:hi])
+            best = lo + np.argsort(-eff, kind="stable")[:top]
+            best = np.sort(best[np.abs(main[c, best]) >= min_effect * eff.max()])
+            chosen_pairs.update((int(a), int(b)) for x, a in enumerate(best) for b in best[x + 1:])
+        pair_sets.append(np.array(sorted(chosen_pairs), dtype=int).reshape(-1, 2))
+    all_pairs = np.concatenate(pair_sets)
+    if verbose:
+        print(f"interactions: {K} channels, {G} groups ({how}); {len(pair_sets[0])} channel + {len(pair_sets[1])} "
+              f"group pairs x {contexts} contexts x 4 = {4 * contexts * len(all_pairs):,} evaluations", flush=True)
+    tables, se = _pair_stats(ev, all_pairs, players_group, contexts, G)
+    values = tables[..., 1, 1] - tables[..., 1, 0] - tables[..., 0, 1] + tables[..., 0, 0]
+
+    # 3) p-values against the interval null |interaction| <= margin * rms(main effects of the class's top players)
+    scale_c = np.array([np.sqrt(np.mean(np.sort(m ** 2)[::-1][:top])) for m in main])[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_stat = (np.abs(values) - margin * scale_c) / se
+    pvalues = student_t.sf(t_stat, df=max(contexts - 1, 1))
+    pvalues = np.where(se > 0, pvalues, np.where(np.abs(values) > margin * scale_c, 0.0, 1.0))
+
+    P = len(pair_sets[0])
+    return Interactions(
+        classes=np.asarray(classes_list), class_names=list(class_names or [f"class{c}" for c in classes_list]),
+        channel_names=list(channel_names or [f"ch{k}" for k in range(K)]), groups=group_of,
+        main=main[:, :K], pairs=pair_sets[0], values=values[:, :P], pvalues=pvalues[:, :P], tables=tables[:, :P],
+        group_main=main[:, K:], group_pairs=pair_sets[1] - K, group_values=values[:, P:],
+        group_pvalues=pvalues[:, P:], group_tables=tables[:, P:], on_levels=on_levels, words=words, layer=layer,
+        params=dict(at=at, scale=scale, contexts=contexts, min_effect=min_effect, context_on=context_on, context_groups=context_groups, top=top,
+                    margin=margin, alpha=alpha, group_threshold=group_threshold, backgrounds=backgrounds,
+                    background="dinucleotide shuffles of inputs" if inputs is not None else "uniform random",
+                    on_levels=how, coalition_groups=chosen.tolist(), seed=seed, input_shape=list(input_shape)),
+    )

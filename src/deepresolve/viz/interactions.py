@@ -1,0 +1,92 @@
+"""Pictures of feature interactions (:class:`deepresolve.interactions.Interactions`); final home ``viz/``.
+
+As in :mod:`deepresolve.plot`: figures are built without ``pyplot``, returned, and saved when ``path`` is given;
+red = synergy (interaction > 0), blue = antagonism (< 0), grey = pair not evaluated. Marks carry a ``gid``:
+``"interaction"`` (the heatmap), ``"significant"`` (dots on significant pairs), ``"truth_table"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..interactions import Interactions
+from .plot import _DIVERGING, _figure, _finish, leaf_order
+
+
+def _check(res: object) -> Interactions:
+    if not isinstance(res, Interactions):
+        raise TypeError(f"expected an Interactions result (deepresolve.interactions), got {type(res).__name__}")
+    return res
+
+
+def _evaluated(res: Interactions, c: int, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The sub-matrix of the players that take part in at least one evaluated pair: (players, matrix, p, labels)."""
+    pairs, *_ = res._level(level)
+    m = (res.matrix if level == "channel" else res.group_matrix)[c]
+    p = (res.pvalue if level == "channel" else res.group_pvalue)[c]
+    names = res.channel_names if level == "channel" else res.group_names
+    players = np.unique(pairs) if len(pairs) else np.zeros(0, int)
+    return players, m[np.ix_(players, players)], p[np.ix_(players, players)], [names[k] for k in players]
+
+
+def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes | None = None,
+            path: str | Path | None = None) -> Figure:
+    """Clustered heatmap of one class's interactions between the players that were paired.
+
+    Rows and columns are ordered by average-linkage clustering of the players' interaction profiles (correlation
+    of their rows), so players that interact with the same partners sit together; significant pairs get a dot.
+    """
+    res = _check(res)
+    c = res.index_of(cls)
+    players, m, p, labels = _evaluated(res, c, level)
+    if len(players) == 0:
+        raise ValueError(f"no {level} pair was evaluated for class {cls!r}")
+    filled = np.nan_to_num(m)
+    order = np.arange(len(players))
+    if len(players) > 2:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sim = np.nan_to_num(np.corrcoef(filled + np.eye(len(players)) * np.abs(filled).max()))
+        order = leaf_order(sim)
+    m, p = m[np.ix_(order, order)], p[np.ix_(order, order)]
+    labels = [labels[i] for i in order]
+    size = 2.5 + 0.25 * len(players)
+    fig, ax = _figure(ax, (size + 1.2, size))
+    vmax = float(np.nanmax(np.abs(m))) or 1.0
+    im = ax.imshow(np.ma.masked_invalid(m), cmap=_DIVERGING, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    im.set_gid("interaction")
+    sig = np.argwhere(np.nan_to_num(p, nan=1.0) < res.params.get("alpha", 0.01))
+    if len(sig):
+        ax.scatter(sig[:, 1], sig[:, 0], s=8, c="k", gid="significant")
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_title(f"{res.class_names[c]}: {level} interactions ({res.params.get('scale')})", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.7, label="interaction (> 0 synergy, < 0 antagonism)")
+    return _finish(fig, path)
+
+
+def truth_tables(res: Interactions, cls: int | str, *, top: int = 4, level: str = "group",
+                 path: str | Path | None = None) -> Figure:
+    """The 2 x 2 truth tables (mean output, player i off/on by player j off/on) of one class's ``top`` pairs."""
+    res = _check(res)
+    df = res.table(cls, level=level, top=top)
+    if len(df) == 0:
+        raise ValueError(f"no {level} pair was evaluated for class {cls!r}")
+    fig = Figure(figsize=(2.6 * len(df), 2.8), layout="constrained")
+    axes = fig.subplots(1, len(df), squeeze=False)[0]
+    tables = np.array([[[r.t00, r.t01], [r.t10, r.t11]] for r in df.itertuples()])
+    lo, hi = float(tables.min()), float(tables.max())
+    for ax, r, t in zip(axes, df.itertuples(), tables):
+        im = ax.imshow(t, cmap="Greys", vmin=lo, vmax=hi if hi > lo else lo + 1)
+        im.set_gid("truth_table")
+        for (a, b), v in np.ndenumerate(t):
+            ax.text(b, a, f"{v:.2g}", ha="center", va="center", color="w" if v > (lo + hi) / 2 else "k", fontsize=8)
+        ax.set_xticks([0, 1], ["off", "on"])
+        ax.set_yticks([0, 1], ["off", "on"])
+        ax.set_xlabel(r.label_j, fontsize=7)
+        ax.set_ylabel(r.label_i, fontsize=7)
+        ax.set_title(f"{r.kind}\n{r.interaction:+.2g}{' *' if r.significant else ''}", fontsize=8)
+    return _finish(fig, path)
