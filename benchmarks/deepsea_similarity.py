@@ -1,11 +1,13 @@
 """The paper's DeepSEA experiment: 919 classes at the input of the 3rd convolution, class similarity, clustering
 and DNase association counts (Figs 7-8). Prints figures and writes tables; asserts nothing.
 
-DeepSEA's published weights cannot be downloaded here: give them as a torch state-dict file of
-``deepresolve.paper.zoo.deepsea`` (``--weights``). Without one the script runs the same pipeline on random weights,
-which measures speed only (the similarity of a random network means nothing).
+DeepSEA's published weights cannot be downloaded here: give them as a torch state-dict file, either Kipoi's port
+(``--weights deepsea_cpu.pth --architecture deepsea``; also ``beluga`` or ``basset`` files, analysed at the layer of
+``deepresolve.io.architectures.PAPER_LAYERS``) or of ``deepresolve.paper.zoo.deepsea`` (``--weights`` alone). Without one the
+script runs the same pipeline on random weights, which measures speed only (the similarity of a random network
+means nothing).
 
-Resumable: finished (class, restart) rows go to OUT/checkpoint.h5 as they come; rerun the same command after
+Resumable: finished (class, restart) rows go to OUT/checkpoint/ as they come; rerun the same command after
 an interruption.
 
 Usage:
@@ -24,7 +26,9 @@ import torch
 
 import deepresolve as dr
 from deepresolve.paper import zoo
+from deepresolve.io.architectures import ARCHITECTURES, PAPER_LAYERS, load_architecture
 from deepresolve.paper.deepsea import dnase_association, feature_table
+from deepresolve.similarity import last_linear_weight
 
 SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
 
@@ -32,7 +36,8 @@ SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dee
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, default=None, help="state dict of deepresolve.paper.zoo.deepsea")
+    parser.add_argument("--weights", type=Path, default=None, help="state dict of a port (with --architecture) or of deepresolve.paper.zoo.deepsea")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default=None, help="the port --weights comes from")
     parser.add_argument("--features", type=Path, default=SHARED_FEATURES, help="TSV of the 919 outputs")
     parser.add_argument("--classes", type=int, default=919, help="analyse the first N outputs")
     parser.add_argument("--restarts", type=int, default=10)
@@ -42,7 +47,13 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=20)
     args = parser.parse_args()
 
-    if args.weights is not None:
+    layer = "conv3"
+    if args.architecture is not None:
+        if args.weights is None:
+            parser.error("--architecture needs --weights FILE")
+        model = load_architecture(args.weights, args.architecture)
+        layer = PAPER_LAYERS[args.architecture]
+    elif args.weights is not None:
         model = zoo.deepsea_from_file(args.weights)
     else:
         torch.manual_seed(0)
@@ -50,11 +61,14 @@ def main() -> None:
         print("no --weights: random DeepSEA-shaped network (speed only; its similarities are meaningless)")
     features = feature_table(args.features) if args.features.exists() else None
     names = features["name"].tolist() if features is not None and len(features) == 919 else None
+    n_outputs = last_linear_weight(model).shape[0]
+    if getattr(model, "architecture", "deepsea") != "deepsea":
+        names, features = None, None  # the feature table names DeepSEA's outputs only
 
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    res = dr.resolve(model, "conv3", at="input", input_shape=(4, getattr(model, "input_length", 1000)),
-                     classes=list(range(args.classes)), restarts=args.restarts,
+    res = dr.resolve(model, layer, at="input", input_shape=(4, getattr(model, "input_length", 1000)),
+                     classes=list(range(min(args.classes, n_outputs))), restarts=args.restarts,
                      l2=float(args.l2), batch_size=args.batch_size, device=args.device,
                      class_names=names, checkpoint=args.out / "checkpoint.h5", progress=True)
     seconds = time.perf_counter() - start

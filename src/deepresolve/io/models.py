@@ -12,7 +12,9 @@ from ..errors import ArgumentError, FileFormatError, MissingFileError, ModelErro
 from .keras import load_keras
 
 
-def load_model(source: str | Path, *, weights: str | Path | None = None, onehot: bool = True) -> nn.Module:
+def load_model(source: str | Path, *, weights: str | Path | None = None, onehot: bool = True,
+               architecture: str | None = None, rc_average: bool = False,
+               features: str | Path | None = None) -> nn.Module:
     """Load a trained model, dispatching on ``source``.
 
     Parameters
@@ -29,6 +31,10 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     onehot : bool
         For Keras models: take one-hot ``(N, 4, L)`` input like every other model here (True, default), or Keras's
         own input layout (False; see :func:`~deepresolve.io.keras.load_keras`).
+    architecture : {"deepsea", "beluga", "basset"}, optional
+        ``source`` is the state-dict file of a published PyTorch port (Kipoi's DeepSEA ``deepsea_cpu.pth``,
+        ExPecto's Beluga, Kipoi's Basset): see :func:`~deepresolve.io.architectures.load_architecture`, which
+        also takes ``rc_average`` and ``features`` (DeepSEA's output table, for class names).
 
     Returns
     -------
@@ -36,6 +42,16 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
         In eval mode, on the CPU.
     """
     path = Path(source)
+    if architecture is not None:
+        from .architectures import load_architecture
+
+        if weights is not None:
+            raise ArgumentError(f"weights: a port's file is the model itself (architecture={architecture!r}); "
+                                f"give it as the model, got weights={str(weights)!r}")
+        return load_architecture(path, architecture, rc_average=rc_average, features=features)
+    if rc_average or features is not None:
+        raise ArgumentError("rc_average/features: expected only with architecture='deepsea' (a published port), "
+                            "got architecture=None")
     if not path.exists() and ":" in str(source):
         return _from_factory(str(source), weights)
     if not path.exists():

@@ -97,7 +97,8 @@ def _deepsea_widths(length: int) -> int:
     return w
 
 
-def deepsea(n_outputs: int = 919, length: int = 1000, hidden: int = 919) -> nn.Sequential:
+def deepsea(n_outputs: int = 919, length: int = 1000, hidden: int = 919,
+            filters: tuple[int, int, int] = (320, 480, 960), batch_norm: bool = False) -> nn.Sequential:
     """A DeepSEA-shaped model (Zhou & Troyanskaya 2015).
 
     conv 320 (8) -> ReLU -> max-pool 4 -> dropout 0.2 -> conv 480 (8) -> ReLU -> max-pool 4 ->
@@ -105,26 +106,36 @@ def deepsea(n_outputs: int = 919, length: int = 1000, hidden: int = 919) -> nn.S
     dense ``n_outputs`` -> sigmoid. With the default 1000-bp input the last conv output is
     (960, 53). The paper analyses the input of the third convolution, i.e. ``drop2``
     (480 channels x 60 positions).
+
+    ``filters`` sets the three convolutions' widths (DeepSEA's 320, 480, 960 by default); smaller ones give a
+    DeepSEA-shaped model that trains in minutes on a CPU (synthetic set III). ``batch_norm`` adds a
+    ``BatchNorm1d`` after each convolution (``bn1``..``bn3``, before its ReLU), as in later DeepSEA variants
+    (Selene's DeeperDeepSEA) and Basset: with many rare classes the plain network barely starts learning.
     """
     for name, v in [("n_outputs", n_outputs), ("length", length), ("hidden", hidden)]:
         check_int(v, name, minimum=1)
+    if not isinstance(filters, (tuple, list)) or len(filters) != 3:
+        raise ArgumentError(f"filters: expected three positive ints (one per convolution), got {filters!r}")
+    f1, f2, f3 = (check_int(f, f"filters[{i}]", minimum=1) for i, f in enumerate(filters))
     w = _deepsea_widths(length)
     if w < 1:
         raise ArgumentError(f"length: expected >= 191 bp for the DeepSEA architecture, got {length}")
+
+    def conv(i: int, n_in: int, n_out: int) -> list[tuple[str, nn.Module]]:
+        bn = [(f"bn{i}", nn.BatchNorm1d(n_out))] if batch_norm else []
+        return [(f"conv{i}", nn.Conv1d(n_in, n_out, 8)), *bn, (f"relu{i}", nn.ReLU())]
+
     return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv1d(4, 320, 8)),
-        ("relu1", nn.ReLU()),
+        *conv(1, 4, f1),
         ("pool1", nn.MaxPool1d(4, 4)),
         ("drop1", nn.Dropout(0.2)),
-        ("conv2", nn.Conv1d(320, 480, 8)),
-        ("relu2", nn.ReLU()),
+        *conv(2, f1, f2),
         ("pool2", nn.MaxPool1d(4, 4)),
         ("drop2", nn.Dropout(0.2)),
-        ("conv3", nn.Conv1d(480, 960, 8)),
-        ("relu3", nn.ReLU()),
+        *conv(3, f2, f3),
         ("drop3", nn.Dropout(0.5)),
         ("flatten", nn.Flatten()),
-        ("dense1", nn.Linear(960 * w, hidden)),
+        ("dense1", nn.Linear(f3 * w, hidden)),
         ("relu4", nn.ReLU()),
         ("dense2", nn.Linear(hidden, n_outputs)),
         ("sigmoid", nn.Sigmoid()),
