@@ -7,10 +7,13 @@ Implements DeepResolve (Liu, Zeng & Gifford, BMC Bioinformatics 2019)::
     res = dr.resolve(model, layer="conv2", input_shape=(4, 1000), restarts=10, l2=1.0)
     print(res)                                           # important and non-additive channels per class
     A = dr.class_similarity(res)                         # (C, C) Pearson of non-negative OFIVs
+    ix = dr.interactions(model, "conv2", input_shape=(4, 1000))  # feature interactions (an addition, issue 10)
+    res = dr.resolve(model, "conv2", input_shape=(4, 1000), interactions=True)  # both, saved together
     res.save("result.h5"); res = dr.load("result.h5")
 """
 
 from .ascent import feature_ascent
+from .interactions import Interactions, interactions
 from .io import load_keras, load_model
 from .motifs import channel_motifs, deepmotif, filter_pwms, jaspar_motifs, tomtom_matches
 from .resolve import resolve
@@ -29,8 +32,8 @@ from .viz import plot
 from .viz.report import write_report
 
 __all__ = [
-    "Result", "channel_motifs", "class_difference", "class_similarity", "cluster_classes", "deepmotif",
-    "feature_ascent", "filter_pwms", "jaspar_motifs", "label_correlation", "list_layers", "load", "load_keras",
+    "Interactions", "Result", "channel_motifs", "class_difference", "class_similarity", "cluster_classes", "deepmotif",
+    "feature_ascent", "filter_pwms", "interactions", "jaspar_motifs", "label_correlation", "list_layers", "load", "load_keras",
     "load_model", "ofiv_correlation", "plot", "resolve", "split_model",
     "summarize", "tomtom_matches", "weight_cosine", "write_report",
 ]

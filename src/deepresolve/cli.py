@@ -1,4 +1,4 @@
-"""Command-line interface: ``deepresolve layers|run|demo|motifs|report``.
+"""Command-line interface: ``deepresolve layers|run|interactions|demo|motifs|report``.
 
 A user's mistake (a :class:`~deepresolve.errors.DeepResolveError`) is printed as one line on stderr with exit status 2;
 ``deepresolve --debug ...`` shows its traceback. Any other exception is a bug and keeps its traceback.
@@ -128,6 +128,10 @@ def _write_table(df: pd.DataFrame, path: Path) -> None:
 def print_table(result, top: int = 5) -> None:
     """The per-class table of important and non-additive channels, as a rich table."""
     df = result.table(top)
+    if "top pair" in df:  # one readable column instead of four
+        df["top pair"] = [f"{r['top pair']} {r['pair interaction']:+.2g} ({r['pair kind']}, p={r['pair p-value']:.2g})"
+                          if r["top pair"] else "" for _, r in df.iterrows()]
+        df = df.drop(columns=["pair interaction", "pair p-value", "pair kind"])
     table = Table(title=f"DeepResolve: layer {result.layer_label!r}, {result.n_restarts} restarts, lambda = {result.params.get('l2'):.3g}")
     for col in df.columns:
         table.add_column(col, overflow="fold")
@@ -188,6 +192,9 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)."),
         batch_size: Optional[int] = typer.Option(None, help="Rows per forward pass (bounds memory)."),
         checkpoint_every: float = typer.Option(5.0, help="Seconds between writes of finished rows to OUT/checkpoint/."),
+        interactions: bool = typer.Option(False, "--interactions", help="Also measure feature interactions (random-"
+                                          "context second differences, see `deepresolve interactions`); saved in "
+                                          "result.h5, top pair per class in summary.tsv, every pair in interactions.tsv."),
         ) -> None:
     """Run DeepResolve on a model. Finished rows go to OUT/checkpoint/ as they come: after an interruption (even
     kill -9) the same command resumes; a run with another model or settings is refused."""
@@ -209,13 +216,75 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
     result = resolve(net, layer, input_shape=shape, classes=chosen, restarts=restarts, l2=l2_value, steps=steps, lr=lr,
                      seed=seed, device=device, batch_size=batch_size, optimizer=optimizer, at=at, precision=precision,
                      inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center, inputs=inputs_array,
-                     class_names=names, checkpoint=out / "checkpoint", checkpoint_every=checkpoint_every, progress=True)
+                     class_names=names, checkpoint=out / "checkpoint", checkpoint_every=checkpoint_every, progress=True,
+                     interactions=interactions)
     result.save(out / "result.h5")
     _write_table(result.table(top=10), out / "summary.tsv")
     _write_table(channel_tsv(result), out / "channels.tsv")
+    written = ["result.h5", "summary.tsv", "channels.tsv"]
+    if result.interactions is not None:
+        _write_table(interaction_tsv(result.interactions), out / "interactions.tsv")
+        written.append("interactions.tsv")
     shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the result holds every row now
     print_table(result)
-    console.print(f"wrote {out / 'result.h5'}, {out / 'summary.tsv'} and {out / 'channels.tsv'}")
+    console.print(f"wrote {', '.join(written)} to {out}")
+
+
+def interaction_tsv(ix) -> pd.DataFrame:
+    """Long table of every evaluated pair: one row per (class, level, pair), group level first, by |interaction|."""
+    frames = []
+    for output, name in zip(ix.classes.tolist(), ix.class_names):
+        for level in ("group", "channel"):
+            df = ix.table(int(output), level=level, top=None)
+            df.insert(0, "level", level)
+            df.insert(0, "class", name)
+            df.insert(0, "output", int(output))
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+@app.command("interactions")
+def interactions_command(
+        model: str = typer.Argument(..., help=MODEL_HELP),
+        layer: str = typer.Option(..., help="Layer name (see `deepresolve layers`)."),
+        input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
+        out: Path = typer.Option(..., help="Output folder: interactions.h5 and interactions.tsv."),
+        weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
+        at: str = typer.Option("output", help="Analyse the layer's 'output' or its 'input'."),
+        classes: Optional[str] = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all)."),
+        contexts: int = typer.Option(64, help="Random contexts every interaction is averaged over."),
+        top: int = typer.Option(24, help="Pairs among each class's top channels and motif groups by |main effect|."),
+        scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' or 'logit'."),
+        inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs: backgrounds become their "
+                                                         "dinucleotide shuffles instead of random sequences."),
+        class_names: Optional[Path] = typer.Option(None, help="Text file, one output name per line."),
+        seed: int = typer.Option(0, help="Drives every random choice (contexts, positions, backgrounds)."),
+        device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)."),
+        batch_size: Optional[int] = typer.Option(None, help="Maps per head evaluation (bounds memory)."),
+        ) -> None:
+    """Feature interactions of a layer without a data set: second differences of each class output when motif
+    groups and channels are switched on in random contexts (an addition to the paper; see the README)."""
+    from .interactions import interactions as measure
+    from .resolve import _class_names
+
+    out = _out_folder(out)
+    shape = parse_shape(input_shape)
+    names = _lines(class_names, "--class-names")
+    inputs_array = _inputs(inputs)
+    net = _model(model, weights)
+    n_outputs = _n_outputs(net, shape)
+    chosen = parse_classes(classes, n_outputs)
+    ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
+                 inputs=inputs_array, seed=seed, device=device, batch_size=batch_size,
+                 class_names=_class_names(names, chosen or list(range(n_outputs)), n_outputs))
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".interactions.h5.tmp"
+    tmp.unlink(missing_ok=True)
+    ix.save(tmp)
+    tmp.replace(out / "interactions.h5")
+    _write_table(interaction_tsv(ix), out / "interactions.tsv")
+    console.print(ix.summary())
+    console.print(f"wrote interactions.h5 and interactions.tsv to {out}")
 
 
 @app.command()

@@ -91,6 +91,7 @@ def resolve(
     checkpoint_every: float = 5.0,
     progress: bool = False,
     inconsistency: str = "variance",
+    interactions: bool | dict = False,
     **optimizer_options,
 ) -> Result:
     """Run DeepResolve: FIMs by gradient ascent on ``layer``'s feature map, then FIV, IL, mixtures and OFIV.
@@ -163,6 +164,11 @@ def resolve(
         The inconsistency level: the paper's weighted variance of the FIVs (default) or its sign-disagreement part,
         (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size
         (see :func:`deepresolve.summarize.inconsistency`).
+    interactions : bool or dict
+        Also measure feature interactions (an addition to the paper, issue 10): True, or a dict of keyword options
+        of :func:`deepresolve.interactions.interactions` (e.g. ``{"contexts": 128}``), runs it after the FIMs on
+        the same model, layer, ``at``, classes, names, seed, device and batch size, and attaches the result as
+        ``Result.interactions`` (None by default). Not with ``head=``.
     **optimizer_options
         tol, patience, start_decay, alpha, min_lr (see :func:`deepresolve.ascent.feature_ascent`).
 
@@ -179,6 +185,7 @@ def resolve(
         check_choice(l2, "l2", ("auto", *POLICIES))
     check_choice(inconsistency, "inconsistency", ("variance", "sign"))
     check_choice(at, "at", ("output", "input"))
+    interaction_options = _check_interactions(interactions, head)
     for flag, name in ((logits, "logits"), (nonnegative, "nonnegative"), (progress, "progress")):
         check_choice(flag, name, (True, False))
     seed = check_int(seed, "seed", minimum=0)
@@ -275,8 +282,51 @@ def resolve(
         "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
         "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
     }
-    return Result(
+    result = Result(
         classes=np.asarray(chosen), class_names=names, fims=fims.astype(np.float32), scores=out.scores,
         trace=trace.reshape(C, T, -1), steps=out.steps, layer=layer,
         channel_names=list(channel_names) if channel_names is not None else [], params=params, **summary,
     )
+    if interaction_options is not None:
+        from .interactions import interactions as measure
+
+        result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at, seed=seed,
+                                      device=dev, batch_size=batch_size, class_names=result.class_names,
+                                      channel_names=result.channel_names, **interaction_options)
+        result.params["seconds"] = time.perf_counter() - started
+    return result
+
+
+#: Arguments of ``interactions`` that ``resolve`` fills in itself.
+_SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "seed", "device", "batch_size",
+                             "class_names", "channel_names")
+
+
+def _check_interactions(option: object, head: nn.Module | None) -> dict | None:
+    """The keyword options for ``interactions`` (None: not requested), the option's names checked before any work."""
+    if option is False or option is None:
+        return None
+    if option is True:
+        options: dict = {}
+    elif isinstance(option, dict):
+        import inspect
+
+        from .interactions import interactions as measure
+
+        accepted = set(inspect.signature(measure).parameters) - set(_SHARED_WITH_INTERACTIONS)
+        shared = sorted(set(option) & set(_SHARED_WITH_INTERACTIONS))
+        if shared:
+            raise ArgumentError(f"interactions: expected options of deepresolve.interactions other than those resolve "
+                                f"passes itself ({', '.join(_SHARED_WITH_INTERACTIONS)}), got {', '.join(shared)}")
+        unknown = sorted(str(k) for k in set(option) - accepted)
+        if unknown:
+            raise ArgumentError(f"interactions: expected keyword options of deepresolve.interactions "
+                                f"({', '.join(sorted(accepted))}), got unknown {', '.join(unknown)}")
+        options = dict(option)
+    else:
+        raise ArgumentError(f"interactions: expected False, True or a dict of options for deepresolve.interactions, "
+                            f"got {type(option).__name__} {option!r}")
+    if head is not None:
+        raise ArgumentError("interactions: cannot be combined with head= (the interaction analysis splits the model "
+                            "itself); pass head=None or measure interactions separately")
+    return options

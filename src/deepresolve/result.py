@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ArgumentError, FileFormatError
+from .interactions import Interactions
 from ._utils import existing_file
 
 _ARRAYS = (
@@ -78,6 +79,9 @@ class Result:
     channel_names : list of str, length K
     params : dict
         Every setting of the run (lambda, optimiser, seeds, package versions, ...).
+    interactions : Interactions or None
+        Feature interactions of the same layer and classes (:func:`deepresolve.interactions.interactions`), from
+        ``resolve(..., interactions=True)``; saved with the result as the HDF5 group ``interactions``.
     """
 
     classes: np.ndarray
@@ -97,6 +101,7 @@ class Result:
     layer: str = ""
     channel_names: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    interactions: Interactions | None = None
 
     def __post_init__(self) -> None:
         if not self.channel_names:
@@ -166,6 +171,8 @@ class Result:
             f.attrs["channel_names"] = json.dumps(list(self.channel_names))
             f.attrs["params"] = json.dumps(self.params, default=str)
             f.attrs["format"] = "deepresolve-result-1"
+            if self.interactions is not None:
+                self.interactions.save(f, "interactions")
         tmp.replace(path)  # atomic: an interrupted save never leaves a half-written result
         return path
 
@@ -184,14 +191,20 @@ class Result:
                                           f"got one without {', '.join(missing)}")
                 arrays = {name: f[name][()] for name in _ARRAYS}
                 attrs = {name: f.attrs[name] for name in ("layer", "class_names", "channel_names", "params")}
+                inter = Interactions.load(f, "interactions") if "interactions" in f else None
         except OSError as err:  # not HDF5, or truncated
             raise FileFormatError(f"{str(path)!r}: expected a deepresolve result file (HDF5), got a file h5py "
                                   f"cannot read ({err})") from None
         return cls(**arrays, layer=str(attrs["layer"]), class_names=json.loads(attrs["class_names"]),
-                   channel_names=json.loads(attrs["channel_names"]), params=json.loads(attrs["params"]))
+                   channel_names=json.loads(attrs["channel_names"]), params=json.loads(attrs["params"]),
+                   interactions=inter)
 
     def table(self, top: int = 5) -> pd.DataFrame:
-        """Per-class table of the most important channels (by |OFIV|) and of the non-additive channels."""
+        """Per-class table of the most important channels (by |OFIV|) and of the non-additive channels.
+
+        With :attr:`interactions`, four more columns give each class's top motif-group pair by |interaction|
+        (:func:`top_pairs`).
+        """
         rows = []
         for i, name in enumerate(self.class_names):
             order = np.argsort(-np.abs(self.ofiv[i]))[:top]
@@ -206,7 +219,11 @@ class Result:
                     for k in np.flatnonzero(self.non_additive[i])
                 ),
             })
-        return pd.DataFrame(rows)
+        df = pd.DataFrame(rows)
+        if self.interactions is not None:
+            pairs = top_pairs(self.interactions, self.classes)
+            df = pd.concat([df, pairs.drop(columns=["output", "class"])], axis=1)
+        return df
 
     def channel_table(self, cls: int | str) -> pd.DataFrame:
         """One row per channel of one class: OFIV, IL, mean FIV, category; sorted by OFIV."""
@@ -235,11 +252,39 @@ class Result:
             f"mean steps = {float(np.mean(self.steps)):.1f}",
             f"classes with non-additive channels: {int((self.n_components > 1).sum())} of {C}",
         ]
+        if self.interactions is not None:
+            ix = self.interactions
+            head.append(f"feature interactions: {len(ix.group_pairs)} motif-group pairs over {ix.params.get('contexts')} "
+                        f"random contexts ({ix.params.get('scale')} scale); columns 'top pair' .. 'pair kind' give "
+                        "each class's top pair by |interaction|")
         with pd.option_context("display.max_colwidth", 80, "display.width", 200):
             return "\n".join(head) + "\n" + self.table(top).to_string(index=False)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def top_pairs(interactions: Interactions, classes: np.ndarray | None = None, *, level: str = "group") -> pd.DataFrame:
+    """One row per class: its top pair by |interaction| (names, interaction, p-value, truth-table kind).
+
+    ``classes`` (output indices) sets the rows' order; a class that ``interactions`` did not analyse, or that has no
+    evaluated pair, gets empty cells.
+    """
+    classes = interactions.classes if classes is None else np.asarray(classes)
+    rows = []
+    for output in classes.tolist():
+        row: dict[str, Any] = {"output": int(output), "class": "", "top pair": "", "pair interaction": np.nan,
+                               "pair p-value": np.nan, "pair kind": ""}
+        if int(output) in interactions.classes:
+            c = interactions.index_of(int(output))
+            row["class"] = interactions.class_names[c]
+            best = interactions.table(int(output), level=level, top=1)
+            if len(best):
+                r = best.iloc[0]
+                row.update({"top pair": f"{r.label_i} x {r.label_j}", "pair interaction": float(r.interaction),
+                            "pair p-value": float(r.pvalue), "pair kind": r.kind})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _format_tag(f: h5py.File) -> str:

@@ -226,8 +226,13 @@ def ensemble(
     order: str = "ofiv",
     ax: Axes | None = None,
     path: str | Path | None = None,
+    pairs: int = 3,
 ) -> Figure:
     """The ensemble of FIVs of one class, its IL scores and its OFIV (paper Fig. 2).
+
+    When the result carries :attr:`~deepresolve.result.Result.interactions`, the class's top ``pairs``
+    significant channel pairs among the shown channels are marked above the stars: a line joining the two
+    columns, red for synergy, blue for antagonism (an addition to the paper's figure).
 
     Rows are the T restarts (labelled with their weight), x is the channels. Red circles are
     positive FIVs, blue negative; the area is proportional to ``|FIV|``. The IL row below uses
@@ -253,10 +258,13 @@ def ensemble(
         Draw into this axes (only without ``pwms``, which need a second axes).
     path : str or Path, optional
         Save the figure here.
+    pairs : int
+        Interacting channel pairs marked at most (0: none).
     """
     result = check_result(result)
     row = result.index_of(cls)
     top = check_int(top, "top", minimum=1)
+    pairs = check_int(pairs, "pairs", minimum=0)
     K, T = result.n_channels, result.n_restarts
     if pwms is not None:
         pwms = np.asarray(pwms, dtype=float)
@@ -267,10 +275,11 @@ def ensemble(
     channels, reduced = _select_channels(result, row, top, order)
     N = len(channels)
     names = list(result.channel_names)
+    marked = _interacting_pairs(result, int(result.classes[row]), channels, pairs)
 
     cell_w = 0.42 if pwms is None else float(np.clip(0.06 * pwms.shape[2] + 0.1, 0.42, 1.4))
     width = min(max(6.0, cell_w * N + 2.6), 60.0)
-    rows_h = 0.34 * (T + 3.2)
+    rows_h = 0.34 * (T + 3.2 + 0.55 * len(marked))
     height = rows_h + 1.4 + (1.1 if pwms is not None else 0.0)
     if ax is None:
         fig = Figure(figsize=(width, height), layout="constrained")
@@ -307,20 +316,24 @@ def ensemble(
     main.scatter(x[star], np.full(len(star), y_star), marker="*", s=min(max_area, 170),
                  c=np.where(consistent, STAR, "white"), edgecolors="#6b4e00", linewidths=0.9,
                  gid="nonadditive", zorder=4)
+    y_pairs = y_star - 0.9 - 0.55 * np.arange(len(marked))
+    for (a, b, value), y in zip(marked, y_pairs):
+        color = POSITIVE if value > 0 else NEGATIVE
+        main.plot([a, b], [y, y], color=color, lw=1.6, marker="D", markersize=5, gid="interacting", zorder=4)
 
     # light guides
     for y in (T - 0.5 + 0.2, y_il + 0.55):
         main.axhline(y, color="#cccccc", lw=0.8, zorder=1)
     main.set_xlim(-0.6, N - 0.4)
-    main.set_ylim(y_ofiv + 0.7, y_star - 0.8)
+    main.set_ylim(y_ofiv + 0.7, (y_pairs[-1] if len(marked) else y_star) - 0.8)
     weights = np.asarray(result.weights[row], dtype=float)
     labels = [f"run {t + 1}  w={weights[t]:.2g}" for t in range(T)]
     tick_step = max(1, int(np.ceil(T / 25)))
-    yt = list(range(0, T, tick_step)) + [y_il, y_ofiv, y_star]
-    ylabels = labels[::tick_step] + ["IL", "OFIV", "non-additive"]
+    yt = list(range(0, T, tick_step)) + [y_il, y_ofiv, y_star] + ([y_pairs[0]] if len(marked) else [])
+    ylabels = labels[::tick_step] + ["IL", "OFIV", "non-additive"] + (["interacting pairs"] if len(marked) else [])
     main.set_yticks(yt)
     main.set_yticklabels(ylabels, fontsize=8)
-    for lab in main.get_yticklabels()[-3:]:
+    for lab in main.get_yticklabels()[-3 - (len(marked) > 0):]:
         lab.set_fontweight("bold")
     main.tick_params(axis="both", length=0)
     for spine in main.spines.values():
@@ -353,9 +366,23 @@ def ensemble(
         Line2D([], [], marker="*", ls="", markerfacecolor="white", markeredgecolor="#6b4e00", markersize=10,
                label="non-additive, inconsistent sign"),
     ]
+    if marked:
+        handles += [Line2D([], [], color=POSITIVE, marker="D", markersize=5, label="interacting pair: synergy"),
+                    Line2D([], [], color=NEGATIVE, marker="D", markersize=5, label="interacting pair: antagonism")]
     main.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7.5, frameon=False,
                 title="area ~ |value|", title_fontsize=7.5)
     return _finish(fig, path)
+
+
+def _interacting_pairs(result: Result, output: int, channels: np.ndarray, n: int) -> list[tuple[int, int, float]]:
+    """Columns (a, b) and value of the top ``n`` significant channel pairs of class ``output`` among ``channels``."""
+    ix = result.interactions
+    if ix is None or n == 0 or output not in ix.classes:
+        return []
+    column = {int(k): x for x, k in enumerate(channels)}
+    df = ix.table(output, level="channel", top=None)
+    df = df[df["significant"] & df["i"].isin(column) & df["j"].isin(column)].head(n)
+    return [(column[int(r.i)], column[int(r.j)], float(r.interaction)) for r in df.itertuples()]
 
 
 # --------------------------------------------------------------------------- 2. OFIVs of several classes (Fig 4a)

@@ -325,6 +325,13 @@ def _summary_section(result: Result, notes: list[str], title: str) -> str:
         "variance over restarts is the inconsistency level (IL) that marks <em>non-additive</em> channels; the "
         "overall FIV (OFIV) summarises each channel's contribution: "
         '<span class="pos">red = favoured</span>, <span class="neg">blue = unfavoured</span>.</p>')
+    if result.interactions is not None:
+        ix = result.interactions
+        parts.append(
+            f"<p>Feature interactions (an addition to the paper): second differences of each class output when motif "
+            f"groups and channels of the layer are switched on in {_esc(ix.params.get('contexts'))} random contexts "
+            f"({_esc(ix.params.get('scale'))} scale); &gt; 0 synergy (AND-like), &lt; 0 antagonism (XOR-, OR- or "
+            f"veto-like), the truth tables tell which. Each class section shows them.</p>")
     parts.append("</section>\n")
     return "".join(parts)
 
@@ -501,7 +508,10 @@ def _class_section(result: Result, i: int, pwms: np.ndarray | None, best: list[t
         plot.ensemble(result, int(result.classes[i]), pwms=pwms), f"FIV ensemble of {name}",
         "Each row is one restart of the gradient ascent (w = its weight); circle area ~ |FIV|, red positive, "
         "blue negative. Below: inconsistency level (darker and larger = more inconsistent) and the OFIV. "
-        "Stars mark non-additive channels (paper Fig. 2).", dpi=80))
+        "Stars mark non-additive channels (paper Fig. 2)."
+        + (" Lines above them join the top significant interacting channel pairs (red synergy, blue antagonism)."
+           if result.interactions is not None else ""), dpi=80))
+    parts.append(_interactions_html(result, i))
     parts.append(_figure_html(
         plot.bic(result, int(result.classes[i]), histogram=False), f"BIC of {name}",
         "BIC of Gaussian mixtures with 1-3 components on the IL scores; the star is the chosen number."))
@@ -511,6 +521,26 @@ def _class_section(result: Result, i: int, pwms: np.ndarray | None, best: list[t
     parts.append(_table(f"channels-{i}", _channel_headers(False, any(b[0] for b in best)),
                         _channel_rows(result, i, channels, best, with_class=False)))
     parts.append("</section>\n")
+    return "".join(parts)
+
+
+def _interactions_html(result: Result, i: int) -> str:
+    """The class's interaction heatmap and the truth tables of its top motif-group pairs ('' without interactions)."""
+    from . import interactions as ivz
+
+    ix, output, name = result.interactions, int(result.classes[i]), result.class_names[i]
+    if ix is None or output not in ix.classes:
+        return ""
+    parts = ["<h3>Feature interactions</h3>"]
+    if len(ix.table(output, level="group", top=1)) == 0:
+        return "".join(parts) + "<p>No motif-group pair was evaluated for this class (too few players with an effect).</p>"
+    parts.append(_figure_html(
+        ivz.heatmap(ix, output, level="group"), f"interaction heatmap of {name}",
+        "Interactions between motif groups (channels that detect one motif), clustered; red synergy, blue "
+        "antagonism, grey not evaluated; dots: significant pairs.", dpi=80))
+    parts.append(_figure_html(
+        ivz.truth_tables(ix, output, top=4, level="group"), f"truth tables of {name}",
+        "Truth tables of the top pairs by |interaction|: mean output with each group off/on (* significant).", dpi=80))
     return "".join(parts)
 
 

@@ -1,0 +1,160 @@
+"""Feature interactions in the product (issue 10): ``resolve(..., interactions=)``, saving them with the result,
+the summary and ``summary.tsv`` columns, the CLI, and the Fig 2 marking of interacting pairs.
+
+The model is the hand-built XOR head of :func:`deepresolve.paper.logic.hand_built` ("relu": the piecewise-linear
+form whose XOR the paper's ascent cannot see), whose truth table is known exactly: [[0, 1], [1, 0]].
+"""
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import deepresolve as dr
+from deepresolve.cli import app
+from deepresolve.errors import ArgumentError
+from deepresolve.paper.logic import hand_built
+from deepresolve.result import top_pairs
+
+runner = CliRunner()
+
+
+def xor_model():
+    return hand_built("relu")
+
+
+@pytest.fixture(scope="module")
+def xor_result():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return dr.resolve(xor_model(), "pool1", input_shape=(4, 40), restarts=3, l2=1.0, seed=0,
+                          channel_names=["A", "B"], class_names=["A XOR B"], interactions={"contexts": 48})
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_resolve_attaches_the_same_analysis_as_a_separate_call(xor_result):
+    ix = xor_result.interactions
+    assert isinstance(ix, dr.Interactions)
+    assert ix.classes.tolist() == xor_result.classes.tolist() and ix.class_names == ["A XOR B"]
+    assert ix.channel_names == ["A", "B"] and ix.params["seed"] == 0 and ix.params["contexts"] == 48
+    np.testing.assert_allclose(ix.truth_table(0, 0, 1), [[0, 1], [1, 0]], atol=0.08)  # analytic XOR
+    alone = dr.interactions(xor_model(), "pool1", input_shape=(4, 40), contexts=48, seed=0)
+    np.testing.assert_array_equal(ix.values, alone.values)
+    np.testing.assert_array_equal(ix.group_tables, alone.group_tables)
+
+
+def test_without_the_option_there_are_no_interactions():
+    res = dr.resolve(xor_model(), "pool1", input_shape=(4, 40), restarts=2, l2=1.0, steps=5)
+    assert res.interactions is None and "top pair" not in res.table()
+
+
+def test_interactions_round_trip_inside_the_result_file(xor_result, tmp_path):
+    path = xor_result.save(tmp_path / "r.h5")
+    with h5py.File(path, "r") as f:
+        assert f["interactions"].attrs["format"] == "deepresolve-interactions-1"
+    back = dr.load(path)
+    ix, iy = xor_result.interactions, back.interactions
+    for name in ix._ARRAYS:
+        np.testing.assert_array_equal(getattr(iy, name), getattr(ix, name), err_msg=name)
+    assert iy.class_names == ix.class_names and iy.channel_names == ix.channel_names and iy.layer == ix.layer
+    assert iy.params == ix.params
+    np.testing.assert_array_equal(back.ofiv, xor_result.ofiv)
+    # a result saved without interactions loads with None
+    xor_result.interactions = None
+    try:
+        assert dr.load(xor_result.save(tmp_path / "plain.h5")).interactions is None
+    finally:
+        xor_result.interactions = ix
+
+
+def test_summary_and_table_name_the_top_pair(xor_result):
+    text = str(xor_result)
+    assert "feature interactions" in text and "A x B" in text and "XOR-like" in text
+    row = xor_result.table().iloc[0]
+    assert row["top pair"] == "A x B" and row["pair kind"] == "XOR-like"
+    assert row["pair interaction"] == pytest.approx(-2, abs=0.15) and row["pair p-value"] < 1e-6
+
+
+def test_top_pairs_leave_classes_not_analysed_empty(xor_result):
+    df = top_pairs(xor_result.interactions, np.array([0, 5]))
+    assert df["output"].tolist() == [0, 5] and df.loc[1, "top pair"] == "" and np.isnan(df.loc[1, "pair interaction"])
+
+
+@pytest.mark.parametrize("option, match", [
+    ("yes", "interactions: expected False, True or a dict of options for deepresolve.interactions, got str 'yes'"),
+    ({"seed": 1}, "interactions: expected options of deepresolve.interactions other than those resolve passes itself"),
+    ({"contxts": 8}, r"interactions: expected keyword options of deepresolve.interactions \(.*contexts.*\), got unknown contxts"),
+])
+def test_bad_interactions_option_is_refused_before_any_work(option, match, tmp_path):
+    with pytest.raises(ArgumentError, match=match):
+        dr.resolve(xor_model(), "pool1", input_shape=(4, 40), restarts=2, interactions=option,
+                   checkpoint=tmp_path / "ck")
+    assert not (tmp_path / "ck").exists()
+
+
+def test_interactions_with_a_given_head_is_refused():
+    model = xor_model()
+    with pytest.raises(ArgumentError, match="interactions: cannot be combined with head="):
+        dr.resolve(model, "pool1", input_shape=(4, 40), head=model.head, interactions=True)
+
+
+def test_ensemble_marks_the_significant_pair(xor_result):
+    fig = dr.plot.ensemble(xor_result, 0)
+    lines = [a for a in fig.axes[0].lines if a.get_gid() == "interacting"]
+    assert len(lines) == 1 and sorted(lines[0].get_xdata()) == [0, 1]
+    assert "interacting pairs" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert not [a for a in dr.plot.ensemble(xor_result, 0, pairs=0).axes[0].lines if a.get_gid() == "interacting"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def factory():
+    return xor_model()
+
+
+def test_cli_interactions_writes_every_evaluated_pair(tmp_path):
+    out = runner.invoke(app, ["interactions", "tests.test_interactions_product:factory", "--layer", "pool1",
+                              "--input-shape", "4,40", "--out", str(tmp_path / "o"), "--contexts", "48"])
+    assert out.exit_code == 0, out.output
+    ix = dr.Interactions.load(tmp_path / "o" / "interactions.h5")
+    ref = dr.interactions(xor_model(), "pool1", input_shape=(4, 40), contexts=48, seed=0)
+    np.testing.assert_array_equal(ix.values, ref.values)
+    assert ix.class_names == ["class 0"]
+    tsv = pd.read_csv(tmp_path / "o" / "interactions.tsv", sep="\t")
+    assert sorted(tsv["level"].value_counts().items()) == [("channel", len(ix.pairs)), ("group", len(ix.group_pairs))]
+    row = tsv[tsv.level == "channel"].iloc[0]
+    assert row["kind"] == "XOR-like" and row["interaction"] == pytest.approx(ix.values[0, 0])
+
+
+def test_cli_run_with_interactions(tmp_path):
+    out = runner.invoke(app, ["run", "tests.test_interactions_product:factory", "--layer", "pool1", "--input-shape",
+                              "4,40", "--out", str(tmp_path / "o"), "--restarts", "2", "--l2", "1", "--interactions"])
+    assert out.exit_code == 0, out.output
+    res = dr.load(tmp_path / "o" / "result.h5")
+    assert res.interactions is not None
+    summary = pd.read_csv(tmp_path / "o" / "summary.tsv", sep="\t")
+    assert summary.loc[0, "top pair"] == "ch0 x ch1" and summary.loc[0, "pair kind"] == "XOR-like"
+    assert summary.loc[0, "pair interaction"] < -1.5 and summary.loc[0, "pair p-value"] < 1e-6
+    assert (tmp_path / "o" / "interactions.tsv").exists()
+
+
+def test_cli_interactions_mistakes_are_one_line(tmp_path, capsys):
+    from deepresolve.cli import main
+
+    args = ["interactions", "tests.test_interactions_product:factory", "--layer", "pool1", "--input-shape", "4,40",
+            "--out", str(tmp_path / "o")]
+    for extra, message in ((["--contexts", "0"], "contexts: expected an integer >= 1, got 0"),
+                           (["--scale", "odds"], "scale: expected one of"),
+                           (["--classes", "3"], "--classes: expected output indices in 0-0")):
+        with pytest.raises(SystemExit) as info:
+            main(args + extra)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and err.startswith("deepresolve: error: ") and message in err, err
+        assert err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
