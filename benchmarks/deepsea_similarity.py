@@ -70,7 +70,7 @@ def main() -> None:
     res = dr.resolve(model, layer, at="input", input_shape=(4, getattr(model, "input_length", 1000)),
                      classes=list(range(min(args.classes, n_outputs))), restarts=args.restarts,
                      l2=float(args.l2), batch_size=args.batch_size, device=args.device,
-                     class_names=names, checkpoint=args.out / "checkpoint.h5", progress=True)
+                     class_names=names, checkpoint=args.out / "checkpoint", progress=True)
     seconds = time.perf_counter() - start
     res.save(args.out / "result.h5")
     print(f"{res.n_classes} classes x {res.n_restarts} restarts in {seconds:.0f} s "

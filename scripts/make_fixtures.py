@@ -7,7 +7,7 @@ sidecar ``NAME.json`` (architecture, data, training settings, seed, AUC, torch v
 
 The weights depend on the CPU's float kernels; that is the point of committing them. Rerunning
 on another machine gives another (equally valid) model: commit the new files only on purpose,
-and rerun the claims tests (``tests/test_synthetic_claims.py``) on them.
+and rerun the claims tests (``tests/paper/test_claims.py``) on them.
 
 Usage::
 
