@@ -44,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"deepresolve: error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
 
-MODEL_HELP = ("The model: a TorchScript file (.pt/.ts), a Keras 1.x model folder or .json (weights beside it), "
-              "an ONNX file, or 'package.module:factory' (a function returning an nn.Module) with --weights.")
+MODEL_HELP = ("The model: a TorchScript file (.pt/.ts), a Keras model (1.x folder or .json with its .h5, a Keras 2 "
+              "model.h5, a Keras 0.x .json), an ONNX file, a published port's state dict with --architecture, or "
+              "'package.module:factory' (a function returning an nn.Module) with --weights.")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -95,10 +96,10 @@ def _lines(path: Path | None, option: str) -> list[str] | None:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def _model(spec: str, weights: Path | None) -> torch.nn.Module:
+def _model(spec: str, weights: Path | None, architecture: str | None = None) -> torch.nn.Module:
     from .io.models import load_model
 
-    return load_model(spec, weights=weights)
+    return load_model(spec, weights=weights, architecture=architecture)
 
 
 def _inputs(path: Path | None) -> np.ndarray | None:
@@ -154,11 +155,13 @@ def channel_tsv(result) -> pd.DataFrame:
 @app.command()
 def layers(model: str = typer.Argument(..., help=MODEL_HELP),
            input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
-           weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model.")) -> None:
+           weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
+           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
+                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset.")) -> None:
     """List the layers of a model with their output shapes, to choose --layer."""
     from .split import list_layers
     shape = parse_shape(input_shape)
-    net = _model(model, weights)
+    net = _model(model, weights, architecture)
     table = Table(title="layers (H = a layer's output; use --at input for its input)")
     for col in ("name", "type", "output shape (K, W...)"):
         table.add_column(col)
@@ -173,6 +176,8 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
         out: Path = typer.Option(..., help="Output folder: result.h5, summary.tsv, channels.tsv."),
         weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
+           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
+                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
         at: str = typer.Option("output", help="Analyse the layer's 'output' or its 'input'."),
         classes: Optional[str] = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all)."),
         restarts: int = typer.Option(10, help="Random restarts per class."),
@@ -211,7 +216,7 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
                 from None
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
-    net = _model(model, weights)
+    net = _model(model, weights, architecture)
     chosen = parse_classes(classes, _n_outputs(net, shape))
     result = resolve(net, layer, input_shape=shape, classes=chosen, restarts=restarts, l2=l2_value, steps=steps, lr=lr,
                      seed=seed, device=device, batch_size=batch_size, optimizer=optimizer, at=at, precision=precision,
@@ -250,6 +255,8 @@ def interactions_command(
         input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
         out: Path = typer.Option(..., help="Output folder: interactions.h5 and interactions.tsv."),
         weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
+           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
+                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
         at: str = typer.Option("output", help="Analyse the layer's 'output' or its 'input'."),
         classes: Optional[str] = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all)."),
         contexts: int = typer.Option(64, help="Random contexts every interaction is averaged over."),
@@ -271,7 +278,7 @@ def interactions_command(
     shape = parse_shape(input_shape)
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
-    net = _model(model, weights)
+    net = _model(model, weights, architecture)
     n_outputs = _n_outputs(net, shape)
     chosen = parse_classes(classes, n_outputs)
     ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
@@ -302,12 +309,14 @@ def demo(out: Path = typer.Option(Path("deepresolve_demo"), help="Output folder 
 def motifs(model: str = typer.Argument(..., help=MODEL_HELP),
            out: Path = typer.Option(..., help="Output folder: channels.meme and the Tomtom table."),
            weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
+           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
+                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
            layer: Optional[str] = typer.Option(None, help="Deeper layer whose channels to visualise (default: first-layer filters)."),
            inputs: Optional[Path] = typer.Option(None, help="One-hot sequences (.npy/.npz/FASTA) to start the channel ascent from; needed with --layer."),
            jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
            matches: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
     """Channels as sequence motifs (PWMs), written as MEME and matched against JASPAR with Tomtom."""
-    table = motifs_main(_model(model, weights), _out_folder(out), layer=layer, inputs=_inputs(inputs),
+    table = motifs_main(_model(model, weights, architecture), _out_folder(out), layer=layer, inputs=_inputs(inputs),
                         jaspar_release=jaspar, n_matches=matches)
     best = table.sort_values("p_value").groupby("query", sort=False).head(1)
     console.print(best.head(20).to_string(index=False))
@@ -371,6 +380,8 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
            out: Path = typer.Option(Path("report.html"), help="The HTML file to write."),
            model: Optional[str] = typer.Option(None, help="The model: adds first-layer filter logos and last-layer-weight cosine."),
            weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
+           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
+                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
            motif_table: Optional[Path] = typer.Option(None, "--motifs", help="Tomtom TSV from `deepresolve motifs`."),
            labels: Optional[Path] = typer.Option(None, help=".npy label matrix (N, C): adds label correlation."),
            max_classes: int = typer.Option(50, help="Classes that get a section with figures.")) -> None:
@@ -381,7 +392,7 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
     if not result.is_file():
         raise MissingFileError(f"RESULT: expected a result.h5 file, got {str(result)!r}, which does not exist")
     res = load(result)
-    net = _model(model, weights) if model else None
+    net = _model(model, weights, architecture) if model else None
     pwms = None
     if net is not None:
         from .motifs.pwm import filter_pwms

@@ -267,3 +267,19 @@ def test_load_model_reads_a_port_by_architecture(deepsea_file, tmp_path):
         torch.testing.assert_close(a(x), b(x))
     with pytest.raises(ArgumentError, match="rc_average/features: expected only with architecture"):
         load_model(deepsea_file, rc_average=True)
+
+
+def test_cli_lists_the_layers_of_a_port(tmp_path, capsys):
+    from deepresolve.cli import main
+
+    torch.manual_seed(0)
+    path = tmp_path / "basset.pth"
+    torch.save(kipoi_basset().state_dict(), path)
+    with pytest.raises(SystemExit) as info:
+        main(["layers", str(path), "--architecture", "basset", "--input-shape", "4,600"])
+    out = capsys.readouterr()
+    assert info.value.code == 0, out.err
+    assert "conv3" in out.out and "(164,)" in out.out
+    with pytest.raises(SystemExit) as info:
+        main(["layers", str(path), "--architecture", "danq", "--input-shape", "4,600"])
+    assert info.value.code == 2 and "architecture: expected one of" in capsys.readouterr().err
