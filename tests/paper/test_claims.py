@@ -303,3 +303,32 @@ def test_designed_xor_network_flags_exactly_the_xor_pair():
     assert res.ofiv[0, 0] > 0 and np.allclose(res.ofiv[0, 3:], 0, atol=1e-6)
     fivs = res.fivs[0][res.weights[0] > 0]
     assert len(fivs) >= 10 and np.all(np.sign(fivs[:, 1]) * np.sign(fivs[:, 2]) < 0)  # always opposite signs
+
+
+# Feature interactions (issue 10, an addition to the paper) on the same committed model, as the demo prints them.
+
+def test_set_one_interactions_find_gctcat_and_its_caggtc_partner(set_one):
+    found, res = set_one["summary"]["interactions"], set_one["res"]
+    assert dr.load(set_one["out"] / "result.h5").interactions is not None and res.interactions.params["seed"] == 0
+    partner = found["AND partner of GCTCAT"]
+    # the strongest pair of the model is a GCTCAT group with a CAGGTC group, synergistic (AND), significant
+    assert partner["rank"] == 1 and partner["interaction"] > 0.3 and partner["significant"]
+    assert partner["kind"] == "synergy (AND-like)"
+    # what is true on this model: CGCTTG's groups have main effects below 10% of the largest, so no pair with
+    # CGCTTG is evaluated, neither the XOR pair nor CGCTTG's AND partner
+    assert found["XOR pair"]["rank"] is None and found["AND partner of CGCTTG"]["rank"] is None
+    printed = " ".join(set_one["printed"].split())
+    assert "Feature interactions of pool1" in printed
+    assert "AND partner of GCTCAT CAGGTC x GCTCAT: synergistic (as the logic says), rank 1 of" in printed
+    assert "XOR pair GCTCAT x CGCTTG (expected antagonistic): not evaluated" in printed
+    rows = (set_one["out"] / "interactions.tsv").read_text().splitlines()
+    assert len(rows) == 1 + found["XOR pair"]["of"]
+
+
+@pytest.mark.xfail(strict=True, reason="the committed set I model's CGCTTG channels barely move its output when "
+                   "switched on alone or in random contexts (main effects under 10% of the largest), so the XOR pair "
+                   "is not among the pairs evaluated; the benchmark finds it on 0 of 4 trained set I models "
+                   "(benchmarks/interactions_logic.py)")
+def test_set_one_interactions_find_the_xor_pair_antagonistic(set_one):
+    xor = set_one["summary"]["interactions"]["XOR pair"]
+    assert xor["rank"] is not None and xor["rank"] <= 2 and xor["interaction"] < 0 and xor["significant"]

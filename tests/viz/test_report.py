@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepresolve.interactions import Interactions
 from deepresolve.viz.report import normalise_motif_matches, write_report
 from deepresolve.errors import ArgumentError
 from deepresolve.result import Result
@@ -41,9 +42,39 @@ def make_result(C: int = 4, T: int = 6, K: int = 16, W: int = 3, S: int = 40, se
     return r
 
 
+def make_interactions(result: Result, seed: int = 0) -> Interactions:
+    """Random but consistent interactions for ``result``: channel pairs among channels 0-5, groups of two channels,
+    group pairs among groups 0-3; tables satisfy t11 - t10 - t01 + t00 = value; pair 0 is significant."""
+    rng = np.random.default_rng(seed)
+    C, K = result.n_classes, result.n_channels
+    pairs = np.array([(i, j) for i in range(6) for j in range(i + 1, 6)])
+    group_pairs = np.array([(i, j) for i in range(4) for j in range(i + 1, 4)])
+
+    def stats(P):
+        values = rng.normal(size=(C, P))
+        pvalues = rng.uniform(0.02, 1, size=(C, P))
+        pvalues[:, 0] = 1e-6
+        tables = rng.uniform(size=(C, P, 2, 2))
+        tables[..., 1, 1] = values + tables[..., 1, 0] + tables[..., 0, 1] - tables[..., 0, 0]
+        return values, pvalues, tables
+
+    values, pvalues, tables = stats(len(pairs))
+    group_values, group_pvalues, group_tables = stats(len(group_pairs))
+    return Interactions(classes=np.asarray(result.classes), class_names=list(result.class_names),
+                        channel_names=list(result.channel_names), groups=np.arange(K) // 2,
+                        main=rng.normal(size=(C, K)), pairs=pairs, values=values, pvalues=pvalues, tables=tables,
+                        group_main=rng.normal(size=(C, K // 2)), group_pairs=group_pairs, group_values=group_values,
+                        group_pvalues=group_pvalues, group_tables=group_tables, on_levels=np.ones(K),
+                        words=np.zeros((K, 4, 6)), layer=result.layer,
+                        params={"alpha": 0.01, "contexts": 16, "scale": "probability"})
+
+
 @pytest.fixture(scope="module")
 def result4() -> Result:
-    return make_result()
+    """With interactions, so that the report's interaction figures are rendered and checked too."""
+    r = make_result()
+    r.interactions = make_interactions(r)
+    return r
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +365,14 @@ def test_report_contents(report4, result4):
     assert table.count("<tr>") - 1 == int(result4.non_additive.sum())
     # sortable tables carry numeric sort keys
     assert 'class="sortable"' in html and "data-sort=" in html
+    # feature interactions: a heatmap and the truth tables in every class section, the ensemble caption says so
+    assert html.count('alt="interaction heatmap of') == html.count('alt="truth tables of') == 4
+    assert "Lines above them join the top significant interacting channel pairs" in html
+
+
+def test_report_without_interactions_has_no_interaction_figures(tmp_path):
+    html = write_report(make_result(C=2, K=8), tmp_path / "plain.html").read_text()
+    assert "interaction heatmap" not in html and "Feature interactions" not in html
 
 
 def test_one_class_report(tmp_path):
