@@ -1,6 +1,6 @@
 """Feature interactions (issue 10): analytic hand-built heads, committed trained logic fixtures, result I/O, errors.
 
-The trained models are committed state dicts (``tests/fixtures/logic``, made by ``scripts/make_logic_fixtures.py``,
+The trained models are committed state dicts (``tests/fixtures/logic``, made by ``scripts/make_fixtures.py``,
 which checked that each implements its logic): the assertions on them are deterministic on any CPU. The
 multi-seed study is ``benchmarks/interactions_logic.py``.
 """
