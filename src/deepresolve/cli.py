@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -200,12 +201,17 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         interactions: bool = typer.Option(False, "--interactions", help="Also measure feature interactions (random-"
                                           "context second differences, see `deepresolve interactions`); saved in "
                                           "result.h5, top pair per class in summary.tsv, every pair in interactions.tsv."),
+        workers: Optional[int] = typer.Option(None, help="Compute on a Dask cluster of N worker processes started on "
+                                                         "this machine (they share its cores)."),
+        scheduler: Optional[str] = typer.Option(None, help="Compute on a running Dask cluster, e.g. tcp://host:8786 "
+                                                           "(see the README, 'More than one machine')."),
         ) -> None:
     """Run DeepResolve on a model. Finished rows go to OUT/checkpoint/ as they come: after an interruption (even
     kill -9) the same command resumes; a run with another model or settings is refused."""
     from .resolve import resolve
 
     out = _out_folder(out)
+    _check_cluster_options(workers, scheduler)
     shape = parse_shape(input_shape)
     l2_value: float | str = l2
     if l2 not in ("auto", "gradient", "prior", "norm"):
@@ -218,11 +224,12 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
     inputs_array = _inputs(inputs)
     net = _model(model, weights, architecture)
     chosen = parse_classes(classes, _n_outputs(net, shape))
-    result = resolve(net, layer, input_shape=shape, classes=chosen, restarts=restarts, l2=l2_value, steps=steps, lr=lr,
-                     seed=seed, device=device, batch_size=batch_size, optimizer=optimizer, at=at, precision=precision,
-                     inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center, inputs=inputs_array,
-                     class_names=names, checkpoint=out / "checkpoint", checkpoint_every=checkpoint_every, progress=True,
-                     interactions=interactions)
+    with _cluster(workers, scheduler) as client:
+        result = resolve(net, layer, input_shape=shape, classes=chosen, restarts=restarts, l2=l2_value, steps=steps,
+                         lr=lr, seed=seed, device=device, batch_size=batch_size, optimizer=optimizer, at=at,
+                         precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
+                         inputs=inputs_array, class_names=names, checkpoint=out / "checkpoint",
+                         checkpoint_every=checkpoint_every, progress=True, interactions=interactions, client=client)
     result.save(out / "result.h5")
     _write_table(result.table(top=10), out / "summary.tsv")
     _write_table(channel_tsv(result), out / "channels.tsv")
@@ -233,6 +240,34 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
     shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the result holds every row now
     print_table(result)
     console.print(f"wrote {', '.join(written)} to {out}")
+
+
+def _check_cluster_options(workers: int | None, scheduler: str | None) -> None:
+    """``--workers`` and ``--scheduler`` checked before anything is loaded or started."""
+    if workers is not None and scheduler is not None:
+        raise ArgumentError(f"--workers, --scheduler: expected at most one (--workers starts a cluster on this machine, "
+                            f"--scheduler uses a running one), got --workers {workers} and --scheduler {scheduler}")
+    if workers is not None and workers < 1:
+        raise ArgumentError(f"--workers: expected an integer >= 1, got {workers}")
+    if scheduler is not None and not scheduler.strip():
+        raise ArgumentError(f"--scheduler: expected an address such as tcp://host:8786, got {scheduler!r}")
+
+
+@contextmanager
+def _cluster(workers: int | None, scheduler: str | None) -> Iterator[object]:
+    """A Dask client for ``--workers``/``--scheduler`` (closed, and a cluster it started stopped, on exit); None
+    without either."""
+    if workers is None and scheduler is None:
+        yield None
+        return
+    from .distributed import connect
+
+    try:
+        client = connect(workers=workers, scheduler=scheduler)
+    except ArgumentError as err:  # connect names its arguments as in Python; here they are options
+        raise ArgumentError(f"--{err}") from None
+    with client:
+        yield client
 
 
 def interaction_tsv(ix) -> pd.DataFrame:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -92,6 +93,7 @@ def resolve(
     progress: bool = False,
     inconsistency: str = "variance",
     interactions: bool | dict = False,
+    client: Any = None,
     **optimizer_options,
 ) -> Result:
     """Run DeepResolve: FIMs by gradient ascent on ``layer``'s feature map, then FIV, IL, mixtures and OFIV.
@@ -169,6 +171,11 @@ def resolve(
         of :func:`deepresolve.interactions.interactions` (e.g. ``{"contexts": 128}``), runs it after the FIMs on
         the same model, layer, ``at``, classes, names, seed, device and batch size, and attaches the result as
         ``Result.interactions`` (None by default). Not with ``head=``.
+    client : distributed.Client, optional
+        Compute the ascent on a Dask cluster (:mod:`deepresolve.distributed`): the rows not yet in ``checkpoint``
+        are cut into chunks of classes, one task each; every finished chunk is written to ``checkpoint`` at once,
+        so a rerun resumes at chunk level. Results equal a local run's within the batching tolerance of
+        :mod:`deepresolve.ascent`. ``device=None`` lets each worker choose its own device.
     **optimizer_options
         tol, patience, start_decay, alpha, min_lr (see :func:`deepresolve.ascent.feature_ascent`).
 
@@ -191,6 +198,10 @@ def resolve(
     seed = check_int(seed, "seed", minimum=0)
     check_float(checkpoint_every, "checkpoint_every", minimum=0.0)
     dev = check_device(device)
+    if client is not None:
+        from .distributed import check_client, client_ascent
+
+        check_client(client)
     if isinstance(l2_center, str):
         check_choice(l2_center, "l2_center", ("mean",))
     if isinstance(l2_center, str) and inputs is None:
@@ -254,8 +265,12 @@ def resolve(
                        TimeElapsedColumn(), TimeRemainingColumn())
         bar.start()
         task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))
+    run_ascent = feature_ascent
+    if client is not None:  # chunks of classes on the cluster, each written to the store as it completes
+        run_ascent = partial(client_ascent, client, flush=store.flush if store else None)
+        ascent_kwargs["device"] = device  # None: each worker picks its own
     try:
-        out = feature_ascent(
+        out = run_ascent(
             head, feature_shape, chosen, restarts, l2, skip=skip,
             on_done=store.add if store else None,
             progress=(lambda n: bar.advance(task, n)) if bar else None,

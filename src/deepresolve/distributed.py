@@ -1,0 +1,318 @@
+"""More than one machine: the gradient ascent of :func:`deepresolve.resolve` on a Dask cluster.
+
+``resolve(..., client=Client(...))`` hands the ascent to :func:`client_ascent`. The (class, restart) rows that the
+run store does not hold yet are cut into *chunks* of whole classes; each chunk is one Dask task that runs
+:func:`~deepresolve.ascent.feature_ascent` on a worker for its classes and returns its rows' arrays. The head (the
+network after the layer) is sent to the cluster once (:func:`pack_head`) and unpickled once per worker process. The driver collects chunks as they complete
+(``distributed.as_completed``) and writes each to the run store at once, so a killed run resumes at chunk level; the
+summaries (FIV, IL, mixtures, OFIV) are then computed on the driver exactly as in a local run.
+
+Every row starts from a map that depends only on (seed, class, restart), so a cluster run equals a local run within
+the batching tolerance of :mod:`deepresolve.ascent` (objectives 1e-3 relative, FIVs 5e-2 of the class's largest):
+a chunk is just another batch composition.
+
+Threads: a worker that runs K tasks at once (``--nthreads K`` with K > 1) gives each its own core (one torch
+thread per task, so K chunks never oversubscribe K cores); a worker with one thread leaves torch its default
+(every core of its machine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import pickle
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .ascent import AscentOutput, feature_ascent
+from .errors import ArgumentError, ModelError
+
+#: Chunks per worker thread that the rows are cut into: enough for the fast workers to take the slow ones' share.
+CHUNKS_PER_THREAD = 4
+#: How long to wait for a scheduler to answer.
+CONNECT_TIMEOUT = "20s"
+#: At most this many rows per chunk, so that a chunk's maps stay small on the worker and reach the store early.
+MAX_CHUNK_ROWS = 2048
+
+
+def check_client(client: object) -> Any:
+    """``client`` as a running ``distributed.Client`` (checked before any work).
+
+    Raises
+    ------
+    deepresolve.errors.ArgumentError
+        Not a Client, or a closed one.
+    """
+    from distributed import Client
+
+    if not isinstance(client, Client):
+        raise ArgumentError(f"client: expected a dask distributed.Client (or None for a local run), "
+                            f"got {type(client).__name__} {client!r}")
+    if client.status != "running":
+        raise ArgumentError(f"client: expected a connected distributed.Client, got one whose status is "
+                            f"{client.status!r}")
+    return client
+
+
+def connect(*, workers: int | None = None, scheduler: str | None = None) -> Any:
+    """A Dask client: a new ``LocalCluster`` of ``workers`` processes, or a running cluster's ``scheduler``.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Start ``LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers), processes=True)`` on this
+        machine. Every worker runs one torch thread per task, so the N x threads_per_worker tasks share the cores
+        without oversubscribing them.
+    scheduler : str, optional
+        Address of a running scheduler, e.g. ``tcp://host:8786`` (``dask scheduler`` prints it).
+
+    Returns
+    -------
+    distributed.Client
+        Closing it (``client.close()``, or a ``with`` block) also stops a cluster it started.
+
+    Raises
+    ------
+    deepresolve.errors.ArgumentError
+        Both or neither given, a bad ``workers``, or no scheduler answering at ``scheduler``.
+    """
+    from distributed import Client
+
+    from ._utils import check_int
+
+    if (workers is None) == (scheduler is None):
+        raise ArgumentError("workers, scheduler: expected exactly one (workers starts a cluster on this machine, "
+                            f"scheduler connects to a running one), got workers={workers!r}, scheduler={scheduler!r}")
+    if scheduler is not None:
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise ArgumentError(f"scheduler: expected an address such as 'tcp://host:8786', got {scheduler!r}")
+        try:
+            return Client(scheduler.strip(), timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as err:
+            raise ArgumentError(f"scheduler: expected a running Dask scheduler at {scheduler!r}, could not connect "
+                                f"({type(err).__name__}: {' '.join(str(err).split())})") from None
+    workers = check_int(workers, "workers", minimum=1)
+    threads = max(1, _cores() // workers)
+    # The client owns the cluster it starts here: closing the client stops it.
+    client = Client(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None)
+    client.run(torch.set_num_threads, 1)  # one core per task slot, see the module docstring
+    return client
+
+
+def _cores() -> int:
+    """CPU cores this process may use."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def plan_chunks(classes: Sequence[int], restarts: int, done: Sequence[int] | set[int], n_threads: int) -> list[range]:
+    """Cut the classes with rows still to compute into chunks of consecutive classes.
+
+    Parameters
+    ----------
+    classes : C output indices (row r = (classes[r // T], restart r % T))
+    restarts : T
+    done : rows already finished (e.g. in the run store)
+    n_threads : worker threads of the cluster
+
+    Returns
+    -------
+    list of range
+        Positions in ``classes`` (not output indices), each range one task; classes whose every row is done are in
+        none.
+    """
+    T, done = int(restarts), set(done)
+    todo = [i for i in range(len(classes)) if any(i * T + t not in done for t in range(T))]
+    if not todo:
+        return []
+    per_chunk = math.ceil(len(todo) / (CHUNKS_PER_THREAD * max(1, n_threads)))
+    per_chunk = max(1, min(per_chunk, MAX_CHUNK_ROWS // T))
+    chunks: list[range] = []
+    start = prev = todo[0]
+    for i in todo[1:] + [None]:  # runs of consecutive positions, cut every per_chunk classes
+        if i is None or i != prev + 1 or i - start >= per_chunk:
+            chunks.append(range(start, prev + 1))
+            start = i
+        prev = i
+    return chunks
+
+
+def _load_script(data: bytes) -> torch.jit.ScriptModule:
+    return torch.jit.load(io.BytesIO(data), map_location="cpu")
+
+
+def pack_head(head: nn.Module) -> tuple[str, bytes]:
+    """The head as bytes for the workers: (SHA-256 of the bytes, the bytes).
+
+    cloudpickle, except that TorchScript parts (a head cut from a TorchScript model) travel as TorchScript archives,
+    since a ScriptModule cannot be pickled.
+
+    Raises
+    ------
+    deepresolve.errors.ModelError
+        The head holds something that cannot be pickled.
+    """
+    import cloudpickle
+
+    class _Pickler(cloudpickle.Pickler):
+        def reducer_override(self, obj):
+            if isinstance(obj, torch.jit.ScriptModule):
+                buffer = io.BytesIO()
+                torch.jit.save(obj, buffer)
+                return _load_script, (buffer.getvalue(),)
+            return super().reducer_override(obj)
+
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(head)
+    except Exception as err:  # noqa: BLE001 -- pickling fails with many types; each means the same to the user
+        raise ModelError(f"head: expected a module that can be pickled to send it to the Dask workers, got "
+                         f"{type(head).__name__} ({type(err).__name__}: {' '.join(str(err).split())}); run without "
+                         "client= or give a plain nn.Module head") from None
+    data = buffer.getvalue()
+    return hashlib.sha256(data).hexdigest(), data
+
+
+#: Heads unpacked on this worker process, by their digest: a worker unpickles each head once, not once per chunk.
+_HEADS: dict[str, nn.Module] = {}
+_HEADS_LOCK = threading.Lock()
+
+
+def _unpack_head(packed: tuple[str, bytes]) -> nn.Module:
+    digest, data = packed
+    with _HEADS_LOCK:
+        if digest not in _HEADS:
+            _HEADS.clear()  # one run at a time: keep only the newest head in memory
+            _HEADS[digest] = pickle.loads(data)
+        return _HEADS[digest]
+
+
+def _chunk_task(packed: tuple[str, bytes], feature_shape: tuple[int, ...], classes: list[int], restarts: int, l2: float,
+                first_row: int, done: list[int], options: dict) -> dict:
+    """On a worker: the ascent of one chunk's rows not in ``done`` (rows numbered from ``first_row``)."""
+    try:
+        from distributed import get_worker
+
+        if get_worker().state.nthreads > 1:  # several tasks at once: one core each
+            torch.set_num_threads(1)
+    except ValueError:  # not inside a worker (called directly)
+        pass
+    head = _unpack_head(packed)
+    placeholder = (torch.zeros(()), np.nan, np.nan, 0, np.empty(0, np.float32))  # rows the store holds: skipped
+    finished: list[tuple] = []
+    out = feature_ascent(head, feature_shape, classes, restarts, l2, skip={r - first_row: placeholder for r in done},
+                         on_done=lambda *rows: finished.append(rows), **options)
+    # a chunk always has rows to compute (plan_chunks), so ``finished`` is never empty
+    rows = [first_row + r for part in finished for r in part[0]]
+    return {"rows": np.asarray(rows, np.int64), "fims": np.concatenate([part[1].numpy() for part in finished]),
+            **{key: np.concatenate([part[j] for part in finished])
+               for j, key in ((2, "scores"), (3, "objective"), (4, "steps"))},
+            "traces": [t for part in finished for t in part[5]], "row_steps": out.row_steps}
+
+
+def client_ascent(
+    client: Any,
+    head: nn.Module,
+    feature_shape: Sequence[int],
+    classes: Sequence[int],
+    restarts: int = 10,
+    l2: float = 1.0,
+    *,
+    skip: dict[int, tuple[torch.Tensor, float, float, int, np.ndarray]] | None = None,
+    on_done: Callable[[list[int], torch.Tensor, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    flush: Callable[[], None] | None = None,
+    n_threads: int | None = None,
+    **options: Any,
+) -> AscentOutput:
+    """:func:`~deepresolve.ascent.feature_ascent` with its rows computed on a Dask cluster, chunk by chunk.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    head, feature_shape, classes, restarts, l2, skip
+        As for :func:`~deepresolve.ascent.feature_ascent`.
+    on_done : callable, optional
+        Called on the driver with each finished chunk's (row indices, fims, scores, objectives, steps, traces).
+    progress : callable, optional
+        Called with the number of rows of each finished chunk.
+    flush : callable, optional
+        Called after ``on_done`` for every chunk (e.g. ``RunStore.flush``: the chunk reaches disk at once).
+    n_threads : int, optional
+        Worker threads to plan chunks for (default: the cluster's total now).
+    **options
+        The other keyword arguments of ``feature_ascent`` (optimizer, lr, steps, seed, device, batch_size ...), used
+        on every worker. ``device=None`` lets each worker choose (CUDA when it has one).
+
+    Returns
+    -------
+    AscentOutput
+        As from ``feature_ascent``; ``seconds`` is the driver's wall time, ``row_steps`` the workers' total.
+
+    Raises
+    ------
+    deepresolve.errors.ModelError
+        The head cannot be pickled, so it cannot reach the workers (TorchScript parts travel as TorchScript).
+    Exception
+        A task's own error (e.g. a diverging ascent) is raised on the driver; chunks finished before are kept.
+    """
+    from distributed import as_completed
+
+    check_client(client)
+    feature_shape, classes, T = tuple(int(k) for k in feature_shape), [int(c) for c in classes], int(restarts)
+    C, R = len(classes), len(classes) * T
+    skip = skip or {}
+    packed = pack_head(head)  # before any task is sent: a head that cannot travel is refused here
+    started = time.perf_counter()
+    fims = torch.empty((R, *feature_shape))
+    scores, objective = np.full(R, np.nan), np.full(R, np.nan)
+    n_steps = np.zeros(R, dtype=np.int64)
+    traces: list[np.ndarray] = [np.empty(0, np.float32)] * R
+    for r, (fim, s, o, n, tr) in skip.items():
+        fims[r], scores[r], objective[r], n_steps[r], traces[r] = fim, s, o, n, tr
+
+    threads = n_threads if n_threads is not None else sum(client.nthreads().values())
+    chunks = plan_chunks(classes, T, skip.keys(), threads)
+    row_steps = 0
+    futures = []
+    try:
+        if chunks:
+            [remote_head] = client.scatter([packed], hash=False)
+            for span in chunks:
+                first = span.start * T
+                done = [r for r in range(first, span.stop * T) if r in skip]
+                futures.append(client.submit(_chunk_task, remote_head, feature_shape, classes[span.start:span.stop], T,
+                                             float(l2), first, done, options, pure=False,
+                                             key=f"deepresolve-chunk-{span.start}-{span.stop}-{time.time_ns()}"))
+        for future in as_completed(futures):
+            part = future.result()
+            rows = part["rows"].tolist()
+            for j, r in enumerate(rows):
+                fims[r] = torch.from_numpy(part["fims"][j])
+                scores[r], objective[r], n_steps[r] = part["scores"][j], part["objective"][j], part["steps"][j]
+                traces[r] = part["traces"][j]
+            row_steps += part["row_steps"]
+            if on_done is not None:
+                on_done(rows, torch.from_numpy(part["fims"]), part["scores"], part["objective"],
+                        part["steps"].astype(np.int64), part["traces"])
+            if flush is not None:
+                flush()
+            if progress is not None:
+                progress(len(rows))
+    finally:
+        for future in futures:  # an error or an interrupt: leave no task running for nothing
+            future.cancel()
+
+    return AscentOutput(fims=fims.view(C, T, *feature_shape), scores=scores.reshape(C, T),
+                        objective=objective.reshape(C, T), steps=n_steps.reshape(C, T), trace=traces,
+                        seconds=time.perf_counter() - started, row_steps=row_steps)
