@@ -56,6 +56,32 @@ def test_hand_built_heads_give_their_analytic_truth_tables(form, table, value, n
     np.testing.assert_allclose(res.on_levels, 1.0)  # exact filter maxima: one-hot motif, bias -(w - 1)
 
 
+def test_a_player_hidden_by_the_sigmoid_is_paired_through_its_logit_effect():
+    # logit = 10 a + 2 b - 5 on exact detectors: b moves the probability by ~0.04 against a's ~0.98 (under
+    # min_effect = 10 % of the largest), its logit by 2 against 10 (20 %): it is paired, and the pair, additive in
+    # logits, is not a significant interaction (the sigmoid's saturation gives it at most -0.035)
+    from collections import OrderedDict
+
+    parts = hand_built("and")
+    dense = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        dense.weight[:] = torch.tensor([[10.0, 2.0]])
+        dense.bias.fill_(-5.0)
+    model = torch.nn.Sequential(OrderedDict([("conv1", parts.conv1), ("relu1", parts.relu1), ("pool1", parts.pool1),
+                                             ("flatten", torch.nn.Flatten()), ("dense", dense),
+                                             ("sigmoid", torch.nn.Sigmoid())])).eval()
+    res = interactions(model, "pool1", input_shape=(4, 40), contexts=48, seed=0)
+    assert res.params["scale"] == "probability"
+    main = np.abs(res.group_main[0])
+    assert main.min() < 0.1 * main.max()  # what used to drop b: its effect on the probability alone
+    assert res.group_pairs.tolist() == [[0, 1]] and res.pairs.tolist() == [[0, 1]]
+    t = res.truth_table(0, 0, 1, level="group")
+    sig = torch.sigmoid(torch.tensor([[-5.0, -3.0], [5.0, 7.0]])).numpy()
+    np.testing.assert_allclose(t, sig, atol=0.08)  # as above: chance occurrences in a random background
+    assert sig[1, 1] - sig[1, 0] - sig[0, 1] + sig[0, 0] - 0.01 < res.group_values[0, 0] < 0
+    assert not res.table(0)["significant"][0]
+
+
 def test_truth_table_is_transposed_for_the_swapped_pair_and_matrix_is_symmetric():
     res = run_hand_built("and")
     np.testing.assert_array_equal(res.truth_table(0, 1, 0), res.truth_table(0, 0, 1).T)
