@@ -212,8 +212,10 @@ def main(argv=None) -> int:
             good = sum(all(ev[k]["rank"] is not None and ev[k]["rank"] <= len(keys) and ev[k]["sign"] == ev[k]["want"]
                            for k in keys) for ev in rows)
             signs = sum(all(ev[f"group:{p[0]}x{p[1]}"]["sign"] == s for p, s in case.pairs.items()) for ev in rows)
+            evaluated = sum(all(ev[k]["rank"] is not None for k in keys) for ev in rows)
             print(f"  {name:9s} primary first with right sign {good}/{len(rows)}; all true pairs right sign "
-                  f"{signs}/{len(rows)}; median false positives {np.median([ev['group:false_positives'] for ev in rows]):.0f}")
+                  f"{signs}/{len(rows)}; primary evaluated {evaluated}/{len(rows)}; median false positives "
+                  f"{np.median([ev['group:false_positives'] for ev in rows]):.0f}")
     return 0
 
 
