@@ -27,7 +27,7 @@ from .similarity import (
     weight_cosine,
 )
 from .split import list_layers, split_model
-from .summarize import summarize
+from .summarize import summarize, summarize_fivs
 from .viz import plot
 from .viz.report import write_report
 
@@ -35,6 +35,6 @@ __all__ = [
     "Interactions", "Result", "channel_motifs", "class_difference", "class_similarity", "cluster_classes", "deepmotif",
     "feature_ascent", "filter_pwms", "interactions", "jaspar_motifs", "label_correlation", "list_layers", "load", "load_keras",
     "load_model", "ofiv_correlation", "plot", "resolve", "split_model",
-    "summarize", "tomtom_matches", "weight_cosine", "write_report",
+    "summarize", "summarize_fivs", "tomtom_matches", "weight_cosine", "write_report",
 ]
 __version__ = "0.1.0"

@@ -55,6 +55,7 @@ from torch import nn
 
 from ._utils import check_choice, check_device, check_float, check_int
 from .errors import ArgumentError
+from .summarize import fiv
 
 Optimizer = Literal["matched", "paper"]
 PRECISIONS = ("float32", "bfloat16")
@@ -72,7 +73,8 @@ class AscentOutput:
 
     Attributes
     ----------
-    fims : (C, T, *feature_shape) float32 tensor, on the CPU
+    fims : (C, T, *feature_shape) float32 tensor on the CPU, or None (``keep_maps=False``)
+    fivs : (C, T, K) float64 array -- feature importance vectors, each row's map reduced as it finished
     scores : (C, T) float64 array -- final class score S_c of each row
     objective : (C, T) float64 array -- final objective S_c - lambda ||H - center||^2
     steps : (C, T) int array -- steps each row took
@@ -81,7 +83,8 @@ class AscentOutput:
     row_steps : int -- total (row x step) evaluations, for throughput figures
     """
 
-    fims: torch.Tensor
+    fims: torch.Tensor | None
+    fivs: np.ndarray
     scores: np.ndarray
     objective: np.ndarray
     steps: np.ndarray
@@ -104,6 +107,12 @@ def initial_maps(rows: Sequence[tuple[int, int]], feature_shape: Sequence[int], 
         gen.manual_seed(row_seed(seed, c, t))
         out[i] = torch.randn(tuple(feature_shape), generator=gen) * scale
     return out
+
+
+def row_fivs(maps: torch.Tensor | np.ndarray) -> np.ndarray:
+    """FIVs (float64) of a stack of maps (n, K, ...) -> (n, K); a map of shape (K,) (W = 1) is its own FIV."""
+    maps = maps.numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
+    return fiv(maps.reshape(len(maps), maps.shape[1], -1))
 
 
 def _scores(head: nn.Module, h: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
@@ -370,6 +379,7 @@ def feature_ascent(
     skip: dict[int, tuple[torch.Tensor, float, float, int, np.ndarray]] | None = None,
     on_done: Callable[[list[int], torch.Tensor, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    keep_maps: bool = True,
 ) -> AscentOutput:
     """Maximise ``S_c(H) - l2 * ||H - center||^2`` from ``restarts`` random starts for every class in ``classes``.
 
@@ -410,6 +420,11 @@ def feature_ascent(
         Called with (row indices, fims, scores, objectives, steps, traces) whenever rows finish (checkpointing).
     progress : callable, optional
         Called with the number of rows that just finished.
+    keep_maps : bool
+        Keep every row's map in the output (default). With False each finished row's map is reduced at once to
+        its FIV and dropped after ``on_done`` has seen it: memory O(R K) instead of O(R K W); ``fims`` is then
+        None and nothing else changes (same arithmetic, same results). ``skip`` may then hold FIVs (K,) in
+        place of maps.
 
     Returns
     -------
@@ -423,6 +438,7 @@ def feature_ascent(
     opts = check_ascent_options(optimizer, restarts=restarts, l2=l2, lr=lr, steps=steps, tol=tol, patience=patience,
                                 start_decay=start_decay, alpha=alpha, min_lr=min_lr, init_scale=init_scale,
                                 precision=precision, batch_size=batch_size)
+    check_choice(keep_maps, "keep_maps", (True, False))
     step_rows = _STEPS[optimizer]
     bf16 = precision == "bfloat16"
     dev = check_device(device)
@@ -437,13 +453,17 @@ def feature_ascent(
     center_dev = None if center is None else center.to(dev, torch.float32)
     l2 = float(l2)
 
-    fims = torch.empty((R, *feature_shape))
+    fims = torch.empty((R, *feature_shape)) if keep_maps else None
+    fivs = np.full((R, int(feature_shape[0])), np.nan)
     scores, objective = np.full(R, np.nan), np.full(R, np.nan)
     n_steps = np.zeros(R, dtype=np.int64)
     traces: list[np.ndarray] = [np.empty(0, np.float32)] * R
     skip = skip or {}
     for r, (fim, s, o, n, tr) in skip.items():
-        fims[r], scores[r], objective[r], n_steps[r], traces[r] = fim, s, o, n, tr
+        fivs[r] = row_fivs(torch.as_tensor(fim)[None])[0]
+        scores[r], objective[r], n_steps[r], traces[r] = s, o, n, tr
+        if keep_maps:
+            fims[r] = fim
     pending = [r for r in range(R) if r not in skip]
     start = time.perf_counter()
     row_steps = 0
@@ -469,8 +489,11 @@ def feature_ascent(
         fs, fo = batch.best_s.double().cpu().numpy(), batch.best_obj.double().cpu().numpy()
         fn = batch.count.cpu().numpy()
         ftr = [np.asarray(t, np.float32) for t in batch.trace]
+        fivs[fin_rows] = row_fivs(fh)
         for j, r in enumerate(fin_rows):
-            fims[r], scores[r], objective[r], n_steps[r], traces[r] = fh[j], fs[j], fo[j], fn[j], ftr[j]
+            scores[r], objective[r], n_steps[r], traces[r] = fs[j], fo[j], fn[j], ftr[j]
+            if keep_maps:
+                fims[r] = fh[j]
         if on_done is not None:
             on_done(fin_rows, fh, fs, fo, fn, ftr)
         if progress is not None:
@@ -497,7 +520,8 @@ def feature_ascent(
             batch = admit(batch.take(~done), B - int((~done).sum()))
 
     return AscentOutput(
-        fims=fims.view(C, T, *feature_shape),
+        fims=fims.view(C, T, *feature_shape) if keep_maps else None,
+        fivs=fivs.reshape(C, T, -1),
         scores=scores.reshape(C, T),
         objective=objective.reshape(C, T),
         steps=n_steps.reshape(C, T),

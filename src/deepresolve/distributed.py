@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .ascent import AscentOutput, feature_ascent
+from .ascent import AscentOutput, feature_ascent, row_fivs
 from .errors import ArgumentError, ModelError
 
 #: Chunks per worker thread that the rows are cut into: enough for the fast workers to take the slow ones' share.
@@ -233,6 +233,7 @@ def client_ascent(
     progress: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
     n_threads: int | None = None,
+    keep_maps: bool = True,
     **options: Any,
 ) -> AscentOutput:
     """:func:`~deepresolve.ascent.feature_ascent` with its rows computed on a Dask cluster, chunk by chunk.
@@ -250,6 +251,9 @@ def client_ascent(
         Called after ``on_done`` for every chunk (e.g. ``RunStore.flush``: the chunk reaches disk at once).
     n_threads : int, optional
         Worker threads to plan chunks for (default: the cluster's total now).
+    keep_maps : bool
+        As for ``feature_ascent``: with False the driver keeps only each row's FIV (the maps still reach
+        ``on_done``, e.g. the run store, chunk by chunk).
     **options
         The other keyword arguments of ``feature_ascent`` (optimizer, lr, steps, seed, device, batch_size ...), used
         on every worker. ``device=None`` lets each worker choose (CUDA when it has one).
@@ -274,12 +278,16 @@ def client_ascent(
     skip = skip or {}
     packed = pack_head(head)  # before any task is sent: a head that cannot travel is refused here
     started = time.perf_counter()
-    fims = torch.empty((R, *feature_shape))
+    fims = torch.empty((R, *feature_shape)) if keep_maps else None
+    fivs = np.full((R, feature_shape[0]), np.nan)
     scores, objective = np.full(R, np.nan), np.full(R, np.nan)
     n_steps = np.zeros(R, dtype=np.int64)
     traces: list[np.ndarray] = [np.empty(0, np.float32)] * R
     for r, (fim, s, o, n, tr) in skip.items():
-        fims[r], scores[r], objective[r], n_steps[r], traces[r] = fim, s, o, n, tr
+        fivs[r] = row_fivs(torch.as_tensor(fim)[None])[0]
+        scores[r], objective[r], n_steps[r], traces[r] = s, o, n, tr
+        if keep_maps:
+            fims[r] = fim
 
     threads = n_threads if n_threads is not None else sum(client.nthreads().values())
     chunks = plan_chunks(classes, T, skip.keys(), threads)
@@ -297,8 +305,10 @@ def client_ascent(
         for future in as_completed(futures):
             part = future.result()
             rows = part["rows"].tolist()
+            fivs[rows] = row_fivs(part["fims"])
             for j, r in enumerate(rows):
-                fims[r] = torch.from_numpy(part["fims"][j])
+                if keep_maps:
+                    fims[r] = torch.from_numpy(part["fims"][j])
                 scores[r], objective[r], n_steps[r] = part["scores"][j], part["objective"][j], part["steps"][j]
                 traces[r] = part["traces"][j]
             row_steps += part["row_steps"]
@@ -313,6 +323,7 @@ def client_ascent(
         for future in futures:  # an error or an interrupt: leave no task running for nothing
             future.cancel()
 
-    return AscentOutput(fims=fims.view(C, T, *feature_shape), scores=scores.reshape(C, T),
+    return AscentOutput(fims=fims.view(C, T, *feature_shape) if keep_maps else None, fivs=fivs.reshape(C, T, -1),
+                        scores=scores.reshape(C, T),
                         objective=objective.reshape(C, T), steps=n_steps.reshape(C, T), trace=traces,
                         seconds=time.perf_counter() - started, row_steps=row_steps)

@@ -23,7 +23,7 @@ from .regularization import POLICIES, check_reference_shape, choose_l2, feature_
 from .result import Result
 from .split import _split, make_example
 from .store import RunStore, model_fingerprint
-from .summarize import summarize
+from .summarize import summarize_fivs
 
 
 def _check_classes(classes: Sequence[int] | int | None, n_outputs: int) -> list[int]:
@@ -94,6 +94,7 @@ def resolve(
     inconsistency: str = "variance",
     interactions: bool | dict = False,
     client: Any = None,
+    keep_fims: bool = True,
     **optimizer_options,
 ) -> Result:
     """Run DeepResolve: FIMs by gradient ascent on ``layer``'s feature map, then FIV, IL, mixtures and OFIV.
@@ -176,6 +177,12 @@ def resolve(
         are cut into chunks of classes, one task each; every finished chunk is written to ``checkpoint`` at once,
         so a rerun resumes at chunk level. Results equal a local run's within the batching tolerance of
         :mod:`deepresolve.ascent`. ``device=None`` lets each worker choose its own device.
+    keep_fims : bool
+        Keep the FIMs in ``Result.fims`` (default). With False each finished row's map is reduced at once to its FIV
+        (spatial mean, (K,)) and the full maps go only to ``checkpoint``, if given (``chunk-*.npz``, arrays
+        ``rows`` and ``fims``); ``Result.fims`` is then None and the summaries come from the FIVs
+        (:func:`deepresolve.summarize.summarize_fivs`), equal to a run that keeps them. Memory is then O(C T K)
+        instead of O(C T K W): 919 classes x 10 restarts of a 480 x 60 map are 1.06 GB of FIMs but 35 MB of FIVs.
     **optimizer_options
         tol, patience, start_decay, alpha, min_lr (see :func:`deepresolve.ascent.feature_ascent`).
 
@@ -193,7 +200,8 @@ def resolve(
     check_choice(inconsistency, "inconsistency", ("variance", "sign"))
     check_choice(at, "at", ("output", "input"))
     interaction_options = _check_interactions(interactions, head)
-    for flag, name in ((logits, "logits"), (nonnegative, "nonnegative"), (progress, "progress")):
+    for flag, name in ((logits, "logits"), (nonnegative, "nonnegative"), (progress, "progress"),
+                       (keep_fims, "keep_fims")):
         check_choice(flag, name, (True, False))
     seed = check_int(seed, "seed", minimum=0)
     check_float(checkpoint_every, "checkpoint_every", minimum=0.0)
@@ -256,7 +264,7 @@ def resolve(
                     "nonnegative": nonnegative, "feature_shape": list(feature_shape),
                     "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
         store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
-        skip = store.finished()
+        skip = store.finished(maps=keep_fims)
 
     bar = None
     if progress:
@@ -273,7 +281,7 @@ def resolve(
         out = run_ascent(
             head, feature_shape, chosen, restarts, l2, skip=skip,
             on_done=store.add if store else None,
-            progress=(lambda n: bar.advance(task, n)) if bar else None,
+            progress=(lambda n: bar.advance(task, n)) if bar else None, keep_maps=keep_fims,
             **ascent_kwargs,
         )
     finally:
@@ -282,8 +290,8 @@ def resolve(
         if bar:
             bar.stop()
 
-    fims = out.fims.reshape(C, T, K, -1).numpy()
-    summary = summarize(fims, out.scores, seed=seed, inconsistency=inconsistency)
+    fims = None if out.fims is None else out.fims.reshape(C, T, K, -1).numpy().astype(np.float32, copy=False)
+    summary = summarize_fivs(out.fivs, out.scores, seed=seed, inconsistency=inconsistency)
     longest = max(len(t) for t in out.trace)
     trace = np.full((C * T, longest), np.nan, dtype=np.float32)
     for r, t in enumerate(out.trace):
@@ -294,11 +302,11 @@ def resolve(
         "init_scale": init_scale, "precision": precision, "nonnegative": nonnegative, "l2_center": None if l2_center is None else
         (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "inconsistency": inconsistency,
         "device": str(dev), "batch_size": batch_size, "feature_shape": list(feature_shape), "n_outputs": n_outputs,
-        "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
+        "keep_fims": keep_fims, "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
         "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
     }
     result = Result(
-        classes=np.asarray(chosen), class_names=names, fims=fims.astype(np.float32), scores=out.scores,
+        classes=np.asarray(chosen), class_names=names, fims=fims, scores=out.scores,
         trace=trace.reshape(C, T, -1), steps=out.steps, layer=layer,
         channel_names=list(channel_names) if channel_names is not None else [], params=params, **summary,
     )

@@ -48,8 +48,10 @@ class Result:
     classes : (C,) int
         Output indices analysed, in the order of the first axis of every array.
     class_names : list of str, length C
-    fims : (C, T, K, W) float32
-        Feature importance maps (FIM): the optimised feature map of every restart.
+    fims : (C, T, K, W) float32, or None
+        Feature importance maps (FIM): the optimised feature map of every restart. None when the run did not
+        keep them (``resolve(..., keep_fims=False)``; the maps are then only in its run store, if it had one);
+        what needs them raises an ArgumentError saying so (:meth:`require_fims`).
     fivs : (C, T, K) float
         Feature importance vectors (FIV): spatial means of the FIMs.
     scores : (C, T) float
@@ -86,7 +88,7 @@ class Result:
 
     classes: np.ndarray
     class_names: list[str]
-    fims: np.ndarray
+    fims: np.ndarray | None
     fivs: np.ndarray
     scores: np.ndarray
     weights: np.ndarray
@@ -118,6 +120,22 @@ class Result:
     @property
     def n_channels(self) -> int:
         return self.fivs.shape[2]
+
+    @property
+    def n_positions(self) -> int:
+        """W, positions of the layer's map (from the FIMs, or from ``params`` when they were not kept)."""
+        if self.fims is not None:
+            return int(self.fims.shape[-1])
+        shape = self.params.get("feature_shape") or [0, 1]
+        return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+
+    def require_fims(self, purpose: str) -> np.ndarray:
+        """The FIMs, or an ArgumentError saying that ``purpose`` needs them and this run did not keep them."""
+        if self.fims is None:
+            raise ArgumentError(f"result.fims: {purpose} needs the feature importance maps, but this result has "
+                                "none: the run used keep_fims=False, which keeps only their FIVs (the maps are in "
+                                "its checkpoint folder, if it had one); rerun with keep_fims=True")
+        return self.fims
 
     @property
     def layer_label(self) -> str:
@@ -164,6 +182,8 @@ class Result:
         tmp = path.with_suffix(path.suffix + ".tmp")
         with h5py.File(tmp, "w") as f:
             for name in _ARRAYS:
+                if name == "fims" and self.fims is None:  # keep_fims=False: no dataset; load reads None
+                    continue
                 f.create_dataset(name, data=np.asarray(getattr(self, name)), compression="gzip" if name == "fims" else None,
                                  compression_opts=1 if name == "fims" else None)
             f.attrs["layer"] = self.layer
@@ -185,11 +205,11 @@ class Result:
                 if f.attrs.get("format") != "deepresolve-result-1":
                     raise FileFormatError(f"{str(path)!r}: expected a deepresolve result file (format tag "
                                           f"'deepresolve-result-1'), got {_format_tag(f)}")
-                missing = [name for name in _ARRAYS if name not in f]
+                missing = [name for name in _ARRAYS if name not in f and name != "fims"]
                 if missing:
                     raise FileFormatError(f"{str(path)!r}: expected a deepresolve result with every array, "
                                           f"got one without {', '.join(missing)}")
-                arrays = {name: f[name][()] for name in _ARRAYS}
+                arrays = {name: f[name][()] if name in f else None for name in _ARRAYS}
                 attrs = {name: f.attrs[name] for name in ("layer", "class_names", "channel_names", "params")}
                 inter = Interactions.load(f, "interactions") if "interactions" in f else None
         except OSError as err:  # not HDF5, or truncated
@@ -241,13 +261,14 @@ class Result:
 
     def __repr__(self) -> str:
         C, T, K = self.fivs.shape
-        return f"<deepresolve.Result layer={self.layer_label!r} classes={C} restarts={T} channels={K} W={self.fims.shape[-1]}>"
+        return f"<deepresolve.Result layer={self.layer_label!r} classes={C} restarts={T} channels={K} W={self.n_positions}>"
 
     def summary(self, top: int = 5) -> str:
         """A readable text summary: settings, then the per-class table."""
         C, T, K = self.fivs.shape
         head = [
-            f"DeepResolve result: layer {self.layer_label!r}, {C} classes x {T} restarts, {K} channels x {self.fims.shape[-1]} positions",
+            f"DeepResolve result: layer {self.layer_label!r}, {C} classes x {T} restarts, {K} channels x {self.n_positions} positions"
+            + ("" if self.fims is not None else " (FIMs not kept)"),
             f"lambda = {self.params.get('l2')}, optimiser = {self.params.get('optimizer')}, "
             f"mean steps = {float(np.mean(self.steps)):.1f}",
             f"classes with non-additive channels: {int((self.n_components > 1).sum())} of {C}",

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .errors import ArgumentError, CheckpointError
+from .summarize import fiv
 
 SETTINGS = "settings.json"
 _FORMAT = "deepresolve-run-store-1"
@@ -145,7 +146,7 @@ class RunStore:
 
     # -- reading -------------------------------------------------------------------------------------------------
 
-    def _read_chunk(self, path: Path) -> Iterator[tuple[int, tuple]]:
+    def _read_chunk(self, path: Path, maps: bool = True) -> Iterator[tuple[int, tuple]]:
         with np.load(path, allow_pickle=False) as z:
             rows, fims = z["rows"], z["fims"]
             scores, objective, steps = z["scores"], z["objective"], z["steps"]
@@ -155,16 +156,22 @@ class RunStore:
                 or len(offsets) != n + 1 or offsets[-1] != len(trace)
                 or (n and (rows.min() < 0 or rows.max() >= self.n_rows))):
             raise ValueError("its arrays do not fit this run")
+        if not maps:  # one chunk's maps at a time in memory, reduced to FIVs (K,) float64
+            fims = fiv(fims.reshape(n, self.feature_shape[0], -1))
         for j in range(n):
             yield int(rows[j]), (torch.from_numpy(fims[j].copy()), float(scores[j]), float(objective[j]), int(steps[j]),
                                  trace[offsets[j]:offsets[j + 1]].astype(np.float32))
 
-    def finished(self) -> dict[int, tuple[torch.Tensor, float, float, int, np.ndarray]]:
-        """Rows already on disk: row -> (fim, score, objective, steps, trace), the ``skip`` of the ascent."""
+    def finished(self, *, maps: bool = True) -> dict[int, tuple[torch.Tensor, float, float, int, np.ndarray]]:
+        """Rows already on disk: row -> (fim, score, objective, steps, trace), the ``skip`` of the ascent.
+
+        With ``maps=False`` each row's map is replaced by its FIV, shape (K,) float64 (chunk by chunk, so a resume
+        never holds every map; for ``feature_ascent(..., keep_maps=False)``).
+        """
         done: dict[int, tuple] = {}
         for path in self._chunk_files():
             try:
-                rows = dict(self._read_chunk(path))
+                rows = dict(self._read_chunk(path, maps))
             except Exception as e:  # noqa: BLE001 -- any damage means: recompute these rows, never crash
                 warnings.warn(f"checkpoint chunk {str(path)!r} cannot be read ({type(e).__name__}: {e}); its rows "
                               "will be computed again", RuntimeWarning, stacklevel=2)

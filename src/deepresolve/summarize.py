@@ -217,15 +217,42 @@ def summarize(fims: np.ndarray, scores: np.ndarray, *, seed: int = 0, agreement:
     With scikit-learn's covariance regulariser of 1e-6 this resolves channel disagreements down to about 0.1 %
     of the class's RMS FIV. (The authors' code fitted raw ILs, which ties the result to the scale of H.)
     """
-    fims, scores = np.asarray(fims), np.asarray(scores)
+    fims = np.asarray(fims)
     if fims.ndim != 4:
         raise ArgumentError(f"fims: expected shape (C, T, K, W), got {fims.shape}")
-    if scores.shape != fims.shape[:2]:
-        raise ArgumentError(f"scores: expected shape (C, T) = {fims.shape[:2]} to match fims, got {scores.shape}")
+    if np.shape(scores) != fims.shape[:2]:
+        raise ArgumentError(f"scores: expected shape (C, T) = {fims.shape[:2]} to match fims, got {np.shape(scores)}")
+    return summarize_fivs(fiv(fims), scores, seed=seed, agreement=agreement, inconsistency=inconsistency)
+
+
+def summarize_fivs(fivs: np.ndarray, scores: np.ndarray, *, seed: int = 0, agreement: float = 1e-3,
+                   inconsistency: str = "variance") -> dict[str, np.ndarray]:
+    """:func:`summarize` from the FIVs alone: every summary needs only the FIMs' spatial means.
+
+    For runs that do not keep the FIMs (``resolve(..., keep_fims=False)``): the maps are reduced to their FIVs
+    as each row finishes, so memory is O(C T K) instead of O(C T K W).
+
+    Parameters
+    ----------
+    fivs : (C, T, K) array
+        Feature importance vectors (:func:`fiv` of the FIMs).
+    scores : (C, T) array of final class scores
+    seed, agreement, inconsistency
+        As for :func:`summarize`.
+
+    Returns
+    -------
+    dict
+        As :func:`summarize`.
+    """
+    fivs, scores = np.asarray(fivs, dtype=np.float64), np.asarray(scores)
+    if fivs.ndim != 3:
+        raise ArgumentError(f"fivs: expected shape (C, T, K), got {fivs.shape}")
+    if scores.shape != fivs.shape[:2]:
+        raise ArgumentError(f"scores: expected shape (C, T) = {fivs.shape[:2]} to match fivs, got {scores.shape}")
     check_int(seed, "seed", minimum=0)
     check_float(agreement, "agreement", minimum=0, below=1)
     check_choice(inconsistency, "inconsistency", ("variance", "sign"))
-    fivs = fiv(fims)
     weights = restart_weights(scores)
     il = _inconsistency_level(fivs, weights, inconsistency)
     scale = (fivs**2).mean(axis=(1, 2))

@@ -306,7 +306,7 @@ def _section_rows(result: Result, max_class_sections: int, notes: list[str]) -> 
 
 def _summary_section(result: Result, notes: list[str], title: str) -> str:
     C, T, K = result.fivs.shape
-    W = result.fims.shape[-1]
+    W = result.n_positions
     steps = np.asarray(result.steps)
     facts = [
         (result.layer_label if result.layer else "?", "layer"), (C, "classes"), (T, "restarts per class"), (K, "channels"),

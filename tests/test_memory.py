@@ -1,0 +1,102 @@
+"""Runs that do not keep the FIMs (keep_fims=False / keep_maps=False): same summaries, maps only on disk, clear errors."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import deepresolve as dr
+from deepresolve.ascent import feature_ascent
+from deepresolve.errors import ArgumentError
+from deepresolve.result import Result
+from deepresolve.summarize import fiv, summarize, summarize_fivs
+
+from tests._factories import make_result
+
+
+def conv_model(seed=0):
+    """A map with a spatial axis (K = 6 channels x W = 10 positions at the input of module "2")."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv1d(4, 6, 3, padding=1), nn.ReLU(), nn.Conv1d(6, 5, 3), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(5 * 8, 4))
+
+
+RUN = dict(input_shape=(4, 10), at="input", restarts=5, l2=0.5, batch_size=7)
+
+
+@pytest.fixture(scope="module")
+def full():
+    return dr.resolve(conv_model(), "2", **RUN)
+
+
+def test_dropping_the_fims_changes_no_summary(full, tmp_path):
+    ck = tmp_path / "ck"
+    lean = dr.resolve(conv_model(), "2", keep_fims=False, checkpoint=ck, **RUN)
+    assert lean.fims is None and full.fims.shape == (4, 5, 6, 10)
+    assert lean.params["keep_fims"] is False and full.params["keep_fims"] is True
+    for name in ("fivs", "scores", "weights", "inconsistency", "bic", "n_components", "non_additive",
+                 "consistent_sign", "ofiv", "steps", "trace"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name), err_msg=name)
+    np.testing.assert_array_equal(lean.fivs, fiv(full.fims))  # the FIV of each row's map, reduced as it finished
+    # the full maps went to the run store, bit for bit
+    stored = np.zeros_like(full.fims).reshape(20, 6, 10)
+    for chunk in ck.glob("chunk-*.npz"):
+        with np.load(chunk) as z:
+            stored[z["rows"]] = z["fims"]
+    np.testing.assert_array_equal(stored.reshape(full.fims.shape), full.fims)
+    # a rerun takes every row from the store (reduced chunk by chunk) and gives the same summaries again
+    again = dr.resolve(conv_model(), "2", keep_fims=False, checkpoint=ck, **RUN)
+    assert again.params["row_steps"] == 0 and again.fims is None
+    np.testing.assert_array_equal(again.fivs, full.fivs)
+    np.testing.assert_array_equal(again.ofiv, full.ofiv)
+    # and a run that keeps the maps resumes from the same store with them
+    kept = dr.resolve(conv_model(), "2", checkpoint=ck, **RUN)
+    np.testing.assert_array_equal(kept.fims, full.fims)
+
+
+def test_ascent_without_maps_gives_them_to_on_done_only():
+    head = conv_model()[2:]
+    seen = {}
+    on_done = lambda rows, fims, *rest: seen.update(zip(rows, fims.clone()))  # noqa: E731
+    kept = feature_ascent(head, (6, 10), [1, 3], 3, 0.5, batch_size=4)
+    lean = feature_ascent(head, (6, 10), [1, 3], 3, 0.5, batch_size=4, keep_maps=False, on_done=on_done)
+    assert lean.fims is None and lean.fivs.shape == (2, 3, 6)
+    np.testing.assert_array_equal(lean.fivs, kept.fivs)
+    np.testing.assert_array_equal(lean.fivs, fiv(kept.fims.numpy()))
+    np.testing.assert_array_equal(lean.objective, kept.objective)
+    np.testing.assert_array_equal(torch.stack([seen[r] for r in range(6)]).numpy(), kept.fims.reshape(6, 6, 10).numpy())
+    with pytest.raises(ArgumentError, match="keep_maps: expected one of True, False, got 'no'"):
+        feature_ascent(head, (6, 10), [1], 2, 0.5, keep_maps="no")
+
+
+def test_summaries_from_fivs_equal_those_from_fims():
+    rng = np.random.default_rng(3)
+    fims, scores = rng.normal(size=(3, 6, 8, 5)).astype(np.float32), rng.normal(size=(3, 6))
+    a, b = summarize(fims, scores, seed=2), summarize_fivs(fiv(fims), scores, seed=2)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with pytest.raises(ArgumentError, match=r"^fivs: expected shape \(C, T, K\), got \(3, 6, 8, 5\)$"):
+        summarize_fivs(fims, scores)
+    with pytest.raises(ArgumentError, match=r"^scores: expected shape \(C, T\) = \(3, 6\) to match fivs, got \(6, 3\)$"):
+        summarize_fivs(fiv(fims), scores.T)
+
+
+def test_a_result_without_fims_saves_loads_and_says_why_they_are_missing(tmp_path):
+    result = make_result(W=7, fims=None, params={"l2": 1.0, "feature_shape": [16, 7], "keep_fims": False})
+    assert result.n_positions == 7 and "W=7" in repr(result) and "(FIMs not kept)" in result.summary()
+    path = result.save(tmp_path / "r.h5")
+    back = Result.load(path)
+    assert back.fims is None and back.n_positions == 7
+    np.testing.assert_array_equal(back.ofiv, result.ofiv)
+    with pytest.raises(ArgumentError, match=r"^result.fims: plotting FIMs needs the feature importance maps, but this "
+                                            r"result has none: the run used keep_fims=False"):
+        back.require_fims("plotting FIMs")
+    kept = make_result(W=3)
+    np.testing.assert_array_equal(kept.require_fims("x"), kept.fims)
+    assert Result.load(kept.save(tmp_path / "k.h5")).fims.shape == kept.fims.shape
+
+
+def test_keep_fims_must_be_a_bool(tmp_path):
+    with pytest.raises(ArgumentError, match="keep_fims: expected one of True, False, got 0"):
+        dr.resolve(conv_model(), "2", keep_fims=0, checkpoint=tmp_path / "ck", **RUN)
+    assert not (tmp_path / "ck").exists()
