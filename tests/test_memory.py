@@ -100,3 +100,21 @@ def test_keep_fims_must_be_a_bool(tmp_path):
     with pytest.raises(ArgumentError, match="keep_fims: expected one of True, False, got 0"):
         dr.resolve(conv_model(), "2", keep_fims=0, checkpoint=tmp_path / "ck", **RUN)
     assert not (tmp_path / "ck").exists()
+
+
+def test_cli_run_without_fims_keeps_the_maps_in_the_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from deepresolve.cli import app
+    from tests.test_cli import tiny_model
+
+    path = tmp_path / "m.pt"
+    torch.jit.script(tiny_model().eval()).save(str(path))
+    args = ["run", str(path), "--layer", "2", "--input-shape", "4,20", "--restarts", "3", "--classes", "0,2", "--l2", "1"]
+    lean = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "lean"), "--no-keep-fims"])
+    kept = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "kept")])
+    assert lean.exit_code == 0 and kept.exit_code == 0, lean.output + kept.output
+    a, b = dr.load(tmp_path / "lean" / "result.h5"), dr.load(tmp_path / "kept" / "result.h5")
+    assert a.fims is None and b.fims.shape == (2, 3, 6, 4)
+    np.testing.assert_array_equal(a.ofiv, b.ofiv)
+    assert sorted((tmp_path / "lean" / "checkpoint").glob("chunk-*.npz")) and not (tmp_path / "kept" / "checkpoint").exists()

@@ -198,6 +198,10 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)."),
         batch_size: Optional[int] = typer.Option(None, help="Rows per forward pass (bounds memory)."),
         checkpoint_every: float = typer.Option(5.0, help="Seconds between writes of finished rows to OUT/checkpoint/."),
+        keep_fims: bool = typer.Option(True, "--keep-fims/--no-keep-fims",
+                                       help="Keep the FIMs in result.h5 (default). --no-keep-fims keeps only their FIVs "
+                                            "in memory and in result.h5 (memory O(C T K), not O(C T K W)); the full "
+                                            "maps then stay in OUT/checkpoint/ (chunk-*.npz: rows, fims)."),
         interactions: bool = typer.Option(False, "--interactions", help="Also measure feature interactions (random-"
                                           "context second differences, see `deepresolve interactions`); saved in "
                                           "result.h5, top pair per class in summary.tsv, every pair in interactions.tsv."),
@@ -229,7 +233,8 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
                          lr=lr, seed=seed, device=device, batch_size=batch_size, optimizer=optimizer, at=at,
                          precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
                          inputs=inputs_array, class_names=names, checkpoint=out / "checkpoint",
-                         checkpoint_every=checkpoint_every, progress=True, interactions=interactions, client=client)
+                         checkpoint_every=checkpoint_every, progress=True, interactions=interactions, client=client,
+                         keep_fims=keep_fims)
     result.save(out / "result.h5")
     _write_table(result.table(top=10), out / "summary.tsv")
     _write_table(channel_tsv(result), out / "channels.tsv")
@@ -237,7 +242,8 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
     if result.interactions is not None:
         _write_table(interaction_tsv(result.interactions), out / "interactions.tsv")
         written.append("interactions.tsv")
-    shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the result holds every row now
+    if keep_fims:  # the result holds every row now; without the FIMs, the store is where the maps are
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)
     print_table(result)
     console.print(f"wrote {', '.join(written)} to {out}")
 

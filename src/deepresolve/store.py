@@ -54,7 +54,7 @@ def model_fingerprint(module: nn.Module) -> str:
         t = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         # Raw bytes (viewed as uint8 so that bfloat16 and other dtypes numpy lacks hash too).
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")  # a view: no copy of big weights
     return digest.hexdigest()
 
 
