@@ -78,6 +78,16 @@ def test_a_cluster_run_equals_a_local_run_and_writes_one_store_chunk_per_task(cl
     again = dr.resolve(mlp(), "0", input_shape=(6,), restarts=4, l2=0.5, client=client, checkpoint=ck)
     assert again.params["row_steps"] == 0  # every chunk came from the store: no task was sent
     np.testing.assert_array_equal(again.fims, remote.fims)
+    lean = dr.resolve(mlp(), "0", input_shape=(6,), restarts=4, l2=0.5, client=client, checkpoint=ck, keep_fims=False)
+    assert lean.fims is None and lean.params["row_steps"] == 0  # the store's maps, reduced to FIVs
+    np.testing.assert_array_equal(lean.fivs, remote.fivs)
+    np.testing.assert_array_equal(lean.ofiv, remote.ofiv)
+    fresh = dr.resolve(mlp(), "0", input_shape=(6,), restarts=4, l2=0.5, client=client, checkpoint=tmp_path / "ck2",
+                       keep_fims=False)  # computed on the cluster, the driver keeping FIVs only
+    assert fresh.fims is None and fresh.params["row_steps"] > 0
+    assert np.all(np.abs(fresh.fivs - local.fivs) <= 5e-2 * np.abs(local.fivs).max(axis=(1, 2), keepdims=True))
+    np.testing.assert_array_equal(fresh.non_additive, local.non_additive)
+    assert sorted(r for rows in chunk_rows(tmp_path / "ck2") for r in rows) == list(range(20))
 
 
 def test_a_torchscript_model_with_two_axis_maps_runs_on_the_cluster(client):

@@ -208,10 +208,12 @@ def _chunk_task(packed: tuple[str, bytes], feature_shape: tuple[int, ...], class
     except ValueError:  # not inside a worker (called directly)
         pass
     head = _unpack_head(packed)
-    placeholder = (torch.zeros(()), np.nan, np.nan, 0, np.empty(0, np.float32))  # rows the store holds: skipped
+    # rows the store holds: skipped (a zero FIV stands for their map; the maps this task computes reach the driver
+    # through on_done, so the ascent keeps none itself)
+    placeholder = (torch.zeros(feature_shape[0]), np.nan, np.nan, 0, np.empty(0, np.float32))
     finished: list[tuple] = []
     out = feature_ascent(head, feature_shape, classes, restarts, l2, skip={r - first_row: placeholder for r in done},
-                         on_done=lambda *rows: finished.append(rows), **options)
+                         on_done=lambda *rows: finished.append(rows), keep_maps=False, **options)
     # a chunk always has rows to compute (plan_chunks), so ``finished`` is never empty
     rows = [first_row + r for part in finished for r in part[0]]
     return {"rows": np.asarray(rows, np.int64), "fims": np.concatenate([part[1].numpy() for part in finished]),
