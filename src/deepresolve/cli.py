@@ -49,6 +49,18 @@ MODEL_HELP = ("The model: a TorchScript file (.pt/.ts), a Keras model (1.x folde
               "model.h5, a Keras 0.x .json), an ONNX file, a published port's state dict with --architecture, or "
               "'package.module:factory' (a function returning an nn.Module) with --weights.")
 
+# Options that several commands share (one definition each).
+MODEL_ARGUMENT = typer.Argument(..., help=MODEL_HELP)
+LAYER_OPTION = typer.Option(..., help="Layer name (see `deepresolve layers`).")
+INPUT_SHAPE_OPTION = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000.")
+WEIGHTS_OPTION = typer.Option(None, help="State-dict file for a 'module:factory' model.")
+ARCHITECTURE_OPTION = typer.Option(None, help="MODEL is a published port's state dict: deepsea (Kipoi "
+                                              "deepsea_cpu.pth), beluga or basset.")
+AT_OPTION = typer.Option("output", help="Analyse the layer's 'output' or its 'input'.")
+CLASSES_OPTION = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all).")
+CLASS_NAMES_OPTION = typer.Option(None, help="Text file, one output name per line.")
+DEVICE_OPTION = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
+
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """'4,1000' -> (4, 1000)."""
@@ -154,11 +166,10 @@ def channel_tsv(result) -> pd.DataFrame:
 
 
 @app.command()
-def layers(model: str = typer.Argument(..., help=MODEL_HELP),
-           input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
-           weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
-           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
-                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset.")) -> None:
+def layers(model: str = MODEL_ARGUMENT,
+           input_shape: str = INPUT_SHAPE_OPTION,
+           weights: Optional[Path] = WEIGHTS_OPTION,
+           architecture: Optional[str] = ARCHITECTURE_OPTION) -> None:
     """List the layers of a model with their output shapes, to choose --layer."""
     from .split import list_layers
     shape = parse_shape(input_shape)
@@ -172,15 +183,14 @@ def layers(model: str = typer.Argument(..., help=MODEL_HELP),
 
 
 @app.command()
-def run(model: str = typer.Argument(..., help=MODEL_HELP),
-        layer: str = typer.Option(..., help="Layer name (see `deepresolve layers`)."),
-        input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
+def run(model: str = MODEL_ARGUMENT,
+        layer: str = LAYER_OPTION,
+        input_shape: str = INPUT_SHAPE_OPTION,
         out: Path = typer.Option(..., help="Output folder: result.h5, summary.tsv, channels.tsv."),
-        weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
-           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
-                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
-        at: str = typer.Option("output", help="Analyse the layer's 'output' or its 'input'."),
-        classes: Optional[str] = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all)."),
+        weights: Optional[Path] = WEIGHTS_OPTION,
+        architecture: Optional[str] = ARCHITECTURE_OPTION,
+        at: str = AT_OPTION,
+        classes: Optional[str] = CLASSES_OPTION,
         restarts: int = typer.Option(10, help="Random restarts per class."),
         l2: str = typer.Option("auto", help="lambda, or a policy: 'auto' (= 'gradient'), 'prior' or 'norm' "
                                            "(see deepresolve.regularization)."),
@@ -193,9 +203,9 @@ def run(model: str = typer.Argument(..., help=MODEL_HELP),
         nonnegative: bool = typer.Option(False, help="Constrain H >= 0."),
         precision: str = typer.Option("float32", help="'float32' or 'bfloat16' (faster on AMX CPUs and GPUs)."),
         inconsistency: str = typer.Option("variance", help="IL: 'variance' (the paper) or 'sign' (its sign-disagreement part)."),
-        class_names: Optional[Path] = typer.Option(None, help="Text file, one output name per line."),
+        class_names: Optional[Path] = CLASS_NAMES_OPTION,
         seed: int = typer.Option(0, help="Drives every random choice (restarts, mixture fits, reference sequences)."),
-        device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)."),
+        device: Optional[str] = DEVICE_OPTION,
         batch_size: Optional[int] = typer.Option(None, help="Rows per forward pass (bounds memory)."),
         checkpoint_every: float = typer.Option(5.0, help="Seconds between writes of finished rows to OUT/checkpoint/."),
         keep_fims: bool = typer.Option(True, "--keep-fims/--no-keep-fims",
@@ -291,23 +301,22 @@ def interaction_tsv(ix) -> pd.DataFrame:
 
 @app.command("interactions")
 def interactions_command(
-        model: str = typer.Argument(..., help=MODEL_HELP),
-        layer: str = typer.Option(..., help="Layer name (see `deepresolve layers`)."),
-        input_shape: str = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000."),
+        model: str = MODEL_ARGUMENT,
+        layer: str = LAYER_OPTION,
+        input_shape: str = INPUT_SHAPE_OPTION,
         out: Path = typer.Option(..., help="Output folder: interactions.h5 and interactions.tsv."),
-        weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
-           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
-                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
-        at: str = typer.Option("output", help="Analyse the layer's 'output' or its 'input'."),
-        classes: Optional[str] = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all)."),
+        weights: Optional[Path] = WEIGHTS_OPTION,
+        architecture: Optional[str] = ARCHITECTURE_OPTION,
+        at: str = AT_OPTION,
+        classes: Optional[str] = CLASSES_OPTION,
         contexts: int = typer.Option(64, help="Random contexts every interaction is averaged over."),
         top: int = typer.Option(24, help="Pairs among each class's top channels and motif groups by |main effect|."),
         scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' or 'logit'."),
         inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs: backgrounds become their "
                                                          "dinucleotide shuffles instead of random sequences."),
-        class_names: Optional[Path] = typer.Option(None, help="Text file, one output name per line."),
+        class_names: Optional[Path] = CLASS_NAMES_OPTION,
         seed: int = typer.Option(0, help="Drives every random choice (contexts, positions, backgrounds)."),
-        device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)."),
+        device: Optional[str] = DEVICE_OPTION,
         batch_size: Optional[int] = typer.Option(None, help="Maps per head evaluation (bounds memory)."),
         ) -> None:
     """Feature interactions of a layer without a data set: second differences of each class output when motif
@@ -347,11 +356,10 @@ def demo(out: Path = typer.Option(Path("deepresolve_demo"), help="Output folder 
 
 
 @app.command()
-def motifs(model: str = typer.Argument(..., help=MODEL_HELP),
+def motifs(model: str = MODEL_ARGUMENT,
            out: Path = typer.Option(..., help="Output folder: channels.meme and the Tomtom table."),
-           weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
-           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
-                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
+           weights: Optional[Path] = WEIGHTS_OPTION,
+           architecture: Optional[str] = ARCHITECTURE_OPTION,
            layer: Optional[str] = typer.Option(None, help="Deeper layer whose channels to visualise (default: first-layer filters)."),
            inputs: Optional[Path] = typer.Option(None, help="One-hot sequences (.npy/.npz/FASTA) to start the channel ascent from; needed with --layer."),
            jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
@@ -420,9 +428,8 @@ def motifs_main(
 def report(result: Path = typer.Argument(..., help="A result.h5 written by `deepresolve run` or Result.save."),
            out: Path = typer.Option(Path("report.html"), help="The HTML file to write."),
            model: Optional[str] = typer.Option(None, help="The model: adds first-layer filter logos and last-layer-weight cosine."),
-           weights: Optional[Path] = typer.Option(None, help="State-dict file for a 'module:factory' model."),
-           architecture: Optional[str] = typer.Option(None, help="MODEL is a published port's state dict: deepsea "
-                                                                  "(Kipoi deepsea_cpu.pth), beluga or basset."),
+           weights: Optional[Path] = WEIGHTS_OPTION,
+           architecture: Optional[str] = ARCHITECTURE_OPTION,
            motif_table: Optional[Path] = typer.Option(None, "--motifs", help="Tomtom TSV from `deepresolve motifs`."),
            labels: Optional[Path] = typer.Option(None, help=".npy label matrix (N, C): adds label correlation."),
            max_classes: int = typer.Option(50, help="Classes that get a section with figures.")) -> None:
