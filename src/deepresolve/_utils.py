@@ -49,15 +49,16 @@ def check_int(value: object, argument: str, *, minimum: int | None = None, maxim
 
 
 def check_float(value: object, argument: str, *, minimum: float | None = None, maximum: float | None = None,
-                below: float | None = None) -> float:
-    """``value`` as a finite float in [minimum, maximum] (or below ``below``, exclusive)."""
+                above: float | None = None, below: float | None = None) -> float:
+    """``value`` as a finite float in [minimum, maximum], and above ``above`` / below ``below`` (exclusive)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ArgumentError(f"{argument}: expected a number, got {type(value).__name__} {value!r}")
     v = float(value)
     if not np.isfinite(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum) \
-            or (below is not None and v >= below):
-        bounds = _bounds(minimum, maximum) + (f" and < {below}" if below is not None else "")
-        raise ArgumentError(f"{argument}: expected a finite number {bounds.strip()}, got {value!r}")
+            or (above is not None and v <= above) or (below is not None and v >= below):
+        bounds = " and ".join(b for b in (_bounds(minimum, maximum), f"> {above}" if above is not None else "",
+                                          f"< {below}" if below is not None else "") if b)
+        raise ArgumentError(f"{argument}: expected a finite number {bounds}".rstrip() + f", got {value!r}")
     return v
 
 

@@ -44,7 +44,6 @@ lr 0.05) of the class's largest; the tests check the statement for batch_size 1,
 from __future__ import annotations
 
 import hashlib
-import numbers
 import time
 from dataclasses import dataclass, fields
 from typing import Callable, Literal, Sequence
@@ -163,19 +162,6 @@ def evaluate(head: nn.Module, maps: torch.Tensor, classes: Sequence[int], l2: fl
     return s, s - l2 * (d * d).flatten(1).sum(dim=1)
 
 
-def _positive(value: object, argument: str) -> float:
-    """``value`` as a finite float > 0."""
-    try:
-        v = check_float(value, argument)
-    except ArgumentError:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise  # not a number at all: check_float's message says so
-        v = float("nan")  # inf or nan: refused below with the bounds in the message
-    if not v > 0.0:
-        raise ArgumentError(f"{argument}: expected a finite number > 0, got {value!r}")
-    return v
-
-
 def check_ascent_options(
     optimizer: str = "matched",
     *,
@@ -233,21 +219,21 @@ def check_ascent_options(
     check_choice(optimizer, "optimizer", tuple(DEFAULTS))
     check_int(restarts, "restarts", minimum=1)
     if l2 is not None:
-        _positive(l2, "l2 (lambda)")
-    _positive(init_scale, "init_scale")
+        check_float(l2, "l2 (lambda)", above=0)
+    check_float(init_scale, "init_scale", above=0)
     check_choice(precision, "precision", PRECISIONS)
     if batch_size is not None:
         check_int(batch_size, "batch_size", minimum=1)
     given = dict(lr=lr, steps=steps, tol=tol, patience=patience, start_decay=start_decay, alpha=alpha, min_lr=min_lr)
     opts = {**DEFAULTS[optimizer], **{k: v for k, v in given.items() if v is not None}}
     checks = {
-        "lr": lambda v: _positive(v, "lr"),
+        "lr": lambda v: check_float(v, "lr", above=0),
         "steps": lambda v: check_int(v, "steps", minimum=1),
         "tol": lambda v: check_float(v, "tol", minimum=0.0),
         "patience": lambda v: check_int(v, "patience", minimum=1),
         "start_decay": lambda v: check_int(v, "start_decay", minimum=0),
-        "alpha": lambda v: _positive(v, "alpha"),
-        "min_lr": lambda v: _positive(v, "min_lr"),
+        "alpha": lambda v: check_float(v, "alpha", above=0),
+        "min_lr": lambda v: check_float(v, "min_lr", above=0),
     }
     return {key: checks[key](value) for key, value in opts.items()}
 
