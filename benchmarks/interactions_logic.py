@@ -77,11 +77,7 @@ def get_model(out: Path, name: str, seed: int, max_tries: int = 3):
 def evaluate(res, case, alpha: float) -> dict:
     """Rank and sign of the true motif pairs among the group pairs (and channel pairs), false positives."""
     ch_motif = word_motifs(res.words, case.motifs)
-    # a group's motif: the motif of its member with the highest on-level
-    g_motif = []
-    for g in range(res.n_groups):
-        mem = np.flatnonzero(res.groups == g)
-        g_motif.append(ch_motif[mem[np.argmax(res.on_levels[mem])]])
+    g_motif = word_motifs(res.group_words, case.motifs)
     out = {}
     for level, pairs, values, pvalues, motif_of in (
             ("group", res.group_pairs, res.group_values[0], res.group_pvalues[0], g_motif),
@@ -159,6 +155,7 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--context-on", type=float, default=1 / 3)
     ap.add_argument("--group-threshold", type=float, default=0.5)
+    ap.add_argument("--motif-words", choices=["filters", "scan"], default="filters")
     ap.add_argument("--deepsea", action="store_true", help="only print the cost for a DeepSEA-shaped model")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -180,7 +177,8 @@ def main(argv=None) -> int:
                 continue
             t = time.perf_counter()
             res = dr_interactions(model, case.layer, input_shape=(4, case.length), seed=seed, alpha=args.alpha,
-                                  context_on=args.context_on, group_threshold=args.group_threshold)
+                                  context_on=args.context_on, group_threshold=args.group_threshold,
+                                  motif_words=args.motif_words)
             ev = evaluate(res, case, args.alpha)
             secs = time.perf_counter() - t
             parts = []

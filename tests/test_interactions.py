@@ -132,9 +132,7 @@ def fixture_results():
 
 
 def top_group_pair(res, case):
-    motif = word_motifs(res.words, case.motifs)
-    g_motif = [motif[np.flatnonzero(res.groups == g)[np.argmax(res.on_levels[res.groups == g])]]
-               for g in range(res.n_groups)]
+    g_motif = word_motifs(res.group_words, case.motifs)
     row = res.table(0, level="group").iloc[0]
     return {g_motif[row["i"]], g_motif[row["j"]]}, row
 
@@ -154,8 +152,9 @@ def test_trained_xor_fixture_truth_table_is_xor_not_redundancy(fixture_results):
     _, row = top_group_pair(res, case)
     assert row["kind"] == "XOR-like"
     t = res.truth_table(0, row["i"], row["j"], level="group")
-    # each motif alone raises the probability, both together bring it below the context's baseline
-    assert t[1, 0] > t[0, 0] + 0.2 and t[0, 1] > t[0, 0] + 0.2 and t[1, 1] < t[0, 0] - 0.2
+    # each motif alone raises the probability; both together bring it back near the baseline (an OR stays high)
+    assert t[1, 0] > t[0, 0] + 0.2 and t[0, 1] > t[0, 0] + 0.2
+    assert t[1, 1] - t[0, 0] < 0.25 * min(t[1, 0] - t[0, 0], t[0, 1] - t[0, 0])
 
 
 def test_trained_not_fixture_top_pair_is_a_veto(fixture_results):
@@ -177,9 +176,7 @@ def test_additive_fixture_has_no_significant_pair_between_motifs():
     case, model, meta = load_fixture("additive")
     res = interactions(model, case.layer, input_shape=(4, case.length), seed=0)
     assert res.params["scale"] == "logit"
-    motif = word_motifs(res.words, case.motifs)
-    g_motif = [motif[np.flatnonzero(res.groups == g)[np.argmax(res.on_levels[res.groups == g])]]
-               for g in range(res.n_groups)]
+    g_motif = word_motifs(res.group_words, case.motifs)
     df = res.table(0, level="group", top=None)
     between = [r for r in df.itertuples() if g_motif[r.i] and g_motif[r.j] and g_motif[r.i] != g_motif[r.j]]
     assert between, "the additive model's motif groups were not found"

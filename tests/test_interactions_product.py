@@ -55,7 +55,7 @@ def test_without_the_option_there_are_no_interactions():
 def test_interactions_round_trip_inside_the_result_file(xor_result, tmp_path):
     path = xor_result.save(tmp_path / "r.h5")
     with h5py.File(path, "r") as f:
-        assert f["interactions"].attrs["format"] == "deepresolve-interactions-1"
+        assert f["interactions"].attrs["format"] == "deepresolve-interactions-2"
     back = dr.load(path)
     ix, iy = xor_result.interactions, back.interactions
     for name in ix._ARRAYS:
@@ -73,9 +73,9 @@ def test_interactions_round_trip_inside_the_result_file(xor_result, tmp_path):
 
 def test_summary_and_table_name_the_top_pair(xor_result):
     text = str(xor_result)
-    assert "feature interactions" in text and "A x B" in text and "XOR-like" in text
+    assert "feature interactions" in text and "GCTCAT (A) x CGCTTG (B)" in text and "XOR-like" in text
     row = xor_result.table().iloc[0]
-    assert row["top pair"] == "A x B" and row["pair kind"] == "XOR-like"
+    assert row["top pair"] == "GCTCAT (A) x CGCTTG (B)" and row["pair kind"] == "XOR-like"
     assert row["pair interaction"] == pytest.approx(-2, abs=0.15) and row["pair p-value"] < 1e-6
 
 
@@ -139,7 +139,7 @@ def test_cli_run_with_interactions(tmp_path):
     res = dr.load(tmp_path / "o" / "result.h5")
     assert res.interactions is not None
     summary = pd.read_csv(tmp_path / "o" / "summary.tsv", sep="\t")
-    assert summary.loc[0, "top pair"] == "ch0 x ch1" and summary.loc[0, "pair kind"] == "XOR-like"
+    assert summary.loc[0, "top pair"] == "GCTCAT (ch0) x CGCTTG (ch1)" and summary.loc[0, "pair kind"] == "XOR-like"
     assert summary.loc[0, "pair interaction"] < -1.5 and summary.loc[0, "pair p-value"] < 1e-6
     assert (tmp_path / "o" / "interactions.tsv").exists()
 

@@ -7,19 +7,30 @@ features of the layer are switched on (random-context second differences).
 
 Players
 -------
-The K channels of the layer, and its G *motif groups*: channels that detect the same motif (trained networks
-learn one motif with several filters, which then interact like an OR, through saturation).
+The K channels of the layer, and its G *motif groups*: the motifs the network reads, each with the channels that
+detect it (trained networks learn one motif with several filters, which then interact like an OR, through
+saturation, and one filter often matches parts of several motifs).
 
+* **Motif words** (the word scan, :func:`scan_words`): every k-mer (k = 8 by default, ``word_length``) is
+  written into random sequences, and its *read* is how much it changes the input of the head's first linear
+  map, i.e. what the rest of the network takes from the layer. K-mers whose read is a robust outlier are taken
+  in order of read, copies of an earlier word (shifted, mismatched, a fragment at the edge) set aside, up to
+  ``top`` words. Each word is a group, switched on by writing it into the sequence. Why not the filters' own
+  words (kept for the channels, below): on trained models one filter's consensus is often a chimera of parts of
+  two motifs, and words taken from filters missed a planted motif of the 3-way AND models on 5 of 5 seeds (the
+  scan found all three on 5 of 5); given the planted motifs as words, the rest of the method ranked every
+  3-way AND pair in the top 3 with the right sign on 5 of 5 seeds.
+* A channel belongs to the group whose word raises it most, if by at least ``group_threshold`` (0.5) of its own
+  range (on-level above its level on random sequences); else to none (``groups`` -1).
 * **Preferred word** of each channel: for a first-layer channel (a convolution on the one-hot input followed only
   by element-wise activations, pooling or dropout) the consensus of its filter, which gives the largest
   response the filter can give to any sequence (sum of the column maxima of the weights plus the bias); for
   deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random sequences.
-  ``words=`` overrides both (e.g. known motifs).
-* **On-level** ``a_k``: the channel's response to its own word written into random sequences (max over the
+  **On-level** ``a_k``: the channel's response to its own word written into random sequences (max over the
   layer's positions); exact for a first-layer channel.
-* **Groups**: channels k, l whose words make each other fire at ``group_threshold`` (0.5) of their on-level or
-  more, joined by average-linkage clustering (``groups=`` overrides). A group's word is the word of its member
-  with the highest on-level.
+* ``words=`` (known motifs, one per channel) or ``groups=`` replace the scan: groups are then channels whose
+  words make each other fire at ``group_threshold`` of their range or more (average-linkage clustering, or the
+  groups given), switched on with the word of their member of highest on-level.
 
 Switching players on (how W > 1 is handled)
 -------------------------------------------
@@ -44,7 +55,11 @@ On the output scale ``scale`` (probability for models ending in a sigmoid/softma
 * **Main effect**: the mean of ``v(S+i) - v(S)``. Pairs are evaluated among each class's ``top`` channels and
   ``top`` groups by *relative strength*: the larger of |main effect| / the class's largest on the output scale
   and the same ratio on the logit scale (players below ``min_effect`` are left out; their pairs are NaN). The
-  coalition's ``context_groups`` are chosen by the same strength in pure background contexts. Why the logit
+  coalition's ``context_groups`` are chosen in pure background contexts by the larger of that strength and the
+  strength of the group's largest *joint* effect with one partner, ``v(S+g+h) - v(S)`` (relative, on both scales,
+  among the ``2 top`` strongest groups): a member of a 3-way AND has no main effect at all, alone or on either
+  scale, but a joint effect with one partner in logits (+3 to +4 measured), so it now enters the coalition and
+  the pair of the other two members is seen with it. Why the logit
   scale too: on the probability scale a motif that only acts with partners, or that moves an output saturated
   far from 0.5, has a main effect near 0 and was never paired (set I's CGCTTG does nothing without CAGGTC; in a
   trained 3-way AND every probability main effect is exactly 0 at logits near -100), while its logit moves.
@@ -57,7 +72,8 @@ On the output scale ``scale`` (probability for models ending in a sigmoid/softma
 
 Cost
 ----
-With P evaluated pairs (the union over classes of channel and group pairs; at most ``C top (top - 1)``), n
+The word scan: 4^k x 4 body passes (k = 8: 262,144; seconds for a small model, but for a 1000-bp DeepSEA body
+pass use ``word_length=6``, 16,384 passes). With P evaluated pairs (the union over classes of channel and group pairs; at most ``C top (top - 1)``), n
 contexts, K channels and G groups: ``2 n (K + G)`` evaluations for the main effects (twice: with and without the
 coalition) and ``4 n P`` for the pairs, each one body + head pass on one sequence; every pass gives all C classes
 at once, so C enters only through P. For K = 1000, C = 2000, top = 24, n = 64: at most P = 2 x 2000 x 276 =
@@ -106,7 +122,7 @@ class Interactions:
     class_names : list of str, length C
     channel_names : list of str, length K
     groups : (K,) int
-        Motif group of every channel (0..G-1).
+        Motif group of every channel (0..G-1), -1 for a channel that responds to no group's word.
     main : (C, K) float
         Main effect of switching each channel on: mean of v(S+i) - v(S) over contexts.
     pairs : (P, 2) int
@@ -124,7 +140,9 @@ class Interactions:
     on_levels : (K,) float
         The level each channel is switched on at.
     words : (K, 4, w) float
-        One-hot preferred word of each channel (what it was switched on with).
+        One-hot preferred word of each channel.
+    group_words : (G, 4, k) float
+        One-hot word of each motif group (what the group is switched on with).
     layer : str
     params : dict
         Every setting of the run.
@@ -146,11 +164,12 @@ class Interactions:
     group_tables: np.ndarray
     on_levels: np.ndarray
     words: np.ndarray
+    group_words: np.ndarray
     layer: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
     _ARRAYS = ("classes", "groups", "main", "pairs", "values", "pvalues", "tables", "group_main", "group_pairs",
-               "group_values", "group_pvalues", "group_tables", "on_levels", "words")
+               "group_values", "group_pvalues", "group_tables", "on_levels", "words", "group_words")
 
     @property
     def n_groups(self) -> int:
@@ -158,8 +177,13 @@ class Interactions:
 
     @property
     def group_names(self) -> list[str]:
-        """Each group named after its members (``"ch3+ch7"``)."""
-        return ["+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g)) for g in range(self.n_groups)]
+        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``)."""
+        names = []
+        for g, w in enumerate(self.group_words):
+            word = "".join("ACGT"[b] for b in np.asarray(w).argmax(0))
+            members = "+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g))
+            names.append(f"{word} ({members})" if members else f"{word} (#{g})")
+        return names
 
     @staticmethod
     def _dense(pairs: np.ndarray, values: np.ndarray, n: int, diagonal: float) -> np.ndarray:
@@ -249,7 +273,7 @@ class Interactions:
         g = target.create_group(name)
         for a in self._ARRAYS:
             g.create_dataset(a, data=np.asarray(getattr(self, a)))
-        g.attrs["format"] = "deepresolve-interactions-1"
+        g.attrs["format"] = "deepresolve-interactions-2"
         g.attrs["layer"] = self.layer
         g.attrs["class_names"] = json.dumps(list(self.class_names))
         g.attrs["channel_names"] = json.dumps(list(self.channel_names))
@@ -263,7 +287,7 @@ class Interactions:
                 raise MissingFileError(f"interactions file {str(source)!r} does not exist")
             with h5py.File(source, "r") as f:
                 return cls.load(f, name)
-        if name not in source or source[name].attrs.get("format") != "deepresolve-interactions-1":
+        if name not in source or source[name].attrs.get("format") != "deepresolve-interactions-2":
             raise FileFormatError(f"no deepresolve interactions under {name!r} in {source.file.filename!r}")
         g = source[name]
         return cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]),
@@ -391,18 +415,24 @@ def preferred_words(model: nn.Module, layer: str, body: nn.Module, length: int, 
     return np.eye(4, dtype=np.float32)[frags.argmax(axis=1)].transpose(0, 2, 1).copy(), "receptive-field ascent"
 
 
-def motif_groups(response: np.ndarray, on_levels: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+def motif_groups(response: np.ndarray, on_levels: np.ndarray, threshold: float = 0.5,
+                 background: np.ndarray | None = None) -> np.ndarray:
     """Group channels that detect the same motif, from their responses to each other's preferred words.
 
     Parameters
     ----------
     response : (K, K) float
-        ``response[k, l]``: response of channel l to channel k's word.
+        ``response[k, l]``: response of channel l to channel k's word (written into random sequences).
     on_levels : (K,) float
         Each channel's response to its own word.
     threshold : float
-        Channels k, l are alike when each fires at ``threshold`` of its on-level or more on the other's word;
-        groups are the clusters of average-linkage clustering cut at that similarity.
+        Channels k, l are alike when each fires at ``threshold`` of its on-level or more on the other's word,
+        both measured above its ``background`` level; groups are the clusters of average-linkage clustering cut
+        at that similarity.
+    background : (K,) float, optional
+        Each channel's response to the random sequences alone (default 0). Why: a channel's largest response
+        over a random sequence is already a sizeable share of its on-level (measured on a trained set I model:
+        0.3 to 0.6), so without it any two channels look alike and distinct motifs were merged into one group.
 
     Returns
     -------
@@ -411,13 +441,105 @@ def motif_groups(response: np.ndarray, on_levels: np.ndarray, threshold: float =
     K = len(on_levels)
     if K == 1:
         return np.zeros(1, int)
-    rel = response / np.where(on_levels > 0, on_levels, np.inf)[None, :]
+    base = np.zeros(K) if background is None else np.asarray(background, dtype=float)
+    span = on_levels - base
+    rel = (response - base[None, :]) / np.where(span > 0, span, np.inf)[None, :]
     sim = np.clip(np.minimum(rel, rel.T), 0, 1)
     np.fill_diagonal(sim, 1.0)
     labels = fcluster(linkage(squareform(1 - sim, checks=False), "average"), t=1 - threshold, criterion="distance")
     _, first = np.unique(labels, return_index=True)
     renumber = {labels[i]: g for g, i in enumerate(sorted(first))}
     return np.array([renumber[v] for v in labels])
+
+
+def _head_reader(head: nn.Module) -> nn.Module:
+    """The head up to and including its first linear map (Linear or convolution), after any reshaping or dropout:
+    what the rest of the network reads from the layer. The whole head when it does not start that way."""
+    leaves = _leaf_modules(head) or []
+    for i, m in enumerate(leaves):
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            return nn.Sequential(*leaves[:i + 1])
+        if not isinstance(m, (nn.Flatten, nn.Unflatten, nn.Dropout, nn.Identity)):
+            break
+    return head
+
+
+def _same_motif(a: np.ndarray, b: np.ndarray, same: float) -> bool:
+    """Two k-mers are copies of one motif: at some relative shift they share ``same`` x k bases or more in all
+    (mismatched copies), or a run of ``same`` x k - 1 consecutive bases (shifted copies, fragments at the edge)."""
+    k = len(a)
+    for s in range(-k + 1, k):
+        eq = a[max(s, 0):k + min(s, 0)] == b[max(-s, 0):k - max(s, 0)]
+        run = np.diff(np.flatnonzero(np.concatenate(([True], ~eq, [True])))).max() - 1
+        if eq.sum() >= np.ceil(same * k) or run >= np.ceil(same * k) - 1:
+            return True
+    return False
+
+
+@torch.no_grad()
+def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length: int, k: int, *,
+               backgrounds: int = 4, rng: np.random.Generator, device: torch.device, batch: int = 4096,
+               max_words: int = 24, cutoff: float = 4.0, same: float = 0.75) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Motif words of a layer: the k-mers the network reads, clustered into one word per motif (a word scan).
+
+    Every k-mer (all 4^k) is written at a random place of ``backgrounds`` random sequences; its *read* is the mean
+    over them of the norm of the change it makes to the head's first linear map (:func:`_head_reader`), i.e. to
+    what the rest of the network takes from the layer. Why the head's input, not the layer's: a trained layer
+    responds to every k-mer somewhat (its filters are partial matches of several motifs), but the head is trained
+    to read the motifs; on five trained 3-way AND models the three planted motifs were among the top 11 6-mers of
+    4,096 (the others: their shifted copies), while the layer's own change ranked them 1,373rd or lower. The scan needs no output class and
+    no partner motif, so it finds motifs that act only together (an AND's members have no main effect).
+
+    K-mers whose read is an outlier (robust z-score, median and MAD, at least ``cutoff``) are taken in order of
+    read; one is a copy of an earlier word when, at some shift, they share at least ``same`` x k bases (6 of 8:
+    mismatched copies, a motif with other flanks) or a run of ``same`` x k - 1 consecutive bases (5 of 8: shifted
+    copies and fragments of a motif at the k-mer's edge), else it starts a new word, up to ``max_words``. Why by sequence and not by the channels a k-mer excites: trained filters are
+    partial matches of several motifs, so two motifs excite much the same channels (cosine 0.8 between the
+    channel profiles of two planted motifs of a trained 3-way AND model).
+
+    Returns
+    -------
+    words : (M, 4, k) one-hot
+    reads : (M,) float
+    profiles : (M, K) float
+        Rise of each channel's largest response over the random sequences' when the word is written in.
+    """
+    reader = _head_reader(head)
+    base = torch.eye(4)[torch.from_numpy(rng.integers(0, 4, (backgrounds, length)))].transpose(1, 2).contiguous()
+    hb = _channels(body(base.to(device)).float())
+    zb = reader(hb.reshape(backgrounds, *shape)).flatten(1)
+    ab = hb.amax(-1)
+    kmers = torch.from_numpy(np.indices((4,) * k).reshape(k, -1).T.copy())  # (4^k, k), lexicographic
+    starts = torch.from_numpy(rng.integers(0, length - k + 1, (len(kmers), backgrounds)))
+    eye = torch.eye(4)
+    reads, profiles = [], []
+    step = max(1, batch // backgrounds)
+    for s in range(0, len(kmers), step):
+        km = kmers[s:s + step]
+        n = len(km)
+        x = base.repeat(n, 1, 1)  # (n * backgrounds, 4, L)
+        cols = starts[s:s + n].reshape(-1, 1) + torch.arange(k)[None, :]
+        x[torch.arange(len(x))[:, None], :, cols] = eye[km.repeat_interleave(backgrounds, 0)]
+        h = _channels(body(x.to(device)).float())
+        z = reader(h.reshape(len(x), *shape)).flatten(1)
+        reads.append((z - zb.repeat(n, 1)).norm(dim=1).reshape(n, backgrounds).mean(1).cpu())
+        profiles.append((h.amax(-1) - ab.repeat(n, 1)).reshape(n, backgrounds, -1).mean(1).cpu())
+    read, profile = torch.cat(reads).double().numpy(), torch.cat(profiles).double().numpy()
+    med = np.median(read)
+    mad = 1.4826 * np.median(np.abs(read - med))
+    with np.errstate(divide="ignore", invalid="ignore"):  # MAD 0 (exact detectors): anything above the bulk
+        z = np.where(read > med, (read - med) / mad, 0.0)
+    chosen: list[int] = []
+    km = kmers.numpy()
+    for i in np.argsort(-read, kind="stable"):
+        if z[i] < cutoff or len(chosen) == max_words:
+            break
+        if not any(_same_motif(km[i], km[j], same) for j in chosen):
+            chosen.append(int(i))
+    idx = np.array(chosen, dtype=int)
+    words = np.eye(4, dtype=np.float32)[kmers[idx].numpy()].transpose(0, 2, 1).copy() if len(idx) else \
+        np.zeros((0, 4, k), np.float32)
+    return words, read[idx], profile[idx]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -477,12 +599,9 @@ class _Evaluator:
         return torch.cat(out)
 
 
-def _pair_stats(ev: _Evaluator, pairs: np.ndarray, players_group: list[np.ndarray], n: int, G: int, squash: bool):
-    """Truth tables (C, P, 2, 2) of player pairs on the output scale (``squash``: sigmoid of the logits),
-    averaged over n contexts, and the standard errors (C, P) of their second differences."""
+def _pair_logits(ev: _Evaluator, pairs: np.ndarray, players_group: list[np.ndarray], n: int, G: int) -> torch.Tensor:
+    """Logits (n, P, 2, 2, C) of player pairs (P >= 1) in each context, with each player off/on."""
     P = len(pairs)
-    if P == 0:
-        return np.zeros((len(ev.classes), 0, 2, 2)), np.zeros((len(ev.classes), 0))
     ctx = torch.arange(n).repeat_interleave(4 * P)
     pr = torch.as_tensor(pairs).repeat(n, 1).repeat_interleave(4, 0)  # (n*P*4, 2)
     ab = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]]).repeat(n * P, 1)
@@ -492,7 +611,15 @@ def _pair_stats(ev: _Evaluator, pairs: np.ndarray, players_group: list[np.ndarra
         drop_pp[q, players_group[i]] = True
         drop_pp[q, players_group[j]] = True
     drop = drop_pp.repeat(n, 1).repeat_interleave(4, 0)
-    v = ev(ctx, on, drop).reshape(n, P, 2, 2, -1).double()
+    return ev(ctx, on, drop).reshape(n, P, 2, 2, -1).double()
+
+
+def _pair_stats(ev: _Evaluator, pairs: np.ndarray, players_group: list[np.ndarray], n: int, G: int, squash: bool):
+    """Truth tables (C, P, 2, 2) of player pairs on the output scale (``squash``: sigmoid of the logits),
+    averaged over n contexts, and the standard errors (C, P) of their second differences."""
+    if len(pairs) == 0:
+        return np.zeros((len(ev.classes), 0, 2, 2)), np.zeros((len(ev.classes), 0))
+    v = _pair_logits(ev, pairs, players_group, n, G)
     if squash:
         v = torch.sigmoid(v)
     second = v[:, :, 1, 1] - v[:, :, 1, 0] - v[:, :, 0, 1] + v[:, :, 0, 0]  # (n, P, C)
@@ -531,6 +658,30 @@ def _relative_strength(main: np.ndarray, logit: np.ndarray) -> np.ndarray:
     return np.maximum(rel(main), rel(logit))
 
 
+def _pair_strength(ev: _Evaluator, screened: np.ndarray, K: int, players_group: list[np.ndarray], n: int, G: int,
+                   squash: bool, single: np.ndarray) -> np.ndarray:
+    """(C, G) strength of each group alone or with one partner: the larger of ``single`` (relative |main effect|)
+    and, for the ``screened`` groups, the largest relative |joint effect| v(S+g+h) - v(S) over partners h, on
+    the output scale and on the logit scale. A motif that acts only with two partners (a 3-way AND) has no main
+    effect and no single-partner effect on the output scale, but a joint effect with one partner in logits."""
+    pairs = np.array([(K + a, K + b) for x, a in enumerate(screened) for b in screened[x + 1:]], dtype=int).reshape(-1, 2)
+    if not len(pairs):
+        return single
+    v = _pair_logits(ev, pairs, players_group, n, G)
+    joints = [(v[:, :, 1, 1] - v[:, :, 0, 0]).mean(0).T.numpy()]  # (C, P)
+    if squash:
+        v = torch.sigmoid(v)
+        joints.append((v[:, :, 1, 1] - v[:, :, 0, 0]).mean(0).T.numpy())
+    out = single.copy()
+    for joint in joints:
+        best = np.zeros_like(single)
+        for col in range(2):
+            np.maximum.at(best.T, pairs[:, col] - K, np.abs(joint).T)
+        top = best.max(1, keepdims=True)
+        out = np.maximum(out, best / np.where(top > 0, top, np.inf))
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Entry point
 
@@ -553,6 +704,8 @@ def interactions(
     groups: Sequence[int] | None = None,
     words: np.ndarray | None = None,
     group_threshold: float = 0.5,
+    motif_words: str = "filters",
+    word_length: int | None = None,
     inputs: np.ndarray | torch.Tensor | None = None,
     backgrounds: int = 256,
     class_names: Sequence[str] | None = None,
@@ -604,7 +757,14 @@ def interactions(
     words : (K, 4, w) one-hot, optional
         Preferred word of each channel (e.g. known motifs), instead of the filter consensus or the ascent.
     group_threshold : float
-        Relative response that makes two channels one group (:func:`motif_groups`).
+        Relative response (above the random-sequence level) that makes two channels one group
+        (:func:`motif_groups`), or a channel a member of a scanned word's group.
+    motif_words : {"filters", "scan"}
+        Where the motif groups and their words come from: "filters" (default), channels grouped by their
+        responses to each other's filter words; "scan", the word scan (:func:`scan_words`). See the module
+        docstring for when each is better.
+    word_length : int, optional
+        k of the word scan (default min(8, filter width, L // 2)).
     inputs : (N, 4, L), optional
         Real sequences: backgrounds become their dinucleotide shuffles instead of uniform random sequences.
     backgrounds : int
@@ -634,7 +794,10 @@ def interactions(
         raise ArgumentError(f"input_shape: expected (4, L) for one-hot sequences, got {shape!r}")
     if batch_size is not None:
         check_int(batch_size, "batch_size", minimum=1)
+    if word_length is not None:
+        check_int(word_length, "word_length", minimum=2, maximum=10)
     check_choice(scale, "scale", ("auto", "probability", "logit"))
+    check_choice(motif_words, "motif_words", ("filters", "scan"))
     length = int(input_shape[1])
     device = check_device(device)
     batch = batch_size or 4096
@@ -662,7 +825,7 @@ def interactions(
         xb = dinucleotide_shuffle(xi[pick], n=1, random_state=int(seed))[:, 0]
     with torch.no_grad():
         shape = tuple(body(xb[:1].to(device)).shape[1:])
-    bg = _maps(body, xb[:2], device, batch)
+    bg = _maps(body, xb, device, batch)
     K, W = bg.shape[1], bg.shape[2]
     out_C = head(bg[:1].reshape(1, *shape).to(device)).shape[1]
     classes_list = _check_classes(classes, int(out_C))
@@ -683,23 +846,39 @@ def interactions(
     resp = _maps(body, _insert(words, length, n_word_bg, rng), device, batch).amax(-1)
     resp = resp.reshape(K, n_word_bg, K).mean(1).double().numpy()  # resp[k, l]: channel l on channel k's word
     on_levels = np.diag(resp).copy()
-    if groups is None:
-        group_of = motif_groups(resp, on_levels, group_threshold)
+    background_level = bg.amax(-1).double().mean(0).numpy()
+    if groups is None and how != "given" and motif_words == "scan":
+        # motif groups from the word scan; a channel joins the group whose word raises it most, if by at least
+        # group_threshold of its own range (on-level above background)
+        k = min(word_length or 8, words.shape[2], length // 2)
+        group_words, _, profile = scan_words(body, head, shape, length, k, rng=rng, device=device, batch=batch,
+                                             max_words=top)
+        span = np.where(on_levels - background_level > 0, on_levels - background_level, np.inf)
+        rel = profile / span[None, :]
+        group_of = np.where(rel.max(0, initial=-np.inf) >= group_threshold, rel.argmax(0) if len(rel) else -1, -1)
+        how += f"; motif groups by word scan ({4 ** k:,} {k}-mers)"
     else:
-        group_of = np.asarray(groups)
-        if group_of.shape != (K,) or not np.issubdtype(group_of.dtype, np.integer):
-            raise ArgumentError(f"groups: expected {K} ints (one group per channel), got {group_of!r}")
-        _, group_of = np.unique(group_of, return_inverse=True)
-    G = int(group_of.max()) + 1
-    members = [np.flatnonzero(group_of == g) for g in range(G)]
-    # Players: K channels, then G groups (a group is switched on with the word of its member of highest on-level)
-    rep = np.array([mem[np.argmax(on_levels[mem])] for mem in members])
-    width = words.shape[2]
+        if groups is None:
+            group_of = motif_groups(resp, on_levels, group_threshold, background=background_level)
+        else:
+            group_of = np.asarray(groups)
+            if group_of.shape != (K,) or not np.issubdtype(group_of.dtype, np.integer):
+                raise ArgumentError(f"groups: expected {K} ints (one group per channel), got {group_of!r}")
+            _, group_of = np.unique(group_of, return_inverse=True)
+        # a group is switched on with the word of its member of highest on-level
+        group_words = np.stack([words[mem[np.argmax(on_levels[mem])]]
+                                for mem in (np.flatnonzero(group_of == g) for g in range(group_of.max() + 1))])
+    G = len(group_words)
+    if G == 0:
+        raise ModelError(f"interactions: no k-mer changes what the head reads from {layer!r} more than random k-mers "
+                         f"do (word scan); give motif words with words= or groups=")
+    # Players: K channels, then G groups
+    width = group_words.shape[2]
     n_slots = length // width
     if n_slots < 2:
         raise ModelError(f"interactions: the preferred words are {width} bp and the input {length} bp; two words must "
                          f"fit side by side, so the input must be at least {2 * width} bp")
-    players_group = [np.array([group_of[p]]) for p in range(K)] + [np.array([g]) for g in range(G)]
+    players_group = [group_of[p:p + 1][group_of[p:p + 1] >= 0] for p in range(K)] + [np.array([g]) for g in range(G)]
 
     # Contexts: a background sequence, non-overlapping word slots in random order, a position of the layer for
     # every channel, a coalition (chosen after the main effects)
@@ -713,18 +892,21 @@ def interactions(
     coin = torch.from_numpy(rng.random((contexts, G)) < context_on)
     cls_t = torch.as_tensor(classes_list)
     all_players = np.arange(K + G)
-    words_t = torch.from_numpy(words[rep]).float()
+    words_t = torch.from_numpy(group_words).float()
     on_t = torch.from_numpy(on_levels).float()
 
     def evaluator(h: nn.Module, coalition: torch.Tensor) -> _Evaluator:
         return _Evaluator(body, h, shape, xb[ctx_bg], words_t, starts, on_t, positions, coalition, cls_t, device,
                           batch)
 
-    # 1) main effects on pure background contexts choose the coalition groups
+    # 1) the coalition groups: strongest alone or as a pair (on pure background contexts)
     no_coalition = torch.zeros(contexts, G, dtype=torch.bool)
-    main0, logit0 = _main_effects(evaluator(head, no_coalition), all_players, players_group, contexts, G, squash)
-    strength = _relative_strength(main0[:, K:], logit0[:, K:]).max(0)
-    chosen = np.argsort(-strength, kind="stable")[:context_groups]
+    ev0 = evaluator(head, no_coalition)
+    main0, logit0 = _main_effects(ev0, all_players, players_group, contexts, G, squash)
+    strength = _relative_strength(main0[:, K:], logit0[:, K:])
+    screened = np.sort(np.argsort(-strength.max(0), kind="stable")[:2 * top])
+    strength = _pair_strength(ev0, screened, K, players_group, contexts, G, squash, strength)
+    chosen = np.argsort(-strength.max(0), kind="stable")[:context_groups]
     coalition = torch.zeros(contexts, G, dtype=torch.bool)
     coalition[:, chosen] = coin[:, chosen]
 
@@ -760,9 +942,9 @@ def interactions(
         channel_names=list(channel_names or [f"ch{k}" for k in range(K)]), groups=group_of,
         main=main[:, :K], pairs=pair_sets[0], values=values[:, :P], pvalues=pvalues[:, :P], tables=tables[:, :P],
         group_main=main[:, K:], group_pairs=pair_sets[1] - K, group_values=values[:, P:],
-        group_pvalues=pvalues[:, P:], group_tables=tables[:, P:], on_levels=on_levels, words=words, layer=layer,
+        group_pvalues=pvalues[:, P:], group_tables=tables[:, P:], on_levels=on_levels, words=words, group_words=group_words, layer=layer,
         params=dict(at=at, scale=scale, contexts=contexts, min_effect=min_effect, context_on=context_on, context_groups=context_groups, top=top,
-                    margin=margin, alpha=alpha, group_threshold=group_threshold, backgrounds=backgrounds,
+                    margin=margin, alpha=alpha, group_threshold=group_threshold, motif_words=motif_words, word_length=word_length, backgrounds=backgrounds,
                     background="dinucleotide shuffles of inputs" if inputs is not None else "uniform random",
                     on_levels=how, coalition_groups=chosen.tolist(), seed=seed, input_shape=list(input_shape)),
     )

@@ -25,6 +25,7 @@ from ..result import CATEGORIES
 from ..viz.report import write_report
 from .claims import conv_weights, kmer_channel_names, motif_of, set_one_claims
 from .datasets import SET_ONE_MOTIFS, synthetic_set_one
+from .logic import word_motifs
 from .train import auc_per_class, predict_logits, split_indices, train_model
 from .zoo import synthetic_cnn
 
@@ -50,16 +51,16 @@ SET_ONE_PAIRS = {"XOR pair": ("GCTCAT", "CGCTTG"), "AND partner of GCTCAT": ("CA
                  "AND partner of CGCTTG": ("CAGGTC", "CGCTTG")}
 
 
-def interaction_claims(ix: Interactions, motifs: list[str | None]) -> dict:
+def interaction_claims(ix: Interactions) -> dict:
     """Where set I's interacting motif pairs come among the motif-group pairs of class 0 of ``ix``.
 
-    A group counts as a motif's when one of its channels matches it (``motifs``: the planted k-mer of each
-    channel, or None/"-"). For each pair of :data:`SET_ONE_PAIRS`: the best-ranked group pair joining the two
+    A group counts as a motif's when its word matches it (:func:`deepresolve.paper.logic.word_motifs`). For each
+    pair of :data:`SET_ONE_PAIRS`: the best-ranked group pair joining the two
     motifs (rank 1-based by |interaction| among all evaluated group pairs, None when no such pair was evaluated),
     its interaction, p-value, significance and truth-table kind. ``expected`` is the sign the logic predicts.
     """
     df = ix.table(int(ix.classes[0]), level="group", top=None).reset_index(drop=True)
-    group_motifs = [{motifs[k] for k in np.flatnonzero(ix.groups == g)} for g in range(ix.n_groups)]
+    group_motifs = [{m} for m in word_motifs(ix.group_words, SET_ONE_MOTIFS)]
     out = {}
     for label, (a, b) in SET_ONE_PAIRS.items():
         hits = [r for r in df.itertuples() if (a in group_motifs[r.i] and b in group_motifs[r.j])
@@ -170,7 +171,7 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
                   class_names=["CAGGTC AND (GCTCAT XOR CGCTTG)"], channel_names=names,
                   interactions={"contexts": DEMO_CONTEXTS})
     claims = set_one_claims(res, [motif_of(n) for n in names])
-    found = interaction_claims(res.interactions, [motif_of(n) for n in names])
+    found = interaction_claims(res.interactions)
 
     table = Table(title=f"DeepResolve on pool1 (lambda = 1, 10 restarts): {int(res.n_components[0])} mixture "
                         "component(s) chosen by BIC")
