@@ -81,20 +81,24 @@ def _overlapping(s: str, m: str) -> int:
 
 
 def two_layer_cnn(length: int = 40, n_filters: int = 32, hidden: int = 64, global_pool: bool = False) -> nn.Sequential:
-    """conv 8 bp -> ReLU -> max-pool 2 -> conv 5 -> ReLU -> max-pool 2 -> dense -> ReLU -> dense 1 -> sigmoid.
+    """conv 8 bp -> ReLU -> max-pool 2 -> conv 5 -> ReLU -> max-pool 2 [-> global max-pool] -> dense -> ReLU ->
+    dense 1 -> sigmoid.
 
-    The model of the "XOR read at a deeper layer" case; ``pool2`` is the layer analysed. ``global_pool`` makes
-    ``pool2`` a max-pool over all positions of conv2 (``pool2`` of shape (n_filters, 1)).
+    The model of the "XOR read at a deeper layer" case; ``pool2`` (n_filters, ((length - 7) // 2 - 4) // 2) is
+    the layer analysed. ``global_pool`` adds ``pool3``, a max-pool over all positions of ``pool2``, before the
+    dense layers. It is a module of its own rather than a global ``pool2`` so that a ``pool2`` channel keeps its
+    19-bp receptive field (a global ``pool2`` would see the whole input, and two such channels' words no longer
+    fit side by side in one sequence, which :func:`deepresolve.interactions` needs).
     """
-    w = (length - 7) // 2 - 4  # positions of conv2
-    if w < (1 if global_pool else 2):
-        raise ValueError(f"two_layer_cnn: length {length} is too short (needs >= {17 if global_pool else 19} bp)")
-    pool2, w_out = (nn.MaxPool1d(w), 1) if global_pool else (nn.MaxPool1d(2, 2), w // 2)
+    w = ((length - 7) // 2 - 4) // 2  # positions of pool2
+    if w < 1:
+        raise ValueError(f"two_layer_cnn: length {length} is too short (needs >= 19 bp)")
+    pool3 = [("pool3", nn.MaxPool1d(w))] if global_pool else []
     return nn.Sequential(OrderedDict([
         ("conv1", nn.Conv1d(4, n_filters, 8)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool1d(2, 2)),
-        ("conv2", nn.Conv1d(n_filters, n_filters, 5)), ("relu2", nn.ReLU()), ("pool2", pool2),
-        ("flatten", nn.Flatten()), ("dense1", nn.Linear(n_filters * w_out, hidden)), ("relu3", nn.ReLU()),
-        ("dense2", nn.Linear(hidden, 1)), ("sigmoid", nn.Sigmoid()),
+        ("conv2", nn.Conv1d(n_filters, n_filters, 5)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool1d(2, 2)), *pool3,
+        ("flatten", nn.Flatten()), ("dense1", nn.Linear(n_filters * (1 if global_pool else w), hidden)),
+        ("relu3", nn.ReLU()), ("dense2", nn.Linear(hidden, 1)), ("sigmoid", nn.Sigmoid()),
     ]))
 
 
@@ -119,7 +123,9 @@ class LogicCase:
     deep : bool
         Model with two convolution layers (:func:`two_layer_cnn`).
     global_pool : bool
-        The analysed pooling layer spans all positions (a motif anywhere gives the same feature, W = 1). XOR
+        The dense head sees a max-pool over all positions (a motif anywhere gives the same feature): in the
+        one-layer model the analysed ``pool1`` spans all positions (W = 1), in the two-layer model a ``pool3``
+        follows ``pool2`` (:func:`two_layer_cnn`). XOR
         cases need it: an XOR pattern is balanced, so neither motif alone predicts the label and the filters only
         get a gradient through the head's interaction term; with position-wise pooling (W > 1) the head has to
         learn that interaction for every pair of positions and gradient descent stays at chance (xor100 at pool 4,
