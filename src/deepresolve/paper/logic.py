@@ -298,13 +298,19 @@ def hand_built(form: str, length: int = 40, motifs: tuple[str, str] = (MOTIFS[0]
                                       ("head", _LogicHead(form))])).eval()
 
 
-def word_motifs(words: np.ndarray, motifs: Sequence[str], threshold: float = 0.55) -> list[str | None]:
+def word_motifs(words: np.ndarray, motifs: Sequence[str], threshold: float = 0.55, window: int = 8) -> list[str | None]:
     """The planted motif each one-hot word (K, 4, w) matches, else None.
 
     A word matches a motif when :func:`deepresolve.paper.claims.filter_kmer_scores` of the word (read as a filter)
-    is at least ``threshold`` (e.g. 6 matching bases of an 8-bp word score 0.75).
+    is at least ``threshold`` (e.g. 6 matching bases of an 8-bp word score 0.75). A word longer than ``window``
+    (a deeper channel's receptive field, 19 bp in :func:`two_layer_cnn`) is scored on each of its ``window``-bp
+    windows and the best is kept: read whole, its flanks would count against the motif (6 of 19 bases at most
+    0.32), and no deeper channel could match.
     """
     from .claims import filter_kmer_scores
 
-    scores = filter_kmer_scores(np.asarray(words), list(motifs))
+    words = np.asarray(words)
+    n_win = max(1, words.shape[-1] - window + 1)
+    scores = np.max([filter_kmer_scores(words[..., o:o + min(window, words.shape[-1])], list(motifs))
+                     for o in range(n_win)], axis=0)
     return [motifs[int(np.argmax(r))] if r.max() >= threshold else None for r in scores]
