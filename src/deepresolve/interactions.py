@@ -11,26 +11,26 @@ The K channels of the layer, and its G *motif groups*: the motifs the network re
 detect it (trained networks learn one motif with several filters, which then interact like an OR, through
 saturation, and one filter often matches parts of several motifs).
 
-* **Motif words** (the word scan, :func:`scan_words`): every k-mer (k = 8 by default, ``word_length``) is
-  written into random sequences, and its *read* is how much it changes the input of the head's first linear
-  map, i.e. what the rest of the network takes from the layer. K-mers whose read is a robust outlier are taken
-  in order of read, copies of an earlier word (shifted, mismatched, a fragment at the edge) set aside, up to
-  ``top`` words. Each word is a group, switched on by writing it into the sequence. Why not the filters' own
-  words (kept for the channels, below): on trained models one filter's consensus is often a chimera of parts of
-  two motifs, and words taken from filters missed a planted motif of the 3-way AND models on 5 of 5 seeds (the
-  scan found all three on 5 of 5); given the planted motifs as words, the rest of the method ranked every
-  3-way AND pair in the top 3 with the right sign on 5 of 5 seeds.
-* A channel belongs to the group whose word raises it most, if by at least ``group_threshold`` (0.5) of its own
-  range (on-level above its level on random sequences); else to none (``groups`` -1).
 * **Preferred word** of each channel: for a first-layer channel (a convolution on the one-hot input followed only
   by element-wise activations, pooling or dropout) the consensus of its filter, which gives the largest
   response the filter can give to any sequence (sum of the column maxima of the weights plus the bias); for
   deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random sequences.
-  **On-level** ``a_k``: the channel's response to its own word written into random sequences (max over the
-  layer's positions); exact for a first-layer channel.
-* ``words=`` (known motifs, one per channel) or ``groups=`` replace the scan: groups are then channels whose
-  words make each other fire at ``group_threshold`` of their range or more (average-linkage clustering, or the
-  groups given), switched on with the word of their member of highest on-level.
+  ``words=`` overrides both (e.g. known motifs). **On-level** ``a_k``: the channel's response to its own word
+  written into random sequences (max over the layer's positions); exact for a first-layer channel.
+* **Motif groups**, ``motif_words="filters"`` (default): channels k, l whose words make each other fire at
+  ``group_threshold`` (0.5) of their range or more (on-level above the channel's level on random sequences),
+  joined by average-linkage clustering (``groups=`` overrides). A group is switched on with the word of its
+  member of highest on-level.
+* ``motif_words="scan"`` (the word scan, :func:`scan_words`): every k-mer (k = 8 by default, ``word_length``)
+  is written into random sequences, and its *read* is how much it changes the input of the head's first linear
+  map, i.e. what the rest of the network takes from the layer. K-mers whose read is a robust outlier are taken
+  in order of read, copies of an earlier word (shifted, mismatched, fragments) set aside, up to ``top`` words;
+  each word is a group, and a channel joins the group whose word raises it most, if by at least
+  ``group_threshold`` of its range (else ``groups`` is -1 for it). Why it exists: on trained models a filter's
+  consensus is often a chimera of parts of two motifs, and filter words missed a planted motif of the 3-way AND
+  models on every seed; the scan names the planted motifs as its top words on most seeds. Why it is not the
+  default: it leaves more than one word for some motifs, and a copy of a motif in the context masks that motif's
+  pairs (measured in ``benchmarks/interactions_logic.py``, figures in the README).
 
 Switching players on (how W > 1 is handled)
 -------------------------------------------
@@ -454,24 +454,25 @@ def motif_groups(response: np.ndarray, on_levels: np.ndarray, threshold: float =
 
 def _head_reader(head: nn.Module) -> nn.Module:
     """The head up to and including its first linear map (Linear or convolution), after any reshaping or dropout:
-    what the rest of the network reads from the layer. The whole head when it does not start that way."""
+    what the rest of the network reads from the layer. When the head does not start that way, the layer itself
+    (the head's input): the head's output would miss a motif that acts only with partners."""
     leaves = _leaf_modules(head) or []
     for i, m in enumerate(leaves):
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             return nn.Sequential(*leaves[:i + 1])
         if not isinstance(m, (nn.Flatten, nn.Unflatten, nn.Dropout, nn.Identity)):
             break
-    return head
+    return nn.Identity()
 
 
 def _same_motif(a: np.ndarray, b: np.ndarray, same: float) -> bool:
     """Two k-mers are copies of one motif: at some relative shift they share ``same`` x k bases or more in all
-    (mismatched copies), or a run of ``same`` x k - 1 consecutive bases (shifted copies, fragments at the edge)."""
+    (mismatched copies), or a run of max(4, k / 2) consecutive bases (shifted copies, fragments at the edge)."""
     k = len(a)
     for s in range(-k + 1, k):
         eq = a[max(s, 0):k + min(s, 0)] == b[max(-s, 0):k - max(s, 0)]
         run = np.diff(np.flatnonzero(np.concatenate(([True], ~eq, [True])))).max() - 1
-        if eq.sum() >= np.ceil(same * k) or run >= np.ceil(same * k) - 1:
+        if eq.sum() >= np.ceil(same * k) or run >= max(4, np.ceil(k / 2)):
             return True
     return False
 
@@ -482,8 +483,9 @@ def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length:
                max_words: int = 24, cutoff: float = 4.0, same: float = 0.75) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Motif words of a layer: the k-mers the network reads, clustered into one word per motif (a word scan).
 
-    Every k-mer (all 4^k) is written at a random place of ``backgrounds`` random sequences; its *read* is the mean
-    over them of the norm of the change it makes to the head's first linear map (:func:`_head_reader`), i.e. to
+    Every k-mer (all 4^k) is written at a random place of ``backgrounds`` random sequences; its *read* is the
+    median over them (a k-mer that forms a motif with one background's flanks does not count) of the norm of the
+    change it makes to the head's first linear map (:func:`_head_reader`), i.e. to
     what the rest of the network takes from the layer. Why the head's input, not the layer's: a trained layer
     responds to every k-mer somewhat (its filters are partial matches of several motifs), but the head is trained
     to read the motifs; on five trained 3-way AND models the three planted motifs were among the top 11 6-mers of
@@ -491,9 +493,10 @@ def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length:
     no partner motif, so it finds motifs that act only together (an AND's members have no main effect).
 
     K-mers whose read is an outlier (robust z-score, median and MAD, at least ``cutoff``) are taken in order of
-    read; one is a copy of an earlier word when, at some shift, they share at least ``same`` x k bases (6 of 8:
-    mismatched copies, a motif with other flanks) or a run of ``same`` x k - 1 consecutive bases (5 of 8: shifted
-    copies and fragments of a motif at the k-mer's edge), else it starts a new word, up to ``max_words``. Why by sequence and not by the channels a k-mer excites: trained filters are
+    read (and at least a tenth of the largest read); one is a copy of an earlier word when, at some shift, they
+    share at least ``same`` x k bases (6 of 8: mismatched copies, a motif with other flanks) or a run of
+    max(4, k / 2) consecutive bases (shifted copies, fragments of a motif at the k-mer's edge), else it starts a
+    new word, up to ``max_words``. Why by sequence and not by the channels a k-mer excites: trained filters are
     partial matches of several motifs, so two motifs excite much the same channels (cosine 0.8 between the
     channel profiles of two planted motifs of a trained 3-way AND model).
 
@@ -522,13 +525,14 @@ def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length:
         x[torch.arange(len(x))[:, None], :, cols] = eye[km.repeat_interleave(backgrounds, 0)]
         h = _channels(body(x.to(device)).float())
         z = reader(h.reshape(len(x), *shape)).flatten(1)
-        reads.append((z - zb.repeat(n, 1)).norm(dim=1).reshape(n, backgrounds).mean(1).cpu())
+        reads.append((z - zb.repeat(n, 1)).norm(dim=1).reshape(n, backgrounds).median(1).values.cpu())
         profiles.append((h.amax(-1) - ab.repeat(n, 1)).reshape(n, backgrounds, -1).mean(1).cpu())
     read, profile = torch.cat(reads).double().numpy(), torch.cat(profiles).double().numpy()
     med = np.median(read)
     mad = 1.4826 * np.median(np.abs(read - med))
-    with np.errstate(divide="ignore", invalid="ignore"):  # MAD 0 (exact detectors): anything above the bulk
+    with np.errstate(divide="ignore", invalid="ignore"):  # MAD 0 (exact detectors): anything above the bulk...
         z = np.where(read > med, (read - med) / mad, 0.0)
+    z[read < 0.1 * read.max()] = 0.0  # ...that is not negligible (a chance occurrence in one background)
     chosen: list[int] = []
     km = kmers.numpy()
     for i in np.argsort(-read, kind="stable"):
@@ -693,7 +697,7 @@ def interactions(
     input_shape: Sequence[int],
     classes: Sequence[int] | int | None = None,
     at: str = "output",
-    contexts: int = 64,
+    contexts: int = 128,
     context_on: float = 1 / 3,
     context_groups: int = 6,
     top: int = 24,
@@ -704,7 +708,7 @@ def interactions(
     groups: Sequence[int] | None = None,
     words: np.ndarray | None = None,
     group_threshold: float = 0.5,
-    motif_words: str = "filters",
+    motif_words: str = "scan",
     word_length: int | None = None,
     inputs: np.ndarray | torch.Tensor | None = None,
     backgrounds: int = 256,
@@ -759,16 +763,17 @@ def interactions(
     group_threshold : float
         Relative response (above the random-sequence level) that makes two channels one group
         (:func:`motif_groups`), or a channel a member of a scanned word's group.
-    motif_words : {"filters", "scan"}
-        Where the motif groups and their words come from: "filters" (default), channels grouped by their
-        responses to each other's filter words; "scan", the word scan (:func:`scan_words`). See the module
-        docstring for when each is better.
+    motif_words : {"scan", "filters"}
+        Where the motif groups and their words come from: "scan" (default), the word scan (:func:`scan_words`);
+        "filters", channels grouped by their responses to each other's filter words. See the module docstring.
     word_length : int, optional
-        k of the word scan (default min(8, filter width, L // 2)).
+        k of the word scan: 4^k x 4 body passes. Default 8 for inputs up to 200 bp, else 6 (a 1000-bp DeepSEA
+        body pass costs about 20 ms on one CPU thread: 16,384 passes are minutes, 262,144 an hour and a half);
+        never more than the channels' word width or L // 2.
     inputs : (N, 4, L), optional
         Real sequences: backgrounds become their dinucleotide shuffles instead of uniform random sequences.
     backgrounds : int
-        Background sequences drawn (contexts sample among them).
+        Background sequences drawn; each context takes a different one while there are enough.
     class_names, channel_names : sequence of str, optional
     seed : int
         Drives every random choice: backgrounds, contexts, coalitions, positions, null heads, ascent.
@@ -850,7 +855,7 @@ def interactions(
     if groups is None and how != "given" and motif_words == "scan":
         # motif groups from the word scan; a channel joins the group whose word raises it most, if by at least
         # group_threshold of its own range (on-level above background)
-        k = min(word_length or 8, words.shape[2], length // 2)
+        k = min(word_length or (8 if length <= 200 else 6), words.shape[2], length // 2)
         group_words, _, profile = scan_words(body, head, shape, length, k, rng=rng, device=device, batch=batch,
                                              max_words=top)
         span = np.where(on_levels - background_level > 0, on_levels - background_level, np.inf)
@@ -882,7 +887,7 @@ def interactions(
 
     # Contexts: a background sequence, non-overlapping word slots in random order, a position of the layer for
     # every channel, a coalition (chosen after the main effects)
-    ctx_bg = torch.from_numpy(rng.integers(0, backgrounds, contexts))
+    ctx_bg = torch.from_numpy(rng.choice(backgrounds, contexts, replace=contexts > backgrounds))
     slack = length - n_slots * width
     offsets = np.sort(rng.integers(0, slack + 1, (contexts, n_slots)), axis=1)  # uniform non-overlapping layouts
     starts = offsets + width * np.arange(n_slots)[None, :]
@@ -917,6 +922,8 @@ def interactions(
     for lo, hi in ((0, K), (K, K + G)):
         chosen_pairs = set()
         rel = _relative_strength(main[:, lo:hi], logit[:, lo:hi])
+        if lo == K:  # a group strong with one partner (step 1) is paired even when its main effect is small
+            rel = np.maximum(rel, strength)
         for c in range(len(classes_list)):
             best = np.argsort(-rel[c], kind="stable")[:top]
             best = lo + np.sort(best[rel[c, best] >= min_effect])

@@ -43,9 +43,6 @@ def demo_sizes(full: bool) -> dict:
     return dict(n=12_000, n_random=2_400, length=40, train=dict(lr=3e-3, batch_size=64, epochs=30, patience=6))
 
 
-#: Random contexts of the demo's interaction analysis: about a second on two cores for the 40-bp model.
-DEMO_CONTEXTS = 64
-
 #: The pairs of planted motifs set I's logic makes interact: CAGGTC AND (GCTCAT XOR CGCTTG).
 SET_ONE_PAIRS = {"XOR pair": ("GCTCAT", "CGCTTG"), "AND partner of GCTCAT": ("CAGGTC", "GCTCAT"),
                  "AND partner of CGCTTG": ("CAGGTC", "CGCTTG")}
@@ -122,7 +119,7 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
     -------
     Result of DeepResolve on the pooled convolution layer (``pool1``), with the paper's
     settings (lambda = 1, 10 restarts), channels named after their best-matching k-mer, and its
-    ``interactions`` (:data:`DEMO_CONTEXTS` random contexts).
+    ``interactions`` (default settings).
     """
     from rich.console import Console
     from rich.table import Table
@@ -169,7 +166,7 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
     names = kmer_channel_names(weights, list(SET_ONE_MOTIFS))
     res = resolve(model, "pool1", input_shape=(4, cfg["length"]), restarts=10, l2=1.0, seed=seed,
                   class_names=["CAGGTC AND (GCTCAT XOR CGCTTG)"], channel_names=names,
-                  interactions={"contexts": DEMO_CONTEXTS})
+                  interactions=True)
     claims = set_one_claims(res, [motif_of(n) for n in names])
     found = interaction_claims(res.interactions)
 
