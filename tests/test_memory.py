@@ -165,3 +165,5 @@ def test_reading_maps_back_fails_clearly(full, tmp_path):
         lean.fims_of(cls)
     with pytest.raises(ArgumentError, match=r"^rows: expected row indices in \[0, 19\], got 20$"):
         RunStore.open(ck).maps([20])
+    with pytest.raises(ArgumentError, match=r"^rows: expected distinct row indices, got 3 twice$"):
+        RunStore.open(ck).maps([3, 3])

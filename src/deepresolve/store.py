@@ -212,7 +212,7 @@ class RunStore:
         Raises
         ------
         ArgumentError
-            A row outside 0..R-1.
+            A row outside 0..R-1, or a row given twice.
         CheckpointError
             A chunk cannot be read, or a wanted row is in no chunk (the run has not finished it).
         """
@@ -220,6 +220,8 @@ class RunStore:
         for j, r in enumerate(rows):
             if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer)) or not 0 <= r < self.n_rows:
                 raise ArgumentError(f"rows: expected row indices in [0, {self.n_rows - 1}], got {r!r}")
+            if int(r) in want:
+                raise ArgumentError(f"rows: expected distinct row indices, got {int(r)} twice")
             want[int(r)] = j
         out = np.empty((len(rows), *self.feature_shape), np.float32)
         found = np.zeros(len(rows), bool)
