@@ -11,9 +11,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentError, FileFormatError
+from .errors import ArgumentError, CheckpointError, FileFormatError
 from .interactions import Interactions
 from ._utils import existing_file
+from .store import RunStore
 
 _ARRAYS = (
     "classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",
@@ -163,9 +164,6 @@ class Result:
             The folder is missing or not a run store, was written by another run (other classes, layer,
             restarts, seed ...), or lacks some of the class's rows.
         """
-        from .errors import CheckpointError
-        from .store import RunStore
-
         row = self.index_of(cls)
         if checkpoint is None:
             if self.fims is not None:
