@@ -10,7 +10,9 @@ Plots take arrays and draw them; the science (similarities, clustering for analy
 of a heatmap by a dendrogram, picking which channels fit on the page).
 
 Marks carry a ``gid`` so that they can be found again (tests, post-processing):
-``"fiv"``, ``"il"``, ``"ofiv"``, ``"nonadditive"``, ``"dendrogram"``, ``"trace"``, ``"chosen"``.
+``"fiv"``, ``"il"``, ``"ofiv"``, ``"nonadditive"``, ``"dendrogram"``, ``"trace"``, ``"chosen"``, ``"groups"`` and
+``"group_label"`` (group strips of a clustered heatmap), ``"dnase_block"``, ``"positive"``, ``"negative"`` and
+``"listed"`` (the DNase association figure).
 """
 
 from __future__ import annotations
