@@ -18,6 +18,10 @@ number of ascent steps (each step reuses the batch's buffers; what is kept per r
 one float per step), so ``--steps 2`` caps the ascent and measures the real 919 x 10 run's memory in minutes; its
 wall time is then that of 2 steps per row, not of a converged run (``benchmarks/ascent_speed.py --full``).
 
+Measured at 919 x 10, 2 steps (README, 'Runs that fit in memory'): peak RSS 2.74 GB kept, 1.83 GB not kept; with
+glibc's mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_=131072``, so freed batch buffers go back to the system) 2.06 GB
+and 1.10 GB.
+
 Usage:
   python benchmarks/run_memory.py [--classes 64] [--restarts 10] [--batch-size 256] [--threads 1] [--steps N]
   python benchmarks/run_memory.py --classes 919 --steps 2        # the full run, steps capped
