@@ -10,8 +10,19 @@ means nothing).
 Resumable: finished (class, restart) rows go to OUT/checkpoint/ as they come; rerun the same command after
 an interruption.
 
+Figures (``deepresolve.viz.plot``) go to OUT/figures/:
+
+  fig7_similarity.png   the OFIV+ similarity of the outputs, hierarchically clustered (paper Fig 7); with the feature
+                        table, colour strips mark DNase, TF and histone-mark outputs
+  fig8_dnase.png        with the feature table and both DNase and other outputs: (a) the TF/histone x DNase block,
+                        bi-clustered, (b) each TF/histone output's strong positive and negative similarities with
+                        DNase outputs (85 % and 15 % quantiles), the most associated named (paper Fig 8)
+  fig9_clusters.png     the most cohesive of the ``--clusters`` clusters (paper Fig 9; no label matrix here, so
+                        without the label-correlation panels)
+
 Usage:
   python benchmarks/deepsea_similarity.py --out deepsea_out [--weights deepsea.pt] [--classes 919] [--restarts 10]
+  python benchmarks/deepsea_similarity.py --out smoke --classes 160 --restarts 2 --steps 3   # random weights, minutes
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from deepresolve.paper import zoo
 from deepresolve.io.architectures import ARCHITECTURES, PAPER_LAYERS, load_architecture
 from deepresolve.paper.deepsea import dnase_association, feature_table
 from deepresolve.similarity import last_linear_weight
+from deepresolve.viz import plot
 
 SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
 
@@ -45,6 +57,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=None, help="cap on ascent steps per row (a quick smoke run)")
     args = parser.parse_args()
 
     layer = "conv3"
@@ -69,7 +82,7 @@ def main() -> None:
     start = time.perf_counter()
     res = dr.resolve(model, layer, at="input", input_shape=(4, getattr(model, "input_length", 1000)),
                      classes=list(range(min(args.classes, n_outputs))), restarts=args.restarts,
-                     l2=float(args.l2), batch_size=args.batch_size, device=args.device,
+                     l2=float(args.l2), steps=args.steps, batch_size=args.batch_size, device=args.device,
                      class_names=names, checkpoint=args.out / "checkpoint", progress=True)
     seconds = time.perf_counter() - start
     res.save(args.out / "result.h5")
@@ -86,6 +99,13 @@ def main() -> None:
     pd.DataFrame({"class": res.class_names, "cluster": clusters.labels}).to_csv(args.out / "clusters.tsv", sep="\t", index=False)
     np.save(args.out / "similarity.npy", similarity)
 
+    figures = args.out / "figures"
+    categories = features.loc[res.classes, "category"].tolist() if features is not None else None
+    plot.clustered_heatmap(similarity, res.class_names, linkage=clusters, groups=categories,
+                           path=figures / "fig7_similarity.png",
+                           title=f"OFIV\u207a class similarity of {res.n_classes} outputs, hierarchically clustered")
+    plot.cluster_panels(similarity, res.class_names, n_clusters=min(args.clusters, res.n_classes), linkage=clusters,
+                        path=figures / "fig9_clusters.png")
     if features is not None:
         assays = features.loc[res.classes, "assay"].tolist()
         if "DNase" in assays and set(assays) != {"DNase"}:
@@ -96,7 +116,10 @@ def main() -> None:
             print(assoc.head(10).to_string(index=False))
             print("most negative:")
             print(assoc.tail(10).to_string(index=False))
-    print(f"wrote {args.out}")
+            plot.dnase_association(similarity, assays, names=res.class_names, path=figures / "fig8_dnase.png")
+        else:
+            print("no Fig 8: the analysed outputs are not both DNase and other outputs (the first 125 are DNase)")
+    print(f"wrote {args.out} (figures in {figures})")
 
 
 if __name__ == "__main__":

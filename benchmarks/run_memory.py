@@ -13,8 +13,18 @@ all 919 classes: the working set of the ascent is bounded by ``batch_size`` (row
 classes; what grows with C x T is what is kept: the FIMs (C T K W float32) with ``keep``, the FIVs (C T K float64) and
 step traces with ``lean``. So projected peak = measured peak + (919 - C) T x (bytes kept per row).
 
+Measured at full scale instead (``--classes 919``): no projection is printed. Peak memory does not depend on the
+number of ascent steps (each step reuses the batch's buffers; what is kept per row is its map or FIV and a trace of
+one float per step), so ``--steps 2`` caps the ascent and measures the real 919 x 10 run's memory in minutes; its
+wall time is then that of 2 steps per row, not of a converged run (``benchmarks/ascent_speed.py --full``).
+
+Measured at 919 x 10, 2 steps (README, 'Runs that fit in memory'): peak RSS 2.74 GB kept, 1.83 GB not kept; with
+glibc's mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_=131072``, so freed batch buffers go back to the system) 2.06 GB
+and 1.10 GB.
+
 Usage:
-  python benchmarks/run_memory.py [--classes 64] [--restarts 10] [--batch-size 256] [--threads 1]
+  python benchmarks/run_memory.py [--classes 64] [--restarts 10] [--batch-size 256] [--threads 1] [--steps N]
+  python benchmarks/run_memory.py --classes 919 --steps 2        # the full run, steps capped
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def one_mode(mode: str, classes: int, restarts: int, batch_size: int, threads: int) -> dict:
+def one_mode(mode: str, classes: int, restarts: int, batch_size: int, threads: int, steps: int | None) -> dict:
     """Run resolve once in this process; return its figures (MB, seconds)."""
     import torch
     from torch import nn
@@ -57,7 +67,7 @@ def one_mode(mode: str, classes: int, restarts: int, batch_size: int, threads: i
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         result = dr.resolve(head, "conv3", at="input", input_shape=FEATURES, classes=list(range(classes)),
-                            restarts=restarts, l2=1.0, seed=0, device="cpu", batch_size=batch_size,
+                            restarts=restarts, l2=1.0, seed=0, device="cpu", batch_size=batch_size, steps=steps,
                             keep_fims=mode == "keep", checkpoint=None if mode == "keep" else Path(tmp) / "run")
         seconds = time.perf_counter() - start
         on_disk = sum(p.stat().st_size for p in (Path(tmp) / "run").glob("chunk-*.npz")) / 2**20 if mode != "keep" else 0.0
@@ -73,26 +83,32 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=None, help="cap on ascent steps per row (memory does not depend "
+                        "on it; wall time does)")
     parser.add_argument("--mode", choices=("keep", "lean"), help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps(one_mode(args.mode, args.classes, args.restarts, args.batch_size, args.threads)))
+        print(json.dumps(one_mode(args.mode, args.classes, args.restarts, args.batch_size, args.threads, args.steps)))
         return
 
     C, T, (K, W) = args.classes, args.restarts, FEATURES
     print(f"resolve on a DeepSEA-shaped head, input of conv3 ({K} x {W}), {C} classes x {T} restarts, lambda 1, "
-          f"batch_size {args.batch_size}, {args.threads} torch thread(s)")
+          f"batch_size {args.batch_size}, {args.threads} torch thread(s)"
+          + (f", at most {args.steps} ascent steps per row" if args.steps else ""), flush=True)
     figures = {}
     for mode in ("keep", "lean"):
         out = subprocess.run([sys.executable, __file__, "--mode", mode, "--classes", str(C), "--restarts", str(T),
-                              "--batch-size", str(args.batch_size), "--threads", str(args.threads)],
+                              "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+                             + (["--steps", str(args.steps)] if args.steps else []),
                              check=True, capture_output=True, text=True)
         figures[mode] = f = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"  {mode:5s} wall {f['seconds']:7.1f} s   RSS before {f['rss_before_mb']:7.1f} MB   peak "
               f"{f['peak_mb']:7.1f} MB   growth {f['growth_mb']:7.1f} MB   run store {f['store_mb']:6.1f} MB   "
-              f"mean steps {f['mean_steps']:.1f}")
+              f"mean steps {f['mean_steps']:.1f}", flush=True)
     same = figures["keep"]["ofiv_sum"] == figures["lean"]["ofiv_sum"]
     print(f"  same OFIVs in both modes: {same}")
+    if C >= N_OUT:
+        return
 
     # What each mode keeps per row, beyond the batch-bounded working set (traces: ~mean steps float32 each).
     trace_bytes = 4 * 2 * figures["keep"]["mean_steps"]

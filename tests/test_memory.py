@@ -7,8 +7,9 @@ from torch import nn
 
 import deepresolve as dr
 from deepresolve.ascent import feature_ascent
-from deepresolve.errors import ArgumentError
+from deepresolve.errors import ArgumentError, CheckpointError
 from deepresolve.result import Result
+from deepresolve.store import RunStore
 from deepresolve.summarize import fiv, summarize, summarize_fivs
 
 from tests._factories import make_result
@@ -118,3 +119,51 @@ def test_cli_run_without_fims_keeps_the_maps_in_the_store(tmp_path):
     assert a.fims is None and b.fims.shape == (2, 3, 6, 4)
     np.testing.assert_array_equal(a.ofiv, b.ofiv)
     assert sorted((tmp_path / "lean" / "checkpoint").glob("chunk-*.npz")) and not (tmp_path / "kept" / "checkpoint").exists()
+
+
+def test_maps_of_a_class_read_back_from_the_store_equal_the_kept_ones(full, tmp_path):
+    ck = tmp_path / "ck"
+    lean = dr.resolve(conv_model(), "2", keep_fims=False, checkpoint=ck, checkpoint_every=0, class_names=list("abcd"),
+                      **RUN)
+    assert lean.params["checkpoint"] == str(ck.resolve()) and len(list(ck.glob("chunk-*.npz"))) > 1
+    back = Result.load(lean.save(tmp_path / "r.h5"))  # the store's folder travels in params
+    for c in range(4):
+        maps = back.fims_of(c)
+        assert maps.shape == (5, 6, 10) and maps.dtype == np.float32
+        np.testing.assert_array_equal(maps, full.fims[c])
+        np.testing.assert_array_equal(full.fims_of(c), full.fims[c])  # kept: from memory, no store needed
+    np.testing.assert_array_equal(lean.fims_of("c"), full.fims[2])
+    # a store that moved: the old folder is named in the error, the new one is read when given
+    moved = ck.rename(tmp_path / "moved")
+    with pytest.raises(CheckpointError, match=r"^checkpoint: expected the folder of a run store .*ck', which does "
+                                              r"not exist$"):
+        lean.fims_of(0)
+    np.testing.assert_array_equal(lean.fims_of(3, checkpoint=moved), full.fims[3])
+
+
+def test_reading_maps_back_fails_clearly(full, tmp_path):
+    nowhere = dr.resolve(conv_model(), "2", keep_fims=False, **RUN)
+    with pytest.raises(ArgumentError, match=r"^checkpoint: this result's run kept no feature importance maps "
+                                            r"\(keep_fims=False\) and wrote no run store"):
+        nowhere.fims_of(0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"empty', which holds no settings.json"):
+        nowhere.fims_of(0, checkpoint=tmp_path / "empty")
+    # the store of another run (other classes): refused, naming what differs
+    other = tmp_path / "other"
+    dr.resolve(conv_model(), "2", classes=[0, 1], keep_fims=False, checkpoint=other, **RUN)
+    with pytest.raises(CheckpointError, match=r"written by another run \(classes: store \[0, 1\], result \[0, 1, 2, 3\]\)"):
+        full.fims_of(0, checkpoint=other)
+    # an unfinished store: the missing rows are named
+    ck = tmp_path / "ck"
+    lean = dr.resolve(conv_model(), "2", keep_fims=False, checkpoint=ck, checkpoint_every=0, **RUN)
+    with np.load(sorted(ck.glob("chunk-*.npz"))[-1]) as z:
+        lost = z["rows"].tolist()
+    sorted(ck.glob("chunk-*.npz"))[-1].unlink()
+    cls = lost[0] // 5
+    with pytest.raises(CheckpointError, match=rf"expected the maps of rows \[{lost[0]}.*the run has not finished them"):
+        lean.fims_of(cls)
+    with pytest.raises(ArgumentError, match=r"^rows: expected row indices in \[0, 19\], got 20$"):
+        RunStore.open(ck).maps([20])
+    with pytest.raises(ArgumentError, match=r"^rows: expected distinct row indices, got 3 twice$"):
+        RunStore.open(ck).maps([3, 3])

@@ -183,6 +183,8 @@ def resolve(
         ``rows`` and ``fims``); ``Result.fims`` is then None and the summaries come from the FIVs
         (:func:`deepresolve.summarize.summarize_fivs`), equal to a run that keeps them. Memory is then O(C T K)
         instead of O(C T K W): 919 classes x 10 restarts of a 480 x 60 map are 1.06 GB of FIMs but 35 MB of FIVs.
+        :meth:`Result.fims_of(cls) <deepresolve.result.Result.fims_of>` reads one class's maps back from the store
+        (its folder is ``result.params["checkpoint"]``).
     **optimizer_options
         tol, patience, start_decay, alpha, min_lr (see :func:`deepresolve.ascent.feature_ascent`).
 
@@ -302,7 +304,8 @@ def resolve(
         "init_scale": init_scale, "precision": precision, "nonnegative": nonnegative, "l2_center": None if l2_center is None else
         (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "inconsistency": inconsistency,
         "device": str(dev), "batch_size": batch_size, "feature_shape": list(feature_shape), "n_outputs": n_outputs,
-        "keep_fims": keep_fims, "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
+        "keep_fims": keep_fims, "checkpoint": None if checkpoint is None else str(Path(checkpoint).resolve()),
+        "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
         "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
     }
     result = Result(

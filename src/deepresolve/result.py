@@ -11,9 +11,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentError, FileFormatError
+from .errors import ArgumentError, CheckpointError, FileFormatError
 from .interactions import Interactions
 from ._utils import existing_file
+from .store import RunStore
 
 _ARRAYS = (
     "classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",
@@ -50,8 +51,9 @@ class Result:
     class_names : list of str, length C
     fims : (C, T, K, W) float32, or None
         Feature importance maps (FIM): the optimised feature map of every restart. None when the run did not
-        keep them (``resolve(..., keep_fims=False)``; the maps are then only in its run store, if it had one);
-        what needs them raises an ArgumentError saying so (:meth:`require_fims`).
+        keep them (``resolve(..., keep_fims=False)``; the maps are then only in its run store, if it had one, and
+        :meth:`fims_of` reads one class's from there); what needs them all raises an ArgumentError saying so
+        (:meth:`require_fims`).
     fivs : (C, T, K) float
         Feature importance vectors (FIV): spatial means of the FIMs.
     scores : (C, T) float
@@ -134,8 +136,53 @@ class Result:
         if self.fims is None:
             raise ArgumentError(f"result.fims: {purpose} needs the feature importance maps, but this result has "
                                 "none: the run used keep_fims=False, which keeps only their FIVs (the maps are in "
-                                "its checkpoint folder, if it had one); rerun with keep_fims=True")
+                                "its checkpoint folder, if it had one: result.fims_of(cls) reads a class's maps "
+                                "from there); rerun with keep_fims=True")
         return self.fims
+
+    def fims_of(self, cls: int | str, *, checkpoint: str | Path | None = None) -> np.ndarray:
+        """The feature importance maps of one class, (T, K, W) float32, kept or not.
+
+        From :attr:`fims` when the run kept them; otherwise read from the run's store
+        (:meth:`deepresolve.store.RunStore.maps`), the ``checkpoint`` folder it wrote (``params["checkpoint"]``,
+        e.g. ``OUT/checkpoint/`` of ``deepresolve run --no-keep-fims``). Only the chunks holding the class's
+        rows are read, so a 919-class run's maps are never all in memory.
+
+        Parameters
+        ----------
+        cls : int or str
+            Output index or class name.
+        checkpoint : str or Path, optional
+            The run's store folder, when it is no longer where the run wrote it; given, the maps are read from
+            it even when the result kept them.
+
+        Raises
+        ------
+        ArgumentError
+            The run kept no maps anywhere (``keep_fims=False`` without ``checkpoint``).
+        CheckpointError
+            The folder is missing or not a run store, was written by another run (other classes, layer,
+            restarts, seed ...), or lacks some of the class's rows.
+        """
+        row = self.index_of(cls)
+        if checkpoint is None:
+            if self.fims is not None:
+                return self.fims[row]
+            checkpoint = self.params.get("checkpoint")
+            if checkpoint is None:
+                raise ArgumentError("checkpoint: this result's run kept no feature importance maps (keep_fims=False) "
+                                    "and wrote no run store; pass checkpoint=FOLDER if its store is elsewhere, or "
+                                    "rerun with keep_fims=True or checkpoint=")
+        store = RunStore.open(checkpoint)
+        T, K = self.n_restarts, self.n_channels
+        ours = {"layer": self.layer, "at": self.params.get("at"), "classes": self.classes.tolist(), "restarts": T,
+                "seed": self.params.get("seed"), "feature_shape": self.params.get("feature_shape")}
+        differ = [k for k, v in ours.items() if store.settings.get(k) != v]
+        if differ:
+            shown = "; ".join(f"{k}: store {store.settings.get(k)!r:.40}, result {ours[k]!r:.40}" for k in differ)
+            raise CheckpointError(f"checkpoint: expected the run store of this result, got {str(checkpoint)!r}, "
+                                  f"written by another run ({shown})")
+        return store.maps(range(row * T, (row + 1) * T)).reshape(T, K, -1)
 
     @property
     def layer_label(self) -> str:

@@ -105,7 +105,7 @@ class RunStore:
     """
 
     def __init__(self, path: str | Path, settings: dict, *, n_rows: int, feature_shape: Sequence[int],
-                 every: float = 5.0) -> None:
+                 every: float = 5.0, _writing: bool = True) -> None:
         self.path = Path(path)
         self.settings = _jsonable({"format": _FORMAT, **settings})
         self.n_rows, self.feature_shape, self.every = int(n_rows), tuple(int(k) for k in feature_shape), float(every)
@@ -114,26 +114,47 @@ class RunStore:
         self._next_chunk = 0
         if self.path.exists() and not self.path.is_dir():
             raise ArgumentError(f"checkpoint must be a folder; {str(self.path)!r} is a file")
-        if self.path.is_dir():
+        if self.path.is_dir() and _writing:  # a store opened to read (open()) leaves the folder as it is
             self._check_existing()
 
     # -- opening -------------------------------------------------------------------------------------------------
 
+    @classmethod
+    def open(cls, path: str | Path) -> "RunStore":
+        """An existing store, to read its maps (:meth:`maps`); its settings, rows and map shape from ``settings.json``.
+
+        Opening reads only ``settings.json`` and changes nothing in the folder, so a store can be read while its
+        run is still writing it.
+
+        Raises
+        ------
+        CheckpointError
+            ``path`` is not a folder, or holds no ``settings.json`` of a deepresolve run store (a run writes it with
+            its first finished rows).
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise CheckpointError(f"checkpoint: expected the folder of a run store (resolve(..., checkpoint=...)), got "
+                                  f"{str(path)!r}, which {'is a file' if path.exists() else 'does not exist'}")
+        stored = _read_settings(path)
+        if stored is None or stored.get("format") != _FORMAT:
+            raise CheckpointError(f"checkpoint: expected a deepresolve run store, got the folder {str(path)!r}, which "
+                                  f"holds {'no ' + SETTINGS if stored is None else 'another ' + SETTINGS} (a run "
+                                  "writes it with its first finished rows)")
+        settings = {k: v for k, v in stored.items() if k != "format"}
+        return cls(path, settings, n_rows=len(stored["classes"]) * int(stored["restarts"]),
+                   feature_shape=stored["feature_shape"], _writing=False)
+
     def _check_existing(self) -> None:
         for tmp in self.path.glob(".tmp-*"):  # a write that a kill interrupted: never renamed, never counted
             tmp.unlink(missing_ok=True)
-        settings_file = self.path / SETTINGS
-        if not settings_file.exists():
+        stored = _read_settings(self.path)
+        if stored is None:
             if any(self.path.iterdir()):
                 raise CheckpointError(
                     f"checkpoint folder {str(self.path)!r} is not empty and holds no {SETTINGS}: it is not a "
                     "deepresolve run store; choose an empty or new folder")
             return
-        try:
-            stored = json.loads(settings_file.read_text())
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"checkpoint {str(settings_file)!r} cannot be read ({e}); delete the folder to start "
-                                  "again") from None
         differ = [k for k in sorted(set(stored) | set(self.settings)) if stored.get(k) != self.settings.get(k)]
         if differ:
             shown = "; ".join(f"{k}: stored {_short(stored.get(k))}, now {_short(self.settings.get(k))}" for k in differ)
@@ -181,6 +202,55 @@ class RunStore:
                 done.setdefault(r, row)
         return done
 
+    def maps(self, rows: Sequence[int]) -> np.ndarray:
+        """The feature importance maps of ``rows`` as the run wrote them, shape (len(rows), *feature_shape) float32.
+
+        Row r is restart ``r % T`` of the ``r // T``-th class of the run (``settings["classes"]``, T =
+        ``settings["restarts"]``). Only the chunks that hold a wanted row have their maps read, one chunk at a
+        time, so reading one class of a 919-class run never holds the run's maps in memory.
+
+        Raises
+        ------
+        ArgumentError
+            A row outside 0..R-1, or a row given twice.
+        CheckpointError
+            A chunk cannot be read, or a wanted row is in no chunk (the run has not finished it).
+        """
+        want: dict[int, int] = {}
+        for j, r in enumerate(rows):
+            if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer)) or not 0 <= r < self.n_rows:
+                raise ArgumentError(f"rows: expected row indices in [0, {self.n_rows - 1}], got {r!r}")
+            if int(r) in want:
+                raise ArgumentError(f"rows: expected distinct row indices, got {int(r)} twice")
+            want[int(r)] = j
+        out = np.empty((len(rows), *self.feature_shape), np.float32)
+        found = np.zeros(len(rows), bool)
+        for path in self._chunk_files():
+            if found.all():
+                break
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    chunk_rows = z["rows"].tolist()
+                    # the first chunk holding a row wins, as in finished()
+                    hits = [(i, want[r]) for i, r in enumerate(chunk_rows) if r in want and not found[want[r]]]
+                    if not hits:
+                        continue
+                    fims = z["fims"]
+                    if fims.shape != (len(chunk_rows), *self.feature_shape):
+                        raise ValueError(f"maps of shape {fims.shape} for {len(chunk_rows)} rows of maps "
+                                         f"{self.feature_shape}")
+            except Exception as e:  # noqa: BLE001 -- reading only: name the file, change nothing
+                raise CheckpointError(f"checkpoint chunk {str(path)!r} cannot be read ({type(e).__name__}: {e})") from None
+            src, dst = zip(*hits)
+            out[list(dst)] = fims[list(src)]
+            found[list(dst)] = True
+        if not found.all():
+            missing = [int(rows[j]) for j in np.flatnonzero(~found)]
+            raise CheckpointError(f"checkpoint {str(self.path)!r}: expected the maps of rows {_short(missing)}, got a "
+                                  f"store without them ({len(missing)} of {len(rows)} missing: the run has not "
+                                  "finished them; resume it with the same settings)")
+        return out
+
     # -- writing -------------------------------------------------------------------------------------------------
 
     def add(self, rows: Sequence[int], fims: torch.Tensor, scores: np.ndarray, objective: np.ndarray,
@@ -215,6 +285,18 @@ class RunStore:
         self._next_chunk += 1
         self._buffer.clear()
         self._last = time.monotonic()
+
+
+def _read_settings(path: Path) -> dict | None:
+    """The ``settings.json`` of the store folder ``path``, or None when there is none."""
+    settings_file = path / SETTINGS
+    if not settings_file.exists():
+        return None
+    try:
+        return json.loads(settings_file.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {str(settings_file)!r} cannot be read ({e}); delete the folder to start "
+                              "again") from None
 
 
 def _chunk_number(path: Path) -> int:

@@ -30,6 +30,16 @@ def test_feature_table_reads_shared_file():
     df = feature_table(SHARED)
     assert len(df) == 919 and (df["assay"] == "DNase").sum() == 125
     assert df.loc[0, "name"] == "8988T|DNase|None"
+    # DeepSEA's outputs: 125 DNase, 690 TF and 104 histone-mark profiles (Zhou & Troyanskaya 2015)
+    assert df["category"].value_counts().to_dict() == {"TF": 690, "DNase": 125, "histone mark": 104}
+
+
+def test_feature_table_categories(tmp_path):
+    assays = ["DNase", "H3K27ac", "H2AZ", "H4K20me1", "H2BK120ac", "HDAC2", "HA-E2F1", "HNF4A", "CTCF", "H3K9me3"]
+    rows = "".join(f"{i}\tK562\t{a}\tNone\n" for i, a in enumerate(assays))
+    (tmp_path / "t.tsv").write_text("index\tcell\tassay\ttreatment\n" + rows)
+    assert feature_table(tmp_path / "t.tsv")["category"].tolist() == [
+        "DNase", "histone mark", "histone mark", "histone mark", "histone mark", "TF", "TF", "TF", "TF", "histone mark"]
 
 
 def test_feature_table_errors(tmp_path):

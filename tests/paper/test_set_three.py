@@ -8,6 +8,7 @@ import pytest
 from deepresolve.paper.set_three import (
     SET_THREE_JASPAR,
     motif_jaccard,
+    planted_motif_response,
     recovery,
     set_three_design,
     set_three_motifs,
@@ -107,3 +108,26 @@ def test_errors(design):
         synthetic_set_three(design, n_per_class=2)
     with pytest.raises(ValueError, match=r"similarity: expected \(120, 120\)"):
         recovery(np.eye(5), design)
+
+
+def test_planted_motif_response_names_a_pwm_scanner_by_its_motif(design, data):
+    """Channel m of a convolution holding motif m's log-odds matrix responds most to motif m; a constant one to none."""
+    import torch
+    from torch import nn
+
+    pwms = list(set_three_motifs().values())
+    width = max(p.shape[1] for p in pwms)
+    conv = nn.Conv1d(4, len(pwms) + 1, width)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+        for m, p in enumerate(pwms):
+            conv.weight[m, :, :p.shape[1]] = torch.as_tensor(np.log2(p / 0.25 + 1e-3), dtype=torch.float32)
+    model = nn.Sequential(conv, nn.ReLU())
+    effect = planted_motif_response(model, "0", data, at="output")
+    assert effect.shape == (31, 30)
+    np.testing.assert_array_equal(effect[:30].argmax(axis=1), np.arange(30))
+    assert (effect[np.arange(30), np.arange(30)] > 1.5).all()
+    np.testing.assert_array_equal(effect[30], 0.0)  # the constant channel
+    with pytest.raises(ValueError, match=r"at: expected one of 'input', 'output', got 'middle'"):
+        planted_motif_response(model, "0", data, at="middle")

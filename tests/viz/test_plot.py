@@ -298,6 +298,33 @@ def test_clustered_heatmap_one_and_919_classes(r1, r919):
     assert len(im.axes.get_xticks()) == 0 and not im.axes.texts
 
 
+def test_clustered_heatmap_marks_groups(blocks):
+    s, names, group = blocks
+    labels = [f"group {g}" for g in group]
+    fig = plot.clustered_heatmap(s, names, groups=labels)
+    (heat,) = [im for ax in fig.axes for im in ax.get_images() if im.get_gid() == "similarity"]
+    strips = [im for ax in fig.axes for im in ax.get_images() if im.get_gid() == "groups"]
+    assert len(strips) == 2
+    perm = leaf_order_of(s)
+    codes = np.asarray(strips[0].get_array()).ravel()
+    # the strip follows the heatmap's order: one colour per group, runs where the planted blocks are
+    assert len(np.unique(codes)) == 3
+    assert all(len(np.unique(codes[group[perm] == g])) == 1 for g in range(3))
+    np.testing.assert_array_equal(np.asarray(strips[1].get_array()).ravel(), codes)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "group_label"]
+    assert sorted(texts) == ["group 0", "group 1", "group 2"]  # each block is one run of 5 classes
+    assert heat.axes.get_yticklabels()[0].get_text() == names[perm[0]]  # names stay on the heatmap
+    with pytest.raises(ArgumentError, match=r"^groups: expected one group label per class \(15\), got 3$"):
+        plot.clustered_heatmap(s, names, groups=["a", "b", "c"])
+
+
+def leaf_order_of(s: np.ndarray) -> np.ndarray:
+    d = np.clip(1 - s, 0, 2)
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0)
+    return leaves_list(linkage(squareform(d, checks=False), "average"))
+
+
 def test_clustered_heatmap_uses_given_linkage_or_clustering(blocks):
     from deepresolve.similarity import cluster_classes
 
@@ -365,7 +392,26 @@ def test_difference_top_channels_for_large_layer(r919):
     assert len(heights) == 25
     assert np.all(np.diff(heights) <= 0)
     assert np.isclose(np.abs(heights).min(), np.sort(np.abs(d))[-25])
-    assert "top 25 of 480" in fig.axes[0].get_title(loc="left")
+    assert "top 25 of 480" in " ".join(a.get_title(loc="left") for a in fig.axes)
+
+
+def test_difference_shows_both_ofivs_and_orders_by_difference(r4):
+    fig = plot.difference(r4, 100, "class2", order="difference")
+    d = r4.ofiv[0] - r4.ofiv[2]
+    order = np.argsort(-d, kind="stable")
+    np.testing.assert_allclose([b.get_height() for b in fig.axes[0].patches], d[order])
+    rows = marks(fig, "ofiv")
+    assert len(rows) == 2
+    top = max(row.get_sizes().max() for row in rows)
+    for row, values in zip(rows, r4.ofiv[[0, 2]]):
+        # area ~ |OFIV| of the class, on one scale for both rows, in the bars' order
+        np.testing.assert_allclose(row.get_sizes() / top, np.abs(values[order]) / np.abs(r4.ofiv[[0, 2]]).max(),
+                                   rtol=1e-6)
+    assert [t.get_text() for t in rows[0].axes.get_yticklabels()] == [f"OFIV {r4.class_names[0]}",
+                                                                      f"OFIV {r4.class_names[2]}"]
+    assert not marks(plot.difference(r4, 100, "class2", ofivs=False), "ofiv")
+    with pytest.raises(ArgumentError, match="order: expected one of 'auto', 'channel', 'difference', got 'size'"):
+        plot.difference(r4, 100, "class2", order="size")
 
 
 def test_difference_needs_two_classes(r1, r4):
@@ -479,3 +525,44 @@ def test_save_gallery(r4, pwms32, blocks):
         path = ARTIFACTS / f"{name}.png"
         fig.savefig(path, dpi=80)
         assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------- DNase association (Fig 8)
+
+def test_dnase_association_counts_and_biclustered_block():
+    from deepresolve.paper.deepsea import dnase_association
+
+    rng = np.random.default_rng(5)
+    assays = ["DNase"] * 6 + ["CTCF", "EZH2", "H3K27ac", "Pol2", "H3K9me3"]
+    s = np.corrcoef(rng.normal(size=(11, 8)))
+    fig = plot.dnase_association(s, assays)
+    table = dnase_association(s, assays)
+    heat, bars = fig.axes[:2]
+    pos = [p.get_height() for p in bars.patches if p.get_gid() == "positive"]
+    neg = [p.get_height() for p in bars.patches if p.get_gid() == "negative"]
+    np.testing.assert_array_equal(pos, table["positive"])
+    np.testing.assert_array_equal(neg, -table["negative"])
+    assert [t.get_text() for t in bars.get_xticklabels()] == [assays[i] for i in table.index]
+    (block,) = [im for im in heat.get_images() if im.get_gid() == "dnase_block"]
+    shown = np.asarray(block.get_array())
+    assert shown.shape == (6, 5)  # DNase rows x TF/histone columns, each axis reordered
+    np.testing.assert_allclose(np.sort(shown.ravel()), np.sort(s[:6, 6:].ravel()))
+    assert sorted(t.get_text() for t in heat.get_yticklabels()) == ["DNase"] * 6
+    with pytest.raises(ArgumentError, match=r"^assays: expected both 'DNase' outputs and other outputs, got no"):
+        plot.dnase_association(s, ["CTCF"] * 11)
+    with pytest.raises(ArgumentError, match=r"^names: expected one name per output \(11\), got 2$"):
+        plot.dnase_association(s, assays, names=["a", "b"])
+
+
+def test_dnase_association_919_lists_the_extremes(r919):
+    from deepresolve.paper.deepsea import dnase_association
+
+    assays = ["DNase"] * 125 + ["TF"] * 794
+    names = [f"out{i}" for i in range(919)]
+    s = np.corrcoef(np.clip(r919.ofiv, 0, None))
+    fig = plot.dnase_association(s, assays, names=names, listed=3)
+    table = dnase_association(s, assays)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "listed"]
+    assert texts == ["most positive:\n" + "\n".join(names[i] for i in table.index[:3]),
+                     "most negative:\n" + "\n".join(names[i] for i in table.index[-3:])]
+    assert len(fig.axes[0].get_xticks()) == 0

@@ -26,7 +26,9 @@ def feature_table(path: str | Path) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame indexed by output index, with a ``name`` column ``"<cell>|<assay>|<treatment>"``.
+    DataFrame indexed by output index, with a ``name`` column ``"<cell>|<assay>|<treatment>"`` and a ``category``
+    column: ``"DNase"``, ``"histone mark"`` (H2A.Z and the H2A/H2B/H3/H4 modifications, e.g. H3K27ac) or ``"TF"``
+    (every other target), the three kinds of output of the paper's Figs 7 and 8.
     """
     path = existing_file(path, "DeepSEA feature table")
     try:
@@ -40,6 +42,8 @@ def feature_table(path: str | Path) -> pd.DataFrame:
                               f"{list(df.columns)[:10]}, without {missing}")
     df = df.set_index("index").sort_index()
     df["name"] = df["cell"] + "|" + df["assay"] + "|" + df["treatment"]
+    histone = df["assay"].str.fullmatch(r"H2A\.?Z|H(2A|2B|3|4)K\d+(ac|me\d)")
+    df["category"] = np.where(df["assay"] == "DNase", "DNase", np.where(histone, "histone mark", "TF"))
     return df
 
 

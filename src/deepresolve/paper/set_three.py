@@ -28,9 +28,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import torch
 from scipy.stats import spearmanr
 from sklearn.metrics import adjusted_rand_score
+from torch import nn
 
+from .._utils import capture, check_choice, frozen_copy
 from ..errors import ArgumentError
 from ..similarity import cluster_classes
 from .datasets import SyntheticData
@@ -230,3 +233,38 @@ def recovery(similarity: np.ndarray, design: SetThreeDesign, *, method: str = "a
     n_groups = len(np.unique(design.groups))
     labels = cluster_classes(a, method=method, n_clusters=n_groups).labels
     return Recovery(float(rho), float(adjusted_rand_score(design.groups, labels)))
+
+
+def planted_motif_response(model: nn.Module, layer: str, data: SyntheticData, *, at: str = "input",
+                           batch_size: int = 512) -> np.ndarray:
+    """How strongly each channel of a layer responds to each planted motif: (K, M) standardised effects.
+
+    For channel k, its activation on a sequence is the maximum over positions of the layer's map (``at`` its
+    input or output); the effect of motif m is the mean activation on the sequences carrying m minus that on
+    the others, divided by the channel's standard deviation over all sequences (0 for a constant channel).
+    The known answer names channels by motif (``data.motifs[effect[k].argmax()]``), e.g. to read a class
+    difference map (:func:`deepresolve.viz.plot.difference`) as shared and distinct motif channels.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Takes ``data.x`` (N, 4, L).
+    layer : str
+        Module name; at="input" gives the input of the last convolution, the layer set III analyses.
+    data : SyntheticData
+        With ``present`` (N, M), e.g. :func:`synthetic_set_three`.
+    """
+    check_choice(at, "at", ("input", "output"))
+    present = np.asarray(data.present, dtype=bool)
+    if present.ndim != 2 or len(present) != len(data.x) or not present.any(axis=0).all() or present.all(axis=0).any():
+        raise ArgumentError(f"data.present: expected an (N, M) bool matrix with every motif on some but not all of "
+                            f"the N = {len(data.x)} sequences, got shape {present.shape}")
+    net = frozen_copy(model)
+    with torch.no_grad():
+        acts = torch.cat([capture(net, layer, torch.as_tensor(data.x[i:i + batch_size]), at=at).flatten(2).amax(2)
+                          for i in range(0, len(data.x), batch_size)]).double().numpy()  # (N, K)
+    sd = acts.std(axis=0)
+    p = present.astype(np.float64)
+    with_m = acts.T @ p / p.sum(axis=0)
+    without = acts.T @ (1 - p) / (1 - p).sum(axis=0)
+    return np.where(sd[:, None] > 0, (with_m - without) / np.where(sd > 0, sd, 1.0)[:, None], 0.0)

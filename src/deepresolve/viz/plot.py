@@ -10,7 +10,9 @@ Plots take arrays and draw them; the science (similarities, clustering for analy
 of a heatmap by a dendrogram, picking which channels fit on the page).
 
 Marks carry a ``gid`` so that they can be found again (tests, post-processing):
-``"fiv"``, ``"il"``, ``"ofiv"``, ``"nonadditive"``, ``"dendrogram"``, ``"trace"``, ``"chosen"``.
+``"fiv"``, ``"il"``, ``"ofiv"``, ``"nonadditive"``, ``"dendrogram"``, ``"trace"``, ``"chosen"``, ``"groups"`` and
+``"group_label"`` (group strips of a clustered heatmap), ``"dnase_block"``, ``"positive"``, ``"negative"`` and
+``"listed"`` (the DNase association figure).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from ..result import Result, check_result
 
 __all__ = [
     "ensemble", "ofivs", "similarity_panels", "clustered_heatmap", "cluster_panels",
-    "difference", "bic", "convergence", "pick_clusters", "leaf_order", "logo_image", "POSITIVE", "NEGATIVE",
+    "difference", "dnase_association", "bic", "convergence", "pick_clusters", "leaf_order", "logo_image", "POSITIVE",
+    "NEGATIVE",
 ]
 
 POSITIVE = "#c8102e"  # red: channel pushes the class score up
@@ -543,8 +546,8 @@ def pick_clusters(
 
 
 def _heatmap(ax: Axes, m: np.ndarray, names: list[str] | None, annotate: bool, vlim: float = 1.0,
-             gid: str = "heatmap"):
-    im = ax.imshow(m, cmap=_DIVERGING, vmin=-vlim, vmax=vlim, interpolation="nearest", aspect="equal", gid=gid)
+             gid: str = "heatmap", interpolation: str = "nearest", annotation_size: float = 8):
+    im = ax.imshow(m, cmap=_DIVERGING, vmin=-vlim, vmax=vlim, interpolation=interpolation, aspect="equal", gid=gid)
     n = m.shape[0]
     if names is not None:
         fs = _tick_size(n)
@@ -561,7 +564,7 @@ def _heatmap(ax: Axes, m: np.ndarray, names: list[str] | None, annotate: bool, v
             for j in range(n):
                 v = m[i, j]
                 ax.text(j, i, "nan" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center",
-                        fontsize=8, color="white" if np.isfinite(v) and abs(v) > 0.6 * vlim else "black",
+                        fontsize=annotation_size, color="white" if np.isfinite(v) and abs(v) > 0.6 * vlim else "black",
                         gid="annotation")
     return im
 
@@ -650,12 +653,15 @@ def _draw_dendrogram(ax: Axes, Z: np.ndarray, orientation: str, max_links: int =
                                      gid="dendrogram"))
     n = Z.shape[0] + 1
     top = float(np.max(Z[:, 2])) if len(Z) else 1.0
+    # a truncated tree starts where its lowest drawn leg ends, not at 0 (it would float above the heatmap)
+    bottom = min(float(np.min(d["dcoord"][k])) for k in keep) if len(keep) else 0.0
+    bottom = bottom if bottom < top else 0.0
     if orientation == "top":
         ax.set_xlim(-0.5, n - 0.5)
-        ax.set_ylim(0, top * 1.02 if top > 0 else 1)
+        ax.set_ylim(bottom, top * 1.02 if top > 0 else 1)
     else:
         ax.set_ylim(n - 0.5, -0.5)
-        ax.set_xlim(top * 1.02 if top > 0 else 1, 0)
+        ax.set_xlim(top * 1.02 if top > 0 else 1, bottom)
     ax.set_axis_off()
 
 
@@ -667,42 +673,90 @@ def clustered_heatmap(
     max_labels: int = 60,
     title: str = "Class similarity (OFIV\u207a correlation), hierarchically clustered",
     path: str | Path | None = None,
+    groups: Sequence[str | int] | None = None,
 ) -> Figure:
     """A similarity matrix reordered by hierarchical clustering, with its dendrogram (paper Fig. 7).
 
     Readable from a handful of classes (names on the axes, values in the cells up to 12 classes)
     to 919 (no labels, no annotations; the dendrogram, drawn down to its 150 highest merges, and
-    the colour carry the structure).
+    the colour carry the structure; above 300 classes the image is drawn anti-aliased and saved at
+    a resolution of at least one pixel per class).
     ``linkage`` may be a precomputed scipy linkage or the ``Clustering`` returned by
     ``deepresolve.similarity.cluster_classes``;
     otherwise average linkage on ``1 - similarity`` is used for the display order.
+
+    ``groups`` (one label per class: a designed group, an assay, a cell type) adds a colour strip
+    along the top and the left of the heatmap, so one sees whether the clusters are the groups;
+    each run of at least ``max(3, C / 40)`` consecutive classes of one group is labelled above the
+    top strip (the ``gid`` of the strips is ``"groups"``).
     """
     names = _check_names(names)
     C = len(names)
     s = _check_square(similarity, C, "similarity")
     if C == 0:
         raise ArgumentError("similarity: expected at least one class, got a 0 x 0 matrix")
+    labels = None if groups is None else _check_names(groups, "groups")
+    if labels is not None and len(labels) != C:
+        raise ArgumentError(f"groups: expected one group label per class ({C}), got {len(labels)}")
     Z = _linkage(s, linkage, method)
     from scipy.cluster.hierarchy import leaves_list
 
     perm = np.arange(C) if Z is None else leaves_list(Z)
     big = C > max_labels
     side = 5.0 if C <= 12 else (7.0 if not big else 9.0)
-    fig = Figure(figsize=(side + 1.8, side + 1.2), layout="constrained")
-    gs = fig.add_gridspec(2, 3, width_ratios=[1.2, side, 0.25], height_ratios=[1.2, side])
-    heat = fig.add_subplot(gs[1, 1])
+    strip = 0.22 if labels is not None else 0.0
+    fig = Figure(figsize=(side + 1.8 + strip, side + 1.2 + strip), layout="constrained")
+    gs = fig.add_gridspec(3, 4, width_ratios=[1.2, strip or 1e-3, side, 0.25],
+                          height_ratios=[1.2, strip or 1e-3, side], wspace=0, hspace=0)
+    heat = fig.add_subplot(gs[2, 2])
     shown = [names[i] for i in perm] if not big else None
-    im = _heatmap(heat, s[np.ix_(perm, perm)], shown, annotate=C <= 12, gid="similarity")
+    im = _heatmap(heat, s[np.ix_(perm, perm)], shown, annotate=C <= 12, gid="similarity",
+                  interpolation="nearest" if C <= 300 else "antialiased")
     if shown is not None:
         heat.yaxis.tick_right()
     else:
         heat.set_xlabel(f"{C} classes (dendrogram order)")
     if Z is not None:
-        _draw_dendrogram(fig.add_subplot(gs[0, 1], sharex=heat), Z, "top")
-        _draw_dendrogram(fig.add_subplot(gs[1, 0], sharey=heat), Z, "left")
-    fig.colorbar(im, cax=fig.add_subplot(gs[1, 2]), label="similarity")
+        _draw_dendrogram(fig.add_subplot(gs[0, 2], sharex=heat), Z, "top")
+        _draw_dendrogram(fig.add_subplot(gs[2, 0], sharey=heat), Z, "left")
+    if labels is not None:
+        _group_strips(fig.add_subplot(gs[1, 2], sharex=heat), fig.add_subplot(gs[2, 1], sharey=heat),
+                      [labels[i] for i in perm], fig.add_subplot(gs[0, 0]))
+    fig.colorbar(im, cax=fig.add_subplot(gs[2, 3]), label="similarity")
     fig.suptitle(title, fontsize=11)
-    return _finish(fig, path)
+    # at least one pixel per class on the saved image (a 919-class matrix on 9 inches needs ~110 dpi)
+    return _finish(fig, path, dpi=int(max(110, np.ceil(1.25 * C / side))))
+
+
+def _group_strips(top: Axes, left: Axes, ordered: list[str], key: Axes) -> None:
+    """Colour strips of the classes' group labels (in display order) along the top and left of a heatmap; up to
+    20 groups get a colour key in ``key``."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    uniq = list(dict.fromkeys(ordered))
+    code = np.array([uniq.index(g) for g in ordered])
+    palette = colormaps["tab20"].colors
+    cmap = ListedColormap([palette[(2 * i) % 20 + (i // 10) % 2] for i in range(len(uniq))])  # dark tab20 first
+    n = len(ordered)
+    top.imshow(code[None, :], aspect="auto", cmap=cmap, vmin=-0.5, vmax=len(uniq) - 0.5, interpolation="nearest",
+               gid="groups")
+    left.imshow(code[:, None], aspect="auto", cmap=cmap, vmin=-0.5, vmax=len(uniq) - 0.5, interpolation="nearest",
+                gid="groups")
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    ends = np.r_[starts[1:], n]
+    # texts, not tick labels: the strips share their axis (and so its ticks) with the heatmap
+    for a, b in zip(starts, ends):
+        if b - a >= max(3, n / 40):
+            top.text((a + b - 1) / 2, -0.7, ordered[a], rotation=90, ha="center", va="bottom", fontsize=7,
+                     clip_on=False, gid="group_label")
+    for ax in (top, left, key):
+        ax.set_axis_off()
+    if len(uniq) <= 20:
+        key.legend(handles=[Patch(color=cmap(i), label=g) for i, g in enumerate(uniq)], loc="center", fontsize=7,
+                   frameon=False, ncols=1 if len(uniq) <= 6 else 2, handlelength=1, columnspacing=0.8,
+                   title="groups", title_fontsize=7)
 
 
 def cluster_panels(
@@ -731,8 +785,12 @@ def cluster_panels(
     panels_per_row = 2 if len(clusters) > 1 else 1
     nrows = int(np.ceil(len(clusters) / panels_per_row))
     biggest = max(len(c) for c in clusters)
-    side = float(np.clip(0.22 * biggest + 1.6, 2.4, 5.5))
-    fig = Figure(figsize=(side * per_panel * panels_per_row + 1.2, (side + 0.5) * nrows), layout="constrained")
+    # each cell at least 0.22 in (a value written in it up to 6 classes), plus room for the names on two sides
+    side = float(np.clip(0.22 * biggest + 0.4, 1.4, 5.5))
+    font = _tick_size(biggest)
+    names_in = 0.6 * font / 72 * max(len(names[i]) for c in clusters for i in c)
+    width = (side + names_in / per_panel) * per_panel * panels_per_row + 1.2
+    fig = Figure(figsize=(width, (side + names_in + 0.5) * nrows), layout="constrained")
     axes = np.atleast_2d(fig.subplots(nrows, per_panel * panels_per_row, squeeze=False))
     im = None
     for p, members in enumerate(clusters):
@@ -742,16 +800,117 @@ def cluster_panels(
         off = sub[~np.eye(len(members), dtype=bool)]
         mean = float(np.nanmean(off)) if off.size and np.isfinite(off).any() else float("nan")
         ax = axes[r, c0 * per_panel]
-        im = _heatmap(ax, sub, sub_names, annotate=len(members) <= 6, gid="cluster_similarity")
+        # "0.00" must fit a cell: about 2.4 characters of height at the font size
+        annotation_size = float(np.clip(side / len(members) * 72 / 2.6, 5, 8))
+        im = _heatmap(ax, sub, sub_names, annotate=len(members) <= 6, gid="cluster_similarity",
+                      annotation_size=annotation_size)
         ax.set_title(f"cluster {p + 1}: {len(members)} classes\nsimilarity (mean {mean:.2f})", fontsize=9)
         if lc is not None:
             ax2 = axes[r, c0 * per_panel + 1]
-            _heatmap(ax2, lc[np.ix_(members, members)], sub_names, annotate=len(members) <= 6, gid="cluster_labels")
+            _heatmap(ax2, lc[np.ix_(members, members)], sub_names, annotate=len(members) <= 6, gid="cluster_labels",
+                     annotation_size=annotation_size)
+            ax2.tick_params(labelleft=False)  # the same classes in the same order as the panel on its left
             ax2.set_title("label correlation", fontsize=9)
     for ax in axes.ravel()[len(clusters) * per_panel:]:
         ax.set_axis_off()
     fig.colorbar(im, ax=list(axes.ravel()), shrink=0.6, label="correlation")
     return _finish(fig, path)
+
+
+def dnase_association(
+    similarity: np.ndarray,
+    assays: Sequence[str],
+    names: Sequence[str] | None = None,
+    high: float | None = None,
+    low: float | None = None,
+    quantiles: tuple[float, float] = (0.15, 0.85),
+    max_labels: int = 60,
+    listed: int = 8,
+    path: str | Path | None = None,
+) -> Figure:
+    """DNase association of TF and histone-mark outputs (paper Fig. 8).
+
+    (a) The TF/histone x DNase block of the similarity matrix (DNase outputs on the y axis, as in the
+    paper), bi-clustered: rows and columns each in the leaf order of an average-linkage tree on their
+    Euclidean distances. (b) For every TF/histone output, its number of strong positive (red, up) and
+    strong negative (blue, down) similarities with DNase outputs, sorted by the difference, so the
+    outputs most associated with accessibility are on the left (counts and thresholds from
+    :func:`deepresolve.paper.deepsea.dnase_association`: by default the 85 % and 15 % quantiles of all
+    off-diagonal similarities; the paper's 0.52 and 0). With more than ``max_labels`` outputs the axes
+    carry no names; the ``listed`` most positively and most negatively associated are named in panel b.
+
+    Parameters
+    ----------
+    similarity : (C, C) array
+    assays : sequence of str, length C
+        Assay or target of each output; ``"DNase"`` marks the accessibility outputs.
+    names : sequence of str, length C, optional
+        Output names (default: the assays).
+    """
+    from scipy.cluster.hierarchy import leaves_list
+    from scipy.cluster.hierarchy import linkage as tree
+
+    from ..paper.deepsea import dnase_association as counts
+
+    assays = _check_names(assays, "assays")
+    C = len(assays)
+    s = _check_square(similarity, C, "similarity")
+    names = assays if names is None else _check_names(names)
+    if len(names) != C:
+        raise ArgumentError(f"names: expected one name per output ({C}), got {len(names)}")
+    max_labels = check_int(max_labels, "max_labels", minimum=0)
+    listed = check_int(listed, "listed", minimum=0)
+    table = counts(s, assays, high=high, low=low, quantiles=quantiles)
+    dnase = np.flatnonzero(np.asarray(assays) == "DNase")
+    other = np.asarray(table.index)  # non-DNase outputs, by net association
+    block = np.nan_to_num(s[np.ix_(dnase, other)])
+
+    def order(m: np.ndarray) -> np.ndarray:
+        return leaves_list(tree(m, method="average", metric="euclidean")) if len(m) > 1 else np.arange(len(m))
+
+    rows, cols = dnase[order(block)], other[order(block.T)]
+    n = len(other)
+    fig = Figure(figsize=(min(max(8.0, 0.2 * n + 2.0), 16.0), 8.4), layout="constrained")
+    heat, bars = fig.subplots(2, 1, height_ratios=[1.4, 1.0])
+    lim = float(np.nanmax(np.abs(block))) if block.size else 1.0
+    im = heat.imshow(s[np.ix_(rows, cols)], cmap=_DIVERGING, vmin=-(lim or 1.0), vmax=lim or 1.0, aspect="auto",
+                     interpolation="nearest" if n <= 300 else "antialiased", gid="dnase_block")
+    for axis, idx, ticks in ((heat.yaxis, rows, heat.set_yticks), (heat.xaxis, cols, heat.set_xticks)):
+        if len(idx) <= max_labels:
+            ticks(range(len(idx)))
+            axis.set_ticklabels([names[i] for i in idx], fontsize=_tick_size(len(idx)),
+                                rotation=90 if axis is heat.xaxis else 0)
+        else:
+            ticks([])
+    heat.set_ylabel(f"{len(dnase)} DNase outputs")
+    heat.set_xlabel(f"{n} TF / histone-mark outputs (bi-clustered)")
+    heat.tick_params(length=0)
+    fig.colorbar(im, ax=heat, label="similarity", shrink=0.8)
+    heat.set_title("a  TF / histone-mark x DNase similarity, bi-clustered", fontsize=10, loc="left")
+
+    x = np.arange(n)
+    bars.bar(x, table["positive"], color=POSITIVE, width=1.0 if n > 100 else 0.8, gid="positive")
+    bars.bar(x, -table["negative"], color=NEGATIVE, width=1.0 if n > 100 else 0.8, gid="negative")
+    bars.axhline(0, color="#555555", lw=0.8)
+    bars.set_xlim(-0.6, n - 0.4)
+    bars.set_ylabel("DNase outputs")
+    if n <= max_labels:
+        bars.set_xticks(x)
+        bars.set_xticklabels([names[i] for i in other], rotation=90, fontsize=_tick_size(n))
+    else:
+        bars.set_xticks([])
+        bars.set_xlabel(f"{n} TF / histone-mark outputs, by (strong positive - strong negative)")
+        k = min(listed, n // 2)
+        for text, where in (("most positive:\n" + "\n".join(names[i] for i in other[:k]), (0.01, 0.02, "left")),
+                            ("most negative:\n" + "\n".join(names[i] for i in other[n - k:]), (0.99, 0.98, "right"))):
+            if k:
+                bars.text(where[0], where[1], text, transform=bars.transAxes, ha=where[2],
+                          va="bottom" if where[1] < 0.5 else "top", fontsize=7, gid="listed",
+                          bbox=dict(facecolor="white", edgecolor="#cccccc", alpha=0.85))
+    bars.set_title(f"b  strong positive (> {table.attrs['high']:.2f}, red) and strong negative "
+                   f"(< {table.attrs['low']:.2f}, blue) similarities with DNase outputs", fontsize=10, loc="left")
+    bars.spines[["top", "right"]].set_visible(False)
+    return _finish(fig, path, dpi=int(max(110, np.ceil(1.25 * n / fig.get_figwidth()))))
 
 
 # --------------------------------------------------------------------------- 5. class difference map
@@ -763,26 +922,43 @@ def difference(
     top: int = 40,
     ax: Axes | None = None,
     path: str | Path | None = None,
+    order: str = "auto",
+    ofivs: bool = True,
 ) -> Figure:
     """Class difference map ``D = OFIV_i - OFIV_j``: channels favoured by ``i`` (red) or by ``j`` (blue).
 
-    Up to ``top`` channels are drawn in channel order; with more channels the ``top`` channels
-    by ``|D|`` are drawn sorted by ``D`` and the title says so.
+    Up to ``top`` channels are drawn; with more channels the ``top`` channels by ``|D|`` are drawn.
+    ``order``: "channel" (channel index), "difference" (by D, descending: ``i``'s channels left,
+    ``j``'s right, the channels both use or neither uses in the middle) or "auto" (channel order
+    when every channel is drawn, else by D). The title says when channels were left out.
+
+    With ``ofivs`` (and no ``ax``), two rows above the bars show the two OFIVs themselves, circles
+    with area ~ |OFIV|, red positive, blue negative (``gid`` ``"ofiv"``): a channel both classes
+    use has large circles in both rows and a short bar; one only ``i`` uses, a circle in the first
+    row and a long red bar.
     """
     result = check_result(result)
     a, b = result.index_of(i, "i"), result.index_of(j, "j")
     if a == b:
         raise ArgumentError(f"i, j: expected two different classes, got {result.class_names[a]!r} twice")
     top = check_int(top, "top", minimum=1)
+    check_choice(order, "order", ("auto", "channel", "difference"))
+    check_choice(ofivs, "ofivs", (True, False))
     d = np.asarray(result.ofiv[a], dtype=float) - np.asarray(result.ofiv[b], dtype=float)
     K = len(d)
-    if K <= top:
-        chosen = np.arange(K)
-    else:
-        chosen = np.argsort(-np.abs(np.nan_to_num(d)), kind="stable")[:top]
+    chosen = np.arange(K) if K <= top else np.sort(np.argsort(-np.abs(np.nan_to_num(d)), kind="stable")[:top])
+    if order == "difference" or (order == "auto" and K > top):
         chosen = chosen[np.argsort(-d[chosen], kind="stable")]
     N = len(chosen)
-    fig, ax = _figure(ax, (min(max(6.0, 0.25 * N + 2.0), 30.0), 3.6))
+    width = min(max(6.0, 0.25 * N + 2.0), 30.0)
+    if ax is None and ofivs:
+        fig = Figure(figsize=(width, 4.6), layout="constrained")
+        gs = fig.add_gridspec(2, 1, height_ratios=[1.0, 3.6])
+        ax = fig.add_subplot(gs[1])  # first: fig.axes[0] is the difference map
+        rows = fig.add_subplot(gs[0], sharex=ax)
+    else:
+        fig, ax = _figure(ax, (width, 3.6))
+        rows = None
     ax.bar(np.arange(N), d[chosen], color=_sign_colors(d[chosen]), width=0.8, gid="difference")
     ax.axhline(0, color="#555555", lw=0.8)
     ax.set_xticks(np.arange(N))
@@ -793,9 +969,21 @@ def difference(
     title = f"Difference map D = OFIV({na}) - OFIV({nb})\nred: favoured by {na}; blue: favoured by {nb}"
     if N < K:
         title += f"; top {N} of {K} channels by |D|"
-    ax.set_title(title, fontsize=10, loc="left")
+    (rows or ax).set_title(title, fontsize=10, loc="left")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    if rows is not None:
+        both = np.asarray(result.ofiv[[a, b]], dtype=float)[:, chosen]
+        cell = min(width * 0.8 / max(N, 1), 0.3) * 72
+        for y, values in enumerate(both):
+            rows.scatter(np.arange(N), np.full(N, y), s=_area(values, _max_abs(both), (0.9 * cell) ** 2),
+                         c=_sign_colors(values), edgecolors="none", gid="ofiv")
+        rows.set_ylim(1.6, -0.6)
+        rows.set_yticks([0, 1])
+        rows.set_yticklabels([f"OFIV {na}", f"OFIV {nb}"], fontsize=8)
+        rows.tick_params(length=0, labelbottom=False)
+        for spine in rows.spines.values():
+            spine.set_visible(False)
     return _finish(fig, path)
 
 
