@@ -8,12 +8,19 @@ Figures (all measured in one run, on whatever device is picked):
   (b) the same work as a per-class loop (batch = T restarts, one class at a time, as the original code did), and the ratio;
   (c) achieved GFLOP/s of an ascent step against a large plain torch.matmul on the same device;
   (d) steps to convergence (objective within 1e-4 relative of a 5,000-step reference run) for the default
-      optimiser against the paper's schedule (plain ascent, decay from step 500 with alpha = 0.2, min_lr 1e-6,
-      stop after 10 non-improving steps);
-  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve, wall time.
+      optimiser ("bundle"), the earlier default ("matched") and the paper's schedule (plain ascent, decay from
+      step 500 with alpha = 0.2, min_lr 1e-6, stop after 10 non-improving steps);
+  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve (its default optimiser,
+      or --optimizer), wall time and steps per row.
+
+Measured here (2 shared cores, loaded by other jobs, so rates are low; 1 torch thread; 24 classes x 2 restarts =
+48 rows, reference: "bundle" run for 200 steps): "matched" 24.5 steps per row (max 35), median objective gap
+1.2e-4; "bundle" 14.7 (max 21), median gap 1.2e-4; row-step rate of "bundle" 3-14 % below "matched" (its cuts:
+a few passes over 2 x 6 maps per row and step); wall time 24 s against 39 s. The full float32 run took 1,266 s
+with "matched" (mean 23.0 steps per row); scaled by steps and rate, "bundle" should take about 800-850 s.
 
 Usage:
-  python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda] [--full]
+  python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda] [--full [--optimizer NAME]]
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also run all 919 classes x 10 restarts")
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
                         help="precisions of the full run (each one runs)")
+    parser.add_argument("--optimizer", default=None, choices=["bundle", "matched", "paper"],
+                        help="optimiser of the full run (default: resolve's default)")
     args = parser.parse_args()
 
     device = check_device(args.device)
@@ -121,7 +130,8 @@ def main() -> None:
     ref_obj = reference.objective[:, 0]
     print(f"(d) reference: paper ascent lr0 0.1 for {args.reference_steps} steps on {len(conv_classes)} rows "
           f"({time.perf_counter() - t0:.0f} s)")
-    runs = {"matched (default)": dict(optimizer="matched"), "matched, bfloat16": dict(precision="bfloat16")}
+    runs = {"bundle (default)": dict(optimizer="bundle"), "matched": dict(optimizer="matched"),
+            "bundle, bfloat16": dict(precision="bfloat16")}
     for lr0 in (0.1, 0.01):
         runs[f"paper, lr0 = {lr0}"] = dict(optimizer="paper", lr=lr0)
     for name, kwargs in runs.items():
@@ -137,8 +147,9 @@ def main() -> None:
         model = nn.Sequential(OrderedDict(h=nn.Identity(), head=deepsea_head()))
         for precision in args.precision:
             t0 = time.perf_counter()
-            res = dr.resolve(model, "h", input_shape=FEATURES, restarts=10, device=device, precision=precision)
-            print(f"(e) all {res.n_classes} classes x {res.n_restarts} restarts, {precision}: "
+            chosen = {} if args.optimizer is None else {"optimizer": args.optimizer}
+            res = dr.resolve(model, "h", input_shape=FEATURES, restarts=10, device=device, precision=precision, **chosen)
+            print(f"(e) all {res.n_classes} classes x {res.n_restarts} restarts, {res.params['optimizer']}, {precision}: "
                   f"{time.perf_counter() - t0:.0f} s (ascent {res.params['ascent_seconds']:.0f} s, "
                   f"{res.params['row_steps']} row-steps = {res.params['row_steps'] / res.params['ascent_seconds']:.0f}/s, "
                   f"mean steps {res.steps.mean():.2f}, max {res.steps.max()}); classes with >1 component: "
