@@ -29,12 +29,12 @@ Optimisers
     least ``0.25 lambda d^2`` above it (d the distance to where the cut was made), which keeps cuts from far points
     from cutting off the optimum. A row has converged when the model's maximum is within ``tol`` of the best
     objective, or no step gained more than ``tol`` for ``patience`` steps. Cost: 2 x cuts maps per row of memory
-    and a few passes over them per step. On a hand-built head whose optimum lies on two kinks it reaches the
-    optimum to 1e-7 in under 10 steps where "matched" stops 6e-4 short after 25 (tested). Measured on the
-    DeepSEA-shaped head of ``benchmarks/ascent_speed.py`` (24 classes x 2 restarts, 1 thread, against a 200-step
-    run): 14.7 steps per row (max 21) against 24.5 (max 35) for "matched", both at a median objective gap of
-    1.2e-4 (its default tol, 3e-5, is looser than matched's 1e-5 for that reason: with 1e-5 it takes 15.8 steps
-    for 1.1e-4).
+    and a few passes over them per step (about 8 % of a step of the DeepSEA-shaped head). On a hand-built head
+    whose optimum lies on two kinks it reaches the optimum to 1e-7 in under 10 steps where "matched" stops 6e-4
+    short after 25 (tested). Measured on the DeepSEA-shaped head of ``benchmarks/ascent_speed.py`` (24 classes x
+    2 restarts, against a 200-step run): 14.7 steps per row (max 21) against 24.5 (max 35) for "matched", both at
+    a median objective gap of 1.2e-4 (its default tol, 3e-5, is looser than matched's 1e-5 for that reason: with
+    1e-5 it takes 15.8 steps for 1.1e-4); wall time 16 s against 25 s (1 thread).
 ``"paper"``
     The paper's schedule: plain gradient ascent with ``lr = lr0 * max((step - start_decay) ** -alpha, min_lr)``
     after ``start_decay`` steps, stopping when the objective has not improved for ``patience`` steps
@@ -438,15 +438,16 @@ def _step_bundle(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tenso
     rows.cut_c = torch.where(valid, rows.cut_c + best_s[:, None] + err - level, rows.cut_c)
     # Model optimum: H - center = sum_i w_i a_i / (2 lambda), w minimising the dual
     # ||sum_i w_i a_i||^2 / (4 lambda) + sum_i w_i c_i over the simplex; written with d_i = a_i - a_anchor
-    # so that the nearly equal gradients do not cancel in the Gram matrix.
+    # (sum_i w_i = 1) so that the nearly equal gradients do not cancel in the Gram matrix (from the raw float32
+    # Gram matrix of the a_i, rows of the tf422 CTCF model ended 2e-2 apart between batch sizes; 1.5e-3 so).
     a0 = rows.cut_a[ar, anchor]
     diff = rows.cut_a - a0[:, None]
     gram = torch.bmm(diff, diff.transpose(1, 2)).double() / (2.0 * l2)
     lin = rows.cut_c + _dots(diff, a0) / (2.0 * l2)
+    top = a0.square().sum(1).double()
     w = _simplex_qp(gram, lin, valid)
-    model = (0.5 * torch.einsum("bi,bij,bj->b", w, gram, w) + (w * lin).sum(1)
-             + (a0.double() ** 2).sum(1) / (4.0 * l2))
-    target = torch.einsum("bk,bkf->bf", w.to(a.dtype), rows.cut_a) / (2.0 * l2)
+    model = 0.5 * torch.einsum("bi,bij,bj->b", w, gram, w) + (w * lin).sum(1) + top / (4.0 * l2)
+    target = torch.bmm(w.to(a.dtype)[:, None], rows.cut_a).squeeze(1) / (2.0 * l2)
     rows.cut_w = torch.where(valid, w, np.nan)
     # A full bundle merges its two least-weighted cuts (never the anchor) into their weighted mean, which the
     # model keeps as one cut: the slot for the next step's cut.
