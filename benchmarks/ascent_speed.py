@@ -8,12 +8,25 @@ Figures (all measured in one run, on whatever device is picked):
   (b) the same work as a per-class loop (batch = T restarts, one class at a time, as the original code did), and the ratio;
   (c) achieved GFLOP/s of an ascent step against a large plain torch.matmul on the same device;
   (d) steps to convergence (objective within 1e-4 relative of a 5,000-step reference run) for the default
-      optimiser against the paper's schedule (plain ascent, decay from step 500 with alpha = 0.2, min_lr 1e-6,
-      stop after 10 non-improving steps);
-  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve, wall time.
+      optimiser ("bundle"), the earlier default ("matched") and the paper's schedule (plain ascent, decay from
+      step 500 with alpha = 0.2, min_lr 1e-6, stop after 10 non-improving steps);
+  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve (its default optimiser,
+      or --optimizer), wall time and steps per row;
+  (f) with --subset N: N classes (spread over the 919) x 2 restarts, "bundle" and "matched" with their defaults:
+      steps per row, wall time and the objective gap to the best of them and a "bundle" run of --subset-steps
+      steps (median, 90 %, max); the figures below are --subset 24.
+
+Measured here (2 cores shared with other jobs; 24 classes x 2 restarts = 48 rows; reference: "bundle" run for
+200 steps): "matched" 24.5 steps per row (max 35), median objective gap 1.2e-4; "bundle" 14.7 (max 21), the same
+median gap 1.2e-4. Wall time, 1 torch thread: 25 s against 16 s (46.2 and 43.1 row-steps/s); 2 threads: 52 s
+against 47 s (the other jobs took much of the second core, so these two are noise-bound). Row-step rate with
+fixed steps (64 rows, 1 thread, three alternations): "bundle" 7.7 % below "matched". The full float32 run took
+1,266 s with "matched" (mean 23.0 steps per row, 174 row-steps/s); scaled by these step counts and rates,
+"bundle" should take about 830 s on a quiet machine (13.8 steps per row; not yet measured).
 
 Usage:
-  python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda] [--full]
+  python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda] [--subset 24]
+                                    [--full [--optimizer NAME]]
 """
 
 from __future__ import annotations
@@ -76,6 +89,24 @@ def steps_to_reach(trace: np.ndarray, target: float, rel: float = 1e-4) -> int:
     return int(hit[0]) + 1 if len(hit) else -1
 
 
+def subset_comparison(head: nn.Module, n_classes: int, reference_steps: int, device: torch.device) -> None:
+    """(f): the default optimisers against a long "bundle" run on a spread subset of classes."""
+    classes = list(range(3, 919, 919 // n_classes))[:n_classes]
+    t0 = time.perf_counter()
+    reference = feature_ascent(head, FEATURES, classes, 2, 1.0, optimizer="bundle", tol=0.0,
+                               patience=reference_steps + 1, steps=reference_steps, device=device)
+    print(f"(f) {len(classes)} classes x 2 restarts; reference: bundle, {reference_steps} steps "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    runs = {name: feature_ascent(head, FEATURES, classes, 2, 1.0, optimizer=name, device=device)
+            for name in ("bundle", "matched")}
+    best = np.maximum.reduce([reference.objective.ravel()] + [out.objective.ravel() for out in runs.values()])
+    for name, out in runs.items():
+        gap = (best - out.objective.ravel()) / np.abs(best)
+        print(f"    {name:8s} steps per row mean {out.steps.mean():.1f} (max {out.steps.max()}); {out.seconds:.0f} s, "
+              f"{out.row_steps / out.seconds:.1f} row-steps/s; objective gap median {np.median(gap):.1e}, "
+              f"90 % {np.quantile(gap, 0.9):.1e}, max {gap.max():.1e}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classes", type=int, default=16, help="classes for (a)-(c)")
@@ -87,6 +118,10 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also run all 919 classes x 10 restarts")
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
                         help="precisions of the full run (each one runs)")
+    parser.add_argument("--optimizer", default=None, choices=["bundle", "matched", "paper"],
+                        help="optimiser of the full run (default: resolve's default)")
+    parser.add_argument("--subset", type=int, default=0, help="classes (x 2 restarts) for (f); 0 skips it")
+    parser.add_argument("--subset-steps", type=int, default=200, help="steps of the reference run of (f)")
     args = parser.parse_args()
 
     device = check_device(args.device)
@@ -121,7 +156,8 @@ def main() -> None:
     ref_obj = reference.objective[:, 0]
     print(f"(d) reference: paper ascent lr0 0.1 for {args.reference_steps} steps on {len(conv_classes)} rows "
           f"({time.perf_counter() - t0:.0f} s)")
-    runs = {"matched (default)": dict(optimizer="matched"), "matched, bfloat16": dict(precision="bfloat16")}
+    runs = {"bundle (default)": dict(optimizer="bundle"), "matched": dict(optimizer="matched"),
+            "bundle, bfloat16": dict(precision="bfloat16")}
     for lr0 in (0.1, 0.01):
         runs[f"paper, lr0 = {lr0}"] = dict(optimizer="paper", lr=lr0)
     for name, kwargs in runs.items():
@@ -133,12 +169,16 @@ def main() -> None:
         print(f"    {name:20s} steps to within 1e-4 of reference: {reach}; stopped after {out.steps[:, 0].tolist()}; "
               f"final objective vs reference (float32, > 0 = higher): {np.array2string(gap, formatter={'float_kind': lambda v: f'{v:+.1e}'})}")
 
+    if args.subset:
+        subset_comparison(head, args.subset, args.subset_steps, device)
+
     if args.full:
         model = nn.Sequential(OrderedDict(h=nn.Identity(), head=deepsea_head()))
         for precision in args.precision:
             t0 = time.perf_counter()
-            res = dr.resolve(model, "h", input_shape=FEATURES, restarts=10, device=device, precision=precision)
-            print(f"(e) all {res.n_classes} classes x {res.n_restarts} restarts, {precision}: "
+            chosen = {} if args.optimizer is None else {"optimizer": args.optimizer}
+            res = dr.resolve(model, "h", input_shape=FEATURES, restarts=10, device=device, precision=precision, **chosen)
+            print(f"(e) all {res.n_classes} classes x {res.n_restarts} restarts, {res.params['optimizer']}, {precision}: "
                   f"{time.perf_counter() - t0:.0f} s (ascent {res.params['ascent_seconds']:.0f} s, "
                   f"{res.params['row_steps']} row-steps = {res.params['row_steps'] / res.params['ascent_seconds']:.0f}/s, "
                   f"mean steps {res.steps.mean():.2f}, max {res.steps.max()}); classes with >1 component: "

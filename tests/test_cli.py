@@ -109,7 +109,7 @@ MISTAKES = [
     ([a if a != "{out}" else "{dir}/afile" for a in RUN], "--out: expected a folder, got the file"),
     ([a if a != "4,20" else "5,20" for a in RUN], r"the model failed on an input of shape \(1, 5, 20\)"),
     ([a if a != "4,20" else "4;20" for a in RUN], "--input-shape: expected positive sizes separated by commas"),
-    (RUN + ["--optimizer", "adam"], "optimizer: expected one of 'matched', 'paper', got 'adam'"),
+    (RUN + ["--optimizer", "adam"], "optimizer: expected one of 'matched', 'bundle', 'paper', got 'adam'"),
     (RUN + ["--l2", "0"], r"l2 \(lambda\): expected a finite number > 0, got 0"),
     (RUN + ["--l2", "big"], "--l2: expected a positive number or one of auto, gradient, prior, norm, got 'big'"),
     (RUN[:-1] + ["0"], "restarts: expected an integer >= 1, got 0"),

@@ -13,7 +13,11 @@ from deepresolve.regularization import choose_l2, prior_l2, reference_inputs
 
 SHARED = Path(__file__).parents[1].parent / "shared"
 TF422 = SHARED / "data" / "tf422" / "wgEncodeAwgTfbsBroadDnd41CtcfUniPk"
-S = 10.0
+# A power of two: rescaling is then exact in floating point, so the ascent takes the same path up to the scale.
+# With a scale like 10 the rounding differs, and the "bundle" step (whose small QP amplifies rounding where rows
+# are nearly tied between kinks) sent 1 of 10 restarts of the tf422 model to another local optimum (objective
+# 1.6e-3 apart), which says nothing about the lambda policy this file tests.
+S = 8.0
 
 
 def small_cnn(seed=0):

@@ -41,7 +41,7 @@ BAD = [
     (dict(l2="prior"), r"input_shape: expected a one-hot DNA input with exactly one axis of size 4.* got \(8,\)"),
     (dict(steps=0), "steps: expected an integer >= 1, got 0"),
     (dict(patience=0), "patience: expected an integer >= 1, got 0"),
-    (dict(optimizer="adam"), "optimizer: expected one of 'matched', 'paper', got 'adam'"),
+    (dict(optimizer="adam"), "optimizer: expected one of 'matched', 'bundle', 'paper', got 'adam'"),
     (dict(precision="float16"), "precision: expected one of 'float32', 'bfloat16', got 'float16'"),
     (dict(device="cuda:7" if torch.cuda.is_available() else "cuda"), "device: expected a device this machine has"),
     (dict(seed=-1), "seed: expected an integer >= 0, got -1"),

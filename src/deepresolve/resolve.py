@@ -77,7 +77,7 @@ def resolve(
     seed: int = 0,
     device: str | torch.device | None = None,
     batch_size: int | None = None,
-    optimizer: Optimizer = "matched",
+    optimizer: Optimizer = "bundle",
     at: str = "output",
     head: nn.Module | None = None,
     logits: bool = True,
@@ -128,8 +128,9 @@ def resolve(
         Default: CUDA when available, else CPU.
     batch_size : int, optional
         Rows (class x restart pairs) per forward/backward pass; lower it to bound memory.
-    optimizer : {"matched", "paper"}
-        "matched" (default, fast) or the paper's decaying-step plain ascent.
+    optimizer : {"bundle", "matched", "paper"}
+        "bundle" (default, fewest steps), "matched" (the earlier default) or the paper's decaying-step plain
+        ascent; see :mod:`deepresolve.ascent`.
     at : {"output", "input"}
         Analyse the output (default) or the input of ``layer``.
     head : nn.Module, optional
