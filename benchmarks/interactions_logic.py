@@ -182,6 +182,8 @@ def deepsea_cost(batch: int = 32, repeats: int = 3) -> list[str]:
     per = (time.perf_counter() - t) / (repeats * batch)
     lines = [f"DeepSEA-shaped model at drop2, 919 classes: {per * 1e3:.1f} ms per evaluation (body + head, batch {batch}, "
              f"{torch.get_num_threads()} thread(s), this CPU)"]
+    for k in (6, 8):
+        lines.append(f"  word scan, k = {k}: {4 * 4 ** k:,} passes = {4 * 4 ** k * per / 60:.3g} min here")
     for K, C, top, n in ((1000, 2000, 8, 16), (1000, 2000, 24, 64), (480, 919, 8, 16)):
         G = K  # worst case: every channel its own group
         pairs = min(2 * C * top * (top - 1) // 2, K * (K - 1))  # union over classes, channel + group level

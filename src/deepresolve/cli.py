@@ -309,8 +309,11 @@ def interactions_command(
         architecture: Optional[str] = ARCHITECTURE_OPTION,
         at: str = AT_OPTION,
         classes: Optional[str] = CLASSES_OPTION,
-        contexts: int = typer.Option(64, help="Random contexts every interaction is averaged over."),
+        contexts: int = typer.Option(128, help="Random contexts every interaction is averaged over."),
         top: int = typer.Option(24, help="Pairs among each class's top channels and motif groups by |main effect|."),
+        motif_words: str = typer.Option("scan", help="Motif groups from the word scan of all k-mers ('scan') or "
+                                                      "from the filters' own words ('filters')."),
+        word_length: Optional[int] = typer.Option(None, help="k of the word scan (default 8 up to 200 bp, else 6)."),
         scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' or 'logit'."),
         inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs: backgrounds become their "
                                                          "dinucleotide shuffles instead of random sequences."),
@@ -332,7 +335,7 @@ def interactions_command(
     n_outputs = _n_outputs(net, shape)
     chosen = parse_classes(classes, n_outputs)
     ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
-                 inputs=inputs_array, seed=seed, device=device, batch_size=batch_size,
+                 motif_words=motif_words, word_length=word_length, inputs=inputs_array, seed=seed, device=device, batch_size=batch_size,
                  class_names=_class_names(names, chosen or list(range(n_outputs)), n_outputs))
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".interactions.h5.tmp"

@@ -17,20 +17,20 @@ saturation, and one filter often matches parts of several motifs).
   deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random sequences.
   ``words=`` overrides both (e.g. known motifs). **On-level** ``a_k``: the channel's response to its own word
   written into random sequences (max over the layer's positions); exact for a first-layer channel.
-* **Motif groups**, ``motif_words="filters"`` (default): channels k, l whose words make each other fire at
-  ``group_threshold`` (0.5) of their range or more (on-level above the channel's level on random sequences),
-  joined by average-linkage clustering (``groups=`` overrides). A group is switched on with the word of its
-  member of highest on-level.
-* ``motif_words="scan"`` (the word scan, :func:`scan_words`): every k-mer (k = 8 by default, ``word_length``)
-  is written into random sequences, and its *read* is how much it changes the input of the head's first linear
-  map, i.e. what the rest of the network takes from the layer. K-mers whose read is a robust outlier are taken
-  in order of read, copies of an earlier word (shifted, mismatched, fragments) set aside, up to ``top`` words;
-  each word is a group, and a channel joins the group whose word raises it most, if by at least
-  ``group_threshold`` of its range (else ``groups`` is -1 for it). Why it exists: on trained models a filter's
-  consensus is often a chimera of parts of two motifs, and filter words missed a planted motif of the 3-way AND
-  models on every seed; the scan names the planted motifs as its top words on most seeds. Why it is not the
-  default: it leaves more than one word for some motifs, and a copy of a motif in the context masks that motif's
-  pairs (measured in ``benchmarks/interactions_logic.py``, figures in the README).
+* **Motif groups**, ``motif_words="scan"`` (default; the word scan, :func:`scan_words`): every k-mer (k = 8 for
+  inputs up to 200 bp, else 6; ``word_length``) is written into random sequences, and its *read* is how much it
+  changes the input of the head's first linear map, i.e. what the rest of the network takes from the layer.
+  K-mers whose read is a robust outlier are taken in order of read, copies of an earlier word (shifted,
+  mismatched, fragments) set aside, up to ``top`` words; each word is a group, and a channel joins the group whose
+  word raises it most, if by at least ``group_threshold`` (0.5) of its range (on-level above its level on random
+  sequences; else ``groups`` is -1 for it). It needs no output class and no partner, so it finds motifs that act
+  only together. With ``words=`` or ``groups=`` given, the groups are made as for "filters".
+* ``motif_words="filters"``: channels k, l whose preferred words make each other fire at ``group_threshold`` of
+  their range or more, joined by average-linkage clustering (``groups=`` overrides); a group is switched on with
+  the word of its member of highest on-level. Why it is not the default: on trained models a filter's consensus
+  is often a chimera of parts of two motifs; in ``benchmarks/interactions_logic.py`` filter words missed a planted
+  motif of the 3-way AND models, which met the target on 0 of 5 seeds (the scan: 5 of 5), and filter words met it
+  in 5 of the 8 trained cases against the scan's 7 (figures in the README).
 
 Switching players on (how W > 1 is handled)
 -------------------------------------------
@@ -63,9 +63,8 @@ On the output scale ``scale`` (probability for models ending in a sigmoid/softma
   scale too: on the probability scale a motif that only acts with partners, or that moves an output saturated
   far from 0.5, has a main effect near 0 and was never paired (set I's CGCTTG does nothing without CAGGTC; in a
   trained 3-way AND every probability main effect is exactly 0 at logits near -100), while its logit moves.
-  Measured on the cached benchmark models (``benchmarks/interactions_logic.py``): the set I XOR pair is now
-  evaluated on 3 of 4 seeds instead of 2 and ranks first on 1 (before: 0); xor40, OR, NOT and the additive case
-  unchanged. Interactions and p-values stay on the output scale.
+  Measured on the cached benchmark models with filter words (``benchmarks/interactions_logic.py``): the set I
+  XOR pair was evaluated on 3 of 4 seeds instead of 2 and ranked first on 1 instead of 0; the other cases unchanged. Interactions and p-values stay on the output scale.
 * **p-value**: one-sided t-test over the contexts of the interval null ``|interaction| <= margin x s_c``, with
   ``s_c`` the rms main effect of the class's ``top`` players: a pair is significant when it is reliably larger
   than a tenth (default) of a typical main effect, so small interactions of an additive network's ReLUs are not.
