@@ -12,13 +12,13 @@ place, so the batch stays full until the work runs out.
 
 Optimisers
 ----------
-``"matched"``
+``"matched"`` (default)
     Gradient ascent with a per-row step ``eta / (2 lambda)``, ``eta`` starting at ``lr`` (default 1) and halved
     whenever a step lowers the row's objective (the step is then undone). For a head that is piecewise linear in H
     (ReLU, max-pool, dense layers: the usual genomic CNN) the step ``1 / (2 lambda)`` jumps straight to the optimum
     ``grad S_c / (2 lambda)`` of the current linear region, so rows converge in a handful of steps. A row has
     converged when its relative objective gain stays below ``tol`` for ``patience`` accepted steps.
-``"bundle"`` (default)
+``"bundle"``
     A cutting-plane (bundle) step that learns the kinks: every evaluation adds a *cut*, the linear piece
     ``S(H_i) + grad S(H_i) . (H - H_i)``, and the next point maximises the model ``min_i cut_i(H) - lambda
     ||H - center||^2``. Its maximiser is a convex combination of the cuts' matched points ``grad S(H_i) /
@@ -185,7 +185,7 @@ def evaluate(head: nn.Module, maps: torch.Tensor, classes: Sequence[int], l2: fl
 
 
 def check_ascent_options(
-    optimizer: str = "bundle",
+    optimizer: str = "matched",
     *,
     restarts: int = 10,
     l2: float | None = 1.0,
@@ -499,7 +499,7 @@ def feature_ascent(
     restarts: int = 10,
     l2: float = 1.0,
     *,
-    optimizer: Optimizer = "bundle",
+    optimizer: Optimizer = "matched",
     lr: float | None = None,
     steps: int | None = None,
     tol: float | None = None,

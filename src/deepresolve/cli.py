@@ -194,7 +194,7 @@ def run(model: str = MODEL_ARGUMENT,
         restarts: int = typer.Option(10, help="Random restarts per class."),
         l2: str = typer.Option("auto", help="lambda, or a policy: 'auto' (= 'gradient'), 'prior' or 'norm' "
                                            "(see deepresolve.regularization)."),
-        optimizer: str = typer.Option("bundle", help="'bundle' (fewest steps), 'matched' or 'paper' (decaying plain ascent)."),
+        optimizer: str = typer.Option("matched", help="'matched' (default), 'bundle' (fewest steps on small batches) or 'paper' (decaying plain ascent)."),
         steps: Optional[int] = typer.Option(None, help="Maximum ascent steps."),
         lr: Optional[float] = typer.Option(None, help="Step size (see the docs for each optimiser)."),
         inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of a few real inputs (the l2 policies use "
