@@ -176,12 +176,12 @@ class Interactions:
 
     @property
     def group_names(self) -> list[str]:
-        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``)."""
+        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``, ``"... (no channel)"``)."""
         names = []
         for g, w in enumerate(self.group_words):
             word = "".join("ACGT"[b] for b in np.asarray(w).argmax(0))
             members = "+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g))
-            names.append(f"{word} ({members})" if members else f"{word} (#{g})")
+            names.append(f"{word} ({members or 'no channel'})")
         return names
 
     @staticmethod
