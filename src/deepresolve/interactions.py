@@ -380,6 +380,11 @@ def _insert(words: np.ndarray, length: int, n_bg: int, rng: np.random.Generator)
     return torch.from_numpy(x.reshape(n_words * n_bg, 4, length))
 
 
+def _random_sequences(rng: np.random.Generator, n: int, length: int) -> torch.Tensor:
+    """Uniform random one-hot sequences (n, 4, length)."""
+    return torch.eye(4)[torch.from_numpy(rng.integers(0, 4, (n, length)))].transpose(1, 2).contiguous()
+
+
 def _channels(h: torch.Tensor) -> torch.Tensor:
     """A layer's output as (N, K, W); W = 1 for a flat layer."""
     return h[:, :, None] if h.dim() == 2 else h.reshape(h.shape[0], h.shape[1], -1)
@@ -407,7 +412,7 @@ def preferred_words(model: nn.Module, layer: str, body: nn.Module, length: int, 
     from .motifs import channel_motifs
 
     rng = np.random.default_rng(seed)
-    seqs = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (64, length))].transpose(0, 2, 1).copy()
+    seqs = _random_sequences(rng, 64, length).numpy()
     _, info = channel_motifs(model, layer, seqs, n_init=4, steps=150, seed=seed)
     best = info["activation"].argmax(axis=1)
     frags = info["all_pwms"][np.arange(len(best)), best]  # (K, 4, rf), columns normalised
@@ -507,7 +512,7 @@ def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length:
         Rise of each channel's largest response over the random sequences' when the word is written in.
     """
     reader = _head_reader(head)
-    base = torch.eye(4)[torch.from_numpy(rng.integers(0, 4, (backgrounds, length)))].transpose(1, 2).contiguous()
+    base = _random_sequences(rng, backgrounds, length)
     hb = _channels(body(base.to(device)).float())
     zb = reader(hb.reshape(backgrounds, *shape)).flatten(1)
     ab = hb.amax(-1)
@@ -818,7 +823,7 @@ def interactions(
 
     # Background maps
     if inputs is None:
-        xb = torch.eye(4)[torch.from_numpy(rng.integers(0, 4, (backgrounds, length)))].transpose(1, 2).contiguous()
+        xb = _random_sequences(rng, backgrounds, length)
     else:
         from tangermeme.ersatz import dinucleotide_shuffle
 
