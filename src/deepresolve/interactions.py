@@ -911,8 +911,8 @@ def interactions(
     # 1) the coalition groups: strongest alone or as a pair (on pure background contexts)
     no_coalition = torch.zeros(contexts, G, dtype=torch.bool)
     ev0 = evaluator(head, no_coalition)
-    main0, logit0 = _main_effects(ev0, all_players, players_group, contexts, G, squash)
-    strength = _relative_strength(main0[:, K:], logit0[:, K:])
+    main0, logit0 = _main_effects(ev0, all_players[K:], players_group, contexts, G, squash)  # groups only
+    strength = _relative_strength(main0, logit0)
     screened = np.sort(np.argsort(-strength.max(0), kind="stable")[:2 * top])
     strength = _pair_strength(ev0, screened, K, players_group, contexts, G, squash, strength)
     chosen = np.argsort(-strength.max(0), kind="stable")[:context_groups]
