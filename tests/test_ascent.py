@@ -269,3 +269,29 @@ def test_bundle_reaches_an_optimum_on_two_kinks_in_a_few_steps_where_the_matched
     assert (slow.objective[0] < best * (1 - 1e-4)).all()
     slow_steps = feature_ascent(head, (12,), [0], 4, lam, optimizer="matched", seed=2).steps
     assert slow_steps.mean() > 2 * fast.steps.mean()
+
+
+@pytest.mark.parametrize("padding", [0, 3])
+def test_cpu_convolution_input_gradient_equals_autograd_and_leaves_the_head_alone(padding):
+    from deepresolve.ascent import _fast_input_gradients, _FrozenConv1d, _value_and_grad
+    torch.manual_seed(0)
+    head = nn.Sequential(nn.Conv1d(6, 5, 4, padding=padding), nn.ReLU(), nn.Conv1d(5, 3, 3), nn.ReLU(),
+                         nn.Conv1d(3, 3, 2, stride=2), nn.Flatten(), nn.Linear(3 * ((20 + 2 * padding - 5) // 2), 2))
+    fast = _fast_input_gradients(head)
+    assert [type(m) for m in fast] == [_FrozenConv1d, nn.ReLU, _FrozenConv1d, nn.ReLU, nn.Conv1d, nn.Flatten, nn.Linear]
+    assert all(type(m) is not _FrozenConv1d for m in head) and fast[4] is head[4]  # caller's head untouched
+    h, cls = torch.randn(7, 6, 20), torch.randint(0, 2, (7,))
+    for a, b in zip(_value_and_grad(head, h, cls, 0.5, None), _value_and_grad(fast, h, cls, 0.5, None)):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_convolution_head_reaches_its_closed_form_optimum():
+    # a linear convolution then a linear read-out: S(H) = w . conv(H) + b, so the optimum is conv^T w / (2 lambda),
+    # which only the convolution's input gradient (the fast CPU path) can produce
+    torch.manual_seed(2)
+    conv, lam = nn.Conv1d(5, 4, 3, padding=1), 0.8
+    model = nn.Sequential(nn.Identity(), nn.Sequential(conv, nn.Flatten(), nn.Linear(4 * 9, 2)))
+    res = dr.resolve(model, "0", input_shape=(5, 9), restarts=3, l2=lam)
+    w = model[1][2].weight.detach().reshape(2, 4, 9)
+    expected = torch.nn.grad.conv1d_input((2, 5, 9), conv.weight.detach(), w, padding=1).numpy() / (2 * lam)
+    np.testing.assert_allclose(res.fims, np.broadcast_to(expected[:, None], res.fims.shape), atol=1e-5)

@@ -64,8 +64,10 @@ the statement for batch_size 1, 5 and the default, for all three optimisers.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import Callable, Literal, Sequence
 
@@ -134,6 +136,68 @@ def row_fivs(maps: torch.Tensor | np.ndarray) -> np.ndarray:
     """FIVs (float64) of a stack of maps (n, K, ...) -> (n, K); a map of shape (K,) (W = 1) is its own FIV."""
     maps = maps.numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
     return fiv(maps.reshape(len(maps), maps.shape[1], -1))
+
+
+class _ConvInputGrad(torch.autograd.Function):
+    """``conv1d`` of a frozen weight whose backward computes only the input's gradient, by one matrix product.
+
+    The gradient with respect to the input of a stride-1 convolution is ``grad @ W`` over (out channels) x
+    (kernel taps x in channels) followed by adding the k taps back at their shifts. On the CPU this is about 1.5 x
+    faster than ``convolution_backward`` (measured on DeepSEA's third convolution, 480 -> 960 x 8 at W = 60, 256
+    rows: 1.6 s against 2.6 s on one thread), and the backward of the head's convolutions is most of an ascent step.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
+                taps: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(taps)
+        ctx.shape = (x.shape[-1], padding, weight.shape[1], weight.shape[2])
+        return torch.nn.functional.conv1d(x, weight, bias, padding=padding)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (taps,) = ctx.saved_tensors  # (out channels, k * in channels), tap-major
+        length, padding, n_in, k = ctx.shape
+        n, n_out, w_out = grad.shape
+        y = (grad.transpose(1, 2).reshape(-1, n_out) @ taps).view(n, w_out, k, n_in)
+        full = grad.new_zeros(n, w_out + k - 1, n_in)
+        for j in range(k):
+            full[:, j:j + w_out] += y[:, :, j]
+        return full[:, padding:padding + length].transpose(1, 2), None, None, None, None
+
+
+class _FrozenConv1d(nn.Module):
+    """An ``nn.Conv1d`` (stride 1, no dilation or groups, zero padding) computed through :class:`_ConvInputGrad`, for
+    the ascent: it shares the convolution's parameters and treats them as constants."""
+
+    def __init__(self, conv: nn.Conv1d):
+        super().__init__()
+        self.conv = conv
+        self.register_buffer("taps", conv.weight.detach().permute(0, 2, 1).reshape(conv.out_channels, -1).contiguous(),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ConvInputGrad.apply(x, self.conv.weight, self.conv.bias, self.conv.padding[0], self.taps)
+
+
+def _fast_input_gradients(module: nn.Module) -> nn.Module:
+    """``module`` with every plain ``nn.Conv1d`` computed by :class:`_FrozenConv1d` (for CPU ascents, which never
+    need the weights' gradients).
+
+    Containers on the way are shallow copies with their own child list, so the caller's module is untouched and no
+    weight is copied. Other modules, and convolutions with strides, dilation, groups or non-zero padding modes, are
+    kept as they are.
+    """
+    if (type(module) is nn.Conv1d and module.stride == (1,) and module.dilation == (1,) and module.groups == 1
+            and module.padding_mode == "zeros" and not isinstance(module.padding, str)):
+        return _FrozenConv1d(module)
+    children = dict(module.named_children())
+    swapped = {name: _fast_input_gradients(child) for name, child in children.items()}
+    if all(swapped[name] is child for name, child in children.items()):
+        return module
+    out = copy.copy(module)
+    out._modules = OrderedDict((name, swapped.get(name, child)) for name, child in module._modules.items())
+    return out
 
 
 def _scores(head: nn.Module, h: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
@@ -270,8 +334,8 @@ def check_ascent_options(
 class _Rows:
     """State of the rows in the batch; every tensor has one entry per row on its first axis.
 
-    Rows leave with :meth:`take` (keep a mask) and join with :meth:`cat`, so that no per-row quantity can fall out
-    of step with the others.
+    Rows leave with :meth:`take` (keep a mask) and join in the places of finished rows with :meth:`put`, so that no
+    per-row quantity can fall out of step with the others.
     """
 
     index: torch.Tensor     # (B,) long, CPU: row r = (class r // T, restart r % T)
@@ -318,10 +382,17 @@ class _Rows:
                         else value[keep.to(value.device)]
                         for f in fields(self) for value in [getattr(self, f.name)]})
 
-    def cat(self, other: "_Rows") -> "_Rows":
-        """These rows followed by ``other``'s."""
-        return _Rows(**{f.name: a + b if isinstance(a, list) else torch.cat([a, b])
-                        for f in fields(self) for a, b in [(getattr(self, f.name), getattr(other, f.name))]})
+    def put(self, slots: torch.Tensor, other: "_Rows") -> None:
+        """Write ``other``'s rows into the positions ``slots`` (finished rows), in place: a batch that stays full
+        copies only the new rows, not the whole state (2 x ``cuts`` + 3 maps per row for "bundle")."""
+        where = slots.tolist()
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, list):
+                for j, k in enumerate(where):
+                    mine[k] = theirs[j]
+            else:
+                mine[slots.to(mine.device)] = theirs
 
 
 def _per_row(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -552,7 +623,9 @@ def feature_ascent(
     seed : int
         Each row's start depends only on (seed, class, restart), whatever the batching or class subset.
     device : str or torch.device, optional
-        Default: CUDA when available, else CPU.
+        Default: CUDA when available, else CPU. On the CPU (float32) the head's plain ``nn.Conv1d`` layers compute
+        their input gradient as one matrix product (:class:`_ConvInputGrad`): a step of the DeepSEA-shaped head
+        is about 20 % faster; the results are the same to float32 rounding.
     batch_size : int, optional
         Rows per forward/backward pass (default: 256 on the CPU, 4096 on a GPU). Bounds memory. Results depend
         on it only within the tolerance stated in the module docstring ("Batching").
@@ -585,6 +658,8 @@ def feature_ascent(
     bf16 = precision == "bfloat16"
     dev = check_device(device)
     head = head.to(dev).eval()
+    if dev.type == "cpu" and not bf16:
+        head = _fast_input_gradients(head)
     classes = [int(c) for c in classes]
     C, T = len(classes), int(restarts)
     R = C * T
@@ -610,19 +685,18 @@ def feature_ascent(
     start = time.perf_counter()
     row_steps = 0
 
-    def admit(batch: _Rows | None, n: int) -> _Rows | None:
-        """``batch`` with up to ``n`` pending rows added at their starting maps."""
+    def admit(n: int) -> _Rows | None:
+        """Up to ``n`` pending rows at their starting maps (None when none is left)."""
         new = pending[:n]
         del pending[:n]
         if not new:
-            return batch
+            return None
         h0 = initial_maps([rows[r] for r in new], feature_shape, seed, init_scale).to(dev)
         if center_dev is not None:
             h0 = h0 + center_dev
         if nonnegative:
             h0 = h0.clamp_min(0)
-        fresh = _Rows.start(new, [rows[r][0] for r in new], h0, opts["lr"], opts.get("cuts", 0))
-        return fresh if batch is None else batch.cat(fresh)
+        return _Rows.start(new, [rows[r][0] for r in new], h0, opts["lr"], opts.get("cuts", 0))
 
     def finish(batch: _Rows) -> None:
         """Store the finished rows of ``batch`` (their best points) and report them."""
@@ -641,7 +715,7 @@ def feature_ascent(
         if progress is not None:
             progress(len(fin_rows))
 
-    batch = admit(None, B)
+    batch = admit(B)
     while batch is not None and len(batch):
         s, obj, g = _value_and_grad(head, batch.h, batch.cls, l2, center_dev, bf16)
         row_steps += len(batch)
@@ -659,7 +733,15 @@ def feature_ascent(
             batch.h = batch.h.clamp_min(0)
         if done.any():
             finish(batch.take(done))
-            batch = admit(batch.take(~done), B - int((~done).sum()))
+            slots = torch.nonzero(done.cpu()).squeeze(1)
+            fresh = admit(len(slots))
+            n_new = 0 if fresh is None else len(fresh)
+            if n_new:
+                batch.put(slots[:n_new], fresh)
+            if n_new < len(slots):  # no pending rows left: the batch shrinks
+                keep = torch.ones(len(batch), dtype=torch.bool)
+                keep[slots[n_new:]] = False
+                batch = batch.take(keep)
 
     return AscentOutput(
         fims=fims.view(C, T, *feature_shape) if keep_maps else None,
