@@ -57,6 +57,17 @@ def test_hand_built_heads_give_their_analytic_truth_tables(form, table, value, n
     np.testing.assert_allclose(res.on_levels, 1.0)  # exact filter maxima: one-hot motif, bias -(w - 1)
 
 
+def test_word_scan_keeps_two_motifs_that_share_a_run_of_bases_apart():
+    # exact detectors of CGCTCA and CGCTTG (they share CGCT, as set I's GCTCAT after a C shares it with CGCTTG):
+    # each motif is its own group, with its own channel; a rule on whole words (a shared run of 4) merged them and
+    # kept only a fragment of CGCTTG, which its detector does not fire on
+    motifs = ("CGCTCA", "CGCTTG")
+    res = interactions(hand_built("abs", motifs=motifs), "pool1", input_shape=(4, 40), contexts=8, seed=0)
+    words = ["".join("ACGT"[b] for b in w.argmax(0)) for w in res.group_words]
+    assert sorted(words) == sorted(motifs)
+    assert [words[g] for g in res.groups] == list(motifs)  # channel k detects motif k
+
+
 def test_a_player_hidden_by_the_sigmoid_is_paired_through_its_logit_effect():
     # logit = 10 a + 2 b - 5 on exact detectors: b moves the probability by ~0.04 against a's ~0.98 (under
     # min_effect = 10 % of the largest), its logit by 2 against 10 (20 %): it is paired, and the pair, additive in
@@ -261,8 +272,10 @@ def test_several_classes_share_one_problem_and_keep_their_order():
 
     torch.manual_seed(0)
     model = synthetic_cnn(n_outputs=3, length=40).eval()
+    # an untrained network reads no k-mer more than others on fresh backgrounds (the word scan finds no word and
+    # says so), so this test of the class bookkeeping groups its channels by filter words
     res = interactions(model, "pool1", input_shape=(4, 40), classes=[2, 0], class_names=["c2", "c0"], contexts=4,
-                       top=4, seed=0)
+                       top=4, seed=0, motif_words="filters")
     K = 32
     assert res.classes.tolist() == [2, 0] and res.main.shape == (2, K) and res.matrix.shape == (2, K, K)
     assert res.pvalue.shape == (2, K, K) and res.tables.shape == (2, len(res.pairs), 2, 2)

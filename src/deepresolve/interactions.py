@@ -20,8 +20,9 @@ saturation, and one filter often matches parts of several motifs).
 * **Motif groups**, ``motif_words="scan"`` (default; the word scan, :func:`scan_words`): every k-mer (k = 8 for
   inputs up to 200 bp, else 6; ``word_length``) is written into random sequences, and its *read* is how much it
   changes the input of the head's first linear map, i.e. what the rest of the network takes from the layer.
-  K-mers whose read is a robust outlier are taken in order of read, copies of an earlier word (shifted,
-  mismatched, fragments) set aside, up to ``top`` words; each word is a group, and a channel joins the group whose
+  K-mers whose read is a robust outlier, and still one when read again on fresh random sequences, are taken in
+  order of that second read, copies of an earlier word set aside (k-mers carrying 3/4 of its *core*, the bases
+  its read depends on: shifted, mismatched, fragments), up to ``top`` words; each word is a group, and a channel joins the group whose
   word raises it most, if by at least ``group_threshold`` (0.5) of its range (on-level above its level on random
   sequences; else ``groups`` is -1 for it). It needs no output class and no partner, so it finds motifs that act
   only together. With ``words=`` or ``groups=`` given, the groups are made as for "filters".
@@ -72,7 +73,8 @@ On the output scale ``scale`` (probability for models ending in a sigmoid/softma
 Cost
 ----
 The word scan: 4^k x 4 body passes (k = 8: 262,144; seconds for a small model, but for a 1000-bp DeepSEA body
-pass use ``word_length=6``, 16,384 passes). With P evaluated pairs (the union over classes of channel and group pairs; at most ``C top (top - 1)``), n
+pass use ``word_length=6``, 16,384 passes), then 16 passes per outlier k-mer (the second read; a few hundred
+outliers on the benchmark models) and 16 x 3k per word kept (its core). With P evaluated pairs (the union over classes of channel and group pairs; at most ``C top (top - 1)``), n
 contexts, K channels and G groups: ``2 n (K + G)`` evaluations for the main effects (twice: with and without the
 coalition) and ``4 n P`` for the pairs, each one body + head pass on one sequence; every pass gives all C classes
 at once, so C enters only through P. For K = 1000, C = 2000, top = 24, n = 64: at most P = 2 x 2000 x 276 =
@@ -469,22 +471,49 @@ def _head_reader(head: nn.Module) -> nn.Module:
     return nn.Identity()
 
 
-def _same_motif(a: np.ndarray, b: np.ndarray, same: float) -> bool:
-    """Two k-mers are copies of one motif: at some relative shift they share ``same`` x k bases or more in all
-    (mismatched copies), or a run of max(4, k / 2) consecutive bases (shifted copies, fragments at the edge)."""
-    k = len(a)
+def _has_core(x: np.ndarray, y: np.ndarray, core: np.ndarray) -> float:
+    """The largest share of ``y``'s core positions (``core``, bool (k,)) where k-mer ``x`` has ``y``'s base, over
+    relative shifts; core positions shifted past ``x``'s end count as missing (so 1.0: ``x`` carries the whole core)."""
+    k = len(y)
+    pos = np.flatnonzero(core)
+    best = 0
     for s in range(-k + 1, k):
-        eq = a[max(s, 0):k + min(s, 0)] == b[max(-s, 0):k - max(s, 0)]
-        run = np.diff(np.flatnonzero(np.concatenate(([True], ~eq, [True])))).max() - 1
-        if eq.sum() >= np.ceil(same * k) or run >= max(4, np.ceil(k / 2)):
-            return True
-    return False
+        at = pos + s
+        inside = (at >= 0) & (at < k)
+        best = max(best, int((x[at[inside]] == y[pos[inside]]).sum()))
+    return best / max(len(pos), 1)
+
+
+def _read_kmers(body: nn.Module, reader: nn.Module, shape: tuple[int, ...], base: torch.Tensor, kmers: torch.Tensor,
+                starts: torch.Tensor, device: torch.device, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each k-mer (n, k) written into every background sequence ``base`` (B, 4, L) at ``starts`` (n, B): the median
+    over the backgrounds of the norm of the change at the head's reader (n,), and the mean rise of each channel's
+    largest response (n, K)."""
+    B, k = len(base), kmers.shape[1]
+    hb = _channels(body(base.to(device)).float())
+    zb = reader(hb.reshape(B, *shape)).flatten(1)
+    ab = hb.amax(-1)
+    eye = torch.eye(4)
+    reads, profiles = [], []
+    step = max(1, batch // B)
+    for s in range(0, len(kmers), step):
+        km = kmers[s:s + step]
+        n = len(km)
+        x = base.repeat(n, 1, 1)  # (n * B, 4, L)
+        cols = starts[s:s + n].reshape(-1, 1) + torch.arange(k)[None, :]
+        x[torch.arange(len(x))[:, None], :, cols] = eye[km.repeat_interleave(B, 0)]
+        h = _channels(body(x.to(device)).float())
+        z = reader(h.reshape(len(x), *shape)).flatten(1)
+        reads.append((z - zb.repeat(n, 1)).norm(dim=1).reshape(n, B).median(1).values.cpu())
+        profiles.append((h.amax(-1) - ab.repeat(n, 1)).reshape(n, B, -1).mean(1).cpu())
+    return torch.cat(reads).double(), torch.cat(profiles).double()
 
 
 @torch.no_grad()
 def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length: int, k: int, *,
                backgrounds: int = 4, rng: np.random.Generator, device: torch.device, batch: int = 4096,
-               max_words: int = 24, cutoff: float = 4.0, same: float = 0.75) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               max_words: int = 24, cutoff: float = 4.0, same: float = 0.75,
+               core_backgrounds: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Motif words of a layer: the k-mers the network reads, clustered into one word per motif (a word scan).
 
     Every k-mer (all 4^k) is written at a random place of ``backgrounds`` random sequences; its *read* is the
@@ -496,11 +525,22 @@ def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length:
     4,096 (the others: their shifted copies), while the layer's own change ranked them 1,373rd or lower. The scan needs no output class and
     no partner motif, so it finds motifs that act only together (an AND's members have no main effect).
 
-    K-mers whose read is an outlier (robust z-score, median and MAD, at least ``cutoff``) are taken in order of
-    read (and at least a tenth of the largest read); one is a copy of an earlier word when, at some shift, they
-    share at least ``same`` x k bases (6 of 8: mismatched copies, a motif with other flanks) or a run of
-    max(4, k / 2) consecutive bases (shifted copies, fragments of a motif at the k-mer's edge), else it starts a
-    new word, up to ``max_words``. Why by sequence and not by the channels a k-mer excites: trained filters are
+    K-mers whose read is an outlier (robust z-score, median and MAD, at least ``cutoff``) are read again on
+    ``core_backgrounds`` fresh random sequences and kept if still an outlier by the same measure (and at least a
+    tenth of the largest read): with 4 backgrounds the largest of 4^k reads include flukes, k-mers whose
+    placements completed a motif with the flanks, and inflated chimeras of two motifs' fragments (on a trained
+    NOT model a GCTC..-fragment chimera went from z 19.5 to 7.2 on fresh backgrounds and ranked below the real
+    GCTCAT word, 16.6). In order of this second read, a k-mer is a copy of an earlier word when, at some
+    shift, it has that word's bases at ``same`` (3/4) or more of the word's *core* positions (core positions
+    shifted past its end count as missing): mismatched copies, shifted copies, fragments at the k-mer's edge;
+    else it starts a new word, up to ``max_words``. A word's *core* is the positions its read depends on:
+    where a single-base change (mean over the 3 others, read on the same fresh sequences) removes at least half
+    of its read above the median k-mer's; at least k / 2 positions (the largest drops). Why the core: a word's
+    flanks are whatever k-mer read highest, and two motifs can share a run of bases (set I's CGCTTG and GCTCAT
+    share CGCT when GCTCAT follows a C); the rule used before, on whole words (6 of 8 bases, or a shared run of
+    4), merged set I's CGCTTG and GCTCAT words into one group on 2 of its 5 benchmark models (one kept only a
+    fragment, GCTTGCGC, as CGCTTG's word; the other no GCTCAT word at all).
+    Why by sequence and not by the channels a k-mer excites: trained filters are
     partial matches of several motifs, so two motifs excite much the same channels (cosine 0.8 between the
     channel profiles of two planted motifs of a trained 3-way AND model).
 
@@ -509,43 +549,53 @@ def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length:
     words : (M, 4, k) one-hot
     reads : (M,) float
     profiles : (M, K) float
-        Rise of each channel's largest response over the random sequences' when the word is written in.
+        Rise of each channel's largest response over the fresh random sequences' when the word is written in.
     """
     reader = _head_reader(head)
     base = _random_sequences(rng, backgrounds, length)
-    hb = _channels(body(base.to(device)).float())
-    zb = reader(hb.reshape(backgrounds, *shape)).flatten(1)
-    ab = hb.amax(-1)
     kmers = torch.from_numpy(np.indices((4,) * k).reshape(k, -1).T.copy())  # (4^k, k), lexicographic
     starts = torch.from_numpy(rng.integers(0, length - k + 1, (len(kmers), backgrounds)))
-    eye = torch.eye(4)
-    reads, profiles = [], []
-    step = max(1, batch // backgrounds)
-    for s in range(0, len(kmers), step):
-        km = kmers[s:s + step]
-        n = len(km)
-        x = base.repeat(n, 1, 1)  # (n * backgrounds, 4, L)
-        cols = starts[s:s + n].reshape(-1, 1) + torch.arange(k)[None, :]
-        x[torch.arange(len(x))[:, None], :, cols] = eye[km.repeat_interleave(backgrounds, 0)]
-        h = _channels(body(x.to(device)).float())
-        z = reader(h.reshape(len(x), *shape)).flatten(1)
-        reads.append((z - zb.repeat(n, 1)).norm(dim=1).reshape(n, backgrounds).median(1).values.cpu())
-        profiles.append((h.amax(-1) - ab.repeat(n, 1)).reshape(n, backgrounds, -1).mean(1).cpu())
-    read, profile = torch.cat(reads).double().numpy(), torch.cat(profiles).double().numpy()
+    read, profile = (t.numpy() for t in _read_kmers(body, reader, shape, base, kmers, starts, device, batch))
     med = np.median(read)
     mad = 1.4826 * np.median(np.abs(read - med))
     with np.errstate(divide="ignore", invalid="ignore"):  # MAD 0 (exact detectors): anything above the bulk...
         z = np.where(read > med, (read - med) / mad, 0.0)
     z[read < 0.1 * read.max()] = 0.0  # ...that is not negligible (a chance occurrence in one background)
-    chosen: list[int] = []
+    # the outliers, read again on fresh backgrounds: the screen's largest reads include flukes (a k-mer whose
+    # placements happened to complete a motif with the flanks; chimeras of two motifs' fragments inflated so)
+    cand = np.flatnonzero(z >= cutoff)
+    core_base = _random_sequences(rng, core_backgrounds, length)
     km = kmers.numpy()
-    for i in np.argsort(-read, kind="stable"):
-        if z[i] < cutoff or len(chosen) == max_words:
+
+    def reread(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r, pr = _read_kmers(body, reader, shape, core_base, torch.from_numpy(rows),
+                            torch.from_numpy(rng.integers(0, length - k + 1, (len(rows), core_backgrounds))),
+                            device, batch)
+        return r.numpy(), pr.numpy()
+
+    read, profile = reread(km[cand]) if len(cand) else (np.zeros(0), np.zeros((0, profile.shape[1])))
+    keep = ((read > med + cutoff * mad) | ((mad == 0) & (read > med))) & (read >= 0.1 * read.max(initial=0.0))
+    cand, read, profile = cand[keep], read[keep], profile[keep]
+    chosen: list[int] = []
+    cores: list[np.ndarray] = []
+    for c in np.argsort(-read, kind="stable"):
+        if len(chosen) == max_words:
             break
-        if not any(_same_motif(km[i], km[j], same) for j in chosen):
-            chosen.append(int(i))
+        word = km[cand[c]]
+        if any(_has_core(word, km[cand[j]], core) >= same for j, core in zip(chosen, cores)):
+            continue
+        chosen.append(int(c))
+        # its core: where a single-base change (mean over the 3 others) removes half of the read above the
+        # median k-mer's; at least k / 2 positions (the largest drops)
+        variants = np.stack([np.r_[word[:p], b, word[p + 1:]] for p in range(k) for b in range(4) if b != word[p]])
+        drop = read[c] - reread(variants)[0].reshape(k, 3).mean(1)
+        core = drop >= 0.5 * (read[c] - med)
+        if core.sum() < np.ceil(k / 2):
+            core = np.zeros(k, bool)
+            core[np.argsort(-drop, kind="stable")[:int(np.ceil(k / 2))]] = True
+        cores.append(core)
     idx = np.array(chosen, dtype=int)
-    words = np.eye(4, dtype=np.float32)[kmers[idx].numpy()].transpose(0, 2, 1).copy() if len(idx) else \
+    words = np.eye(4, dtype=np.float32)[km[cand[idx]]].transpose(0, 2, 1).copy() if len(idx) else \
         np.zeros((0, 4, k), np.float32)
     return words, read[idx], profile[idx]
 
@@ -880,7 +930,7 @@ def interactions(
     G = len(group_words)
     if G == 0:
         raise ModelError(f"interactions: no k-mer changes what the head reads from {layer!r} more than random k-mers "
-                         f"do (word scan); give motif words with words= or groups=")
+                         f"do, read again on fresh random sequences (word scan); give motif words with words= or groups=")
     # Players: K channels, then G groups
     width = group_words.shape[2]
     n_slots = length // width
