@@ -10,24 +10,37 @@ Figures (all measured in one run, on whatever device is picked):
   (d) steps to convergence (objective within 1e-4 relative of a 5,000-step reference run) for the default
       optimiser ("matched"), the bundle step ("bundle") and the paper's schedule (plain ascent, decay from
       step 500 with alpha = 0.2, min_lr 1e-6, stop after 10 non-improving steps);
-  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve (its default optimiser,
-      or --optimizer), wall time and steps per row;
+  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve at --l2 (default 1, the
+      setting of the issue's figures), keep_fims=False, with --optimizer and --tol; with --compare N, N spread
+      classes are rerun with the default optimiser and the final objectives compared;
   (f) with --subset N: N classes (spread over the 919) x 2 restarts, "bundle" and "matched" with their defaults:
       steps per row, wall time and the objective gap to the best of them and a "bundle" run of --subset-steps
       steps (median, 90 %, max); the figures below are --subset 24.
 
 Measured here (2 cores shared with other jobs; 24 classes x 2 restarts = 48 rows; reference: "bundle" run for
 200 steps): "matched" 24.5 steps per row (max 35), median objective gap 1.2e-4; "bundle" 14.7 (max 21), the same
-median gap 1.2e-4. Wall time, 1 torch thread: 25 s against 16 s (46.2 and 43.1 row-steps/s); 2 threads: 52 s
-against 47 s (the other jobs took much of the second core, so these two are noise-bound). Row-step rate with
-fixed steps (64 rows, 1 thread, three alternations): "bundle" 7.7 % below "matched". The full float32 run took
-1,266 s with "matched" (mean 23.0 steps per row, 174 row-steps/s); scaled by these step counts and rates,
-"bundle" was expected to take about 830 s (13.8 steps per row), but a full run (resolve, 919 x 10, float32,
-keep_fims=False, 2 threads, quiet machine) had not finished after 2,170 s: "matched" stays the default.
+median gap 1.2e-4.
+
+Full runs (l2 = 1, float32, 2 threads, nothing else running; this machine's 4096^3 matmul: 129 GFLOP/s on 2
+threads). The issue's figure, 1,266 s with "matched" (23.0 steps per row, 174 row-steps/s), came from a faster
+machine: here the same step ran at 78-86 row-steps/s before the CPU convolution path below, so "matched" would take
+about 2,600 s here (23.4 steps per row, measured on 92 classes x 10 restarts). Two changes:
+  * the head's Conv1d input gradients as one matrix product (ascent._ConvInputGrad): 119 row-steps/s against 78-86
+    with torch's convolution_backward, 2 threads, batch 256 (1 thread: about 1.2 x);
+  * optimizer="bundle", tol=1e-4: 11.94 steps per row (max 27) against 23.4 for "matched". On 92 classes x 10
+    restarts its final objectives lie below "matched"'s by median 3.2e-5 relative (|difference| median 4.9e-5,
+    90 % 1.6e-4, max 8.2e-3): within the issue's 1e-4 in median.
+`--full --full-only --optimizer bundle --tol 1e-4`: 1,180 s for the ascent (109,694 row-steps, 93 row-steps/s: the
+bundle's own work costs 10-15 % per step), 1,196 s in all; about 2.2 x faster than "matched" on this machine, but
+not the 10-minute target here. Scaled by the old path's rate on the issue's machine (174 against 82 row-steps/s)
+it would be about 560 s there; that was not measured. An earlier full "bundle" run that "had not finished after
+2,170 s" used resolve's default l2="auto" (lambda 0.0048 on this head, restarts at scale 0.06): there every
+optimiser creeps, "matched" 66 steps per row and "bundle" 79 (24 classes x 2 restarts), so a default-settings run
+of this head takes about 3 x the l2 = 1 figures.
 
 Usage:
   python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda] [--subset 24]
-                                    [--full [--optimizer NAME]]
+                                    [--full [--full-only] [--optimizer NAME] [--tol T] [--l2 L] [--compare N]]
 """
 
 from __future__ import annotations
