@@ -195,12 +195,12 @@ def _fast_input_gradients(module: nn.Module) -> nn.Module:
     if (type(module) is nn.Conv1d and module.stride == (1,) and module.dilation == (1,) and module.groups == 1
             and module.padding_mode == "zeros" and not isinstance(module.padding, str)):
         return _FrozenConv1d(module)
-    children = dict(module.named_children())
-    swapped = {name: _fast_input_gradients(child) for name, child in children.items()}
-    if all(swapped[name] is child for name, child in children.items()):
+    swapped = OrderedDict((name, child if child is None else _fast_input_gradients(child))
+                          for name, child in module._modules.items())
+    if all(swapped[name] is child for name, child in module._modules.items()):
         return module
     out = copy.copy(module)
-    out._modules = OrderedDict((name, swapped.get(name, child)) for name, child in module._modules.items())
+    out._modules = swapped
     return out
 
 
