@@ -30,8 +30,8 @@ saturation, and one filter often matches parts of several motifs).
   their range or more, joined by average-linkage clustering (``groups=`` overrides); a group is switched on with
   the word of its member of highest on-level. Why it is not the default: on trained models a filter's consensus
   is often a chimera of parts of two motifs; in ``benchmarks/interactions_logic.py`` filter words missed a planted
-  motif of the 3-way AND models, which met the target on 0 of 5 seeds (the scan: 5 of 5), and filter words met it
-  in 5 of the 8 trained cases against the scan's 7 (figures in the README).
+  motif of the 3-way AND models, which met the target on 0 of 5 seeds (the scan: 4 of 5), and filter words met it
+  in 5 of the 8 trained cases against the scan's 8 (figures in the README).
 
 Switching players on (how W > 1 is handled)
 -------------------------------------------
