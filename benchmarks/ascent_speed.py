@@ -17,26 +17,26 @@ Figures (all measured in one run, on whatever device is picked):
       steps per row, wall time and the objective gap to the best of them and a "bundle" run of --subset-steps
       steps (median, 90 %, max); the figures below are --subset 24.
 
-Measured here (2 cores shared with other jobs; 24 classes x 2 restarts = 48 rows; reference: "bundle" run for
-200 steps): "matched" 24.5 steps per row (max 35), median objective gap 1.2e-4; "bundle" 14.7 (max 21), the same
-median gap 1.2e-4.
+Measured (2 threads; 24 classes x 2 restarts = 48 rows; reference: "bundle" run for 200 steps): "matched" 24.4
+steps per row (max 32), median objective gap 1.1e-4; "bundle" 13.7 (max 19), median gap 1.4e-4 (default tols).
 
-Full runs (l2 = 1, float32, 2 threads, nothing else running; this machine's 4096^3 matmul: 129 GFLOP/s on 2
-threads). The issue's figure, 1,266 s with "matched" (23.0 steps per row, 174 row-steps/s), came from a faster
-machine: here the same step ran at 78-86 row-steps/s before the CPU convolution path below, so "matched" would take
-about 2,600 s here (23.4 steps per row, measured on 92 classes x 10 restarts). Two changes:
-  * the head's Conv1d input gradients as one matrix product (ascent._ConvInputGrad): 119 row-steps/s against 78-86
-    with torch's convolution_backward, 2 threads, batch 256 (1 thread: about 1.2 x);
-  * optimizer="bundle", tol=1e-4: 11.94 steps per row (max 27) against 23.4 for "matched". On 92 classes x 10
-    restarts its final objectives lie below "matched"'s by median 3.2e-5 relative (|difference| median 4.9e-5,
-    90 % 1.6e-4, max 8.2e-3): within the issue's 1e-4 in median.
-`--full --full-only --optimizer bundle --tol 1e-4`: 1,180 s for the ascent (109,694 row-steps, 93 row-steps/s: the
-bundle's own work costs 10-15 % per step), 1,196 s in all; about 2.2 x faster than "matched" on this machine, but
-not the 10-minute target here. Scaled by the old path's rate on the issue's machine (174 against 82 row-steps/s)
-it would be about 560 s there; that was not measured. An earlier full "bundle" run that "had not finished after
-2,170 s" used resolve's default l2="auto" (lambda 0.0048 on this head, restarts at scale 0.06): there every
-optimiser creeps, "matched" 66 steps per row and "bundle" 79 (24 classes x 2 restarts), so a default-settings run
-of this head takes about 3 x the l2 = 1 figures.
+Full runs (l2 = 1, float32, 2 threads, batch 256). The issue's figure, 1,266 s with "matched" (23.0 steps per row,
+174 row-steps/s, AMD EPYC), came from another machine. The machine of the figures below (Intel Xeon, Sapphire Rapids,
+AVX-512; 4096^3 matmul 417 GFLOP/s on 2 threads, against about 190 on the issue's machine judging by its 174
+row-steps/s at 90 % of the matmul rate) is a shared VM whose speed drifts by about 10 % between runs:
+  * `--full --full-only --optimizer matched`: 837 s (ascent 830 s, 211,421 row-steps = 255/s, mean 23.01 steps per
+    row, max 44);
+  * `--full --full-only --optimizer bundle --tol 1e-4 --compare 92`: 511 s (ascent 503 s, 106,097
+    row-steps = 211/s, mean 11.5 steps per row, max 26); on 92 classes x 10 restarts its final objectives
+    lie below "matched"'s by median 5.8e-5 relative (|difference| median 6.8e-5, 90 % 2.7e-4, max 9.3e-3): within
+    the issue's 1e-4 in median. The same-session "matched" comparison ran at 251 row-steps/s.
+So the 10-minute target holds on this machine, by fewer steps (about 2 x fewer than "matched"); in
+same-machine terms "bundle" took 0.61 of "matched"'s time, which on the issue's machine would be about
+770 s (1,266 x 0.61; not measured there). An earlier session's machine (129 GFLOP/s matmul) ran the same step at
+78-86 row-steps/s; there the head's Conv1d input gradients as one matrix product (ascent._ConvInputGrad) gave 119,
+while here torch's own convolution backward is about 5 % faster than that path (kept, as the larger gain).
+At resolve's default l2="auto" (lambda 0.0047 on this head, restarts at scale 0.06) every optimiser takes about 3 x
+the steps: "matched" 64 per row, "bundle" 72 (24 classes x 2 restarts).
 
 Usage:
   python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda] [--subset 24]

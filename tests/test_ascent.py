@@ -271,6 +271,32 @@ def test_bundle_reaches_an_optimum_on_two_kinks_in_a_few_steps_where_the_matched
     assert slow_steps.mean() > 2 * fast.steps.mean()
 
 
+def test_bundle_cut_products_equal_the_direct_products_across_row_chunks():
+    from deepresolve.ascent import _CHUNK, _cut_products
+    gen = torch.Generator().manual_seed(0)
+    B, k, F = 2 * _CHUNK + 3, 4, 50  # two full chunks and a partial one
+    cut_a, a0, best_u = torch.randn(B, k, F, generator=gen), torch.randn(B, F, generator=gen), torch.randn(B, F, generator=gen)
+    got = _cut_products(cut_a, a0, best_u).numpy()
+    v = torch.cat([cut_a - a0[:, None], a0[:, None], best_u[:, None]], 1).double()
+    np.testing.assert_allclose(got, (v @ v.transpose(1, 2)).numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_bundle_distrusts_far_cuts_more_after_each_failed_step():
+    from deepresolve.ascent import BUNDLE_FAR, BUNDLE_FAR_MAX, _Rows, _step_bundle
+    head = TwoKinkHead()
+    opts = check_ascent_options("bundle")
+    rows = _Rows.start([0], [0], torch.randn(1, 12), opts["lr"], opts["cuts"])
+    values = [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]  # every step after the first lowers the objective
+    for step, value in enumerate(values):
+        u = rows.h.flatten(1)
+        obj = torch.tensor([value])
+        s = obj + 0.5 * u.square().sum(1)
+        grad = head.optimum_direction.float()[None] - u  # the objective's gradient at l2 = 0.5
+        _step_bundle(rows, s, obj, grad, opts, 0.5, None)
+        assert rows.far.item() == pytest.approx(min(BUNDLE_FAR * 2 ** step, BUNDLE_FAR_MAX))
+    assert rows.best_obj.item() == 5.0
+
+
 @pytest.mark.parametrize("padding", [0, 3])
 def test_cpu_convolution_input_gradient_equals_autograd_and_leaves_the_head_alone(padding):
     from deepresolve.ascent import _fast_input_gradients, _FrozenConv1d, _value_and_grad

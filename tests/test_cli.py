@@ -44,6 +44,16 @@ def test_factory_with_state_dict(tmp_path):
     assert out.exit_code == 0, out.output
 
 
+def test_optimizer_settings_reach_the_ascent(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.jit.script(tiny_model().eval()).save(str(path))
+    out = runner.invoke(app, ["run", str(path), "--layer", "2", "--input-shape", "4,20", "--out", str(tmp_path / "o"),
+                              "--restarts", "2", "--optimizer", "bundle", "--tol", "1e-4"])
+    assert out.exit_code == 0, out.output
+    res = dr.load(tmp_path / "o" / "result.h5")
+    assert res.params["optimizer"] == "bundle" and res.params["tol"] == 1e-4
+
+
 def test_report_and_motifs_commands(tmp_path):
     path = tmp_path / "m.pt"
     torch.jit.script(tiny_model().eval()).save(str(path))
@@ -114,6 +124,7 @@ MISTAKES = [
     (RUN + ["--l2", "big"], "--l2: expected a positive number or one of auto, gradient, prior, norm, got 'big'"),
     (RUN[:-1] + ["0"], "restarts: expected an integer >= 1, got 0"),
     (RUN + ["--steps", "0"], "steps: expected an integer >= 1, got 0"),
+    (RUN + ["--tol", "-1"], r"tol: expected a finite number >= 0.0, got -1.0"),
     (RUN + ["--device", "cuda:9"], "device: expected a device this machine has, got 'cuda:9'"),
     (RUN + ["--class-names", "{dir}/names2.txt"], "class_names: expected one name per output .3. or per selected"),
     (RUN + ["--class-names", "{dir}/nope.txt"], "--class-names: expected a text file, got .* which does not exist"),

@@ -26,19 +26,21 @@ Optimisers
     (default 6) solved exactly. With one cut it is the matched step. Where the head is concave around the optimum
     (the ReLU penalties that bind there) the model bounds the objective from above, so its maximum also tells how
     much gain is left. The head is not concave far away, so every cut is re-levelled at the best point to pass at
-    least ``0.25 lambda d^2`` above it (d the distance to where the cut was made), which keeps cuts from far points
-    from cutting off the optimum. A row has converged when the model's maximum is within ``tol`` of the best
-    objective, or no step gained more than ``tol`` for ``patience`` steps. Cost: 2 x cuts maps per row of memory
-    and a few passes over them per step (about 8 % of a step of the DeepSEA-shaped head). On a hand-built head
-    whose optimum lies on two kinks it reaches the optimum to 1e-7 in under 10 steps where "matched" stops 6e-4
-    short after 25 (tested). Measured on the DeepSEA-shaped head of ``benchmarks/ascent_speed.py`` (24 classes x
-    2 restarts, against a 200-step run): 14.7 steps per row (max 21) against 24.5 (max 35) for "matched", both at
-    a median objective gap of 1.2e-4 (its default tol, 3e-5, is looser than matched's 1e-5 for that reason: with
-    1e-5 it takes 15.8 steps for 1.1e-4); wall time 16 s against 25 s (1 thread). All 919 classes x 10 restarts
-    of that head at l2 = 1 with ``tol=1e-4``: 11.9 steps per row against 23.4 for "matched", final objectives
-    3.2e-5 below "matched"'s (median relative; 92 classes compared), 1,180 s on 2 CPU threads
-    (``benchmarks/ascent_speed.py``). Not the default: at small lambda (``l2="auto"`` gave 0.0048 there), where
-    the optimum is far from the kinks' bias scale, it took 79 steps per row against 66 and ended lower.
+    least ``far lambda d^2`` above it (d the distance to where the cut was made), which keeps cuts from far points
+    from cutting off the optimum; ``far`` starts at 0.1 and doubles (up to 1) at each step of the row that fails
+    to improve. A row has converged when the model's maximum is within ``tol`` of the best objective, or no step
+    gained more than ``tol`` for ``patience`` steps. Cost: 2 x cuts maps per row of memory and a few passes over
+    them per step. On a hand-built head whose optimum lies on two kinks it reaches the optimum to 1e-7 in under 10
+    steps where "matched" stops 6e-4 short after 25 (tested). All 919 classes x 10 restarts of the DeepSEA-shaped
+    head of ``benchmarks/ascent_speed.py`` at l2 = 1 with ``tol=1e-4``: 11.5 steps per row against 23.0 for
+    "matched", final objectives 5.8e-5 below "matched"'s (median relative; 92 classes compared), 503 s on
+    2 CPU threads against 830 s for "matched" (one machine; 211 against 251 row-steps/s: the bundle's own work
+    costs about 16 % per step). The rule for ``far`` came from 24 classes x 10 restarts of that head (l2 = 1,
+    tol 1e-4) and the same classes x 2 restarts at ``l2="auto"`` (0.0047), steps per row: a fixed 0.25 (the earlier rule) 12.3 and 82; a fixed 0.1 with 4 cuts
+    11.3 and 152; doubling from 0.1, 11.9 and 72 (with 4 cuts 11.4 and 89); "matched" 24.6 and 64. 4 cuts were
+    about 5 % cheaper per step but less stable between batch sizes (24 seeded heads: FIVs within 5.9e-2 against
+    1.7e-2). "bundle" is not the default: at small lambda, where the optimum is far from the kinks' bias scale,
+    it takes more steps than "matched" and ends lower (7e-2 relative in median there).
 ``"paper"``
     The paper's schedule: plain gradient ascent with ``lr = lr0 * max((step - start_decay) ** -alpha, min_lr)``
     after ``start_decay`` steps, stopping when the objective has not improved for ``patience`` steps
@@ -59,11 +61,12 @@ FIMs) within 5e-2 x the class's largest |FIV|; so every FIV larger than 10 % of 
 Single FIM entries along flat directions can move more (up to 6e-2 x the class's max |FIM| measured, median
 2e-7), and step counts by a few (up to 16 measured). Measured on seeded ReLU heads, batch_size 1 and 7 against the
 default: objectives within 1.4e-4 relative, FIVs within 1.1e-2 ("matched") and 3.6e-2 ("paper", 400 steps at
-lr 0.05) of the class's largest; "bundle" (6 seeded heads): objectives within 2.2e-4, FIVs within 1.9e-3, and on
-the tf422 CTCF model at its input of the dense layer with ``l2="prior"`` (batch_size 1, 3, 7; 10 restarts)
-objectives within 1.5e-3 ("matched": 8.7e-5), FIVs within 1.2e-3: there its rows stop on one of several close
-plateaus (it still ends 44 % above "matched" on average, mean objective 0.274 against 0.190). The tests check
-the statement for batch_size 1, 5 and the default, for all three optimisers.
+lr 0.05) of the class's largest; "bundle" (24 seeded heads, batch_size 1, 5 and 7): objectives within 1.1e-3
+(median 1.1e-5), FIVs within 1.7e-2 (median 6e-6), and on the tf422 CTCF model at its input of the dense layer
+with ``l2="prior"`` (batch_size 1, 3, 7; 10 restarts) objectives within 1.4e-6 ("matched": 1.2e-6), FIVs within
+3.5e-7 (it ends 29 % above "matched" on average there, mean objective 0.264 against 0.204; an earlier
+measurement, with the fixed ``far`` of 0.25 and on another machine, had 1.5e-3 and 1.2e-3). The tests check the
+statement for batch_size 1, 5 and the default, for all three optimisers.
 """
 
 from __future__ import annotations
@@ -146,9 +149,11 @@ class _ConvInputGrad(torch.autograd.Function):
     """``conv1d`` of a frozen weight whose backward computes only the input's gradient, by one matrix product.
 
     The gradient with respect to the input of a stride-1 convolution is ``grad @ W`` over (out channels) x
-    (kernel taps x in channels) followed by adding the k taps back at their shifts. On the CPU this is about 1.5 x
-    faster than ``convolution_backward`` (measured on DeepSEA's third convolution, 480 -> 960 x 8 at W = 60, 256
-    rows: 1.6 s against 2.6 s on one thread), and the backward of the head's convolutions is most of an ascent step.
+    (kernel taps x in channels) followed by adding the k taps back at their shifts. Whether this beats
+    ``convolution_backward`` depends on the CPU and its oneDNN kernels: on DeepSEA's third convolution (480 -> 960
+    x 8 at W = 60, 256 rows) it took 1.6 s against 2.6 s on one thread of one machine (129 GFLOP/s matmul on 2
+    threads), but on a Sapphire Rapids machine (AVX-512, 417 GFLOP/s) a forward and backward took 0.63-0.67 s
+    against 0.57-0.59 s on 2 threads: oneDNN's own backward was about 8 % faster there. Kept, as the larger gain.
     """
 
     @staticmethod
@@ -226,7 +231,7 @@ def _value_and_grad(head: nn.Module, h: torch.Tensor, cls: torch.Tensor, l2: flo
     d = h.detach() if center is None else h.detach() - center
     dims = tuple(range(1, h.dim()))
     obj = s.detach() - l2 * (d * d).sum(dim=dims)
-    return s.detach(), obj, g - 2.0 * l2 * d
+    return s.detach(), obj, torch.add(g, d, alpha=-2.0 * l2)
 
 
 def evaluate(head: nn.Module, maps: torch.Tensor, classes: Sequence[int], l2: float,
@@ -346,10 +351,11 @@ class _Rows:
     cls: torch.Tensor       # (B,) long: the output each row scores
     h: torch.Tensor         # (B, *F) the point evaluated next
     best_h: torch.Tensor    # (B, *F) the best point so far
-    best_g: torch.Tensor    # (B, *F) the objective's gradient at best_h
+    best_g: torch.Tensor    # (B, *F) "matched": the objective's gradient at best_h
     best_s: torch.Tensor    # (B,) class score at best_h
     best_obj: torch.Tensor  # (B,) objective at best_h
     eta: torch.Tensor       # (B,) "matched": fraction of the matched step 1 / (2 lambda)
+    far: torch.Tensor       # (B,) "bundle": cuts pass at least far x lambda x d^2 above the best point
     count: torch.Tensor     # (B,) long: steps taken
     stall: torch.Tensor     # (B,) long: consecutive non-improving ("paper") or small-gain ("matched", "bundle") steps
     cut_a: torch.Tensor     # (B, k, F) "bundle": gradients of S at the points of the k cuts (k = 0 otherwise)
@@ -368,6 +374,7 @@ class _Rows:
             index=torch.tensor(index, dtype=torch.long), cls=torch.tensor(classes, dtype=torch.long, device=dev),
             h=h0, best_h=h0, best_g=torch.zeros_like(h0), best_s=torch.full((k,), np.nan, device=dev),
             best_obj=torch.full((k,), -np.inf, device=dev), eta=torch.full((k,), float(lr), device=dev),
+            far=torch.full((k,), BUNDLE_FAR, dtype=torch.float64, device=dev),
             count=torch.zeros(k, dtype=torch.long, device=dev), stall=torch.zeros(k, dtype=torch.long, device=dev),
             cut_a=torch.zeros((k, cuts, n_features), device=dev), cut_x=torch.zeros((k, cuts, n_features), device=dev),
             cut_c=torch.zeros((k, cuts), dtype=torch.float64, device=dev),
@@ -404,11 +411,13 @@ def _per_row(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return x.view(-1, *[1] * (like.dim() - 1))
 
 
-def _record(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, improved: torch.Tensor, g: torch.Tensor) -> None:
-    """Keep the point just evaluated as each row's best where it ``improved``; count the step."""
+def _record(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, improved: torch.Tensor, g: torch.Tensor | None) -> None:
+    """Keep the point just evaluated as each row's best where it ``improved``, with its gradient ``g`` unless None
+    (an optimiser that never reads ``best_g``); count the step."""
     keep = _per_row(improved, rows.h)
     rows.best_h = torch.where(keep, rows.h, rows.best_h)
-    rows.best_g = torch.where(keep, g, rows.best_g)
+    if g is not None:
+        rows.best_g = torch.where(keep, g, rows.best_g)
     rows.best_s = torch.where(improved, s, rows.best_s)
     rows.best_obj = torch.where(improved, obj, rows.best_obj)
     rows.count = rows.count + 1
@@ -434,14 +443,41 @@ def _step_matched(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tens
     return (rows.stall >= opts["patience"]) | (rows.eta < 1e-8) | (rows.count >= opts["steps"])
 
 
-#: "bundle": a cut from a point at distance d from the best point is raised there by at least this x lambda x d^2,
-#: so that cuts from far away, where the head is not concave, stop binding near the optimum.
-BUNDLE_FAR = 0.25
+#: "bundle": a cut from a point at distance d from the best point is raised there by at least far x lambda x d^2,
+#: so that cuts from far away, where the head is not concave, stop binding near the optimum. ``far`` starts at
+#: BUNDLE_FAR and doubles, up to BUNDLE_FAR_MAX, at each step of the row that fails to improve: the model trusted
+#: far cuts too much there.
+BUNDLE_FAR, BUNDLE_FAR_MAX = 0.1, 1.0
 
 
 def _dots(vectors: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(B, k, F) . (B, F) -> (B, k) float64 (a float32 batched matrix product: these sums need no more)."""
-    return torch.bmm(vectors, v[:, :, None]).squeeze(2).double()
+    """(B, k, F) . (B, F) -> (B, k) float64 (a float32 batched matrix product: these sums need no more). Written as
+    v' V' rather than V v: the same product, about twice as fast on the CPU."""
+    return torch.bmm(v[:, None, :], vectors.transpose(1, 2)).squeeze(1).double()
+
+
+#: "bundle": rows per chunk in :func:`_cut_products`, whose buffer is reused from chunk to chunk.
+_CHUNK = 16
+
+
+def _cut_products(cut_a: torch.Tensor, a0: torch.Tensor, best_u: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of the cut differences d_i = a_i - a0, a0 and best_u, chunk by chunk of rows.
+
+    cut_a (B, k, F), a0 and best_u (B, F); returns (B, k + 2, k + 2) float64: entry (i, j) is v_i . v_j for
+    v = (d_1, ..., d_k, a0, best_u). The differences are formed in a small reused buffer: a (B, k, F) temporary
+    cost more (its fresh pages: 30 ms against 10 ms for 256 x 4 DeepSEA-sized maps) than the products themselves.
+    """
+    B, k, F = cut_a.shape
+    out = cut_a.new_empty(B, k + 2, k + 2)
+    work = cut_a.new_empty(min(B, _CHUNK), k + 2, F)
+    for lo in range(0, B, _CHUNK):
+        hi = min(lo + _CHUNK, B)
+        w = work[:hi - lo]
+        torch.sub(cut_a[lo:hi], a0[lo:hi, None], out=w[:, :k])
+        w[:, k] = a0[lo:hi]
+        w[:, k + 1] = best_u[lo:hi]
+        torch.bmm(w, w.transpose(1, 2), out=out[lo:hi])
+    return out.double()
 
 
 def _simplex_qp(G: torch.Tensor, c: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -486,7 +522,7 @@ def _step_bundle(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tenso
     n_rows, k = rows.cut_w.shape
     ar = torch.arange(n_rows, device=s.device)
     u = (rows.h if center is None else rows.h - center).flatten(1)
-    a = g.flatten(1) + 2.0 * l2 * u  # gradient of S
+    a = torch.add(g.flatten(1), u, alpha=2.0 * l2)  # gradient of S
     scale = (s.abs() + (s - obj)).clamp_min(1e-12).double()
     gain = obj.double() - rows.best_obj.double()
     improved = gain > 0
@@ -498,50 +534,56 @@ def _step_bundle(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tenso
     rows.cut_c[ar, slot] = s.double() - (a * u).sum(1).double()
     rows.cut_xx[ar, slot] = u.square().sum(1).double()
     rows.cut_w[ar, slot] = 0.0
-    _record(rows, s, obj, improved, g)
+    _record(rows, s, obj, improved, None)
     valid = ~torch.isnan(rows.cut_w)
     best_u = (rows.best_h if center is None else rows.best_h - center).flatten(1)
     # The best point's own cut (the one whose point is nearest to it) anchors the model.
     dist2 = rows.cut_xx - 2.0 * _dots(rows.cut_x, best_u) + best_u.square().sum(1).double()[:, None]
     dist2 = torch.where(valid, dist2.clamp_min(0.0), torch.inf)
     anchor = dist2.argmin(1)
-    # Re-level every cut at the best point: at least exact there, and raised by BUNDLE_FAR lambda d^2 for a cut
-    # made at distance d, so that cuts from far away (where S need not be concave) do not cut off the optimum.
-    best_s = rows.best_s.double()
-    level = rows.cut_c + _dots(rows.cut_a, best_u)
-    err = torch.maximum(level - best_s[:, None], BUNDLE_FAR * l2 * dist2.nan_to_num(posinf=0.0))
-    rows.cut_c = torch.where(valid, rows.cut_c + best_s[:, None] + err - level, rows.cut_c)
     # Model optimum: H - center = sum_i w_i a_i / (2 lambda), w minimising the dual
     # ||sum_i w_i a_i||^2 / (4 lambda) + sum_i w_i c_i over the simplex; written with d_i = a_i - a_anchor
     # (sum_i w_i = 1) so that the nearly equal gradients do not cancel in the Gram matrix (from the raw float32
     # Gram matrix of the a_i, rows of the tf422 CTCF model ended 2e-2 apart between batch sizes; 1.5e-3 so).
     a0 = rows.cut_a[ar, anchor]
-    diff = rows.cut_a - a0[:, None]
-    gram = torch.bmm(diff, diff.transpose(1, 2)).double() / (2.0 * l2)
-    lin = rows.cut_c + _dots(diff, a0) / (2.0 * l2)
-    top = a0.square().sum(1).double()
+    products = _cut_products(rows.cut_a, a0, best_u)
+    gram, d_a0, d_best = products[:, :k, :k], products[:, :k, k], products[:, :k, k + 1]
+    # Re-level every cut at the best point: at least exact there, and raised by far lambda d^2 for a cut made at
+    # distance d, so that cuts from far away (where S need not be concave) do not cut off the optimum.
+    best_s = rows.best_s.double()
+    level = rows.cut_c + d_best + products[:, k, k + 1, None]
+    rows.far = torch.where(improved, rows.far, (2.0 * rows.far).clamp_max(BUNDLE_FAR_MAX))
+    err = torch.maximum(level - best_s[:, None], rows.far[:, None] * l2 * dist2.nan_to_num(posinf=0.0))
+    rows.cut_c = torch.where(valid, rows.cut_c + best_s[:, None] + err - level, rows.cut_c)
+    gram = gram / (2.0 * l2)
+    lin = rows.cut_c + d_a0 / (2.0 * l2)
+    top = products[:, k, k]
     w = _simplex_qp(gram, lin, valid)
     model = 0.5 * torch.einsum("bi,bij,bj->b", w, gram, w) + (w * lin).sum(1) + top / (4.0 * l2)
-    target = torch.bmm(w.to(a.dtype)[:, None], rows.cut_a).squeeze(1) / (2.0 * l2)
+    target = torch.bmm((w / (2.0 * l2)).to(a.dtype)[:, None], rows.cut_a).squeeze(1)
     rows.cut_w = torch.where(valid, w, np.nan)
-    # A full bundle merges its two least-weighted cuts (never the anchor) into their weighted mean, which the
-    # model keeps as one cut: the slot for the next step's cut.
+    # A full bundle frees a slot for the next step's cut: it drops its least-weighted cut (never the anchor), or,
+    # where that cut has weight, merges it with the next least-weighted into their weighted mean, which the model
+    # keeps as one cut (a cut of weight 0 merges into the other unchanged: dropping it is the same and cheaper).
     full = valid.all(1)
     if full.any():
         order = torch.where(torch.arange(k, device=s.device)[None] == anchor[:, None], np.inf, w).argsort(1)
         i, j = order[:, 0], order[:, 1]
-        wi, wj = w[ar, i], w[ar, j]
-        frac = torch.where(wi + wj > 0, wi / (wi + wj), torch.ones_like(wi))
-        f32 = frac.to(a.dtype)[:, None]
-        m = full[:, None]
-        rows.cut_a[ar, j] = torch.where(m, f32 * rows.cut_a[ar, i] + (1 - f32) * rows.cut_a[ar, j], rows.cut_a[ar, j])
-        rows.cut_x[ar, j] = torch.where(m, f32 * rows.cut_x[ar, i] + (1 - f32) * rows.cut_x[ar, j], rows.cut_x[ar, j])
-        rows.cut_c[ar, j] = torch.where(full, frac * rows.cut_c[ar, i] + (1 - frac) * rows.cut_c[ar, j], rows.cut_c[ar, j])
-        rows.cut_xx[ar, j] = torch.where(full, rows.cut_x[ar, j].square().sum(1).double(), rows.cut_xx[ar, j])
-        rows.cut_w[ar, j] = torch.where(full, wi + wj, rows.cut_w[ar, j])
-        rows.cut_w[ar, i] = torch.where(full, np.nan, rows.cut_w[ar, i])
-    step = (target - best_u).view_as(rows.h)
-    rows.h = rows.best_h + _per_row(torch.full_like(s, opts["lr"]), rows.h) * step
+        merge = torch.nonzero(full & (w[ar, i] > 0)).squeeze(1)
+        if len(merge):
+            i, j = i[merge], j[merge]
+            wi, wj = w[merge, i], w[merge, j]
+            frac = wi / (wi + wj)
+            for cuts in (rows.cut_a, rows.cut_x):
+                cuts[merge, j] = torch.lerp(cuts[merge, j], cuts[merge, i], frac.to(cuts.dtype)[:, None])
+            rows.cut_c[merge, j] = torch.lerp(rows.cut_c[merge, j], rows.cut_c[merge, i], frac)
+            merged = rows.cut_x[merge, j]
+            rows.cut_xx[merge, j] = merged.square().sum(1).double()
+            rows.cut_w[merge, j] = wi + wj
+        rows.cut_w[ar, order[:, 0]] = torch.where(full, np.nan, rows.cut_w[ar, order[:, 0]])
+    rows.h = torch.lerp(best_u, target, opts["lr"]).view_as(rows.h)
+    if center is not None:
+        rows.h = rows.h + center
     converged = (model - rows.best_obj.double() <= opts["tol"] * scale) & (rows.count > 1)
     return converged | (rows.stall >= opts["patience"]) | (rows.count >= opts["steps"])
 
@@ -556,7 +598,7 @@ def _step_paper(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tensor
     improved = obj > rows.best_obj
     rows.stall = torch.where(improved, torch.zeros_like(rows.stall), rows.stall + 1)
     h = rows.h
-    _record(rows, s, obj, improved, g)
+    _record(rows, s, obj, improved, None)
     k = rows.count.double()
     decay = torch.clamp((k - opts["start_decay"]).clamp_min(1.0) ** (-opts["alpha"]), min=opts["min_lr"])
     rate = torch.where(k > opts["start_decay"], opts["lr"] * decay, torch.full_like(decay, opts["lr"]))
@@ -629,8 +671,9 @@ def feature_ascent(
     device : str or torch.device, optional
         Default: CUDA when available, else CPU. On the CPU (float32) the head's plain ``nn.Conv1d`` layers compute
         their input gradient as one matrix product (:class:`_ConvInputGrad`): a step of the DeepSEA-shaped head
-        is about 1.2 x faster on 1 thread and 1.4 x on 2 (119 against 78-86 row-steps/s); the results are the
-        same to float32 rounding.
+        was about 1.2 x faster on 1 thread and 1.4 x on 2 (119 against 78-86 row-steps/s) on one machine, about
+        5 % slower on another (260 against 275, Sapphire Rapids, where oneDNN's convolution backward is fast);
+        the results are the same to float32 rounding.
     batch_size : int, optional
         Rows per forward/backward pass (default: 256 on the CPU, 4096 on a GPU). Bounds memory. Results depend
         on it only within the tolerance stated in the module docstring ("Batching").
