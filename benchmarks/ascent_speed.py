@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=16, help="classes for (a)-(c)")
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--steps", type=int, default=3, help="fixed steps for the throughput figures")
-    parser.add_argument("--convergence-rows", type=int, default=4, help="classes (x 1 restart) for (d)")
+    parser.add_argument("--convergence-rows", type=int, default=4, help="classes (x 1 restart) for (d); 0 skips it")
     parser.add_argument("--reference-steps", type=int, default=5000)
     parser.add_argument("--device", default=None)
     parser.add_argument("--full", action="store_true", help="also run all 919 classes x 10 restarts")
@@ -178,6 +178,8 @@ def basics(head: nn.Module, args: argparse.Namespace, device: torch.device) -> N
     peak = matmul_gflops(device)
     print(f"(c) ascent step: {achieved:.1f} GFLOP/s; plain 4096^3 matmul: {peak:.1f} GFLOP/s; ratio {achieved / peak:.0%}")
 
+    if not args.convergence_rows:
+        return
     conv_classes = list(range(args.convergence_rows))
     t0 = time.perf_counter()
     reference = feature_ascent(head, FEATURES, conv_classes, 1, 1.0, optimizer="paper", lr=0.1,
