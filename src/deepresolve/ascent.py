@@ -36,10 +36,10 @@ Optimisers
     "matched", final objectives 5.8e-5 below "matched"'s (median relative; 92 classes compared), 503 s on
     2 CPU threads against 830 s for "matched" (one machine; 211 against 251 row-steps/s: the bundle's own work
     costs about 16 % per step). The rule for ``far`` came from 24 classes x 10 restarts of that head (l2 = 1,
-    tol 1e-4) and the same classes x 2 restarts at ``l2="auto"`` (0.0047), steps per row: a fixed 0.25 (the earlier rule) 12.3 and 82; a fixed 0.1 with 4 cuts
-    11.3 and 152; doubling from 0.1, 11.9 and 72 (with 4 cuts 11.4 and 89); "matched" 24.6 and 64. 4 cuts were
-    about 5 % cheaper per step but less stable between batch sizes (24 seeded heads: FIVs within 5.9e-2 against
-    1.7e-2). "bundle" is not the default: at small lambda, where the optimum is far from the kinks' bias scale,
+    tol 1e-4) and the same classes x 2 restarts at ``l2="auto"`` (0.0047), steps per row: a fixed 0.25 (the
+    earlier rule) 12.3 and 82; a fixed 0.1 with 4 cuts 11.3 and 152; doubling from 0.1, 11.9 and 72 (with 4 cuts
+    11.4 and 89); "matched" 24.6 and 64. 4 cuts were about 5 % cheaper per step but less stable between batch
+    sizes (24 seeded heads: FIVs within 5.9e-2 against 1.7e-2). "bundle" is not the default: at small lambda, where the optimum is far from the kinks' bias scale,
     it takes more steps than "matched" and ends lower (7e-2 relative in median there).
 ``"paper"``
     The paper's schedule: plain gradient ascent with ``lr = lr0 * max((step - start_decay) ** -alpha, min_lr)``
@@ -568,10 +568,10 @@ def _step_bundle(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tenso
     full = valid.all(1)
     if full.any():
         order = torch.where(torch.arange(k, device=s.device)[None] == anchor[:, None], np.inf, w).argsort(1)
-        i, j = order[:, 0], order[:, 1]
-        merge = torch.nonzero(full & (w[ar, i] > 0)).squeeze(1)
+        drop = order[:, 0]
+        merge = torch.nonzero(full & (w[ar, drop] > 0)).squeeze(1)
         if len(merge):
-            i, j = i[merge], j[merge]
+            i, j = drop[merge], order[merge, 1]
             wi, wj = w[merge, i], w[merge, j]
             frac = wi / (wi + wj)
             for cuts in (rows.cut_a, rows.cut_x):
@@ -580,7 +580,7 @@ def _step_bundle(rows: _Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tenso
             merged = rows.cut_x[merge, j]
             rows.cut_xx[merge, j] = merged.square().sum(1).double()
             rows.cut_w[merge, j] = wi + wj
-        rows.cut_w[ar, order[:, 0]] = torch.where(full, np.nan, rows.cut_w[ar, order[:, 0]])
+        rows.cut_w[ar, drop] = torch.where(full, np.nan, rows.cut_w[ar, drop])
     rows.h = torch.lerp(best_u, target, opts["lr"]).view_as(rows.h)
     if center is not None:
         rows.h = rows.h + center

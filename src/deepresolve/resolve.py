@@ -129,9 +129,9 @@ def resolve(
     batch_size : int, optional
         Rows (class x restart pairs) per forward/backward pass; lower it to bound memory.
     optimizer : {"matched", "bundle", "paper"}
-        "matched" (default), "bundle" (half the steps per row at l2 = 1, each about 10-15 % dearer: with
-        ``tol=1e-4`` the fastest for a many-class run there, but more steps than "matched" at small lambda) or
-        the paper's decaying-step plain ascent; see :mod:`deepresolve.ascent`.
+        "matched" (default), "bundle" (half the steps per row at l2 = 1, each about 16 % dearer on the
+        DeepSEA-shaped head: with ``tol=1e-4`` the fastest for a many-class run there, but more steps than
+        "matched" at small lambda) or the paper's decaying-step plain ascent; see :mod:`deepresolve.ascent`.
     at : {"output", "input"}
         Analyse the output (default) or the input of ``layer``.
     head : nn.Module, optional
