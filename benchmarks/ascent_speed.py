@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 import deepresolve as dr
-from deepresolve._utils import check_device
+from deepresolve._model import check_device
 from deepresolve.ascent import evaluate, feature_ascent
 
 FEATURES = (480, 60)

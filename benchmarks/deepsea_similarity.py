@@ -36,8 +36,8 @@ import pandas as pd
 import torch
 
 import deepresolve as dr
-from deepresolve.paper import zoo
 from deepresolve.io.architectures import ARCHITECTURES, PAPER_LAYERS, load_architecture
+from deepresolve.paper import zoo
 from deepresolve.paper.deepsea import dnase_association, feature_table
 from deepresolve.similarity import last_linear_weight
 from deepresolve.viz import plot

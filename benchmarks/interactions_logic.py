@@ -43,8 +43,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepresolve.interactions import interactions as dr_interactions
-from deepresolve.paper.logic import CASES, check_logic, hand_built, train_logic_model, word_motifs
+from deepresolve.interaction_analysis import interactions as dr_interactions
+from deepresolve.paper.logic import (
+    CASES,
+    check_logic,
+    hand_built,
+    train_logic_model,
+    word_motifs,
+)
 
 
 def get_model(out: Path, name: str, seed: int, max_tries: int = 5):
@@ -176,8 +182,8 @@ def xor_heads() -> list[str]:
 def deepsea_cost(batch: int = 32, repeats: int = 3) -> list[str]:
     """Seconds per evaluation (body + head on one 1000-bp sequence) of a DeepSEA-shaped model (919 classes) at
     ``drop2`` (480 channels x 60 positions, the paper's layer), and the resulting bound for K = 1000, C = 2000."""
-    from deepresolve.split import split_model
     from deepresolve.paper.zoo import deepsea
+    from deepresolve.split import split_model
 
     torch.manual_seed(0)
     model = deepsea().eval()

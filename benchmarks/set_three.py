@@ -74,7 +74,12 @@ import torch
 
 import deepresolve as dr
 from deepresolve.paper import zoo
-from deepresolve.paper.set_three import planted_motif_response, recovery, set_three_design, synthetic_set_three
+from deepresolve.paper.set_three import (
+    planted_motif_response,
+    recovery,
+    set_three_design,
+    synthetic_set_three,
+)
 from deepresolve.paper.train import train_model
 from deepresolve.viz import plot
 

@@ -29,8 +29,20 @@ import torch
 import deepresolve as dr
 from deepresolve.baselines import attribute
 from deepresolve.io.sequences import decode
-from deepresolve.paper.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, planted_example, synthetic_set_one, synthetic_set_two
-from deepresolve.paper.claims import kmer_channel_names, conv_weights, motif_of, set_one_claims, set_two_claims
+from deepresolve.paper.claims import (
+    conv_weights,
+    kmer_channel_names,
+    motif_of,
+    set_one_claims,
+    set_two_claims,
+)
+from deepresolve.paper.datasets import (
+    SET_ONE_MOTIFS,
+    SET_TWO_MOTIFS,
+    planted_example,
+    synthetic_set_one,
+    synthetic_set_two,
+)
 from deepresolve.paper.train import predict_logits, train_model
 from deepresolve.paper.zoo import synthetic_cnn
 

@@ -41,7 +41,8 @@ import torch
 from torch import nn
 
 from deepresolve.paper import fixtures
-from deepresolve.paper.logic import CASES as LOGIC_CASES, check_logic, train_logic_model
+from deepresolve.paper.logic import CASES as LOGIC_CASES
+from deepresolve.paper.logic import check_logic, train_logic_model
 
 PACKAGE_DIR = Path(fixtures.__file__).parent
 LOGIC_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "logic"

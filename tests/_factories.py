@@ -1,4 +1,4 @@
-"""Builders shared by the tests: the one fake-:class:`~deepresolve.result.Result` factory, Keras 0.x, 1.2 and 2 files."""
+"""Builders shared by the tests: the one fake-:class:`~deepresolve.results.Result` factory, Keras 0.x, 1.2 and 2 files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from deepresolve.result import Result
-from deepresolve.summarize import summarize
+from deepresolve.importance import summarize
+from deepresolve.results import Result
 
 
 def make_result(C: int = 4, T: int = 6, K: int = 16, W: int = 3, *, S: int = 40, seed: int = 0,
@@ -18,7 +18,7 @@ def make_result(C: int = 4, T: int = 6, K: int = 16, W: int = 3, *, S: int = 40,
 
     ``summarized=False``: FIVs, ILs and mixtures drawn directly (classes 0, ``nonadd_every``, ... have two
     components, and their channels with IL above the ``quantile`` are non-additive), with ascent traces of ``S``
-    steps. ``summarized=True``: random FIMs and scores put through :func:`deepresolve.summarize`. ``fields``
+    steps. ``summarized=True``: random FIMs and scores put through :func:`deepresolve.importance`. ``fields``
     override any field (``layer``, ``params``, ``class_names``, ``classes``, ...).
     """
     rng = np.random.default_rng(seed)

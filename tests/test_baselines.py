@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from deepresolve._model import strip_probability
 from deepresolve.baselines import attribute, layer_attribution
 from deepresolve.errors import ArgumentError
 from deepresolve.paper.datasets import synthetic_set_one
-from deepresolve._utils import strip_probability
 from deepresolve.paper.zoo import synthetic_cnn, tf_cnn
 
 

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from deepresolve.errors import DeepResolveError
-from deepresolve.interactions import Interactions, interactions, kind, motif_groups
+from deepresolve.interaction_analysis import interactions, motif_groups
 from deepresolve.paper.logic import CASES, check_logic, hand_built, word_motifs
+from deepresolve.results import Interactions, kind
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logic"
 

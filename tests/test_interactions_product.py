@@ -16,7 +16,7 @@ import deepresolve as dr
 from deepresolve.cli import app
 from deepresolve.errors import ArgumentError
 from deepresolve.paper.logic import hand_built
-from deepresolve.result import top_pairs
+from deepresolve.results import top_pairs
 
 runner = CliRunner()
 

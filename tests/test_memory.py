@@ -8,10 +8,9 @@ from torch import nn
 import deepresolve as dr
 from deepresolve.ascent import feature_ascent
 from deepresolve.errors import ArgumentError, CheckpointError
-from deepresolve.result import Result
+from deepresolve.importance import fiv, summarize, summarize_fivs
+from deepresolve.results import Result
 from deepresolve.store import RunStore
-from deepresolve.summarize import fiv, summarize, summarize_fivs
-
 from tests._factories import make_result
 
 
@@ -58,14 +57,14 @@ def test_dropping_the_fims_changes_no_summary(full, tmp_path):
 def test_ascent_without_maps_gives_them_to_on_done_only():
     head = conv_model()[2:]
     seen = {}
-    on_done = lambda rows, fims, *rest: seen.update(zip(rows, fims.clone()))  # noqa: E731
+    on_done = lambda finished: seen.update(zip(finished.rows, finished.maps.copy()))  # noqa: E731
     kept = feature_ascent(head, (6, 10), [1, 3], 3, 0.5, batch_size=4)
     lean = feature_ascent(head, (6, 10), [1, 3], 3, 0.5, batch_size=4, keep_maps=False, on_done=on_done)
     assert lean.fims is None and lean.fivs.shape == (2, 3, 6)
     np.testing.assert_array_equal(lean.fivs, kept.fivs)
     np.testing.assert_array_equal(lean.fivs, fiv(kept.fims.numpy()))
     np.testing.assert_array_equal(lean.objective, kept.objective)
-    np.testing.assert_array_equal(torch.stack([seen[r] for r in range(6)]).numpy(), kept.fims.reshape(6, 6, 10).numpy())
+    np.testing.assert_array_equal(np.stack([seen[r] for r in range(6)]), kept.fims.reshape(6, 6, 10).numpy())
     with pytest.raises(ArgumentError, match="keep_maps: expected one of True, False, got 'no'"):
         feature_ascent(head, (6, 10), [1], 2, 0.5, keep_maps="no")
 

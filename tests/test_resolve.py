@@ -140,6 +140,6 @@ def test_a_policy_lambda_that_differs_in_its_last_bits_resumes_the_same_store(tm
         choice.l2 *= 1 + 1e-7
         return choice
 
-    monkeypatch.setattr(sys.modules["deepresolve.resolve"], "choose_l2", nudged)
+    monkeypatch.setattr(sys.modules["deepresolve.pipeline"], "choose_l2", nudged)
     again = dr.resolve(mlp(), "0", restarts=2, inputs=inputs, checkpoint=ck)
     assert again.params["row_steps"] == 0 and again.params["l2"] != first.params["l2"]

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from deepresolve.errors import ArgumentError, CheckpointError
-from deepresolve.store import RunStore, model_fingerprint
+from deepresolve._model import model_fingerprint
+from deepresolve.store import FinishedRows, RunStore
 
 SHAPE = (3, 2)
 SETTINGS = {"model": "abc", "l2": 1.0, "classes": [0, 1], "seed": 0}
@@ -20,16 +21,16 @@ SETTINGS = {"model": "abc", "l2": 1.0, "classes": [0, 1], "seed": 0}
 
 def _rows(rows):
     rows = list(rows)
-    fims = torch.stack([torch.full(SHAPE, float(r)) for r in rows])
+    fims = np.stack([np.full(SHAPE, float(r), np.float32) for r in rows])
     traces = [np.arange(r + 1, dtype=np.float32) for r in rows]
-    return rows, fims, np.array(rows, float) * 2, np.array(rows, float) * 3, np.array(rows) + 1, traces
+    return FinishedRows(rows, fims, np.array(rows, float) * 2, np.array(rows, float) * 3, np.array(rows) + 1, traces)
 
 
 def _check_rows(done, expected):
     assert sorted(done) == sorted(expected)
     for r in expected:
         fim, score, objective, steps, trace = done[r]
-        assert torch.equal(fim, torch.full(SHAPE, float(r)))
+        np.testing.assert_array_equal(fim, np.full(SHAPE, float(r), np.float32))
         assert (score, objective, steps) == (2 * r, 3 * r, r + 1)
         np.testing.assert_array_equal(trace, np.arange(r + 1, dtype=np.float32))
 
@@ -37,22 +38,22 @@ def _check_rows(done, expected):
 def test_rows_round_trip_across_chunks(tmp_path):
     store = RunStore(tmp_path / "ck", SETTINGS, n_rows=10, feature_shape=SHAPE, every=1e9)
     assert not (tmp_path / "ck").exists()  # nothing written before the first rows
-    store.add(*_rows([4, 1]))
+    store.add(_rows([4, 1]))
     store.flush()
-    store.add(*_rows([7]))
+    store.add(_rows([7]))
     store.flush()
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["chunk-000000.npz", "chunk-000001.npz",
                                                                     "settings.json"]
     again = RunStore(tmp_path / "ck", SETTINGS, n_rows=10, feature_shape=SHAPE)
     _check_rows(again.finished(), [1, 4, 7])
-    again.add(*_rows([2]))
+    again.add(_rows([2]))
     again.flush()  # numbering continues after the existing chunks
     assert (tmp_path / "ck" / "chunk-000002.npz").exists()
 
 
 def test_other_settings_are_refused_naming_each_difference(tmp_path):
     store = RunStore(tmp_path / "ck", SETTINGS, n_rows=10, feature_shape=SHAPE)
-    store.add(*_rows([0]))
+    store.add(_rows([0]))
     store.flush()
     stored = json.loads((tmp_path / "ck" / "settings.json").read_text())
     assert stored["l2"] == 1.0 and stored["model"] == "abc"  # readable
@@ -73,7 +74,7 @@ def test_a_file_or_foreign_folder_is_refused(tmp_path):
 def test_an_unreadable_chunk_is_recomputed_with_a_warning(tmp_path):
     store = RunStore(tmp_path / "ck", SETTINGS, n_rows=10, feature_shape=SHAPE)
     for rows in ([0, 1], [2]):
-        store.add(*_rows(rows))
+        store.add(_rows(rows))
         store.flush()
     (tmp_path / "ck" / "chunk-000000.npz").write_bytes(b"PK\x03\x04 damaged")
     again = RunStore(tmp_path / "ck", SETTINGS, n_rows=10, feature_shape=SHAPE)
@@ -85,7 +86,7 @@ def test_an_unreadable_chunk_is_recomputed_with_a_warning(tmp_path):
 
 def test_a_chunk_of_another_shape_is_recomputed(tmp_path):
     store = RunStore(tmp_path / "ck", SETTINGS, n_rows=10, feature_shape=SHAPE)
-    store.add(*_rows([0]))
+    store.add(_rows([0]))
     store.flush()
     wrong = RunStore(tmp_path / "ck", SETTINGS, n_rows=10, feature_shape=(2, 3))
     with pytest.warns(RuntimeWarning, match="do not fit this run"):
@@ -99,10 +100,11 @@ _CHILD = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from test_store import SETTINGS, SHAPE, _rows
     import deepresolve.store as st
+    import deepresolve._files as files
 
     stage = {stage!r}
     store = st.RunStore({path!r}, SETTINGS, n_rows=10, feature_shape=SHAPE)
-    store.add(*_rows([0, 1]))
+    store.add(_rows([0, 1]))
     store.flush()                      # one complete chunk before the kill
     real_replace, real_fsync, real_savez = os.replace, os.fsync, np.savez
 
@@ -115,15 +117,15 @@ _CHILD = textwrap.dedent("""
             os._exit(9)
         np.savez = savez
     elif stage == "before-fsync":
-        st.os.fsync = die
+        files.os.fsync = die
     elif stage == "before-rename":
-        st.os.replace = die
+        files.os.replace = die
     elif stage == "after-rename":
         def replace(a, b):
             real_replace(a, b)
             os._exit(9)
-        st.os.replace = replace
-    store.add(*_rows([5, 6]))
+        files.os.replace = replace
+    store.add(_rows([5, 6]))
     store.flush()
     os._exit(0)
 """)
@@ -139,7 +141,7 @@ def test_kill_at_each_stage_of_a_write_leaves_a_store_that_resumes(tmp_path, sta
     assert not list(path.glob(".tmp-*"))  # leftovers of the interrupted write are gone
     expected = [0, 1, 5, 6] if stage == "after-rename" else [0, 1]
     _check_rows(store.finished(), expected)
-    store.add(*_rows([5, 6, 9]))  # resume: the rows are written again, once
+    store.add(_rows([5, 6, 9]))  # resume: the rows are written again, once
     store.flush()
     _check_rows(RunStore(path, SETTINGS, n_rows=10, feature_shape=SHAPE).finished(), [0, 1, 5, 6, 9])
 
@@ -151,9 +153,10 @@ def test_kill_while_writing_the_settings_leaves_nothing_that_blocks_a_rerun(tmp_
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_store import SETTINGS, SHAPE, _rows
         import deepresolve.store as st
-        st.os.replace = lambda a, b: os._exit(9)
+        import deepresolve._files as files
+        files.os.replace = lambda a, b: os._exit(9)
         store = st.RunStore({str(path)!r}, SETTINGS, n_rows=10, feature_shape=SHAPE)
-        store.add(*_rows([0]))
+        store.add(_rows([0]))
         store.flush()
     """)
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 9

@@ -1,12 +1,24 @@
 import numpy as np
 import pytest
 import torch
+from _factories import make_result
 from torch import nn
 
 import deepresolve as dr
-from _factories import make_result
-from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError, ModelError
-from deepresolve.summarize import fit_mixture, inconsistency, ofiv, restart_weights, sign_consistent, summarize
+from deepresolve.errors import (
+    ArgumentError,
+    FileFormatError,
+    MissingFileError,
+    ModelError,
+)
+from deepresolve.importance import (
+    fit_mixture,
+    inconsistency,
+    ofiv,
+    restart_weights,
+    sign_consistent,
+    summarize,
+)
 
 
 def test_restart_weights_offset_only_when_negative():

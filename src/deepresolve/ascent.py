@@ -82,9 +82,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._utils import check_choice, check_device, check_float, check_int
+from ._checks import check_choice, check_float, check_int
+from ._model import check_device
 from .errors import ArgumentError
-from .summarize import fiv
+from .importance import fiv
+from .store import FinishedRow, FinishedRows
 
 Optimizer = Literal["matched", "bundle", "paper"]
 PRECISIONS = ("float32", "bfloat16")
@@ -143,6 +145,45 @@ def row_fivs(maps: torch.Tensor | np.ndarray) -> np.ndarray:
     """FIVs (float64) of a stack of maps (n, K, ...) -> (n, K); a map of shape (K,) (W = 1) is its own FIV."""
     maps = maps.numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
     return fiv(maps.reshape(len(maps), maps.shape[1], -1))
+
+
+class RowTable:
+    """The R = C x T rows of an ascent, filled as rows finish (or are read back from a run store).
+
+    Both the local ascent and the Dask driver collect their rows here and return :meth:`output`.
+    """
+
+    def __init__(self, n_rows: int, feature_shape: Sequence[int], keep_maps: bool) -> None:
+        self.feature_shape = tuple(int(k) for k in feature_shape)
+        self.fims = torch.empty((n_rows, *self.feature_shape)) if keep_maps else None
+        self.fivs = np.full((n_rows, self.feature_shape[0]), np.nan)
+        self.scores, self.objective = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+        self.steps = np.zeros(n_rows, dtype=np.int64)
+        self.traces: list[np.ndarray] = [np.empty(0, np.float32)] * n_rows
+
+    def put_row(self, r: int, row: FinishedRow) -> None:
+        """One row; its ``map`` may be the FIV (K,) alone when maps are not kept."""
+        self.fivs[r] = row_fivs(np.asarray(row.map)[None])[0]
+        self.scores[r], self.objective[r], self.steps[r], self.traces[r] = row.score, row.objective, row.steps, row.trace
+        if self.fims is not None:
+            self.fims[r] = torch.as_tensor(row.map)
+
+    def put(self, finished: FinishedRows) -> None:
+        """A batch of finished rows."""
+        self.fivs[finished.rows] = row_fivs(finished.maps)
+        for r, row in finished.items():
+            self.scores[r], self.objective[r], self.steps[r], self.traces[r] = (row.score, row.objective, row.steps,
+                                                                                row.trace)
+            if self.fims is not None:
+                self.fims[r] = torch.as_tensor(row.map)
+
+    def output(self, n_classes: int, restarts: int, seconds: float, row_steps: int) -> AscentOutput:
+        """The rows as an :class:`AscentOutput` of C classes x T restarts."""
+        C, T = n_classes, restarts
+        return AscentOutput(fims=None if self.fims is None else self.fims.view(C, T, *self.feature_shape),
+                            fivs=self.fivs.reshape(C, T, -1), scores=self.scores.reshape(C, T),
+                            objective=self.objective.reshape(C, T), steps=self.steps.reshape(C, T),
+                            trace=self.traces, seconds=seconds, row_steps=row_steps)
 
 
 class _ConvInputGrad(torch.autograd.Function):
@@ -632,8 +673,8 @@ def feature_ascent(
     seed: int = 0,
     device: str | torch.device | None = None,
     batch_size: int | None = None,
-    skip: dict[int, tuple[torch.Tensor, float, float, int, np.ndarray]] | None = None,
-    on_done: Callable[[list[int], torch.Tensor, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]], None] | None = None,
+    skip: dict[int, FinishedRow] | None = None,
+    on_done: Callable[[FinishedRows], None] | None = None,
     progress: Callable[[int], None] | None = None,
     keep_maps: bool = True,
 ) -> AscentOutput:
@@ -678,9 +719,9 @@ def feature_ascent(
         Rows per forward/backward pass (default: 256 on the CPU, 4096 on a GPU). Bounds memory. Results depend
         on it only within the tolerance stated in the module docstring ("Batching").
     skip : dict, optional
-        Rows already finished (row index -> (fim, score, objective, steps, trace)): not recomputed (resume).
+        Rows already finished (row index -> :class:`~deepresolve.store.FinishedRow`): not recomputed (resume).
     on_done : callable, optional
-        Called with (row indices, fims, scores, objectives, steps, traces) whenever rows finish (checkpointing).
+        Called with a :class:`~deepresolve.store.FinishedRows` whenever rows finish (checkpointing).
     progress : callable, optional
         Called with the number of rows that just finished.
     keep_maps : bool
@@ -718,17 +759,10 @@ def feature_ascent(
     center_dev = None if center is None else center.to(dev, torch.float32)
     l2 = float(l2)
 
-    fims = torch.empty((R, *feature_shape)) if keep_maps else None
-    fivs = np.full((R, int(feature_shape[0])), np.nan)
-    scores, objective = np.full(R, np.nan), np.full(R, np.nan)
-    n_steps = np.zeros(R, dtype=np.int64)
-    traces: list[np.ndarray] = [np.empty(0, np.float32)] * R
+    table = RowTable(R, feature_shape, keep_maps)
     skip = skip or {}
-    for r, (fim, s, o, n, tr) in skip.items():
-        fivs[r] = row_fivs(torch.as_tensor(fim)[None])[0]
-        scores[r], objective[r], n_steps[r], traces[r] = s, o, n, tr
-        if keep_maps:
-            fims[r] = fim
+    for r, row in skip.items():
+        table.put_row(r, row)
     pending = [r for r in range(R) if r not in skip]
     start = time.perf_counter()
     row_steps = 0
@@ -748,20 +782,14 @@ def feature_ascent(
 
     def finish(batch: _Rows) -> None:
         """Store the finished rows of ``batch`` (their best points) and report them."""
-        fin_rows = batch.index.tolist()
-        fh = batch.best_h.cpu()
-        fs, fo = batch.best_s.double().cpu().numpy(), batch.best_obj.double().cpu().numpy()
-        fn = batch.count.cpu().numpy()
-        ftr = [np.asarray(t, np.float32) for t in batch.trace]
-        fivs[fin_rows] = row_fivs(fh)
-        for j, r in enumerate(fin_rows):
-            scores[r], objective[r], n_steps[r], traces[r] = fs[j], fo[j], fn[j], ftr[j]
-            if keep_maps:
-                fims[r] = fh[j]
+        finished = FinishedRows(batch.index.tolist(), batch.best_h.cpu().numpy(), batch.best_s.double().cpu().numpy(),
+                                batch.best_obj.double().cpu().numpy(), batch.count.cpu().numpy(),
+                                [np.asarray(t, np.float32) for t in batch.trace])
+        table.put(finished)
         if on_done is not None:
-            on_done(fin_rows, fh, fs, fo, fn, ftr)
+            on_done(finished)
         if progress is not None:
-            progress(len(fin_rows))
+            progress(len(finished.rows))
 
     batch = admit(B)
     while batch is not None and len(batch):
@@ -791,13 +819,4 @@ def feature_ascent(
                 keep[slots[n_new:]] = False
                 batch = batch.take(keep)
 
-    return AscentOutput(
-        fims=fims.view(C, T, *feature_shape) if keep_maps else None,
-        fivs=fivs.reshape(C, T, -1),
-        scores=scores.reshape(C, T),
-        objective=objective.reshape(C, T),
-        steps=n_steps.reshape(C, T),
-        trace=traces,
-        seconds=time.perf_counter() - start,
-        row_steps=row_steps,
-    )
+    return table.output(C, T, time.perf_counter() - start, row_steps)

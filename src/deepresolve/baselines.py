@@ -20,10 +20,17 @@ import warnings
 
 import numpy as np
 import torch
-from captum.attr import DeepLift, InputXGradient, LayerDeepLift, LayerGradientXActivation, Saliency
+from captum.attr import (
+    DeepLift,
+    InputXGradient,
+    LayerDeepLift,
+    LayerGradientXActivation,
+    Saliency,
+)
 from torch import nn
 
-from ._utils import check_choice, check_int, find_layer, model_device, strip_probability
+from ._checks import check_choice, check_int
+from ._model import find_layer, model_device, strip_probability
 from .errors import ArgumentError
 
 METHODS = ("saliency", "gradient_x_input", "deeplift")

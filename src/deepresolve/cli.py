@@ -123,20 +123,13 @@ def _inputs(path: Path | None) -> np.ndarray | None:
 
 def _n_outputs(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
     """The model's number of outputs, from one forward pass on zeros (which also checks that the shape fits)."""
-    from .split import _run
+    from ._model import forward
 
-    out = _run(net, torch.zeros((1, *shape)), "the model")
+    out = forward(net, torch.zeros((1, *shape)), "the model")
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
         raise ArgumentError(f"MODEL: expected a model returning class scores of shape (N, C), got output "
                             f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
     return int(out.shape[1])
-
-
-def _write_table(df: pd.DataFrame, path: Path) -> None:
-    """A TSV written under a temporary name and renamed: a kill never leaves half a table."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    tmp.replace(path)
 
 
 def print_table(result, top: int = 5) -> None:
@@ -152,17 +145,6 @@ def print_table(result, top: int = 5) -> None:
     for row in df.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     console.print(table)
-
-
-def channel_tsv(result) -> pd.DataFrame:
-    """Long table: one row per (class, channel), classes by output index (their names may repeat)."""
-    frames = []
-    for output, name in zip(result.classes.tolist(), result.class_names):
-        df = result.channel_table(int(output))
-        df.insert(0, "class", name)
-        df.insert(0, "output", int(output))
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
 
 
 @app.command()
@@ -223,7 +205,8 @@ def run(model: str = MODEL_ARGUMENT,
         ) -> None:
     """Run DeepResolve on a model. Finished rows go to OUT/checkpoint/ as they come: after an interruption (even
     kill -9) the same command resumes; a run with another model or settings is refused."""
-    from .resolve import resolve
+    from .pipeline import resolve
+    from .results import channels_long, pairs_long, write_tsv
 
     out = _out_folder(out)
     _check_cluster_options(workers, scheduler)
@@ -247,11 +230,11 @@ def run(model: str = MODEL_ARGUMENT,
                          checkpoint_every=checkpoint_every, progress=True, interactions=interactions, client=client,
                          keep_fims=keep_fims)
     result.save(out / "result.h5")
-    _write_table(result.table(top=10), out / "summary.tsv")
-    _write_table(channel_tsv(result), out / "channels.tsv")
+    write_tsv(result.table(top=10), out / "summary.tsv")
+    write_tsv(channels_long(result), out / "channels.tsv")
     written = ["result.h5", "summary.tsv", "channels.tsv"]
     if result.interactions is not None:
-        _write_table(interaction_tsv(result.interactions), out / "interactions.tsv")
+        write_tsv(pairs_long(result.interactions), out / "interactions.tsv")
         written.append("interactions.tsv")
     if keep_fims:  # the result holds every row now; without the FIMs, the store is where the maps are
         shutil.rmtree(out / "checkpoint", ignore_errors=True)
@@ -287,19 +270,6 @@ def _cluster(workers: int | None, scheduler: str | None) -> Iterator[object]:
         yield client
 
 
-def interaction_tsv(ix) -> pd.DataFrame:
-    """Long table of every evaluated pair: one row per (class, level, pair), group level first, by |interaction|."""
-    frames = []
-    for output, name in zip(ix.classes.tolist(), ix.class_names):
-        for level in ("group", "channel"):
-            df = ix.table(int(output), level=level, top=None)
-            df.insert(0, "level", level)
-            df.insert(0, "class", name)
-            df.insert(0, "output", int(output))
-            frames.append(df)
-    return pd.concat(frames, ignore_index=True)
-
-
 @app.command("interactions")
 def interactions_command(
         model: str = MODEL_ARGUMENT,
@@ -325,8 +295,9 @@ def interactions_command(
         ) -> None:
     """Feature interactions of a layer without a data set: second differences of each class output when motif
     groups and channels are switched on in random contexts (an addition to the paper; see the README)."""
-    from .interactions import interactions as measure
-    from .resolve import _class_names
+    from ._checks import class_names as name_classes
+    from .interaction_analysis import interactions as measure
+    from .results import pairs_long, write_tsv
 
     out = _out_folder(out)
     shape = parse_shape(input_shape)
@@ -337,13 +308,13 @@ def interactions_command(
     chosen = parse_classes(classes, n_outputs)
     ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
                  motif_words=motif_words, word_length=word_length, inputs=inputs_array, seed=seed, device=device, batch_size=batch_size,
-                 class_names=_class_names(names, chosen or list(range(n_outputs)), n_outputs))
+                 class_names=name_classes(names, chosen or list(range(n_outputs)), n_outputs))
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".interactions.h5.tmp"
     tmp.unlink(missing_ok=True)
     ix.save(tmp)
     tmp.replace(out / "interactions.h5")
-    _write_table(interaction_tsv(ix), out / "interactions.tsv")
+    write_tsv(pairs_long(ix), out / "interactions.tsv")
     console.print(ix.summary())
     console.print(f"wrote interactions.h5 and interactions.tsv to {out}")
 
@@ -369,63 +340,13 @@ def motifs(model: str = MODEL_ARGUMENT,
            jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
            matches: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
     """Channels as sequence motifs (PWMs), written as MEME and matched against JASPAR with Tomtom."""
-    table = motifs_main(_model(model, weights, architecture), _out_folder(out), layer=layer, inputs=_inputs(inputs),
-                        jaspar_release=jaspar, n_matches=matches)
+    from .motifs import match_channels
+
+    table = match_channels(_model(model, weights, architecture), _out_folder(out), layer=layer, inputs=_inputs(inputs),
+                           jaspar_release=jaspar, n_matches=matches)
     best = table.sort_values("p_value").groupby("query", sort=False).head(1)
     console.print(best.head(20).to_string(index=False))
     console.print(f"wrote {out}")
-
-
-def motifs_main(
-    model: torch.nn.Module,
-    out_dir: str | Path,
-    *,
-    layer: str | None = None,
-    inputs: np.ndarray | None = None,
-    jaspar_release: str = "JASPAR2024",
-    n_matches: int = 5,
-) -> pd.DataFrame:
-    """Channel PWMs of a model → MEME file and a Tomtom table of their best JASPAR matches.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        E.g. from :func:`deepresolve.io.models.load_model`.
-    out_dir : path
-        Receives ``channels.meme`` and ``tomtom_<release>.tsv``.
-    layer : str, optional
-        None: the first-layer convolution filters (:func:`~deepresolve.motifs.pwm.filter_pwms`). Otherwise a module
-        name whose channels are visualised by :func:`~deepresolve.motifs.input_ascent.channel_motifs`, which then
-        needs ``inputs``.
-    inputs : (N, 4, L) array, optional
-        One-hot sequences to initialise the channel ascent from.
-    jaspar_release : str
-        A pyjaspar release (CORE vertebrates).
-    n_matches : int
-        JASPAR matches kept per channel.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The Tomtom table written to the TSV.
-    """
-    from ._utils import check_int
-    from .motifs import channel_motifs, filter_pwms, jaspar_motifs, tomtom_matches, write_meme
-
-    n_matches = check_int(n_matches, "n_matches", minimum=1)
-    if layer is None:
-        pwms = list(filter_pwms(model))
-    else:
-        if inputs is None:
-            raise ArgumentError(f"inputs: expected one-hot sequences for layer={layer!r} (channel motifs start from "
-                                "sequence fragments), got None")
-        pwms = list(channel_motifs(model, layer, inputs)[0])
-    names = [f"ch{k}" for k in range(len(pwms))]
-    out_dir = Path(out_dir)
-    write_meme(pwms, names, out_dir / "channels.meme")
-    df = tomtom_matches(pwms, jaspar_motifs(jaspar_release), names=names, n_matches=n_matches)
-    df.to_csv(out_dir / f"tomtom_{jaspar_release}.tsv", sep="\t", index=False)
-    return df
 
 
 @app.command()
@@ -438,8 +359,8 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
            labels: Optional[Path] = typer.Option(None, help=".npy label matrix (N, C): adds label correlation."),
            max_classes: int = typer.Option(50, help="Classes that get a section with figures.")) -> None:
     """One self-contained HTML report (figures embedded, works offline) of a result."""
+    from .results import load
     from .viz.report import write_report
-    from .result import load
 
     if not result.is_file():
         raise MissingFileError(f"RESULT: expected a result.h5 file, got {str(result)!r}, which does not exist")

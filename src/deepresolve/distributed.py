@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .ascent import AscentOutput, feature_ascent, row_fivs
+from .ascent import AscentOutput, RowTable, feature_ascent
 from .errors import ArgumentError, ModelError
+from .store import FinishedRow, FinishedRows
 
 #: Chunks per worker thread that the rows are cut into: enough for the fast workers to take the slow ones' share.
 CHUNKS_PER_THREAD = 4
@@ -84,7 +85,7 @@ def connect(*, workers: int | None = None, scheduler: str | None = None) -> Any:
     """
     from distributed import Client
 
-    from ._utils import check_int
+    from ._checks import check_int
 
     if (workers is None) == (scheduler is None):
         raise ArgumentError("workers, scheduler: expected exactly one (workers starts a cluster on this machine, "
@@ -210,16 +211,15 @@ def _chunk_task(packed: tuple[str, bytes], feature_shape: tuple[int, ...], class
     head = _unpack_head(packed)
     # rows the store holds: skipped (a zero FIV stands for their map; the maps this task computes reach the driver
     # through on_done, so the ascent keeps none itself)
-    placeholder = (torch.zeros(feature_shape[0]), np.nan, np.nan, 0, np.empty(0, np.float32))
-    finished: list[tuple] = []
+    placeholder = FinishedRow(np.zeros(feature_shape[0]), np.nan, np.nan, 0, np.empty(0, np.float32))
+    finished: list[FinishedRows] = []
     out = feature_ascent(head, feature_shape, classes, restarts, l2, skip={r - first_row: placeholder for r in done},
-                         on_done=lambda *rows: finished.append(rows), keep_maps=False, **options)
+                         on_done=finished.append, keep_maps=False, **options)
     # a chunk always has rows to compute (plan_chunks), so ``finished`` is never empty
-    rows = [first_row + r for part in finished for r in part[0]]
-    return {"rows": np.asarray(rows, np.int64), "fims": np.concatenate([part[1].numpy() for part in finished]),
-            **{key: np.concatenate([part[j] for part in finished])
-               for j, key in ((2, "scores"), (3, "objective"), (4, "steps"))},
-            "traces": [t for part in finished for t in part[5]], "row_steps": out.row_steps}
+    rows = [first_row + r for part in finished for r in part.rows]
+    return {"rows": np.asarray(rows, np.int64), "fims": np.concatenate([part.maps for part in finished]),
+            **{key: np.concatenate([getattr(part, key) for part in finished]) for key in ("scores", "objective", "steps")},
+            "traces": [t for part in finished for t in part.traces], "row_steps": out.row_steps}
 
 
 def client_ascent(
@@ -230,8 +230,8 @@ def client_ascent(
     restarts: int = 10,
     l2: float = 1.0,
     *,
-    skip: dict[int, tuple[torch.Tensor, float, float, int, np.ndarray]] | None = None,
-    on_done: Callable[[list[int], torch.Tensor, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]], None] | None = None,
+    skip: dict[int, FinishedRow] | None = None,
+    on_done: Callable[[FinishedRows], None] | None = None,
     progress: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
     n_threads: int | None = None,
@@ -246,7 +246,7 @@ def client_ascent(
     head, feature_shape, classes, restarts, l2, skip
         As for :func:`~deepresolve.ascent.feature_ascent`.
     on_done : callable, optional
-        Called on the driver with each finished chunk's (row indices, fims, scores, objectives, steps, traces).
+        Called on the driver with each finished chunk's :class:`~deepresolve.store.FinishedRows`.
     progress : callable, optional
         Called with the number of rows of each finished chunk.
     flush : callable, optional
@@ -280,16 +280,9 @@ def client_ascent(
     skip = skip or {}
     packed = pack_head(head)  # before any task is sent: a head that cannot travel is refused here
     started = time.perf_counter()
-    fims = torch.empty((R, *feature_shape)) if keep_maps else None
-    fivs = np.full((R, feature_shape[0]), np.nan)
-    scores, objective = np.full(R, np.nan), np.full(R, np.nan)
-    n_steps = np.zeros(R, dtype=np.int64)
-    traces: list[np.ndarray] = [np.empty(0, np.float32)] * R
-    for r, (fim, s, o, n, tr) in skip.items():
-        fivs[r] = row_fivs(torch.as_tensor(fim)[None])[0]
-        scores[r], objective[r], n_steps[r], traces[r] = s, o, n, tr
-        if keep_maps:
-            fims[r] = fim
+    table = RowTable(R, feature_shape, keep_maps)
+    for r, row in skip.items():
+        table.put_row(r, row)
 
     threads = n_threads if n_threads is not None else sum(client.nthreads().values())
     chunks = plan_chunks(classes, T, skip.keys(), threads)
@@ -306,26 +299,18 @@ def client_ascent(
                                              key=f"deepresolve-chunk-{span.start}-{span.stop}-{time.time_ns()}"))
         for future in as_completed(futures):
             part = future.result()
-            rows = part["rows"].tolist()
-            fivs[rows] = row_fivs(part["fims"])
-            for j, r in enumerate(rows):
-                if keep_maps:
-                    fims[r] = torch.from_numpy(part["fims"][j])
-                scores[r], objective[r], n_steps[r] = part["scores"][j], part["objective"][j], part["steps"][j]
-                traces[r] = part["traces"][j]
+            finished = FinishedRows(part["rows"].tolist(), part["fims"], part["scores"], part["objective"],
+                                    part["steps"].astype(np.int64), part["traces"])
+            table.put(finished)
             row_steps += part["row_steps"]
             if on_done is not None:
-                on_done(rows, torch.from_numpy(part["fims"]), part["scores"], part["objective"],
-                        part["steps"].astype(np.int64), part["traces"])
+                on_done(finished)
             if flush is not None:
                 flush()
             if progress is not None:
-                progress(len(rows))
+                progress(len(finished.rows))
     finally:
         for future in futures:  # an error or an interrupt: leave no task running for nothing
             future.cancel()
 
-    return AscentOutput(fims=fims.view(C, T, *feature_shape) if keep_maps else None, fivs=fivs.reshape(C, T, -1),
-                        scores=scores.reshape(C, T),
-                        objective=objective.reshape(C, T), steps=n_steps.reshape(C, T), trace=traces,
-                        seconds=time.perf_counter() - started, row_steps=row_steps)
+    return table.output(C, T, time.perf_counter() - started, row_steps)

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._utils import check_int
+from ._checks import check_int
 from .ascent import feature_ascent
 from .errors import ArgumentError, ModelError
 

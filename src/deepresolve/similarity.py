@@ -18,9 +18,10 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from torch import nn
 
-from ._utils import check_choice, check_int, type_name
+from ._checks import check_choice, check_int
+from ._model import type_name
 from .errors import ArgumentError, ModelError
-from .result import Result
+from .results import Result
 
 
 def _pearson_rows(x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,16 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from ._utils import capture, check_choice, check_shape, find_layer, frozen_copy, model_device, strip_probability, type_name
+from ._checks import check_choice, check_shape
+from ._model import (
+    capture,
+    find_layer,
+    forward,
+    frozen_copy,
+    model_device,
+    strip_probability,
+    type_name,
+)
 from .errors import ArgumentError, ModelError
 
 
@@ -45,15 +54,6 @@ def make_example(input_shape: Sequence[int] | None, inputs: torch.Tensor | np.nd
         raise ArgumentError("input_shape: expected (channels, length) without the batch axis, or inputs=<real inputs>; "
                             "got neither")
     return x.to(device) if device is not None else x
-
-
-def _run(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
-    try:
-        with torch.no_grad():
-            return model(x)
-    except Exception as err:  # the user's shapes are the usual cause: say which input failed
-        raise ModelError(f"{what} failed on an input of shape {tuple(x.shape)}: {type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}") from err
 
 
 def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
@@ -106,7 +106,7 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
             raise SplitError("only TorchScript models scripted from an nn.Sequential can be listed and split; "
                              "script the Sequential, or pass the Python module")
         else:
-            _run(model, x, "the model")
+            forward(model, x, "the model")
     finally:
         for h in hooks:
             h.remove()
@@ -255,12 +255,12 @@ def split_model(
     """
     check_choice(at, "at", ("output", "input"))
     x = make_example(input_shape, inputs) if (input_shape is not None or inputs is not None) else None
-    body, head, _, _ = _split(model, layer, x=x, at=at, logits=logits, head=head)
+    body, head, _, _ = split_at(model, layer, x=x, at=at, logits=logits, head=head)
     return body, head
 
 
-def _split(model: nn.Module, layer: str, *, x: torch.Tensor | None, at: str, logits: bool,
-           head: nn.Module | None) -> tuple[nn.Module, nn.Module, torch.Tensor | None, torch.Tensor | None]:
+def split_at(model: nn.Module, layer: str, *, x: torch.Tensor | None, at: str, logits: bool,
+             head: nn.Module | None) -> tuple[nn.Module, nn.Module, torch.Tensor | None, torch.Tensor | None]:
     """:func:`split_model` (arguments already checked), also returning H = body(x) and the scores head(H).
 
     The one forward pass that checks the split also gives the caller the feature shape and the number of outputs.
@@ -285,16 +285,16 @@ def _split(model: nn.Module, layer: str, *, x: torch.Tensor | None, at: str, log
     body.eval()
 
     if x is not None:
-        h = _run(body, x, f"the body (input -> {layer!r} {at})")
+        h = forward(body, x, f"the body (input -> {layer!r} {at})")
         if not given_head:  # the split itself must reproduce the model exactly
-            ref, out = _run(model, x, "the model"), _run(head, h, "the head")
+            ref, out = forward(model, x, "the model"), forward(head, h, "the head")
             if not (isinstance(ref, torch.Tensor) and ref.shape == out.shape and torch.allclose(ref, out, rtol=1e-4, atol=1e-5)):
                 raise SplitError(f"head(body(x)) differs from model(x) after splitting at {layer!r}; pass head= yourself")
     if logits:
         head, _ = strip_probability(head)
     head.eval()
     if x is not None:
-        out = _run(head, h, f"the head ({layer!r} {at} -> scores)")
+        out = forward(head, h, f"the head ({layer!r} {at} -> scores)")
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ModelError(f"the head must return class scores of shape (N, C); it returned {shape}. "

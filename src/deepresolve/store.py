@@ -17,72 +17,60 @@ part of it, so a run may resume with another batch size or on another device.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
+from ._files import TMP_PREFIX, write_atomic, write_text_atomic
 from .errors import ArgumentError, CheckpointError
-from .summarize import fiv
 
 SETTINGS = "settings.json"
 _FORMAT = "deepresolve-run-store-1"
 
 
-def model_fingerprint(module: nn.Module) -> str:
-    """SHA-256 of a module's structure (its printed form), parameters and buffers: equal iff the same function.
+class FinishedRow(NamedTuple):
+    """One finished (class, restart) row of the ascent: its best point and how it got there.
 
-    Parameters
-    ----------
-    module : nn.Module
-        E.g. the head of a split model (the network after the analysed layer).
-
-    Returns
-    -------
-    str, 64 hexadecimal digits.
+    ``map`` is the feature importance map (FIM), shape ``feature_shape`` float32, or its FIV (K,) when the rows
+    were read with a ``reduce`` (:meth:`RunStore.finished`).
     """
-    digest = hashlib.sha256(repr(module).encode())
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        # Raw bytes (viewed as uint8 so that bfloat16 and other dtypes numpy lacks hash too).
-        digest.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")  # a view: no copy of big weights
-    return digest.hexdigest()
+
+    map: np.ndarray
+    score: float
+    objective: float
+    steps: int
+    trace: np.ndarray
+
+
+class FinishedRows(NamedTuple):
+    """A batch of finished rows, as the ascent hands them on (its ``on_done``) and the run store takes them.
+
+    Shapes: R rows. ``rows`` (R,) row numbers (row r is restart ``r % T`` of class ``r // T`` of the run);
+    ``maps`` (R, *feature_shape) float32; ``scores``, ``objective`` (R,) float64; ``steps`` (R,) int64;
+    ``traces``: R arrays of the objective at every step.
+    """
+
+    rows: list[int]
+    maps: np.ndarray
+    scores: np.ndarray
+    objective: np.ndarray
+    steps: np.ndarray
+    traces: list[np.ndarray]
+
+    def items(self) -> Iterator[tuple[int, FinishedRow]]:
+        """(row, :class:`FinishedRow`) for every row of the batch."""
+        for j, r in enumerate(self.rows):
+            yield int(r), FinishedRow(self.maps[j], float(self.scores[j]), float(self.objective[j]),
+                                      int(self.steps[j]), self.traces[j])
 
 
 def _jsonable(value: Any) -> Any:
     """Settings as plain JSON (tuples become lists, numpy scalars numbers) so a reread compares equal."""
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write ``path`` through a temporary file in the same folder, fsync it, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # some file systems cannot fsync a folder; the rename is still atomic
-        pass
 
 
 class RunStore:
@@ -146,7 +134,7 @@ class RunStore:
                    feature_shape=stored["feature_shape"], _writing=False)
 
     def _check_existing(self) -> None:
-        for tmp in self.path.glob(".tmp-*"):  # a write that a kill interrupted: never renamed, never counted
+        for tmp in self.path.glob(f"{TMP_PREFIX}*"):  # a write that a kill interrupted: never renamed, never counted
             tmp.unlink(missing_ok=True)
         stored = _read_settings(self.path)
         if stored is None:
@@ -167,7 +155,7 @@ class RunStore:
 
     # -- reading -------------------------------------------------------------------------------------------------
 
-    def _read_chunk(self, path: Path, maps: bool = True) -> Iterator[tuple[int, tuple]]:
+    def _read_chunk(self, path: Path, reduce: Callable[[np.ndarray], np.ndarray] | None) -> FinishedRows:
         with np.load(path, allow_pickle=False) as z:
             rows, fims = z["rows"], z["fims"]
             scores, objective, steps = z["scores"], z["objective"], z["steps"]
@@ -177,22 +165,21 @@ class RunStore:
                 or len(offsets) != n + 1 or offsets[-1] != len(trace)
                 or (n and (rows.min() < 0 or rows.max() >= self.n_rows))):
             raise ValueError("its arrays do not fit this run")
-        if not maps:  # one chunk's maps at a time in memory, reduced to FIVs (K,) float64
-            fims = fiv(fims.reshape(n, self.feature_shape[0], -1))
-        for j in range(n):
-            yield int(rows[j]), (torch.from_numpy(fims[j].copy()), float(scores[j]), float(objective[j]), int(steps[j]),
-                                 trace[offsets[j]:offsets[j + 1]].astype(np.float32))
+        if reduce is not None:  # one chunk's maps at a time in memory
+            fims = reduce(fims)
+        return FinishedRows(rows.tolist(), fims, scores, objective, steps,
+                            [trace[offsets[j]:offsets[j + 1]].astype(np.float32) for j in range(n)])
 
-    def finished(self, *, maps: bool = True) -> dict[int, tuple[torch.Tensor, float, float, int, np.ndarray]]:
-        """Rows already on disk: row -> (fim, score, objective, steps, trace), the ``skip`` of the ascent.
+    def finished(self, *, reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[int, FinishedRow]:
+        """Rows already on disk, row -> :class:`FinishedRow`: the ``skip`` of the ascent.
 
-        With ``maps=False`` each row's map is replaced by its FIV, shape (K,) float64 (chunk by chunk, so a resume
-        never holds every map; for ``feature_ascent(..., keep_maps=False)``).
+        ``reduce`` maps each chunk's maps (n, *feature_shape) to what the caller keeps of them, e.g. their FIVs
+        (:func:`deepresolve.ascent.row_fivs`), chunk by chunk, so a resume never holds every map.
         """
-        done: dict[int, tuple] = {}
+        done: dict[int, FinishedRow] = {}
         for path in self._chunk_files():
             try:
-                rows = dict(self._read_chunk(path, maps))
+                rows = dict(self._read_chunk(path, reduce).items())
             except Exception as e:  # noqa: BLE001 -- any damage means: recompute these rows, never crash
                 warnings.warn(f"checkpoint chunk {str(path)!r} cannot be read ({type(e).__name__}: {e}); its rows "
                               "will be computed again", RuntimeWarning, stacklevel=2)
@@ -253,10 +240,10 @@ class RunStore:
 
     # -- writing -------------------------------------------------------------------------------------------------
 
-    def add(self, rows: Sequence[int], fims: torch.Tensor, scores: np.ndarray, objective: np.ndarray,
-            steps: np.ndarray, traces: Sequence[np.ndarray]) -> None:
+    def add(self, finished: FinishedRows) -> None:
         """Take finished rows (the ascent's ``on_done`` callback); they reach disk at the next flush."""
-        self._buffer.extend(zip(rows, fims.numpy(), scores, objective, steps, traces))
+        self._buffer.extend(zip(finished.rows, np.asarray(finished.maps), finished.scores, finished.objective,
+                                finished.steps, finished.traces))
         if time.monotonic() - self._last >= self.every:
             self.flush()
 
@@ -268,8 +255,7 @@ class RunStore:
             self.path.mkdir(parents=True)
         settings_file = self.path / SETTINGS
         if not settings_file.exists():
-            text = json.dumps(self.settings, indent=1, sort_keys=True).encode()
-            _write_atomic(settings_file, lambda f: f.write(text))
+            write_text_atomic(settings_file, json.dumps(self.settings, indent=1, sort_keys=True))
         buf = sorted(self._buffer, key=lambda b: b[0])
         traces = [np.asarray(b[5], np.float32) for b in buf]
         arrays = dict(
@@ -281,7 +267,7 @@ class RunStore:
             trace_offsets=np.concatenate([[0], np.cumsum([len(t) for t in traces])]).astype(np.int64),
             trace=np.concatenate(traces) if traces else np.empty(0, np.float32),
         )
-        _write_atomic(self.path / f"chunk-{self._next_chunk:06d}.npz", lambda f: np.savez(f, **arrays))
+        write_atomic(self.path / f"chunk-{self._next_chunk:06d}.npz", lambda f: np.savez(f, **arrays))
         self._next_chunk += 1
         self._buffer.clear()
         self._last = time.monotonic()

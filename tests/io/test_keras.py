@@ -10,9 +10,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from _factories import layer, write_keras, write_keras0, write_keras2
-from deepresolve.errors import DeepResolveError, FileFormatError, MissingFileError, ModelError
+
+from deepresolve.errors import (
+    DeepResolveError,
+    FileFormatError,
+    MissingFileError,
+    ModelError,
+)
 from deepresolve.io.keras import load_keras, sequence_input
 from deepresolve.io.models import load_model
 

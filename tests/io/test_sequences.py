@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
-from deepresolve.io.sequences import decode, load_inputs, one_hot, read_fasta, write_fasta
+from deepresolve.io.sequences import (
+    decode,
+    load_inputs,
+    one_hot,
+    read_fasta,
+    write_fasta,
+)
 
 
 def test_one_hot_roundtrip_and_order():

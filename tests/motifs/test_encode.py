@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from deepresolve.errors import ArgumentError
+from deepresolve.motifs.encode import (
+    Experiment,
+    factor_of,
+    jaspar_keys_for,
+    motif_components,
+    parse_experiment,
+)
 from deepresolve.motifs.jaspar import jaspar_motifs
-from deepresolve.motifs.encode import Experiment, factor_of, jaspar_keys_for, motif_components, parse_experiment
 
 SHARED = Path(__file__).parents[3] / "shared" / "data" / "tf422"
 

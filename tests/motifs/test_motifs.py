@@ -10,12 +10,21 @@ import torch
 from torch import nn
 
 from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
-from deepresolve.cli import motifs_main
 from deepresolve.io.models import load_model
 from deepresolve.io.sequences import one_hot
 from deepresolve.motifs import (
-    channel_motifs, deepmotif, filter_pwms, information_content, jaspar_motifs, read_meme, receptive_field, to_pwm,
-    tomtom_matches, trim_pwm, write_meme,
+    channel_motifs,
+    deepmotif,
+    filter_pwms,
+    information_content,
+    jaspar_motifs,
+    match_channels,
+    read_meme,
+    receptive_field,
+    to_pwm,
+    tomtom_matches,
+    trim_pwm,
+    write_meme,
 )
 
 SHARED = Path(__file__).parents[3] / "shared" / "data" / "tf422"
@@ -70,6 +79,7 @@ def test_filter_pwms_read_a_planted_kmer():
 def test_filter_pwms_of_keras_theano_model_read_forwards(tmp_path):
     """Keras/Theano stores the kernel flipped; after import the PWM reads the motif the model detects."""
     from _factories import layer, write_keras
+
     from deepresolve.io.keras import load_keras
 
     kmer = "ACCGTTTG"
@@ -258,10 +268,10 @@ def test_motifs_main_writes_meme_and_tomtom(tmp_path):
     kmer = "CCGCGAGGGCGC"
     model = nn.Sequential(planted_conv(kmer), nn.ReLU(), nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(3, 1))
     torch.jit.script(model).save(str(tmp_path / "m.pt"))
-    df = motifs_main(load_model(tmp_path / "m.pt"), tmp_path / "out", jaspar_release="JASPAR2016", n_matches=2)
+    df = match_channels(load_model(tmp_path / "m.pt"), tmp_path / "out", jaspar_release="JASPAR2016", n_matches=2)
     assert len(df) == 3 * 2 and set(df["query"]) == {"ch0", "ch1", "ch2"}
     assert (tmp_path / "out" / "channels.meme").exists()
     assert (tmp_path / "out" / "tomtom_JASPAR2016.tsv").read_text().startswith("query\ttarget\tp_value")
     assert consensus(read_meme(tmp_path / "out" / "channels.meme")["ch0"]) == kmer
     with pytest.raises(ArgumentError, match=r"^inputs: expected one-hot sequences for layer='2'"):
-        motifs_main(load_model(tmp_path / "m.pt"), tmp_path / "out", layer="2")
+        match_channels(load_model(tmp_path / "m.pt"), tmp_path / "out", layer="2")

@@ -24,10 +24,22 @@ import deepresolve as dr
 from deepresolve.baselines import attribute
 from deepresolve.errors import ArgumentError
 from deepresolve.io.sequences import decode, read_fasta
+from deepresolve.paper.claims import (
+    conv_weights,
+    kmer_channel_names,
+    motif_of,
+    set_one_claims,
+    set_two_claims,
+)
 from deepresolve.paper.datasets import SET_ONE_MOTIFS, SET_TWO_MOTIFS, planted_example
-from deepresolve.paper.claims import conv_weights, kmer_channel_names, motif_of, set_one_claims, set_two_claims
 from deepresolve.paper.demo import run_demo
-from deepresolve.paper.fixtures import CASES, build_data, fixture_files, load_fixture, pattern_accuracy
+from deepresolve.paper.fixtures import (
+    CASES,
+    build_data,
+    fixture_files,
+    load_fixture,
+    pattern_accuracy,
+)
 from deepresolve.paper.train import auc_per_class, predict_logits, split_indices
 from deepresolve.paper.zoo import synthetic_cnn
 

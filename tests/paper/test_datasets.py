@@ -6,7 +6,12 @@ import pytest
 from deepresolve.errors import ArgumentError
 from deepresolve.io.sequences import decode
 from deepresolve.paper.datasets import (
-    SET_ONE_MOTIFS, SET_TWO_CLASSES, SET_TWO_MOTIFS, planted_example, synthetic_set_one, synthetic_set_two,
+    SET_ONE_MOTIFS,
+    SET_TWO_CLASSES,
+    SET_TWO_MOTIFS,
+    planted_example,
+    synthetic_set_one,
+    synthetic_set_two,
 )
 
 

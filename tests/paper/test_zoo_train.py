@@ -5,10 +5,16 @@ import pytest
 import torch
 from torch import nn
 
+from deepresolve._model import strip_probability
 from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
 from deepresolve.paper.datasets import synthetic_set_two
-from deepresolve.paper.train import apply_max_norm, auc_per_class, predict_logits, split_indices, train_model
-from deepresolve._utils import strip_probability
+from deepresolve.paper.train import (
+    apply_max_norm,
+    auc_per_class,
+    predict_logits,
+    split_indices,
+    train_model,
+)
 from deepresolve.paper.zoo import deepsea, deepsea_from_file, synthetic_cnn, tf_cnn
 
 

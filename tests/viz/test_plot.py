@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import _factories
 import numpy as np
 import pytest
 from matplotlib.collections import LineCollection, PathCollection
@@ -14,11 +15,9 @@ from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
-from deepresolve.viz import plot
 from deepresolve.errors import ArgumentError
-from deepresolve.result import Result
-
-import _factories
+from deepresolve.results import Result
+from deepresolve.viz import plot
 
 ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "test-artifacts" / "figures"
 
@@ -141,7 +140,7 @@ def test_logo_image_is_cached_and_in_bits():
 
 
 def test_ensemble_bad_inputs(r4):
-    with pytest.raises(ArgumentError, match="^result: expected a deepresolve.result.Result, got str$"):
+    with pytest.raises(ArgumentError, match="^result: expected a deepresolve.results.Result, got str$"):
         plot.ensemble("not a result", 0)
     with pytest.raises(ArgumentError, match=r"^cls: expected an output index this result analysed \(100, 101, 102, "
                                             r"103\), got 7, which was not analysed$"):

@@ -17,16 +17,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import _factories
 import numpy as np
 import pandas as pd
 import pytest
 
-from deepresolve.interactions import Interactions
-from deepresolve.viz.report import normalise_motif_matches, write_report
 from deepresolve.errors import ArgumentError
-from deepresolve.result import Result
-
-import _factories
+from deepresolve.results import Interactions, Result
+from deepresolve.viz.report import normalise_motif_matches, write_report
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -436,7 +434,7 @@ def test_bad_inputs_raise(tmp_path, result4, kwargs, error, match):
 
 
 def test_bad_result_and_path(tmp_path, result4):
-    with pytest.raises(ArgumentError, match="^result: expected a deepresolve.result.Result, got dict$"):
+    with pytest.raises(ArgumentError, match="^result: expected a deepresolve.results.Result, got dict$"):
         write_report({"ofiv": 1}, tmp_path / "x.html")
     with pytest.raises(ArgumentError, match="^out_path: expected a file path, got the directory"):
         write_report(result4, tmp_path)

@@ -44,8 +44,8 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import ArgumentError, FileFormatError, MissingFileError, ModelError
 

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .._utils import existing_file
+from .._checks import existing_file
 from ..errors import ArgumentError, FileFormatError
 
 ALPHABET = "ACGT"

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._utils import capture, check_float, check_int, frozen_copy, strip_probability
-from ..io.keras import sequence_input
+from .._checks import check_float, check_int
+from .._model import capture, frozen_copy, strip_probability
 from ..errors import ArgumentError, ModelError
+from ..io.keras import sequence_input
 from .pwm import information_content, to_pwm
 
 

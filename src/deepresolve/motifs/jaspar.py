@@ -13,8 +13,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .._checks import existing_file
 from ..errors import ArgumentError, FileFormatError
-from .._utils import existing_file
 from .pwm import ALPHABET, _check_pwm, to_pwm
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from .._utils import check_int
+from .._checks import check_int
 from ..errors import ArgumentError, ModelError
 
 ALPHABET = "ACGT"

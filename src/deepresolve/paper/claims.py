@@ -12,10 +12,9 @@ from typing import Sequence
 import numpy as np
 from torch import nn
 
-from .._utils import find_layer
+from .._model import find_layer
 from ..errors import ArgumentError
 from .datasets import ALPHABET, SET_ONE_MOTIFS, SET_TWO_CLASSES
-
 
 # ----------------------------------------------------------------------------------------------
 # Which planted k-mer does a filter detect?

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._utils import check_int
+from .._checks import check_int
 from ..errors import ArgumentError
 from ..io.sequences import ALPHABET, one_hot
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._checks import existing_file
 from ..errors import ArgumentError, FileFormatError
-from .._utils import existing_file
 
 #: Columns a DeepSEA feature table must have.
 FEATURE_COLUMNS = ("index", "cell", "assay", "treatment")

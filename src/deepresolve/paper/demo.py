@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._utils import check_int
+from .._checks import check_int
 from ..errors import ArgumentError
-from ..interactions import Interactions
 from ..io.sequences import write_fasta
 from ..motifs.pwm import filter_pwms
-from ..resolve import resolve
-from ..result import CATEGORIES
+from ..pipeline import resolve
+from ..results import CATEGORIES, Interactions
 from ..viz.report import write_report
 from .claims import conv_weights, kmer_channel_names, motif_of, set_one_claims
 from .datasets import SET_ONE_MOTIFS, synthetic_set_one
@@ -151,7 +150,9 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
         test_auc, train_params = fit.test_auc, fit.params
         how = f"trained the paper's CNN (32 x 8-bp filters, max-pool 4, dense 64) in {len(fit.history)} epochs"
     else:
-        from .fixtures import load_fixture  # not at the top: the fixture registry reads demo_sizes from here
+        from .fixtures import (
+            load_fixture,  # not at the top: the fixture registry reads demo_sizes from here
+        )
 
         model, meta = load_fixture("set_one")
         # Scored on this run's test split: for seed 0 these are the fixture's own held-out sequences.

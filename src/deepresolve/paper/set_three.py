@@ -33,7 +33,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
-from .._utils import capture, check_choice, frozen_copy
+from .._checks import check_choice
+from .._model import capture, frozen_copy
 from ..errors import ArgumentError
 from ..similarity import cluster_classes
 from .datasets import SyntheticData

@@ -14,7 +14,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from .._utils import check_float, check_int, model_device, strip_probability
+from .._checks import check_float, check_int
+from .._model import model_device, strip_probability
 from ..errors import ArgumentError
 
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .._utils import check_float, check_int
+from .._checks import check_float, check_int, existing_file
 from ..errors import ArgumentError, FileFormatError
-from .._utils import existing_file
 
 
 def synthetic_cnn(n_outputs: int = 1, length: int = 100, n_filters: int = 32, filter_width: int = 8,

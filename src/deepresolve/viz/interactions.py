@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..interactions import Interactions
+from ..results import Interactions
 from .plot import _DIVERGING, _figure, _finish, leaf_order
 
 

@@ -28,9 +28,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .._utils import check_choice, check_int
+from .._checks import check_choice, check_int
 from ..errors import ArgumentError
-from ..result import Result, check_result
+from ..results import Result, check_result
 
 __all__ = [
     "ensemble", "ofivs", "similarity_panels", "clustered_heatmap", "cluster_panels",
@@ -233,7 +233,7 @@ def ensemble(
 ) -> Figure:
     """The ensemble of FIVs of one class, its IL scores and its OFIV (paper Fig. 2).
 
-    When the result carries :attr:`~deepresolve.result.Result.interactions`, the class's top ``pairs``
+    When the result carries :attr:`~deepresolve.results.Result.interactions`, the class's top ``pairs``
     significant channel pairs among the shown channels are marked above the stars: a line joining the two
     columns, red for synergy, blue for antagonism (an addition to the paper's figure).
 

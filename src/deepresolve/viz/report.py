@@ -22,14 +22,14 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-
 from torch import nn
 
 from .. import similarity as sim
-from . import plot
-from .._utils import check_int, package_versions
+from .._checks import check_int
+from .._provenance import package_versions
 from ..errors import ArgumentError
-from ..result import Result, categories, check_result
+from ..results import Result, categories, check_result
+from . import plot
 
 __all__ = ["write_report", "package_versions", "normalise_motif_matches"]
 

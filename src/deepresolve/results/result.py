@@ -11,10 +11,12 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentError, CheckpointError, FileFormatError
+from .._checks import existing_file
+from .._files import write_atomic
+from ..errors import ArgumentError, CheckpointError, FileFormatError
+from ..store import RunStore
+from ._rows import class_row
 from .interactions import Interactions
-from ._utils import existing_file
-from .store import RunStore
 
 _ARRAYS = (
     "classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",
@@ -196,38 +198,18 @@ class Result:
         return f"S_c(H) - \u03bb{penalty}"
 
     def index_of(self, cls: int | str, argument: str = "cls") -> int:
-        """Row of ``cls`` (an output index or a class name) in this result's arrays.
-
-        A class name that several analysed outputs share is ambiguous and refused: pass the output index instead.
-        ``argument`` names the caller's argument in the error message.
-        """
-        if isinstance(cls, str):
-            rows = [i for i, name in enumerate(self.class_names) if name == cls]
-            if not rows:
-                shown = ", ".join(repr(n) for n in self.class_names[:10]) + (", ..." if self.n_classes > 10 else "")
-                raise ArgumentError(f"{argument}: expected a class name of this result ({shown}), got {cls!r}")
-            if len(rows) > 1:
-                outputs = ", ".join(str(int(self.classes[i])) for i in rows)
-                raise ArgumentError(f"{argument}: expected a class name that names one output, got {cls!r}, which is "
-                                    f"ambiguous (outputs {outputs} share it); pass the output index instead")
-            return rows[0]
-        if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)):
-            raise ArgumentError(f"{argument}: expected an output index (int) or a class name (str), got "
-                                f"{type(cls).__name__} {cls!r}")
-        index = int(cls)
-        hits = np.flatnonzero(self.classes == index)
-        if len(hits) == 0:
-            covered = ", ".join(str(c) for c in self.classes.tolist()[:20]) + (", ..." if self.n_classes > 20 else "")
-            raise ArgumentError(f"{argument}: expected an output index this result analysed ({covered}), "
-                                f"got {index}, which was not analysed")
-        return int(hits[0])
+        """Row of ``cls`` (an output index or a class name) in this result's arrays (:func:`class_row`)."""
+        return class_row(self.classes, self.class_names, cls, argument)
 
     def save(self, path: str | Path) -> Path:
         """Write the result to an HDF5 file (readable with plain h5py: one dataset per array)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with h5py.File(tmp, "w") as f:
+        write_atomic(path, self._write)  # an interrupted save never leaves a half-written result
+        return path
+
+    def _write(self, fileobj) -> None:
+        with h5py.File(fileobj, "w") as f:
             for name in _ARRAYS:
                 if name == "fims" and self.fims is None:  # keep_fims=False: no dataset; load reads None
                     continue
@@ -240,8 +222,6 @@ class Result:
             f.attrs["format"] = "deepresolve-result-1"
             if self.interactions is not None:
                 self.interactions.save(f, "interactions")
-        tmp.replace(path)  # atomic: an interrupted save never leaves a half-written result
-        return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Result":
@@ -368,7 +348,7 @@ def load(path: str | Path) -> Result:
 def check_result(result: object) -> Result:
     """``result`` if it is a :class:`Result` whose arrays agree in shape; else ArgumentError naming the field."""
     if not isinstance(result, Result):
-        raise ArgumentError(f"result: expected a deepresolve.result.Result, got {type(result).__name__}")
+        raise ArgumentError(f"result: expected a deepresolve.results.Result, got {type(result).__name__}")
     C, T, K = np.shape(result.fivs)
     expected = {"ofiv": (C, K), "inconsistency": (C, K), "non_additive": (C, K), "consistent_sign": (C, K),
                 "weights": (C, T), "bic": (C, 3), "n_components": (C,), "steps": (C, T)}

@@ -1,97 +1,32 @@
-"""Model plumbing and argument checks shared by every module (one home for each).
+"""Model plumbing, one home for it: layers by name, capture, devices, copies and fingerprints.
 
 - :func:`find_layer`: a module by its ``named_modules()`` name, with close names suggested.
 - :func:`capture`: a layer's input or output for an input, the forward pass stopped there.
 - :func:`strip_probability`: a model without its final Sigmoid/Softmax/LogSoftmax (scores are logits).
 - :func:`frozen_copy`: an independent eval-mode copy with frozen parameters (the caller's model is never changed).
-- :func:`package_versions`: installed versions of the packages that shape a result.
-- :func:`existing_file`: a path that must name an existing file.
-- :func:`check_int`, :func:`check_float`, :func:`check_choice`, :func:`check_shape`, :func:`check_device`:
-  argument checks with one message format, ``"<argument>: expected <what>, got <value>"``, raised as
-  :class:`~deepresolve.errors.ArgumentError` (a ``TypeError`` and a ``ValueError``).
+- :func:`check_device`, :func:`model_device`: where to compute.
+- :func:`forward`: one forward pass whose failure names the part of the model and the input shape.
+- :func:`model_fingerprint`: a hash that is equal iff two modules compute the same function.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import io
-import platform
 from collections import OrderedDict
-from importlib import metadata
-from pathlib import Path
-from typing import Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import fx, nn
 
-from .errors import ArgumentError, MissingFileError
+from .errors import ArgumentError, ModelError
 
 #: Output activations that turn logits into probabilities; the paper scores logits, so heads stop before them.
 PROBABILITY_MODULES = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
 _PROBABILITY_FUNCTIONS = {torch.sigmoid, torch.softmax, torch.log_softmax, torch.nn.functional.sigmoid,
                           torch.nn.functional.softmax, torch.nn.functional.log_softmax}
 _PROBABILITY_METHODS = ("sigmoid", "softmax", "log_softmax")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Argument checks
-
-
-def check_int(value: object, argument: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as an int in [minimum, maximum]; bools and floats (even 3.0) are refused."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ArgumentError(f"{argument}: expected an integer, got {type(value).__name__} {value!r}")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ArgumentError(f"{argument}: expected an integer {_bounds(minimum, maximum)}, got {value!r}")
-    return int(value)
-
-
-def check_float(value: object, argument: str, *, minimum: float | None = None, maximum: float | None = None,
-                above: float | None = None, below: float | None = None) -> float:
-    """``value`` as a finite float in [minimum, maximum], and above ``above`` / below ``below`` (exclusive)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ArgumentError(f"{argument}: expected a number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not np.isfinite(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum) \
-            or (above is not None and v <= above) or (below is not None and v >= below):
-        bounds = " and ".join(b for b in (_bounds(minimum, maximum), f"> {above}" if above is not None else "",
-                                          f"< {below}" if below is not None else "") if b)
-        raise ArgumentError(f"{argument}: expected a finite number {bounds}".rstrip() + f", got {value!r}")
-    return v
-
-
-def check_choice(value: object, argument: str, choices: Sequence[object]) -> object:
-    """``value`` if it is one of ``choices``."""
-    # True == 1: a bool must not pass for an integer choice
-    is_bool = isinstance(value, (bool, np.bool_))
-    if not any((value is c) if is_bool or isinstance(c, bool) else (isinstance(value, (str, int, float, type(None)))
-                                                                     and value == c) for c in choices):
-        raise ArgumentError(f"{argument}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
-    return value
-
-
-def check_shape(value: object, argument: str) -> tuple[int, ...]:
-    """An input shape without the batch axis: a non-empty sequence of positive integers, e.g. ``(4, 1000)``."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not isinstance(value, torch.Size):
-        raise ArgumentError(f"{argument}: expected a tuple of positive integers without the batch axis, e.g. (4, 1000); "
-                            f"got {type(value).__name__} {value!r}")
-    if len(value) == 0 or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v <= 0
-                              for v in value):
-        raise ArgumentError(f"{argument}: expected a tuple of positive integers without the batch axis, e.g. (4, 1000); "
-                            f"got {tuple(value)!r}")
-    return tuple(int(v) for v in value)
-
-
-def existing_file(path: str | Path, what: str) -> Path:
-    """``path`` as a Path if it names an existing file; else MissingFileError saying ``what`` was looked for."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"{what} {str(path)!r} does not exist")
-    if not path.is_file():
-        raise MissingFileError(f"{what}: expected a file, got the folder {str(path)!r}")
-    return path
 
 
 def check_device(device: str | torch.device | None) -> torch.device:
@@ -112,18 +47,6 @@ def check_device(device: str | torch.device | None) -> torch.device:
     elif dev.type != "cpu" and dev.type != "mps":
         raise ArgumentError(f"device: expected 'cpu' or 'cuda[:N]', got {device!r}")
     return dev
-
-
-def _bounds(minimum: float | None, maximum: float | None) -> str:
-    if minimum is not None and maximum is not None:
-        return f"in [{minimum}, {maximum}]"
-    if minimum is not None:
-        return f">= {minimum}"
-    return f"<= {maximum}" if maximum is not None else ""
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Models
 
 
 def type_name(module: nn.Module) -> str:
@@ -248,19 +171,32 @@ def model_device(model: nn.Module) -> torch.device:
     return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Provenance
+def model_fingerprint(module: nn.Module) -> str:
+    """SHA-256 of a module's structure (its printed form), parameters and buffers: equal iff the same function.
 
-#: Packages whose versions shape a result.
-PACKAGES = ("deepresolve", "torch", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "logomaker", "h5py")
+    Parameters
+    ----------
+    module : nn.Module
+        E.g. the head of a split model (the network after the analysed layer).
+
+    Returns
+    -------
+    str, 64 hexadecimal digits.
+    """
+    digest = hashlib.sha256(repr(module).encode())
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        # Raw bytes (viewed as uint8 so that bfloat16 and other dtypes numpy lacks hash too).
+        digest.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")  # a view: no copy of big weights
+    return digest.hexdigest()
 
 
-def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
-    """Installed versions of ``packages`` and Python (``"not installed"`` when absent)."""
-    out = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+def forward(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+    """``model(x)`` without gradients; a failure becomes a ModelError naming ``what`` and the input shape."""
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as err:  # the user's shapes are the usual cause: say which input failed
+        raise ModelError(f"{what} failed on an input of shape {tuple(x.shape)}: {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}") from err

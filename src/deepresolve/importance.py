@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from ._utils import check_choice, check_float, check_int
+from ._checks import check_choice, check_float, check_int
 from .errors import ArgumentError
 
 

@@ -16,52 +16,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._utils import check_choice, check_device, check_float, check_int, package_versions
-from .ascent import Optimizer, check_ascent_options, feature_ascent
+from ._checks import check_choice, check_classes, check_float, check_int
+from ._checks import class_names as name_classes
+from ._model import check_device, model_fingerprint
+from ._provenance import package_versions
+from .ascent import Optimizer, check_ascent_options, feature_ascent, row_fivs
 from .errors import ArgumentError, ModelError
+from .importance import summarize_fivs
 from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
-from .result import Result
-from .split import _split, make_example
-from .store import RunStore, model_fingerprint
-from .summarize import summarize_fivs
-
-
-def _check_classes(classes: Sequence[int] | int | None, n_outputs: int) -> list[int]:
-    """Output indices to explain, checked against the model's ``n_outputs`` before any list is built."""
-    if classes is None:
-        return list(range(n_outputs))
-    if isinstance(classes, (int, np.integer)) and not isinstance(classes, (bool, np.bool_)):
-        classes = [classes]
-    if isinstance(classes, (str, bytes, bool, np.bool_)) or not hasattr(classes, "__len__"):
-        raise ArgumentError(f"classes: expected None, an output index or a list of output indices, "
-                            f"got {type(classes).__name__} {classes!r}")
-    if len(classes) == 0:
-        raise ArgumentError("classes: expected None (every output) or a non-empty list of output indices, got []")
-    if len(classes) > n_outputs:  # cannot all be distinct valid indices; refused without walking a huge range
-        raise ArgumentError(f"classes: expected at most {n_outputs} distinct output indices (0..{n_outputs - 1}), "
-                            f"got {len(classes)}")
-    out = [check_int(c, "classes") for c in classes]
-    bad = [c for c in out if not 0 <= c < n_outputs]
-    if bad:
-        raise ArgumentError(f"classes: expected an output index in [0, {n_outputs - 1}] (the model has {n_outputs} "
-                            f"outputs), got {bad[0]}")
-    if len(set(out)) != len(out):
-        dup = sorted({c for c in out if out.count(c) > 1})
-        raise ArgumentError(f"classes: expected distinct output indices, got duplicates {dup}")
-    return out
-
-
-def _class_names(class_names: Sequence[str] | None, chosen: list[int], n_outputs: int) -> list[str]:
-    """One name per chosen class: ``class_names`` names every output or just the chosen ones."""
-    if class_names is None:
-        return [f"class {c}" for c in chosen]
-    class_names = list(class_names)
-    if len(class_names) == n_outputs:
-        class_names = [class_names[c] for c in chosen]
-    elif len(class_names) != len(chosen):
-        raise ArgumentError(f"class_names: expected one name per output ({n_outputs}) or per selected class "
-                            f"({len(chosen)}), got {len(class_names)} names")
-    return [str(n) for n in class_names]
+from .results import Result
+from .split import make_example, split_at
+from .store import RunStore
 
 
 def resolve(
@@ -168,7 +133,7 @@ def resolve(
     inconsistency : {"variance", "sign"}
         The inconsistency level: the paper's weighted variance of the FIVs (default) or its sign-disagreement part,
         (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size
-        (see :func:`deepresolve.summarize.inconsistency`).
+        (see :func:`deepresolve.importance.inconsistency`).
     interactions : bool or dict
         Also measure feature interactions (an addition to the paper, issue 10): True, or a dict of keyword options
         of :func:`deepresolve.interactions.interactions` (e.g. ``{"contexts": 128}``), runs it after the FIMs on
@@ -183,9 +148,9 @@ def resolve(
         Keep the FIMs in ``Result.fims`` (default). With False each finished row's map is reduced at once to its FIV
         (spatial mean, (K,)) and the full maps go only to ``checkpoint``, if given (``chunk-*.npz``, arrays
         ``rows`` and ``fims``); ``Result.fims`` is then None and the summaries come from the FIVs
-        (:func:`deepresolve.summarize.summarize_fivs`), equal to a run that keeps them. Memory is then O(C T K)
+        (:func:`deepresolve.importance.summarize_fivs`), equal to a run that keeps them. Memory is then O(C T K)
         instead of O(C T K W): 919 classes x 10 restarts of a 480 x 60 map are 1.06 GB of FIMs but 35 MB of FIVs.
-        :meth:`Result.fims_of(cls) <deepresolve.result.Result.fims_of>` reads one class's maps back from the store
+        :meth:`Result.fims_of(cls) <deepresolve.results.Result.fims_of>` reads one class's maps back from the store
         (its folder is ``result.params["checkpoint"]``).
     **optimizer_options
         tol, patience, start_decay, alpha, min_lr (see :func:`deepresolve.ascent.feature_ascent`).
@@ -224,13 +189,13 @@ def resolve(
     if checkpoint is not None and Path(checkpoint).is_file():
         raise ArgumentError(f"checkpoint: expected a folder, got the file {str(checkpoint)!r}")
 
-    body, head, h, scores = _split(model, layer, x=x, at=at, logits=logits, head=head)
+    body, head, h, scores = split_at(model, layer, x=x, at=at, logits=logits, head=head)
     feature_shape, n_outputs = tuple(h.shape[1:]), scores.shape[1]
     if len(feature_shape) == 0:
         raise ModelError(f"layer {layer!r} gives a scalar per input; DeepResolve needs channels (K,) or (K, W)")
     K = feature_shape[0]
-    chosen = _check_classes(classes, n_outputs)
-    names = _class_names(class_names, chosen, n_outputs)
+    chosen = check_classes(classes, n_outputs)
+    names = name_classes(class_names, chosen, n_outputs)
     if channel_names is not None and len(channel_names) != K:
         raise ArgumentError(f"channel_names: expected one name per channel (K = {K}), got {len(channel_names)} names")
 
@@ -268,11 +233,18 @@ def resolve(
                     "nonnegative": nonnegative, "feature_shape": list(feature_shape),
                     "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
         store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
-        skip = store.finished(maps=keep_fims)
+        skip = store.finished(reduce=None if keep_fims else row_fivs)
 
     bar = None
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(), TextColumn("(class, restart) pairs"),
                        TimeElapsedColumn(), TimeRemainingColumn())
         bar.start()
@@ -316,7 +288,7 @@ def resolve(
         channel_names=list(channel_names) if channel_names is not None else [], params=params, **summary,
     )
     if interaction_options is not None:
-        from .interactions import interactions as measure
+        from .interaction_analysis import interactions as measure
 
         result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at, seed=seed,
                                       device=dev, batch_size=batch_size, class_names=result.class_names,
@@ -339,7 +311,7 @@ def _check_interactions(option: object, head: nn.Module | None) -> dict | None:
     elif isinstance(option, dict):
         import inspect
 
-        from .interactions import interactions as measure
+        from .interaction_analysis import interactions as measure
 
         accepted = set(inspect.signature(measure).parameters) - set(_SHARED_WITH_INTERACTIONS)
         shared = sorted(set(option) & set(_SHARED_WITH_INTERACTIONS))

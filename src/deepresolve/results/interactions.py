@@ -1,0 +1,257 @@
+"""The result of the feature-interaction analysis (:func:`deepresolve.interactions`): arrays, tables, HDF5.
+
+Shapes: C classes, K channels, G motif groups, P channel pairs and Q group pairs evaluated. A pair's 2 x 2 *truth
+table* ``t[a, b]`` is the mean output (on the run's output scale, ``params["scale"]``) with player i off/on
+(``a``) and player j off/on (``b``); :func:`kind` names its logic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ..errors import ArgumentError, FileFormatError, MissingFileError
+from ._rows import class_row
+
+
+@dataclass
+class Interactions:
+    """Pairwise feature interactions of a layer, per class, between channels and between motif groups.
+
+    Shapes: C classes, K channels, G motif groups, P channel pairs and Q group pairs evaluated.
+
+    Attributes
+    ----------
+    classes : (C,) int
+        Output indices, in the order of the first axis of every array.
+    class_names : list of str, length C
+    channel_names : list of str, length K
+    groups : (K,) int
+        Motif group of every channel (0..G-1), -1 for a channel that responds to no group's word.
+    main : (C, K) float
+        Main effect of switching each channel on: mean of v(S+i) - v(S) over contexts.
+    pairs : (P, 2) int
+        Channel pairs evaluated (i < j).
+    values : (C, P) float
+        Interaction (mean second difference) of each pair; > 0 synergy, < 0 antagonism.
+    pvalues : (C, P) float
+        p-value of each pair: a one-sided t-test over the contexts of the interval null
+        ``|interaction| <= margin x s_c`` (``params["margin"]``; ``s_c`` the rms main effect of the class's top
+        players).
+    tables : (C, P, 2, 2) float
+        Truth tables: mean output (on the run's output scale, ``params["scale"]``) with channel i off/on (axis 2)
+        and j off/on (axis 3).
+    group_main : (C, G) float
+    group_pairs : (Q, 2) int
+    group_values, group_pvalues : (C, Q) float
+    group_tables : (C, Q, 2, 2) float
+    on_levels : (K,) float
+        The level each channel is switched on at.
+    words : (K, 4, w) float
+        One-hot preferred word of each channel.
+    group_words : (G, 4, k) float
+        One-hot word of each motif group (what the group is switched on with).
+    layer : str
+    params : dict
+        Every setting of the run.
+    """
+
+    classes: np.ndarray
+    class_names: list[str]
+    channel_names: list[str]
+    groups: np.ndarray
+    main: np.ndarray
+    pairs: np.ndarray
+    values: np.ndarray
+    pvalues: np.ndarray
+    tables: np.ndarray
+    group_main: np.ndarray
+    group_pairs: np.ndarray
+    group_values: np.ndarray
+    group_pvalues: np.ndarray
+    group_tables: np.ndarray
+    on_levels: np.ndarray
+    words: np.ndarray
+    group_words: np.ndarray
+    layer: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    _ARRAYS = ("classes", "groups", "main", "pairs", "values", "pvalues", "tables", "group_main", "group_pairs",
+               "group_values", "group_pvalues", "group_tables", "on_levels", "words", "group_words")
+
+    @property
+    def significance(self) -> float:
+        """The level below which a pair's p-value is called significant (``params["significance"]``)."""
+        # files written before the option was renamed store it as "alpha"
+        return float(self.params.get("significance", self.params.get("alpha", 0.01)))
+
+    @property
+    def n_groups(self) -> int:
+        return self.group_main.shape[1]
+
+    @property
+    def group_names(self) -> list[str]:
+        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``, ``"... (no channel)"``)."""
+        names = []
+        for g, w in enumerate(self.group_words):
+            word = "".join("ACGT"[b] for b in np.asarray(w).argmax(0))
+            members = "+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g))
+            names.append(f"{word} ({members or 'no channel'})")
+        return names
+
+    @staticmethod
+    def _dense(pairs: np.ndarray, values: np.ndarray, n: int, diagonal: float) -> np.ndarray:
+        out = np.full((values.shape[0], n, n), np.nan)
+        out[:, pairs[:, 0], pairs[:, 1]] = values
+        out[:, pairs[:, 1], pairs[:, 0]] = values
+        idx = np.arange(n)
+        out[:, idx, idx] = diagonal
+        return out
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """(C, K, K) interactions: symmetric, diagonal 0, NaN for pairs not evaluated."""
+        return self._dense(self.pairs, self.values, len(self.channel_names), 0.0)
+
+    @property
+    def pvalue(self) -> np.ndarray:
+        """(C, K, K) p-values (diagonal and pairs not evaluated: NaN)."""
+        return self._dense(self.pairs, self.pvalues, len(self.channel_names), np.nan)
+
+    @property
+    def group_matrix(self) -> np.ndarray:
+        """(C, G, G) interactions between motif groups (as :attr:`matrix`)."""
+        return self._dense(self.group_pairs, self.group_values, self.n_groups, 0.0)
+
+    @property
+    def group_pvalue(self) -> np.ndarray:
+        """(C, G, G) p-values between motif groups."""
+        return self._dense(self.group_pairs, self.group_pvalues, self.n_groups, np.nan)
+
+    def index_of(self, cls: int | str, argument: str = "cls") -> int:
+        """Row of ``cls`` (an output index or a class name) in this result's arrays (:func:`class_row`)."""
+        return class_row(self.classes, self.class_names, cls, argument)
+
+    def _level(self, level: str):
+        if level == "channel":
+            return self.pairs, self.values, self.pvalues, self.tables, self.channel_names
+        if level == "group":
+            return self.group_pairs, self.group_values, self.group_pvalues, self.group_tables, self.group_names
+        raise ArgumentError(f"level: expected 'channel' or 'group', got {level!r}")
+
+    def truth_table(self, cls: int | str, i: int, j: int, *, level: str = "channel") -> np.ndarray:
+        """2 x 2 truth table t[a, b] of mean outputs (output scale): a = player i off/on, b = player j off/on.
+
+        Players are channels (``level="channel"``) or motif groups (``level="group"``).
+        """
+        c = self.index_of(cls)
+        pairs, _, _, tables, names = self._level(level)
+        for a, b, swap in ((i, j, False), (j, i, True)):
+            hit = np.flatnonzero((pairs[:, 0] == a) & (pairs[:, 1] == b))
+            if len(hit):
+                t = tables[c, hit[0]]
+                return t.T.copy() if swap else t.copy()
+        raise ArgumentError(f"the {level} pair ({i}, {j}) was not evaluated (of {len(names)} {level}s)")
+
+    def table(self, cls: int | str, *, level: str = "group", top: int | None = 20) -> pd.DataFrame:
+        """Pairs of one class ranked by |interaction|, with labels, p-value, significance and truth-table kind."""
+        c = self.index_of(cls)
+        pairs, values, pvalues, tables, names = self._level(level)
+        significance = self.significance
+        order = np.argsort(-np.abs(np.nan_to_num(values[c], nan=0.0)), kind="stable")
+        rows = []
+        for q in order[:top]:
+            i, j = (int(v) for v in pairs[q])
+            t = tables[c, q]
+            rows.append({"i": i, "j": j, "label_i": names[i], "label_j": names[j],
+                         "interaction": float(values[c, q]), "pvalue": float(pvalues[c, q]),
+                         "significant": bool(pvalues[c, q] < significance), "kind": kind(t),
+                         "t00": t[0, 0], "t01": t[0, 1], "t10": t[1, 0], "t11": t[1, 1]})
+        return pd.DataFrame(rows)
+
+    def save(self, target: str | Path | h5py.Group, name: str = "interactions") -> None:
+        """Write to an HDF5 file, or into group ``name`` of an open file or group (e.g. a Result's file)."""
+        if isinstance(target, (str, Path)):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            with h5py.File(target, "a") as f:
+                self.save(f, name)
+            return
+        if name in target:
+            del target[name]
+        g = target.create_group(name)
+        for a in self._ARRAYS:
+            g.create_dataset(a, data=np.asarray(getattr(self, a)))
+        g.attrs["format"] = "deepresolve-interactions-2"
+        g.attrs["layer"] = self.layer
+        g.attrs["class_names"] = json.dumps(list(self.class_names))
+        g.attrs["channel_names"] = json.dumps(list(self.channel_names))
+        g.attrs["params"] = json.dumps(self.params, default=str)
+
+    @classmethod
+    def load(cls, source: str | Path | h5py.Group, name: str = "interactions") -> "Interactions":
+        """Read what :meth:`save` wrote (a file path, or an open file/group holding group ``name``)."""
+        if isinstance(source, (str, Path)):
+            if not Path(source).exists():
+                raise MissingFileError(f"interactions file {str(source)!r} does not exist")
+            with h5py.File(source, "r") as f:
+                return cls.load(f, name)
+        if name not in source or source[name].attrs.get("format") != "deepresolve-interactions-2":
+            raise FileFormatError(f"no deepresolve interactions under {name!r} in {source.file.filename!r}")
+        g = source[name]
+        return cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]),
+                   class_names=json.loads(g.attrs["class_names"]), channel_names=json.loads(g.attrs["channel_names"]),
+                   params=json.loads(g.attrs["params"]))
+
+    def summary(self, top: int = 5) -> str:
+        """Readable summary: settings, then each class's top group pairs."""
+        lines = [f"Feature interactions: layer {self.layer!r}, {len(self.classes)} classes, {len(self.channel_names)} "
+                 f"channels in {self.n_groups} motif groups; {len(self.pairs)} channel pairs and "
+                 f"{len(self.group_pairs)} group pairs evaluated over {self.params.get('contexts')} contexts "
+                 f"({self.params.get('scale')} scale); p-values against |interaction| <= {self.params.get('margin')} "
+                 f"x rms main effect, significance level {self.significance}"]
+        for c, name in enumerate(self.class_names[:20]):
+            df = self.table(self.classes[c], top=top)
+            sig = df[df["significant"]] if len(df) else df
+            lines.append(f"{name}: " + ("; ".join(
+                f"{r.label_i} x {r.label_j} {r.interaction:+.3g} ({r.kind}, p={r.pvalue:.2g})" for r in sig.itertuples())
+                or "no significant pair"))
+        if len(self.class_names) > 20:
+            lines.append(f"... {len(self.class_names) - 20} more classes")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<deepresolve.Interactions layer={self.layer!r} classes={len(self.classes)} "
+                f"channels={len(self.channel_names)} groups={self.n_groups} pairs={len(self.pairs)}>")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def kind(t: np.ndarray, tol: float = 0.5) -> str:
+    """Name the logic of a 2 x 2 truth table t[a, b] of mean outputs.
+
+    Effects relative to t00: d10, d01 (each alone), d11 (both); interaction I = d11 - d10 - d01.
+
+    * neither alone lowers the output: I > 0 ``synergy (AND-like)``; I <= 0 and one alone does little (less
+      than a quarter of the other) ``veto (NOT-like)`` (the other's effect is cancelled); both raise it and together
+      less than ``tol`` times the smaller ``XOR-like``; else ``redundant (OR-like)`` (saturation);
+    * both lower it: I > 0 ``redundant repression (saturation)``, else ``synergistic repression``;
+    * one raises and the other lowers it: I < 0 ``veto (NOT-like)``, else ``mixed``.
+    """
+    d10, d01, d11 = t[1, 0] - t[0, 0], t[0, 1] - t[0, 0], t[1, 1] - t[0, 0]
+    inter = d11 - d10 - d01
+    if d10 >= 0 and d01 >= 0:
+        if inter > 0:
+            return "synergy (AND-like)"
+        if min(d10, d01) < 0.25 * max(d10, d01):
+            return "veto (NOT-like)"
+        return "XOR-like" if d11 < tol * min(d10, d01) else "redundant (OR-like)"
+    if d10 < 0 and d01 < 0:
+        return "redundant repression (saturation)" if inter > 0 else "synergistic repression"
+    return "veto (NOT-like)" if inter < 0 else "mixed"
