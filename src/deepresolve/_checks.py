@@ -7,12 +7,16 @@ Every public function checks its arguments here before any work, and raises
 
 from __future__ import annotations
 
+import functools
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 from .errors import ArgumentError, MissingFileError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def check_int(value: object, argument: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -114,3 +118,23 @@ def class_names(names: Sequence[str] | None, chosen: list[int], n_outputs: int) 
         raise ArgumentError(f"class_names: expected one name per output ({n_outputs}) or per selected class "
                             f"({len(chosen)}), got {len(names)} names")
     return [str(n) for n in names]
+
+
+def renamed_arguments(**old_to_new: str) -> Callable[[_F], _F]:
+    """Decorator: keyword arguments renamed in this version; the old names still work, with a FutureWarning.
+
+    ``@renamed_arguments(alpha="decay")`` makes ``f(alpha=0.2)`` call ``f(decay=0.2)``; giving both is an error.
+    """
+    def wrap(func: _F) -> _F:
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise ArgumentError(f"{old}: expected {new}= alone ({old}= is its old name), got both")
+                    warnings.warn(f"{func.__name__}({old}=...) is now {func.__name__}({new}=...); the old name will "
+                                  "be removed in a future release", FutureWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+        return call  # type: ignore[return-value]
+    return wrap

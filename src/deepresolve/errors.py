@@ -35,3 +35,7 @@ class MissingFileError(DeepResolveError, FileNotFoundError):
 class CheckpointError(DeepResolveError):
     """A checkpoint belongs to another run (other model or settings) or cannot be used."""
 
+
+
+class DivergenceError(DeepResolveError, FloatingPointError):
+    """A computation left the finite numbers (e.g. the ascent diverged): the message says which setting to change."""
