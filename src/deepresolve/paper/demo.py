@@ -23,24 +23,11 @@ from ..pipeline import resolve
 from ..results import CATEGORIES, Interactions
 from ..viz.report import write_report
 from .claims import conv_weights, kmer_channel_names, motif_of, set_one_claims
-from .datasets import SET_ONE_MOTIFS, synthetic_set_one
+from .datasets import SET_ONE_MOTIFS, demo_sizes, synthetic_set_one
+from .fixtures import load_fixture
 from .logic import word_motifs
 from .train import auc_per_class, predict_logits, split_indices, train_model
 from .zoo import synthetic_cnn
-
-
-def demo_sizes(full: bool) -> dict:
-    """Data and training sizes of the demo.
-
-    ``full`` uses the paper's set I (100,000 planted + 20,000 random sequences of 100 bp).
-    The quick default uses 40-bp sequences (12,000 + 2,400): with fewer positions for the dense
-    layer to generalise over, the XOR logic is learned from far fewer sequences, so training
-    takes seconds instead of minutes on two CPU cores.
-    """
-    if full:
-        return dict(n=100_000, n_random=20_000, length=100, train=dict(lr=1e-3, batch_size=128, epochs=40, patience=6))
-    return dict(n=12_000, n_random=2_400, length=40, train=dict(lr=3e-3, batch_size=64, epochs=30, patience=6))
-
 
 #: The pairs of planted motifs set I's logic makes interact: CAGGTC AND (GCTCAT XOR CGCTTG).
 SET_ONE_PAIRS = {"XOR pair": ("GCTCAT", "CGCTTG"), "AND partner of GCTCAT": ("CAGGTC", "GCTCAT"),
@@ -150,10 +137,6 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
         test_auc, train_params = fit.test_auc, fit.params
         how = f"trained the paper's CNN (32 x 8-bp filters, max-pool 4, dense 64) in {len(fit.history)} epochs"
     else:
-        from .fixtures import (
-            load_fixture,  # not at the top: the fixture registry reads demo_sizes from here
-        )
-
         model, meta = load_fixture("set_one")
         # Scored on this run's test split: for seed 0 these are the fixture's own held-out sequences.
         test = split_indices(len(data), seed=seed)["test"]

@@ -16,8 +16,14 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError, FileFormatError, MissingFileError
+from .._checks import existing_file
+from ..errors import ArgumentError, FileFormatError
+from ._format import check_format, json_attribute
 from ._rows import class_row
+
+#: The format tag of an interactions group.
+FORMAT = "deepresolve-interactions-2"
+_ATTRS = ("layer", "class_names", "channel_names", "params")
 
 
 @dataclass
@@ -187,7 +193,7 @@ class Interactions:
         g = target.create_group(name)
         for a in self._ARRAYS:
             g.create_dataset(a, data=np.asarray(getattr(self, a)))
-        g.attrs["format"] = "deepresolve-interactions-2"
+        g.attrs["format"] = FORMAT
         g.attrs["layer"] = self.layer
         g.attrs["class_names"] = json.dumps(list(self.class_names))
         g.attrs["channel_names"] = json.dumps(list(self.channel_names))
@@ -197,16 +203,37 @@ class Interactions:
     def load(cls, source: str | Path | h5py.Group, name: str = "interactions") -> "Interactions":
         """Read what :meth:`save` wrote (a file path, or an open file/group holding group ``name``)."""
         if isinstance(source, (str, Path)):
-            if not Path(source).exists():
-                raise MissingFileError(f"interactions file {str(source)!r} does not exist")
-            with h5py.File(source, "r") as f:
-                return cls.load(f, name)
-        if name not in source or source[name].attrs.get("format") != "deepresolve-interactions-2":
-            raise FileFormatError(f"no deepresolve interactions under {name!r} in {source.file.filename!r}")
+            path = existing_file(source, "interactions file")
+            try:
+                with h5py.File(path, "r") as f:
+                    return cls.load(f, name)
+            except OSError as err:  # not HDF5, or truncated
+                raise FileFormatError(f"{str(path)!r}: expected a deepresolve interactions file (HDF5), got a file "
+                                      f"h5py cannot read ({err})") from None
+        where = f"{source.file.filename!r}"
+        if name not in source:
+            raise FileFormatError(f"{where}: expected deepresolve interactions under {name!r}, got no such group")
         g = source[name]
-        return cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]),
-                   class_names=json.loads(g.attrs["class_names"]), channel_names=json.loads(g.attrs["channel_names"]),
-                   params=json.loads(g.attrs["params"]))
+        check_format(g.attrs.get("format"), FORMAT, where, "interactions group")
+        missing = [a for a in cls._ARRAYS if a not in g] + [a for a in _ATTRS if a not in g.attrs]
+        if missing:
+            raise FileFormatError(f"{where}: expected interactions with every array and attribute, got a group "
+                                  f"without {', '.join(missing)}")
+        texts = {a: json_attribute(g.attrs[a], f"{name}/{a}", where) for a in ("class_names", "channel_names", "params")}
+        out = cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]), **texts)
+        C, K, G = len(out.classes), len(out.channel_names), out.group_main.shape[-1] if out.group_main.ndim == 2 else -1
+        P, Q = len(out.pairs), len(out.group_pairs)
+        expected = {"class_names": (len(out.class_names), C), "groups": (out.groups.shape, (K,)),
+                    "main": (out.main.shape, (C, K)), "values": (out.values.shape, (C, P)),
+                    "pvalues": (out.pvalues.shape, (C, P)), "tables": (out.tables.shape, (C, P, 2, 2)),
+                    "group_main": (out.group_main.shape, (C, G)), "group_values": (out.group_values.shape, (C, Q)),
+                    "group_pvalues": (out.group_pvalues.shape, (C, Q)),
+                    "group_tables": (out.group_tables.shape, (C, Q, 2, 2))}
+        for field_name, (got, want) in expected.items():
+            if got != want:
+                raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {want} (C = {C} classes, "
+                                      f"K = {K} channels, {P} pairs, {Q} group pairs), got {got}")
+        return out
 
     def summary(self, top: int = 5) -> str:
         """Readable summary: settings, then each class's top group pairs."""

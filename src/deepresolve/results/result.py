@@ -15,9 +15,13 @@ from .._checks import existing_file
 from .._files import write_atomic
 from ..errors import ArgumentError, CheckpointError, FileFormatError
 from ..store import RunStore
+from ._format import check_format, json_attribute
 from ._rows import class_row
 from .interactions import Interactions
 
+#: The format tag this version writes and reads.
+FORMAT = "deepresolve-result-1"
+_ATTRS = ("layer", "class_names", "channel_names", "params")
 _ARRAYS = (
     "classes", "fims", "fivs", "scores", "weights", "inconsistency", "bic", "n_components",
     "non_additive", "consistent_sign", "ofiv", "trace", "steps",
@@ -219,32 +223,44 @@ class Result:
             f.attrs["class_names"] = json.dumps(list(self.class_names))
             f.attrs["channel_names"] = json.dumps(list(self.channel_names))
             f.attrs["params"] = json.dumps(self.params, default=str)
-            f.attrs["format"] = "deepresolve-result-1"
+            f.attrs["format"] = FORMAT
             if self.interactions is not None:
                 self.interactions.save(f, "interactions")
 
     @classmethod
     def load(cls, path: str | Path) -> "Result":
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save`.
+
+        Raises
+        ------
+        MissingFileError
+            ``path`` does not exist or is a folder.
+        FileFormatError
+            Not a deepresolve result (not HDF5, truncated, another format tag), written by a newer deepresolve, an
+            array or attribute missing or damaged, or arrays whose shapes disagree; the message names the file and
+            the field.
+        """
         path = existing_file(path, "result file")
+        where = repr(str(path))
         try:
             with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != "deepresolve-result-1":
-                    raise FileFormatError(f"{str(path)!r}: expected a deepresolve result file (format tag "
-                                          f"'deepresolve-result-1'), got {_format_tag(f)}")
+                check_format(f.attrs.get("format"), FORMAT, where, "result")
                 missing = [name for name in _ARRAYS if name not in f and name != "fims"]
+                missing += [name for name in _ATTRS if name not in f.attrs]
                 if missing:
-                    raise FileFormatError(f"{str(path)!r}: expected a deepresolve result with every array, "
+                    raise FileFormatError(f"{where}: expected a deepresolve result with every array and attribute, "
                                           f"got one without {', '.join(missing)}")
                 arrays = {name: f[name][()] if name in f else None for name in _ARRAYS}
-                attrs = {name: f.attrs[name] for name in ("layer", "class_names", "channel_names", "params")}
+                attrs = {name: f.attrs[name] for name in _ATTRS}
                 inter = Interactions.load(f, "interactions") if "interactions" in f else None
         except OSError as err:  # not HDF5, or truncated
-            raise FileFormatError(f"{str(path)!r}: expected a deepresolve result file (HDF5), got a file h5py "
+            raise FileFormatError(f"{where}: expected a deepresolve result file (HDF5), got a file h5py "
                                   f"cannot read ({err})") from None
-        return cls(**arrays, layer=str(attrs["layer"]), class_names=json.loads(attrs["class_names"]),
-                   channel_names=json.loads(attrs["channel_names"]), params=json.loads(attrs["params"]),
-                   interactions=inter)
+        names = {name: json_attribute(attrs[name], name, where) for name in ("class_names", "channel_names", "params")}
+        problem = _shape_problem(arrays, names["class_names"], names["channel_names"])
+        if problem:
+            raise FileFormatError(f"{where}: expected a result whose arrays agree in shape, got {problem}")
+        return cls(**arrays, layer=str(attrs["layer"]), **names, interactions=inter)
 
     def table(self, top: int = 5) -> pd.DataFrame:
         """Per-class table of the most important channels (by |OFIV|) and of the non-additive channels.
@@ -335,11 +351,6 @@ def top_pairs(interactions: Interactions, classes: np.ndarray | None = None, *, 
     return pd.DataFrame(rows)
 
 
-def _format_tag(f: h5py.File) -> str:
-    tag = f.attrs.get("format")
-    return "no format tag" if tag is None else f"format tag {tag!r}"
-
-
 def load(path: str | Path) -> Result:
     """Read a :class:`Result` saved with :meth:`Result.save`."""
     return Result.load(path)
@@ -349,13 +360,31 @@ def check_result(result: object) -> Result:
     """``result`` if it is a :class:`Result` whose arrays agree in shape; else ArgumentError naming the field."""
     if not isinstance(result, Result):
         raise ArgumentError(f"result: expected a deepresolve.results.Result, got {type(result).__name__}")
-    C, T, K = np.shape(result.fivs)
-    expected = {"ofiv": (C, K), "inconsistency": (C, K), "non_additive": (C, K), "consistent_sign": (C, K),
-                "weights": (C, T), "bic": (C, 3), "n_components": (C,), "steps": (C, T)}
-    for name, shape in expected.items():
-        got = np.shape(getattr(result, name))
-        if got != shape:
-            raise ArgumentError(f"result.{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}")
-    if len(result.class_names) != C:
-        raise ArgumentError(f"result.class_names: expected {C} names, got {len(result.class_names)}")
+    problem = _shape_problem({name: getattr(result, name) for name in _ARRAYS}, result.class_names,
+                             result.channel_names)
+    if problem:
+        raise ArgumentError(f"result.{problem}")
     return result
+
+
+def _shape_problem(arrays: dict[str, Any], class_names: list[str], channel_names: list[str]) -> str | None:
+    """The first array or name list whose shape disagrees with ``fivs`` (C, T, K), as "<field>: ..."; else None."""
+    fivs_shape = np.shape(arrays["fivs"])
+    if len(fivs_shape) != 3:
+        return f"fivs: expected shape (classes, restarts, channels), got {fivs_shape}"
+    C, T, K = fivs_shape
+    expected = {"classes": (C,), "ofiv": (C, K), "inconsistency": (C, K), "non_additive": (C, K),
+                "consistent_sign": (C, K), "scores": (C, T), "weights": (C, T), "bic": (C, 3), "n_components": (C,),
+                "steps": (C, T)}
+    for name, shape in expected.items():
+        got = np.shape(arrays[name])
+        if got != shape:
+            return f"{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}"
+    for name, got, n in (("trace", np.shape(arrays["trace"]), (C, T)), ("fims", np.shape(arrays["fims"]), (C, T, K))):
+        if arrays[name] is not None and got[:len(n)] != n:
+            return f"{name}: expected shape {n} + (...) to match fivs {(C, T, K)}, got {got}"
+    if len(class_names) != C:
+        return f"class_names: expected {C} names, got {len(class_names)}"
+    if channel_names and len(channel_names) != K:
+        return f"channel_names: expected {K} names, got {len(channel_names)}"
+    return None
