@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
+
+from .errors import CheckpointError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs there are not guarded against a second writer
+    fcntl = None
 
 #: Prefix of the temporary files :func:`write_atomic` writes (a killed write leaves one behind).
 TMP_PREFIX = ".tmp-"
+#: The lock file :func:`exclusive` holds inside a run's folder.
+LOCK_NAME = ".lock"
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
@@ -59,3 +69,56 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (:func:`write_atomic`)."""
     data = text.encode()
     return write_atomic(path, lambda f: f.write(data))
+
+
+@contextmanager
+def exclusive(folder: str | Path, argument: str) -> Iterator[Path]:
+    """Hold ``folder`` for one run: a second run on it, while this one is alive, is refused by name.
+
+    The folder is created (with its parents) if needed, and an advisory lock (``flock``) is taken on ``folder/.lock``.
+    The operating system releases the lock when its process dies, so a run killed with ``kill -9`` never leaves the
+    folder locked. On leaving, the lock file is removed, and so is the folder when this call created it and nothing
+    was written into it.
+
+    Raises
+    ------
+    CheckpointError
+        Another live process holds the folder; the message names ``argument``, the folder and that process.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_NAME
+    fd = _lock(lock, argument)
+    try:
+        yield folder
+    finally:
+        lock.unlink(missing_ok=True)  # before the lock is released, so a waiting run re-checks (see _lock)
+        os.close(fd)
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _lock(lock: Path, argument: str) -> int:
+    """An open descriptor of ``lock`` holding its flock; refused when another process holds it."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise CheckpointError(f"{argument}: expected a folder no other run is writing, got {str(lock.parent)!r}, "
+                                  f"which a running deepresolve (process {holder}) holds; wait for it to finish or "
+                                  "choose another folder") from None
+        try:  # the holder may have removed the file between our open and our lock: lock the file that is there now
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        os.close(fd)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from ._files import TMP_PREFIX, write_atomic, write_text_atomic
+from ._files import LOCK_NAME, TMP_PREFIX, write_atomic, write_text_atomic
 from .errors import ArgumentError, CheckpointError
 
 SETTINGS = "settings.json"
@@ -138,7 +138,7 @@ class RunStore:
             tmp.unlink(missing_ok=True)
         stored = _read_settings(self.path)
         if stored is None:
-            if any(self.path.iterdir()):
+            if any(p.name != LOCK_NAME for p in self.path.iterdir()):
                 raise CheckpointError(
                     f"checkpoint folder {str(self.path)!r} is not empty and holds no {SETTINGS}: it is not a "
                     "deepresolve run store; choose an empty or new folder")

@@ -1,0 +1,65 @@
+"""Atomic writes and the one-run-per-folder lock."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from deepresolve._files import LOCK_NAME, exclusive, write_atomic
+from deepresolve.errors import CheckpointError
+
+_HOLD = textwrap.dedent("""
+    import sys, time
+    from deepresolve._files import exclusive
+    with exclusive(sys.argv[1], "--out"):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def _holder(folder):
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_run_on_a_held_folder_is_refused_and_a_killed_run_frees_it(tmp_path):
+    out = tmp_path / "out"
+    proc = _holder(out)
+    try:
+        with pytest.raises(CheckpointError, match=rf"^--out: expected a folder no other run is writing, got .*out', "
+                                                  rf"which a running deepresolve \(process {proc.pid}\) holds"):
+            with exclusive(out, "--out"):
+                pass
+    finally:
+        proc.kill()  # kill -9: no cleanup runs, the lock file stays
+        proc.wait()
+    assert (out / LOCK_NAME).exists()
+    with exclusive(out, "--out") as folder:  # the OS released the dead process's lock
+        assert folder == out
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_exclusive_removes_a_folder_it_created_when_nothing_was_written(tmp_path):
+    with exclusive(tmp_path / "new", "checkpoint"):
+        pass
+    assert not (tmp_path / "new").exists()
+    with exclusive(tmp_path / "kept", "checkpoint") as folder:
+        (folder / "result.h5").write_text("x")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["result.h5"]
+
+
+def test_write_atomic_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    path = tmp_path / "table.tsv"
+    write_atomic(path, lambda f: f.write(b"old"))
+
+    def fail(f):
+        f.write(b"half")
+        raise OSError(27, "File too large")
+
+    with pytest.raises(OSError):
+        write_atomic(path, fail)
+    assert path.read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["table.tsv"]
