@@ -4,11 +4,13 @@
   TorchScript, ONNX, ``"package.module:factory"`` + a state dict).
 - :mod:`~deepresolve.io.keras`: Keras 1.x ``Sequential`` models (json + HDF5) rebuilt as PyTorch modules.
 - :mod:`~deepresolve.io.sequences`: one-hot encoding (through tangermeme) and FASTA files.
+- :mod:`~deepresolve.io.tables`: names, label matrices and motif tables (the CLI's other input files).
 """
 
 from .keras import load_keras, sequence_input
 from .models import load_model
 from .sequences import decode, load_inputs, one_hot, read_fasta, write_fasta
+from .tables import read_labels, read_motif_matches, read_names
 
-__all__ = ["decode", "load_inputs", "load_keras", "load_model", "one_hot", "read_fasta", "sequence_input",
-           "write_fasta"]
+__all__ = ["decode", "load_inputs", "load_keras", "load_model", "one_hot", "read_fasta", "read_labels",
+           "read_motif_matches", "read_names", "sequence_input", "write_fasta"]
