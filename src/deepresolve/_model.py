@@ -15,6 +15,7 @@ import copy
 import difflib
 import hashlib
 import io
+import os
 from collections import OrderedDict
 
 import torch
@@ -143,8 +144,26 @@ def strip_probability(model: nn.Module) -> tuple[nn.Module, bool]:
     return model, False
 
 
+def check_model(model: object, argument: str = "model") -> nn.Module:
+    """``model`` if it is a PyTorch module; a path or anything else is refused with what to do instead."""
+    if isinstance(model, nn.Module):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        raise ArgumentError(f"{argument}: expected a torch.nn.Module, got the path {str(model)!r}; load it first with "
+                            f"model = deepresolve.load_model({str(model)!r}) (every format the command line reads)")
+    raise ArgumentError(f"{argument}: expected a torch.nn.Module (load a file with deepresolve.load_model), got "
+                        f"{type(model).__name__} {str(model)[:60]!r}")
+
+
+def non_finite_parameters(model: nn.Module) -> list[str]:
+    """Names of the parameters and buffers of ``model`` holding NaN or infinite values."""
+    return [name for name, t in [*model.named_parameters(), *model.named_buffers()]
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def frozen_copy(model: nn.Module) -> nn.Module:
     """An independent copy in eval mode with frozen parameters; TorchScript Sequentials become nn.Sequential."""
+    model = check_model(model)
     if isinstance(model, torch.jit.ScriptModule):
         # deepcopy of a ScriptModule yields non-leaf parameters; a save/load round trip does not
         buffer = io.BytesIO()

@@ -27,6 +27,7 @@ from ._model import (
     forward,
     frozen_copy,
     model_device,
+    non_finite_parameters,
     strip_probability,
     type_name,
 )
@@ -285,6 +286,7 @@ def split_at(model: nn.Module, layer: str, *, x: torch.Tensor | None, at: str, l
     body.eval()
 
     if x is not None:
+        _check_finite(model, x)
         h = forward(body, x, f"the body (input -> {layer!r} {at})")
         if not given_head:  # the split itself must reproduce the model exactly
             ref, out = forward(model, x, "the model"), forward(head, h, "the head")
@@ -300,6 +302,20 @@ def split_at(model: nn.Module, layer: str, *, x: torch.Tensor | None, at: str, l
             raise ModelError(f"the head must return class scores of shape (N, C); it returned {shape}. "
                              "End the model in a flatten/linear layer or pass head= yourself.")
     return body, head, h, out
+
+
+def _check_finite(model: nn.Module, x: torch.Tensor) -> None:
+    """A model whose output is NaN or infinite is reported as that, before the split is compared with it."""
+    out = forward(model, x, "the model")
+    outputs = out if isinstance(out, (tuple, list)) else [out]
+    if all(not isinstance(o, torch.Tensor) or bool(torch.isfinite(o).all()) for o in outputs):
+        return
+    bad = non_finite_parameters(model)
+    why = (f"{len(bad)} of its parameters hold NaN or infinite values ({', '.join(bad[:3])}"
+           f"{', ...' if len(bad) > 3 else ''})" if bad else "its parameters are finite, so the input or an operation "
+           "of the model (e.g. a log of 0) made them")
+    raise ModelError(f"model: expected finite outputs, got NaN or infinite values on an input of shape "
+                     f"{tuple(x.shape)}: {why}; check the weights file or how the model was trained")
 
 
 class _HookBody(nn.Module):
