@@ -81,3 +81,14 @@ def test_a_folder_or_missing_path_is_refused(tmp_path):
         dr.load(tmp_path)
     with pytest.raises(MissingFileError, match="does not exist"):
         dr.load(tmp_path / "nope.h5")
+
+
+def test_a_full_disk_while_saving_is_one_oserror_and_leaves_no_file(tmp_path):
+    code = ("import resource, sys; sys.path.insert(0, 'tests'); from _factories import make_result; "
+            "r = make_result(C=4, T=6, K=64, W=50); resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+            "try:\n    r.save(sys.argv[1])\nexcept OSError as e:\n    print('OSError', e.errno)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out" / "result.h5")], capture_output=True,
+                          text=True, timeout=120, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    assert proc.returncode == 0, proc.stderr  # no crash (HDF5 writing straight to a full disk can segfault)
+    assert proc.stdout.strip() == "OSError 27"
+    assert list((tmp_path / "out").iterdir()) == []

@@ -45,7 +45,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=path.suffix)
     try:
-        with os.fdopen(fd, "w+b") as f:  # readable too: h5py writes to a file object it can seek and read
+        with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

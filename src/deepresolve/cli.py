@@ -309,11 +309,7 @@ def interactions_command(
     ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
                  motif_words=motif_words, word_length=word_length, inputs=inputs_array, seed=seed, device=device, batch_size=batch_size,
                  class_names=name_classes(names, chosen or list(range(n_outputs)), n_outputs))
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".interactions.h5.tmp"
-    tmp.unlink(missing_ok=True)
-    ix.save(tmp)
-    tmp.replace(out / "interactions.h5")
+    ix.save(out / "interactions.h5")
     write_tsv(pairs_long(ix), out / "interactions.tsv")
     console.print(ix.summary())
     console.print(f"wrote interactions.h5 and interactions.tsv to {out}")

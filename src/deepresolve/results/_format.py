@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
+
+import h5py
+
+from .._files import write_atomic
 
 from ..errors import FileFormatError
 
@@ -35,3 +41,21 @@ def json_attribute(text: object, name: str, where: str) -> Any:
     except (TypeError, ValueError) as err:
         raise FileFormatError(f"{where}: expected JSON in the attribute {name!r}, got text that does not parse "
                               f"({err})") from None
+
+
+_images = itertools.count()
+
+
+def save_hdf5(path: str | Path, fill: Callable[[h5py.File], None]) -> Path:
+    """Write an HDF5 file that ``fill`` builds, atomically: built in memory, then written through a temporary file.
+
+    A full disk or a kill leaves the previous file (or none) and an OSError naming the problem, never half a file;
+    HDF5 writing straight to a disk that fills up can crash the process instead.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(f"deepresolve-image-{next(_images)}.h5", "w", driver="core", backing_store=False) as f:
+        fill(f)
+        f.flush()
+        image = f.id.get_file_image()
+    return write_atomic(path, lambda out: out.write(image))

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .._checks import existing_file
 from ..errors import ArgumentError, FileFormatError
-from ._format import check_format, json_attribute
+from ._format import check_format, json_attribute, save_hdf5
 from ._rows import class_row
 
 #: The format tag of an interactions group.
@@ -182,11 +182,10 @@ class Interactions:
         return pd.DataFrame(rows)
 
     def save(self, target: str | Path | h5py.Group, name: str = "interactions") -> None:
-        """Write to an HDF5 file, or into group ``name`` of an open file or group (e.g. a Result's file)."""
+        """Write to a new HDF5 file (atomically, replacing one there), or into group ``name`` of an open file or group
+        (e.g. a Result's file)."""
         if isinstance(target, (str, Path)):
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            with h5py.File(target, "a") as f:
-                self.save(f, name)
+            save_hdf5(target, lambda f: self.save(f, name))
             return
         if name in target:
             del target[name]
@@ -212,7 +211,8 @@ class Interactions:
                                       f"h5py cannot read ({err})") from None
         where = f"{source.file.filename!r}"
         if name not in source:
-            raise FileFormatError(f"{where}: expected deepresolve interactions under {name!r}, got no such group")
+            raise FileFormatError(f"{where}: expected deepresolve interactions under {name!r}, got no deepresolve "
+                                  "interactions there")
         g = source[name]
         check_format(g.attrs.get("format"), FORMAT, where, "interactions group")
         missing = [a for a in cls._ARRAYS if a not in g] + [a for a in _ATTRS if a not in g.attrs]

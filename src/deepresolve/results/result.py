@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .._checks import existing_file
-from .._files import write_atomic
 from ..errors import ArgumentError, CheckpointError, FileFormatError
 from ..store import RunStore
-from ._format import check_format, json_attribute
+from ._format import check_format, json_attribute, save_hdf5
 from ._rows import class_row
 from .interactions import Interactions
 
@@ -206,26 +205,26 @@ class Result:
         return class_row(self.classes, self.class_names, cls, argument)
 
     def save(self, path: str | Path) -> Path:
-        """Write the result to an HDF5 file (readable with plain h5py: one dataset per array)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, self._write)  # an interrupted save never leaves a half-written result
-        return path
+        """Write the result to an HDF5 file (readable with plain h5py: one dataset per array), atomically.
 
-    def _write(self, fileobj) -> None:
-        with h5py.File(fileobj, "w") as f:
-            for name in _ARRAYS:
-                if name == "fims" and self.fims is None:  # keep_fims=False: no dataset; load reads None
-                    continue
-                f.create_dataset(name, data=np.asarray(getattr(self, name)), compression="gzip" if name == "fims" else None,
-                                 compression_opts=1 if name == "fims" else None)
-            f.attrs["layer"] = self.layer
-            f.attrs["class_names"] = json.dumps(list(self.class_names))
-            f.attrs["channel_names"] = json.dumps(list(self.channel_names))
-            f.attrs["params"] = json.dumps(self.params, default=str)
-            f.attrs["format"] = FORMAT
-            if self.interactions is not None:
-                self.interactions.save(f, "interactions")
+        A full disk or a kill leaves the previous file (or none) and an OSError naming the problem, never half a file.
+        """
+        return save_hdf5(path, self._fill)
+
+    def _fill(self, f: h5py.File) -> None:
+        for name in _ARRAYS:
+            if name == "fims" and self.fims is None:  # keep_fims=False: no dataset; load reads None
+                continue
+            gzip = name == "fims"
+            f.create_dataset(name, data=np.asarray(getattr(self, name)), compression="gzip" if gzip else None,
+                             compression_opts=1 if gzip else None)
+        f.attrs["layer"] = self.layer
+        f.attrs["class_names"] = json.dumps(list(self.class_names))
+        f.attrs["channel_names"] = json.dumps(list(self.channel_names))
+        f.attrs["params"] = json.dumps(self.params, default=str)
+        f.attrs["format"] = FORMAT
+        if self.interactions is not None:
+            self.interactions.save(f, "interactions")
 
     @classmethod
     def load(cls, path: str | Path) -> "Result":
