@@ -1,7 +1,6 @@
 """Model plumbing, one home for it: layers by name, capture, devices, copies and fingerprints.
 
 - :func:`find_layer`: a module by its ``named_modules()`` name, with close names suggested.
-- :func:`capture`: a layer's input or output for an input, the forward pass stopped there.
 - :func:`strip_probability`: a model without its final Sigmoid/Softmax/LogSoftmax (scores are logits).
 - :func:`frozen_copy`: an independent eval-mode copy with frozen parameters (the caller's model is never changed).
 - :func:`check_device`, :func:`model_device`: where to compute.
@@ -67,35 +66,6 @@ def find_layer(model: nn.Module, layer: str, error: type[Exception] = ArgumentEr
             f"Use deepresolve.list_layers(model, input_shape) to see all {len(names)} names."
         )
     return modules[layer]
-
-
-class _Stop(Exception):
-    """Raised by a forward hook to end the forward pass once the layer's tensor is captured."""
-
-
-def capture(model: nn.Module, layer: str, inputs: torch.Tensor, *, at: str = "output",
-            error: type[Exception] = ArgumentError) -> torch.Tensor:
-    """The input (``at="input"``) or output of module ``layer`` when ``model`` runs on ``inputs``.
-
-    The forward pass stops at the layer (the rest of the network is not computed); the autograd graph is kept.
-    """
-    module = find_layer(model, layer, error)
-    box: list[torch.Tensor] = []
-
-    def hook(_module, inp, out):
-        box.append(inp[0] if at == "input" else out)
-        raise _Stop
-
-    handle = module.register_forward_hook(hook)
-    try:
-        model(inputs)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    if not box:
-        raise error(f"layer {layer!r} was never called during the forward pass")
-    return box[0]
 
 
 def _is_probability(module: nn.Module) -> bool:
@@ -169,7 +139,7 @@ def frozen_copy(model: nn.Module) -> nn.Module:
         buffer = io.BytesIO()
         torch.jit.save(model, buffer)
         buffer.seek(0)
-        model = _unscript(torch.jit.load(buffer, map_location=model_device(model)))
+        model = unscript(torch.jit.load(buffer, map_location=model_device(model)))
     else:
         model = copy.deepcopy(model)
     model.eval()
@@ -178,10 +148,13 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     return model
 
 
-def _unscript(module: nn.Module) -> nn.Module:
-    """A scripted Sequential as a plain nn.Sequential of its (possibly scripted) children, so it can be cut."""
+def unscript(module: nn.Module) -> nn.Module:
+    """A scripted Sequential as a plain nn.Sequential of its (possibly scripted) children, so it can be cut.
+
+    The children are shared, not copied.
+    """
     if isinstance(module, torch.jit.ScriptModule) and module.original_name == "Sequential":
-        return nn.Sequential(OrderedDict((n, _unscript(c)) for n, c in module.named_children()))
+        return nn.Sequential(OrderedDict((n, unscript(c)) for n, c in module.named_children()))
     return module
 
 

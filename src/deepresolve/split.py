@@ -22,7 +22,6 @@ from torch import fx, nn
 
 from ._checks import check_choice, check_shape
 from ._model import (
-    capture,
     find_layer,
     forward,
     frozen_copy,
@@ -30,6 +29,7 @@ from ._model import (
     non_finite_parameters,
     strip_probability,
     type_name,
+    unscript,
 )
 from .errors import ArgumentError, ModelError
 
@@ -112,6 +112,50 @@ def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
         for h in hooks:
             h.remove()
     return seen
+
+
+class _Stop(Exception):
+    """Raised by a forward hook to end the forward pass once the layer's tensor is captured."""
+
+
+def capture(model: nn.Module, layer: str, inputs: torch.Tensor, *, at: str = "output",
+            error: type[Exception] = ArgumentError) -> torch.Tensor:
+    """The input (``at="input"``) or output of module ``layer`` when ``model`` runs on ``inputs``.
+
+    The forward pass stops at the layer (the rest of the network is not computed); the autograd graph is kept.
+    TorchScript modules take no hooks: a layer inside one is reached by running the part of the model before it,
+    which needs a chain of Sequentials from the top down to the layer.
+    """
+    module = find_layer(model, layer, error)
+    if isinstance(module, torch.jit.ScriptModule) or isinstance(model, torch.jit.ScriptModule):
+        return _capture_scripted(model, layer, inputs, at, error)
+    box: list[torch.Tensor] = []
+
+    def hook(_module, inp, out):
+        box.append(inp[0] if at == "input" else out)
+        raise _Stop
+
+    handle = module.register_forward_hook(hook)
+    try:
+        model(inputs)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not box:
+        raise error(f"layer {layer!r} was never called during the forward pass")
+    return box[0]
+
+
+def _capture_scripted(model: nn.Module, layer: str, inputs: torch.Tensor, at: str,
+                      error: type[Exception]) -> torch.Tensor:
+    """:func:`capture` without hooks: the Sequential prefix of ``model`` before (or through) ``layer``, run."""
+    plain = unscript(model)
+    if not _is_sequential_path(plain, layer):
+        raise error(f"layer: expected a layer reachable through Sequential containers in a TorchScript model (hooks do "
+                    f"not work on TorchScript), got {layer!r}; load the model as a Python nn.Module instead")
+    before, after = _split_sequential(plain, layer.split("."), at)
+    return nn.Sequential(OrderedDict(before))(inputs)
 
 
 def _is_sequential_path(model: nn.Module, layer: str) -> bool:

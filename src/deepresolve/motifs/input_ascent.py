@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from .._checks import check_float, check_int
-from .._model import capture, frozen_copy, strip_probability
+from .._model import frozen_copy, strip_probability
 from ..errors import ArgumentError, ModelError
 from ..io.keras import sequence_input
+from ..split import capture
 from .pwm import information_content, to_pwm
 
 

@@ -34,9 +34,10 @@ from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
 from .._checks import check_choice
-from .._model import capture, frozen_copy
+from .._model import frozen_copy
 from ..errors import ArgumentError
 from ..similarity import cluster_classes
+from ..split import capture
 from .datasets import SyntheticData
 
 #: JASPAR 2024 CORE vertebrate matrices of set III (matrix ids), see the module docstring for how they were chosen.
