@@ -529,7 +529,7 @@ def test_save_gallery(r4, pwms32, blocks):
 # --------------------------------------------------------------------------- DNase association (Fig 8)
 
 def test_dnase_association_counts_and_biclustered_block():
-    from deepresolve.paper.deepsea import dnase_association
+    from deepresolve.similarity import dnase_association
 
     rng = np.random.default_rng(5)
     assays = ["DNase"] * 6 + ["CTCF", "EZH2", "H3K27ac", "Pol2", "H3K9me3"]
@@ -554,7 +554,7 @@ def test_dnase_association_counts_and_biclustered_block():
 
 
 def test_dnase_association_919_lists_the_extremes(r919):
-    from deepresolve.paper.deepsea import dnase_association
+    from deepresolve.similarity import dnase_association
 
     assays = ["DNase"] * 125 + ["TF"] * 794
     names = [f"out{i}" for i in range(919)]

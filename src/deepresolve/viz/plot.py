@@ -835,7 +835,7 @@ def dnase_association(
     Euclidean distances. (b) For every TF/histone output, its number of strong positive (red, up) and
     strong negative (blue, down) similarities with DNase outputs, sorted by the difference, so the
     outputs most associated with accessibility are on the left (counts and thresholds from
-    :func:`deepresolve.paper.deepsea.dnase_association`: by default the 85 % and 15 % quantiles of all
+    :func:`deepresolve.similarity.dnase_association`: by default the 85 % and 15 % quantiles of all
     off-diagonal similarities; the paper's 0.52 and 0). With more than ``max_labels`` outputs the axes
     carry no names; the ``listed`` most positively and most negatively associated are named in panel b.
 
@@ -850,7 +850,7 @@ def dnase_association(
     from scipy.cluster.hierarchy import leaves_list
     from scipy.cluster.hierarchy import linkage as tree
 
-    from ..paper.deepsea import dnase_association as counts
+    from ..similarity import dnase_association as counts
 
     assays = _check_names(assays, "assays")
     C = len(assays)
