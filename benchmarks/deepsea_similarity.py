@@ -1,11 +1,11 @@
 """The paper's DeepSEA experiment: 919 classes at the input of the 3rd convolution, class similarity, clustering
 and DNase association counts (Figs 7-8). Prints figures and writes tables; asserts nothing.
 
-DeepSEA's published weights cannot be downloaded here: give them as a torch state-dict file, either Kipoi's port
+The script downloads nothing: give DeepSEA's published weights as a torch state-dict file, either Kipoi's port
 (``--weights deepsea_cpu.pth --architecture deepsea``; also ``beluga`` or ``basset`` files, analysed at the layer of
-``deepresolve.io.architectures.PAPER_LAYERS``) or of ``deepresolve.paper.zoo.deepsea`` (``--weights`` alone). Without one the
-script runs the same pipeline on random weights, which measures speed only (the similarity of a random network
-means nothing).
+``deepresolve.io.architectures.PAPER_LAYERS``) or of ``deepresolve.paper.zoo.deepsea`` (``--weights`` alone).
+Without one the script runs the same pipeline on random weights, which measures speed only (the similarity of a
+random network means nothing).
 
 Resumable: finished (class, restart) rows go to OUT/checkpoint/ as they come; rerun the same command after
 an interruption.
@@ -37,9 +37,9 @@ import torch
 
 import deepresolve as dr
 from deepresolve.io.architectures import ARCHITECTURES, PAPER_LAYERS, load_architecture
+from deepresolve.io.deepsea import feature_table
 from deepresolve.paper import zoo
-from deepresolve.paper.deepsea import dnase_association, feature_table
-from deepresolve.similarity import last_linear_weight
+from deepresolve.similarity import dnase_association, last_linear_weight
 from deepresolve.viz import plot
 
 SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
@@ -48,7 +48,8 @@ SHARED_FEATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dee
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, default=None, help="state dict of a port (with --architecture) or of deepresolve.paper.zoo.deepsea")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="state dict of a port (with --architecture) or of deepresolve.paper.zoo.deepsea")
     parser.add_argument("--architecture", choices=ARCHITECTURES, default=None, help="the port --weights comes from")
     parser.add_argument("--features", type=Path, default=SHARED_FEATURES, help="TSV of the 919 outputs")
     parser.add_argument("--classes", type=int, default=919, help="analyse the first N outputs")
@@ -87,7 +88,8 @@ def main() -> None:
     seconds = time.perf_counter() - start
     res.save(args.out / "result.h5")
     print(f"{res.n_classes} classes x {res.n_restarts} restarts in {seconds:.0f} s "
-          f"(ascent {res.params['ascent_seconds']:.0f} s, mean steps {res.steps.mean():.1f}, device {res.params['device']})")
+          f"(ascent {res.params['ascent_seconds']:.0f} s, mean steps {res.steps.mean():.1f}, "
+          f"device {res.params['device']})")
     counts = pd.Series(res.n_components).value_counts().sort_index()
     print("mixture components chosen:", dict(counts))
 
@@ -96,7 +98,8 @@ def main() -> None:
     off = ~np.eye(len(similarity), dtype=bool)
     print(f"OFIV+ similarity vs last-layer cosine: Pearson r = {np.corrcoef(similarity[off], cosine[off])[0, 1]:.3f}")
     clusters = dr.cluster_classes(similarity, n_clusters=min(args.clusters, res.n_classes))
-    pd.DataFrame({"class": res.class_names, "cluster": clusters.labels}).to_csv(args.out / "clusters.tsv", sep="\t", index=False)
+    pd.DataFrame({"class": res.class_names, "cluster": clusters.labels}).to_csv(args.out / "clusters.tsv", sep="\t",
+                                                                              index=False)
     np.save(args.out / "similarity.npy", similarity)
 
     figures = args.out / "figures"
@@ -112,7 +115,8 @@ def main() -> None:
             assoc = dnase_association(similarity, assays)
             assoc.insert(0, "class", [res.class_names[i] for i in assoc.index])
             assoc.to_csv(args.out / "dnase_association.tsv", sep="\t", index=False)
-            print(f"DNase association (strong > {assoc.attrs['high']:.2f}, weak < {assoc.attrs['low']:.2f}); most positive:")
+            print(f"DNase association (strong > {assoc.attrs['high']:.2f}, weak < {assoc.attrs['low']:.2f}); "
+                  "most positive:")
             print(assoc.head(10).to_string(index=False))
             print("most negative:")
             print(assoc.tail(10).to_string(index=False))

@@ -229,7 +229,7 @@ def test_channel_motifs_recovers_a_deep_channel_kmer():
     seqs = np.stack(seqs)
     assert receptive_field(model, "2", length=40, position=20) == (19, 30)  # conv2 taps 19..21, each reading 9 bases
     model.train()
-    pwms, info = channel_motifs(model, "2", seqs, channels=[0], n_init=4, steps=60)
+    pwms, info = channel_motifs(model, "2", seqs, channels=[0], restarts=4, steps=60)
     assert model.training and all(p.requires_grad for p in model.parameters())  # the caller's model is untouched
     assert info["receptive_field"] == len(kmer) + 2
     assert pwms.shape == (1, 4, len(kmer) + 2)
@@ -241,6 +241,14 @@ def test_channel_motifs_recovers_a_deep_channel_kmer():
         channel_motifs(model, "2", seqs[:, :3])
     with pytest.raises(ArgumentError, match=r"^channels: expected an integer in \[0, 1\], got 5$"):
         channel_motifs(model, "2", seqs, channels=[5])
+    with pytest.warns(FutureWarning, match=r"channel_motifs\(n_init=\.\.\.\) is now channel_motifs\(restarts="):
+        old, old_info = channel_motifs(model, "2", seqs, channels=[0], n_init=4, steps=60)  # the old name
+    np.testing.assert_array_equal(old, pwms)
+    np.testing.assert_array_equal(old_info["activation"], info["activation"])
+    with pytest.raises(ArgumentError, match=r"^n_init: expected restarts= alone"):
+        channel_motifs(model, "2", seqs, n_init=4, restarts=4)
+    with pytest.raises(ArgumentError, match=r"^restarts: expected an integer >= 1, got 0$"):
+        channel_motifs(model, "2", seqs, restarts=0)
 
 
 def test_deepmotif_finds_the_class_motif():

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from deepresolve.errors import ArgumentError, FileFormatError, MissingFileError
-from deepresolve.paper.deepsea import dnase_association, feature_table
+from deepresolve.io.deepsea import feature_table
+from deepresolve.similarity import dnase_association
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "deepsea" / "deepsea919_features.tsv"
 

@@ -145,7 +145,8 @@ def test_ensemble_bad_inputs(r4):
     with pytest.raises(ArgumentError, match=r"^cls: expected an output index this result analysed \(100, 101, 102, "
                                             r"103\), got 7, which was not analysed$"):
         plot.ensemble(r4, 7)
-    with pytest.raises(ArgumentError, match=r"^cls: expected a class name of this result \('class0', .*\), got 'nope'$"):
+    with pytest.raises(ArgumentError,
+                       match=r"^cls: expected a class name of this result \('class0', .*\), got 'nope'$"):
         plot.ensemble(r4, "nope")
     with pytest.raises(ArgumentError, match=r"^cls: expected an output index \(int\) or a class name \(str\), "
                                             r"got float 1.5$"):
@@ -529,7 +530,7 @@ def test_save_gallery(r4, pwms32, blocks):
 # --------------------------------------------------------------------------- DNase association (Fig 8)
 
 def test_dnase_association_counts_and_biclustered_block():
-    from deepresolve.paper.deepsea import dnase_association
+    from deepresolve.similarity import dnase_association
 
     rng = np.random.default_rng(5)
     assays = ["DNase"] * 6 + ["CTCF", "EZH2", "H3K27ac", "Pol2", "H3K9me3"]
@@ -554,7 +555,7 @@ def test_dnase_association_counts_and_biclustered_block():
 
 
 def test_dnase_association_919_lists_the_extremes(r919):
-    from deepresolve.paper.deepsea import dnase_association
+    from deepresolve.similarity import dnase_association
 
     assays = ["DNase"] * 125 + ["TF"] * 794
     names = [f"out{i}" for i in range(919)]
@@ -565,3 +566,45 @@ def test_dnase_association_919_lists_the_extremes(r919):
     assert texts == ["most positive:\n" + "\n".join(names[i] for i in table.index[:3]),
                      "most negative:\n" + "\n".join(names[i] for i in table.index[-3:])]
     assert len(fig.axes[0].get_xticks()) == 0
+
+
+# --------------------------------------------------------------------------- saving, signatures, layout
+
+def test_saving_writes_the_suffix_format_atomically(tmp_path, r4):
+    s = np.corrcoef(r4.ofiv)
+    plot.clustered_heatmap(s, r4.class_names, path=tmp_path / "deep" / "f.svg")
+    plot.clustered_heatmap(s, r4.class_names, path=tmp_path / "f")  # no suffix: matplotlib's default, png
+    assert (tmp_path / "deep" / "f.svg").read_text().startswith("<?xml")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ArgumentError, match=r"^path: expected a file name ending in a format matplotlib writes "
+                                            r"\(.*\.png.*\), got '.*f\.xyz'$"):
+        plot.clustered_heatmap(s, r4.class_names, path=tmp_path / "f.xyz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "f.png"]  # no temporary file left behind
+
+
+def test_arguments_after_the_data_are_keyword_only(r4):
+    s = np.corrcoef(r4.ofiv)
+    with pytest.raises(TypeError, match="positional"):
+        plot.clustered_heatmap(s, r4.class_names, None)
+    with pytest.raises(TypeError, match="positional"):
+        plot.ensemble(r4, 100, None)
+    with pytest.raises(TypeError, match="positional"):
+        plot.leaf_order(s, None)
+
+
+def test_interaction_figures_check_their_result():
+    from deepresolve.viz.interactions import heatmap, truth_tables
+
+    for draw in (heatmap, truth_tables):
+        with pytest.raises(ArgumentError, match=r"^res: expected an Interactions result \(deepresolve.interactions\), "
+                                                r"got Result$"):
+            draw(make_result(C=1, T=2, K=4, W=2), 0)
+
+
+def test_figures_import_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, deepresolve.viz.plot, deepresolve.viz.interactions; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -175,7 +175,7 @@ def preferred_words(model: nn.Module, layer: str, body: nn.Module, length: int, 
 
     rng = np.random.default_rng(seed)
     seqs = _random_sequences(rng, 64, length).numpy()
-    _, info = channel_motifs(model, layer, seqs, n_init=4, steps=150, seed=seed)
+    _, info = channel_motifs(model, layer, seqs, restarts=4, steps=150, seed=seed)
     best = info["activation"].argmax(axis=1)
     frags = info["all_pwms"][np.arange(len(best)), best]  # (K, 4, rf), columns normalised
     return np.eye(4, dtype=np.float32)[frags.argmax(axis=1)].transpose(0, 2, 1).copy(), "receptive-field ascent"

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from ..errors import ArgumentError, FileFormatError, MissingFileError
-from ..paper.deepsea import feature_table
+from .deepsea import feature_table
 
 #: The architectures :func:`load_architecture` knows.
 ARCHITECTURES = ("deepsea", "beluga", "basset")
@@ -337,7 +337,7 @@ def deepsea_class_names(features: str | Path) -> list[str]:
     ----------
     features : path
         A tab-separated table with columns index, cell, assay, treatment (see
-        :func:`deepresolve.paper.deepsea.feature_table`).
+        :func:`deepresolve.io.deepsea.feature_table`).
 
     Returns
     -------

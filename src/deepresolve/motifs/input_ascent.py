@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int
+from .._checks import check_float, check_int, renamed_arguments
 from .._model import frozen_copy, strip_probability
 from ..errors import ArgumentError, ModelError
 from ..io.keras import sequence_input
@@ -70,13 +70,14 @@ def _threshold_pwm(x: np.ndarray, frac: float) -> np.ndarray:
     return to_pwm(np.where(x >= cut, x, 0))
 
 
+@renamed_arguments(n_init="restarts")
 def channel_motifs(
     model: nn.Module,
     layer: str,
     inputs: np.ndarray | torch.Tensor,
     *,
     channels: Sequence[int] | None = None,
-    n_init: int = 10,
+    restarts: int = 10,
     steps: int = 200,
     lr: float = 0.1,
     input_penalty: float = 0.01,
@@ -86,7 +87,7 @@ def channel_motifs(
 ) -> tuple[np.ndarray, dict]:
     """PWMs of what channels of ``layer`` detect, by gradient ascent over their receptive field.
 
-    For each channel k: the ``n_init`` (sequence, position) pairs of ``inputs`` with the highest activation
+    For each channel k: the ``restarts`` (sequence, position) pairs of ``inputs`` with the highest activation
     ``H[k, position]`` give initial fragments (the receptive field of that position); each fragment is optimised
     by Adam to maximise ``H[k, position] - input_penalty * ||fragment||^2`` with the rest of its sequence held fixed (it
     cannot influence ``H[k, position]``); the optimised fragments are thresholded (entries below ``threshold``
@@ -104,19 +105,23 @@ def channel_motifs(
         One-hot sequences to pick the initial fragments from.
     channels : sequence of int, optional
         Channels to visualise; default all.
+    restarts : int
+        Fragments optimised per channel (the best ``restarts`` starts; fewer when fewer positions see a full
+        receptive field). ``n_init`` is its old name, still accepted with a FutureWarning.
 
     Returns
     -------
     pwms : (len(channels), 4, rf) array
         ``rf`` is the receptive-field width (the whole input for a globally pooled layer).
     info : dict
-        ``"channels"``, ``"receptive_field"`` (width), ``"activation"`` (len(channels), n_init) final activations,
-        ``"all_pwms"`` (len(channels), n_init, 4, rf), ``"init_activation"`` (len(channels), n_init).
+        ``"channels"``, ``"receptive_field"`` (width), ``"activation"`` (len(channels), restarts) final
+        activations, ``"all_pwms"`` (len(channels), restarts, 4, rf), ``"init_activation"`` (len(channels),
+        restarts).
     """
     x_all = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
     if x_all.dim() != 3 or x_all.shape[1] != 4:
         raise ArgumentError(f"inputs: expected one-hot (N, 4, L), got shape {tuple(x_all.shape)}")
-    n_init = check_int(n_init, "n_init", minimum=1)
+    restarts = check_int(restarts, "restarts", minimum=1)
     steps = check_int(steps, "steps", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     lr = check_float(lr, "lr", minimum=0)
@@ -135,13 +140,13 @@ def channel_motifs(
     full = np.array([b - a == width for a, b in spans])
 
     torch.manual_seed(seed)
-    all_pwms = np.zeros((len(channels), n_init, 4, width))
-    final = np.full((len(channels), n_init), -np.inf)
-    init = np.full((len(channels), n_init), -np.inf)
+    all_pwms = np.zeros((len(channels), restarts, 4, width))
+    final = np.full((len(channels), restarts), -np.inf)
+    init = np.full((len(channels), restarts), -np.inf)
     for ci, k in enumerate(channels):
         a = acts[:, k, :].clone()
         a[:, torch.from_numpy(~full)] = -torch.inf
-        top = torch.topk(a.reshape(-1), min(n_init, int(np.isfinite(a.numpy()).sum()))).indices
+        top = torch.topk(a.reshape(-1), min(restarts, int(np.isfinite(a.numpy()).sum()))).indices
         rows, pos = (top // W).tolist(), (top % W).tolist()
         n = len(rows)
         starts = [spans[p][0] for p in pos]
@@ -167,7 +172,7 @@ def channel_motifs(
             final[ci, :n] = activation(frag).cpu().numpy()
         for i in range(n):
             all_pwms[ci, i] = _threshold_pwm(frag[i].detach().cpu().numpy(), threshold)
-        if n < n_init:
+        if n < restarts:
             all_pwms[ci, n:] = 0.25
     best = np.argmax(final, axis=1)
     pwms = all_pwms[np.arange(len(channels)), best]

@@ -1,6 +1,6 @@
-"""Pictures of feature interactions (:class:`deepresolve.interactions.Interactions`); final home ``viz/``.
+"""Pictures of feature interactions (:class:`deepresolve.results.Interactions`, from :func:`deepresolve.interactions`).
 
-As in :mod:`deepresolve.plot`: figures are built without ``pyplot``, returned, and saved when ``path`` is given;
+As in :mod:`deepresolve.viz.plot`: figures are built without ``pyplot``, returned, and saved when ``path`` is given;
 red = synergy (interaction > 0), blue = antagonism (< 0), grey = pair not evaluated. Marks carry a ``gid``:
 ``"interaction"`` (the heatmap), ``"significant"`` (dots on significant pairs), ``"truth_table"``.
 """
@@ -13,19 +13,25 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .._checks import check_choice, check_int
+from ..errors import ArgumentError
 from ..results import Interactions
-from .plot import _DIVERGING, _figure, _finish, leaf_order
+from ._style import DIVERGING, figure_and_axes, finish
+from .similarity import leaf_order
 
 
-def _check(res: object) -> Interactions:
+def _check(res: object, level: str) -> Interactions:
+    """``res`` if it is an Interactions result and ``level`` one of its levels."""
     if not isinstance(res, Interactions):
-        raise TypeError(f"expected an Interactions result (deepresolve.interactions), got {type(res).__name__}")
+        raise ArgumentError(f"res: expected an Interactions result (deepresolve.interactions), got "
+                            f"{type(res).__name__}")
+    check_choice(level, "level", ("channel", "group"))
     return res
 
 
 def _evaluated(res: Interactions, c: int, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """The sub-matrix of the players that take part in at least one evaluated pair: (players, matrix, p, labels)."""
-    pairs, *_ = res._level(level)
+    pairs = res.pairs if level == "channel" else res.group_pairs
     m = (res.matrix if level == "channel" else res.group_matrix)[c]
     p = (res.pvalue if level == "channel" else res.group_pvalue)[c]
     names = res.channel_names if level == "channel" else res.group_names
@@ -39,12 +45,24 @@ def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes
 
     Rows and columns are ordered by average-linkage clustering of the players' interaction profiles (correlation
     of their rows), so players that interact with the same partners sit together; significant pairs get a dot.
+
+    Parameters
+    ----------
+    res : Interactions
+    cls : int or str
+        Output index or class name.
+    level : {"group", "channel"}
+        Players are motif groups or channels; the (P, P) matrix drawn holds the P players of at least one pair.
+    ax : Axes, optional
+        Draw into this axes.
+    path : str or Path, optional
+        Save the figure here.
     """
-    res = _check(res)
+    res = _check(res, level)
     c = res.index_of(cls)
     players, m, p, labels = _evaluated(res, c, level)
     if len(players) == 0:
-        raise ValueError(f"no {level} pair was evaluated for class {cls!r}")
+        raise ArgumentError(f"cls: expected a class with at least one evaluated {level} pair, got {cls!r}")
     filled = np.nan_to_num(m)
     order = np.arange(len(players))
     if len(players) > 2:
@@ -54,27 +72,32 @@ def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes
     m, p = m[np.ix_(order, order)], p[np.ix_(order, order)]
     labels = [labels[i] for i in order]
     size = 2.5 + 0.25 * len(players)
-    fig, ax = _figure(ax, (size + 1.2, size))
+    fig, ax = figure_and_axes(ax, (size + 1.2, size))
     vmax = float(np.nanmax(np.abs(m))) or 1.0
-    im = ax.imshow(np.ma.masked_invalid(m), cmap=_DIVERGING, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    im = ax.imshow(np.ma.masked_invalid(m), cmap=DIVERGING, vmin=-vmax, vmax=vmax, interpolation="nearest")
     im.set_gid("interaction")
-    sig = np.argwhere(np.nan_to_num(p, nan=1.0) < res.params.get("alpha", 0.01))
+    sig = np.argwhere(np.nan_to_num(p, nan=1.0) < res.significance)
     if len(sig):
         ax.scatter(sig[:, 1], sig[:, 0], s=8, c="k", gid="significant")
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_title(f"{res.class_names[c]}: {level} interactions ({res.params.get('scale')})", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.7, label="interaction (> 0 synergy, < 0 antagonism)")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def truth_tables(res: Interactions, cls: int | str, *, top: int = 4, level: str = "group",
                  path: str | Path | None = None) -> Figure:
-    """The 2 x 2 truth tables (mean output, player i off/on by player j off/on) of one class's ``top`` pairs."""
-    res = _check(res)
+    """The 2 x 2 truth tables (mean output, player i off/on by player j off/on) of one class's ``top`` pairs.
+
+    Pairs are ranked by |interaction| (:meth:`deepresolve.results.Interactions.table`); one panel per pair, on one
+    grey scale, titled with the table's kind and the interaction (``*``: significant).
+    """
+    res = _check(res, level)
+    top = check_int(top, "top", minimum=1)
     df = res.table(cls, level=level, top=top)
     if len(df) == 0:
-        raise ValueError(f"no {level} pair was evaluated for class {cls!r}")
+        raise ArgumentError(f"cls: expected a class with at least one evaluated {level} pair, got {cls!r}")
     fig = Figure(figsize=(2.6 * len(df), 2.8), layout="constrained")
     axes = fig.subplots(1, len(df), squeeze=False)[0]
     tables = np.array([[[r.t00, r.t01], [r.t10, r.t11]] for r in df.itertuples()])
@@ -89,4 +112,4 @@ def truth_tables(res: Interactions, cls: int | str, *, top: int = 4, level: str 
         ax.set_xlabel(r.label_j, fontsize=7)
         ax.set_ylabel(r.label_i, fontsize=7)
         ax.set_title(f"{r.kind}\n{r.interaction:+.2g}{' *' if r.significant else ''}", fontsize=8)
-    return _finish(fig, path)
+    return finish(fig, path)

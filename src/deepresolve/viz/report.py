@@ -14,7 +14,6 @@ import html
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +25,7 @@ from torch import nn
 
 from .. import similarity as sim
 from .._checks import check_int
+from .._files import write_atomic
 from .._provenance import package_versions
 from ..errors import ArgumentError
 from ..results import Result, categories, check_result
@@ -72,7 +72,8 @@ thead th.desc::after { content: " \\2193"; color: var(--ink); }
 tbody tr:hover { background: #f4f8ff; }
 .pos { color: var(--red); font-weight: 600; }
 .neg { color: var(--blue); font-weight: 600; }
-.filter { margin: 6px 0; padding: 5px 9px; width: 320px; max-width: 100%; border: 1px solid #c9cfd5; border-radius: 5px; }
+.filter { margin: 6px 0; padding: 5px 9px; width: 320px; max-width: 100%; border: 1px solid #c9cfd5;
+          border-radius: 5px; }
 .params td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; white-space: nowrap; }
 .params td { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 12px; }
@@ -285,7 +286,8 @@ def _weight_cosine(result: Result, model: object) -> np.ndarray:
     """The last-layer weight cosine of ``model``, refused when its outputs are not those the result was computed on."""
     if not isinstance(model, nn.Module):
         raise ArgumentError(f"model: expected a torch nn.Module, got {type(model).__name__}")
-    return sim.weight_cosine(model, classes=np.asarray(result.classes, dtype=int), n_outputs=result.params.get("n_outputs"))
+    return sim.weight_cosine(model, classes=np.asarray(result.classes, dtype=int),
+                             n_outputs=result.params.get("n_outputs"))
 
 
 def _section_rows(result: Result, max_class_sections: int, notes: list[str]) -> list[int]:
@@ -309,7 +311,8 @@ def _summary_section(result: Result, notes: list[str], title: str) -> str:
     W = result.n_positions
     steps = np.asarray(result.steps)
     facts = [
-        (result.layer_label if result.layer else "?", "layer"), (C, "classes"), (T, "restarts per class"), (K, "channels"),
+        (result.layer_label if result.layer else "?", "layer"), (C, "classes"), (T, "restarts per class"),
+        (K, "channels"),
         (W, "positions (W)"), (f"{float(np.mean(steps)):.1f}", "mean ascent steps"),
         (int((np.asarray(result.n_components) > 1).sum()), "classes with non-additive channels"),
         (int(np.asarray(result.non_additive).sum()), "non-additive (class, channel) pairs"),
@@ -533,7 +536,8 @@ def _interactions_html(result: Result, i: int) -> str:
         return ""
     parts = ["<h3>Feature interactions</h3>"]
     if len(ix.table(output, level="group", top=1)) == 0:
-        return "".join(parts) + "<p>No motif-group pair was evaluated for this class (too few players with an effect).</p>"
+        return "".join(parts) + ("<p>No motif-group pair was evaluated for this class (too few players with an "
+                                 "effect).</p>")
     parts.append(_figure_html(
         ivz.heatmap(ix, output, level="group"), f"interaction heatmap of {name}",
         "Interactions between motif groups (channels that detect one motif), clustered; red synergy, blue "
@@ -599,17 +603,15 @@ def write_report(
     section_rows = _section_rows(result, int(max_class_sections), notes)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
+    def write(f: IO[bytes]) -> None:
+        text = io.TextIOWrapper(f, encoding="utf-8")
+        try:
+            _write_document(text, result, title, stamp, notes, matrices, section_rows, pwms, best)
+        finally:
+            text.detach()  # flushes, and leaves f open for write_atomic to sync and close
+
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            _write_document(f, result, title, stamp, notes, matrices, section_rows, pwms, best)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out_path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return out_path
+    return write_atomic(out_path, write)
 
 
 def _write_document(f: IO[str], result: Result, title: str, stamp: str, notes: list[str],
@@ -622,7 +624,8 @@ def _write_document(f: IO[str], result: Result, title: str, stamp: str, notes: l
         "<link rel=\"icon\" href=\"data:,\">"
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n"
         f"<header><h1>{_esc(title)}</h1><p>{C} classes x {T} restarts x {K} channels &middot; "
-        f"generated {_esc(stamp)} by deepresolve {_esc(package_versions(['deepresolve'])['deepresolve'])}</p></header>\n"
+        f"generated {_esc(stamp)} by deepresolve {_esc(package_versions(['deepresolve'])['deepresolve'])}"
+        "</p></header>\n"
         '<nav><a href="#summary">Summary</a><a href="#parameters">Parameters</a><a href="#overview">Overview</a>'
         '<a href="#similarity">Similarity</a><a href="#index">All classes</a><a href="#channels">Channels</a>'
         + (f'<a href="#class-{section_rows[0]}">Class sections</a>' if section_rows else "")
