@@ -1,7 +1,7 @@
 """DeepSEA's 919 outputs and the paper's analysis of them (Figs 7 and 8).
 
-- ``feature_table``: the 919 outputs (cell type, assay or target, treatment) from a tab-separated file
-  that you provide (DeepSEA's published list of its 919 features, one row per output).
+- ``feature_table``: the 919 outputs (cell type, assay or target, treatment) from a tab-separated table
+  that you provide, one row per output (columns index, cell, assay, treatment).
 - ``dnase_association``: for every TF or histone-mark output, how many DNase outputs it is strongly positively
   and strongly negatively similar to (the paper's Fig 8b; thresholds at the 85 % and 15 % quantiles of all
   similarities by default, 0.52 and 0 in the paper).
