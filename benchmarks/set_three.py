@@ -29,37 +29,40 @@ kept in OUT (``deepresolve.viz.plot``):
                           to most (``planted_motif_response``, standardised effect >= 1), so the shared motif
                           channels (large OFIVs in both rows, short bars) stand apart from the distinct ones
 
-Measured here (2 shared CPU cores, 1 thread; 24,096 sequences of 200 bp; conv 64-64-64 with batch norm, dense 128;
-positive weight 30; lambda by the paper's heuristic, 0.51-0.54; about 10 min of training per seed at 25 epochs):
+Measured on 2 CPU cores shared with other jobs, 1 torch thread (CPU not recorded); 24,096 sequences of 200 bp;
+conv 64-64-64 with batch norm, dense 128; positive weight 30; about 10 min of training per seed at 25 epochs; with
+this script's default ``--l2 norm`` (the paper's heuristic, lambda 0.525 0.501 0.499; the restarts' scale follows
+the policy):
 
   25 epochs (test AUC 0.977 0.976 0.980)   Spearman per seed     mean   ARI per seed          mean
-  OFIV+ similarity                         0.647 0.629 0.649    0.641   0.475 0.464 0.432    0.457
+  OFIV+ similarity                         0.644 0.624 0.647    0.638   0.446 0.467 0.453    0.455
   label correlation                        0.003 0.003 0.003    0.003   0.001 0.001 0.001    0.001
   last-layer cosine                        0.598 0.581 0.605    0.595   0.529 0.558 0.563    0.550
 
-  15 epochs (test AUC 0.954 0.954 0.960)
+With ``--l2 auto`` (resolve's default, the 'gradient' policy: lambda 72 101 68) the OFIV+ row is Spearman 0.541
+0.470 0.513, ARI 0.459 0.488 0.410, below the last-layer cosine: use the paper's heuristic for this analysis.
+
+An earlier measurement on the same models, from before the lambda policies of :mod:`deepresolve.regularization`
+(lambda by the same heuristic, 0.541 0.513 0.512, restarts drawn at scale 1), gave OFIV+ Spearman 0.647 0.629 0.649
+(mean 0.641) and ARI 0.475 0.464 0.432 (0.457); at 15 epochs (test AUC 0.954 0.954 0.960):
+
   OFIV+ similarity                         0.560 0.555 0.603    0.573   0.568 0.447 0.548    0.521
   label correlation                        0.003 0.003 0.003    0.003   0.001 0.001 0.001    0.001
   last-layer cosine                        0.543 0.550 0.553    0.549   0.507 0.480 0.509    0.499
 
-The tables were measured before issue 11, when ``l2="auto"`` meant the paper's heuristic with restarts drawn at
-scale 1 (lambda 0.541 0.513 0.512 at 25 epochs). With today's ``--l2 norm`` (the default here; the restarts' scale
-follows the policy, lambda 0.525 0.501 0.499) the 25-epoch OFIV+ row is Spearman 0.644 0.624 0.647, ARI 0.446 0.467
-0.453; with ``--l2 auto`` (resolve's default, the 'gradient' policy: lambda 72 101 68) it is Spearman 0.541 0.470
-0.513, ARI 0.459 0.488 0.410, below the last-layer cosine. A seed's result.h5 in OUT is reused as it is: delete it
-to run DeepResolve again with other settings.
+A seed's result.h5 in OUT is reused as it is: delete it to run DeepResolve again with other settings.
 
-Why OFIV+ similarity's ARI (0.457) is below the last-layer cosine's (0.550) while its Spearman is above: not the cut
-or the linkage. Clustering the true Jaccard itself (average, complete, weighted or single linkage, cut into 12)
+Why OFIV+ similarity's ARI (0.455-0.457) is below the last-layer cosine's (0.550) while its Spearman is above: not the
+cut or the linkage. Clustering the true Jaccard itself (average, complete, weighted or single linkage, cut into 12)
 gives the designed groups exactly (ARI 1.0); no measure's cut leaves singletons (smallest clusters 1-4 classes for
 both); complete linkage moves each measure's ARI by up to +-0.1 either way (OFIV+ 0.517 0.525 0.414, cosine 0.500
-0.492 0.611), noise rather than a better method. What differs is how strongly a class's extra motif, which it
-shares with classes of another group, pulls it there: the nearest neighbour of a class lies in another group for
-40 39 47 classes by OFIV+ similarity against 32 35 39 by cosine, and 123 of those 126 OFIV+ neighbours (105 of 106 for
-cosine) share a motif with the class. OFIV+ similarity of such cross-group pairs (0.39) sits far above unrelated
-pairs (-0.10; cosine 0.45 against 0.25): it follows the motif overlap, which the Spearman rewards, while the
-designed groups (the core pair only) count it as an error. Classes with weak positive OFIVs (under a quarter of the
-median mass: 4 1 4) are too few to explain it. The method is unchanged.
+0.492 0.611), noise rather than a better method. What differs is how strongly a class's extra motif, which it shares
+with classes of another group, pulls it there: the nearest neighbour of a class lies in another group for 40 39 47
+classes by OFIV+ similarity against 32 35 39 by cosine, and 123 of those 126 OFIV+ neighbours (105 of 106 for cosine)
+share a motif with the class. OFIV+ similarity of such cross-group pairs (0.39) sits far above unrelated pairs (-0.10;
+cosine 0.45 against 0.25): it follows the motif overlap, which the Spearman rewards, while the designed groups (the
+core pair only) count it as an error. Classes with weak positive OFIVs (under a quarter of the median mass: 4 1 4) are
+too few to explain it.
 """
 
 from __future__ import annotations

@@ -45,7 +45,9 @@ after an interruption). At the end ``<out>/table1.tsv``, ``<out>/rank_tests.tsv`
 
 Usage::
 
-    .venv/bin/python benchmarks/tf_motif_recovery.py --models ../shared/data/tf422 --out runs/table1 --workers 2
+    .venv/bin/python benchmarks/tf_motif_recovery.py --models tf422/ --out runs/table1 --workers 2
+
+where ``tf422/`` holds the authors' published model folders (and, optionally, ``authors_ofiv.tsv``).
 """
 
 from __future__ import annotations
@@ -337,7 +339,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", required=True, type=Path, help="folder of model folders (e.g. ../shared/data/tf422)")
+    parser.add_argument("--models", required=True, type=Path, help="folder of the authors' model folders (e.g. tf422/)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N model folders (sorted by name)")
     parser.add_argument("--jaspar", default="JASPAR2016", help="pyjaspar release (CORE vertebrates)")
     parser.add_argument("--out", type=Path, default=Path("runs/tf_motif_recovery"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install deepresolve with everything it needs.
-# torch==2.13.0 goes first: it is the CPU wheel on local disk; a bare `torch` requirement
-# on an empty environment would pull a multi-GB CUDA build instead.
+# torch goes first, pinned to the version the tests run with, so that the package's `torch>=2.2` requirement is
+# already met when the package is installed and pip keeps that torch (on Linux, a bare `torch` requirement in an
+# empty environment may pull a multi-GB CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then

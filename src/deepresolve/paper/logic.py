@@ -5,9 +5,10 @@ presence patterns, and labels each sequence by a Boolean rule of the presence pa
 case, a regression target that is a weighted sum of motif counts). A model trained on a case is only useful as
 ground truth if it implements the rule; :func:`check_logic` tests that per presence pattern.
 
-The cases (:data:`CASES`) are those of issue 10: synthetic set I, an additive regression, OR, a 3-way AND, a veto
-(NOT), XOR at 40 and 100 bp, and XOR read at the second of two convolution layers. Each case names its
-interacting motif pairs and the sign their interaction must have (> 0 synergy, < 0 antagonism).
+The cases (:data:`CASES`), each a kind of logic the interaction analysis must recover: synthetic set I, an
+additive regression, OR, a 3-way AND, a veto (NOT), XOR at 40 and 100 bp, and XOR read at the second of two
+convolution layers. Each case names its interacting motif pairs and the sign their interaction must have (> 0
+synergy, < 0 antagonism).
 """
 
 from __future__ import annotations
@@ -227,8 +228,9 @@ def check_logic(model: nn.Module, data: SyntheticData, *, regression: bool = Fal
     """Whether ``model`` implements the data's logic on every presence (or count) pattern.
 
     A classification model passes when, for every pattern, the mean logit has the label's sign and at least
-    ``min_accuracy`` of its sequences are classified right (logit > 0 for label 1); a regression model when every pattern's mean prediction is within
-    ``max_error`` of the target. Background-only sequences of set I are one more pattern.
+    ``min_accuracy`` of its sequences are classified right (logit > 0 for label 1); a regression model when every
+    pattern's mean prediction is within ``max_error`` of the target. Background-only sequences of set I are one
+    more pattern.
 
     Returns
     -------
