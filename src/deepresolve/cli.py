@@ -6,6 +6,9 @@ A user's mistake (a :class:`~deepresolve.errors.DeepResolveError`) is printed as
 
 from __future__ import annotations
 
+import difflib
+import errno
+import importlib
 import shutil
 import sys
 from contextlib import contextmanager
@@ -35,15 +38,82 @@ def _global_options(debug: bool = typer.Option(False, "--debug", help="Show the 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The ``deepresolve`` program: runs :data:`app`, turning a user's mistake into one line and exit status 2."""
+    """The ``deepresolve`` program: runs :data:`app`, turning a user's mistake into one line and exit status 2.
+
+    One line on stderr and exit status 2 for: a :class:`~deepresolve.errors.DeepResolveError`, a command-line usage
+    error (bad option value, unknown option, missing argument), and a file-system fault while writing (disk full,
+    file too large, permission denied, read-only file system). ``--debug`` shows the traceback instead.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
     try:
-        app(args=args, prog_name="deepresolve")
-    except DeepResolveError as err:
-        if "--debug" in args[: args.index("--") if "--" in args else len(args)]:
+        code = app(args=args, prog_name="deepresolve", standalone_mode=False)
+    except typer.Abort:
+        print("deepresolve: aborted", file=sys.stderr)
+        sys.exit(130)
+    except _usage.UsageError as err:
+        if debug:
             raise
-        print(f"deepresolve: error: {' '.join(str(err).split())}", file=sys.stderr)
-        sys.exit(2)
+        _fail(usage_line(err, args))
+    except DeepResolveError as err:
+        if debug:
+            raise
+        _fail(str(err))
+    except OSError as err:
+        if debug or err.errno not in _WRITE_FAULTS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(f"{where}{err.strerror or err} while writing; free some space or choose another --out, then run the "
+              "same command again (a run resumes where it stopped)")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+# typer re-exports click's BadParameter; its module (click's, or the copy of click that newer typer carries) holds
+# the other usage errors.
+_usage = importlib.import_module(typer.BadParameter.__module__)
+
+#: File-system faults that are the user's to fix (not bugs): disk full, quota, file too large, permissions.
+_WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS}
+
+#: Option types in words, by annotation (typer) or click type name.
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", Path: "a path", "integer": "an integer",
+               "float": "a number", "boolean": "true or false", "path": "a path"}
+
+
+def usage_line(err: Exception, args: Sequence[str]) -> str:
+    """A command-line usage error as one line in the package's format: ``<option>: expected <what>, got <value>``."""
+    param = getattr(err, "param", None)
+    opts = list(getattr(param, "opts", None) or [])
+    if isinstance(err, _usage.MissingParameter) and param is not None:
+        name = opts[0] if opts and opts[0].startswith("-") else str(getattr(param, "name", "argument")).upper()
+        return f"{name}: expected a value, got none (see --help)"
+    if isinstance(err, _usage.BadParameter) and param is not None:
+        name = opts[0] if opts else str(getattr(param, "name", "argument")).upper()
+        given = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in opts), None)
+        if given is None:
+            given = next((a.split("=", 1)[1] for a in args if any(a.startswith(o + "=") for o in opts)), None)
+        expected = _expected(param)
+        if given is not None and expected:
+            return f"{name}: expected {expected}, got {given!r}"
+        return f"{name}: {' '.join(err.format_message().split())}"
+    if isinstance(err, _usage.NoSuchOption):
+        close = difflib.get_close_matches(err.option_name, err.possibilities or [], n=1)
+        hint = f"; did you mean {close[0]}?" if close else "; see --help for the options"
+        return f"{err.option_name}: expected an option of this command, got an unknown option{hint}"
+    return " ".join(err.format_message().split())
+
+
+def _expected(param: object) -> str | None:
+    """What an option takes, in words, from its annotation (typer) or its click type."""
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    if annotation is None:  # older typer: a click parameter type
+        annotation = getattr(getattr(param, "type", None), "name", None)
+    return _TYPE_NAMES.get(annotation)
+
+def _fail(message: str) -> None:
+    print(f"deepresolve: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
 
 MODEL_HELP = ("The model: a TorchScript file (.pt/.ts), a Keras model (1.x folder or .json with its .h5, a Keras 2 "
               "model.h5, a Keras 0.x .json), an ONNX file, a published port's state dict with --architecture, or "

@@ -110,7 +110,7 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
     from rich.console import Console
     from rich.table import Table
 
-    seed = check_int(seed, "seed")
+    seed = check_int(seed, "seed", minimum=0)
     if not isinstance(out_dir, (str, Path)):
         raise ArgumentError(f"out_dir: expected a str or Path, got {type(out_dir).__name__}")
     out = Path(out_dir)
