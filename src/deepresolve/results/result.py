@@ -243,7 +243,7 @@ class Result:
         where = repr(str(path))
         try:
             with h5py.File(path, "r") as f:
-                check_format(f.attrs.get("format"), FORMAT, where, "result")
+                check_format(f.attrs.get("format"), FORMAT, where, "result file")
                 missing = [name for name in _ARRAYS if name not in f and name != "fims"]
                 missing += [name for name in _ATTRS if name not in f.attrs]
                 if missing:
