@@ -58,7 +58,7 @@ def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes
     vmax = float(np.nanmax(np.abs(m))) or 1.0
     im = ax.imshow(np.ma.masked_invalid(m), cmap=_DIVERGING, vmin=-vmax, vmax=vmax, interpolation="nearest")
     im.set_gid("interaction")
-    sig = np.argwhere(np.nan_to_num(p, nan=1.0) < res.params.get("alpha", 0.01))
+    sig = np.argwhere(np.nan_to_num(p, nan=1.0) < res.significance)
     if len(sig):
         ax.scatter(sig[:, 1], sig[:, 0], s=8, c="k", gid="significant")
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
