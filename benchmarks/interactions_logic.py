@@ -1,4 +1,4 @@
-"""Feature interactions on trained models with known logic (issue 10): does the method recover it across seeds?
+"""Feature interactions on trained models with known logic: does the method recover it across seeds?
 
 For every case of :data:`deepresolve.paper.logic.CASES` (set I, additive regression, OR, 3-way AND, NOT, XOR at 40 and
 100 bp, XOR read at a deeper layer) trains the case's model on several seeds, keeps a seed only when the model
@@ -17,8 +17,9 @@ Usage::
     PYTHONPATH=src .venv/bin/python benchmarks/interactions_logic.py --out /tmp/logic --cases set1 --analysis-seeds 6
 
 A pair's rank is its position by |interaction| among all group (or channel) pairs evaluated; the true motif pair
-is the best-ranked group pair whose two groups' words match the two motifs (:func:`deepresolve.paper.logic.word_motifs`).
-"Significant non-interacting pairs" are pairs (p < alpha) that are not a true pair and not two groups of one
+is the best-ranked group pair whose two groups' words match the two motifs
+(:func:`deepresolve.paper.logic.word_motifs`).
+"Significant non-interacting pairs" are pairs (p < significance) that are not a true pair and not two groups of one
 motif; pairs of two groups of one motif (redundancy, OR-like) are counted apart.
 
 Trained models are cached in ``--out`` (``<case>_s<seed>.pt`` + ``.json``), so a rerun only redoes the analysis.
@@ -70,7 +71,8 @@ def get_model(out: Path, name: str, seed: int, max_tries: int = 5):
             model.load_state_dict(torch.load(path, weights_only=True))
             meta = json.loads(meta_path.read_text())
             if "test_auc" in meta:  # re-judge with the current criterion (the rows are stored)
-                meta["ok"] = all(r["accuracy"] >= 0.7 and (r["mean"] > 0) == (r["target"] > 0.5) for r in meta["patterns"])
+                meta["ok"] = all(r["accuracy"] >= 0.7 and (r["mean"] > 0) == (r["target"] > 0.5)
+                                 for r in meta["patterns"])
         else:
             t = time.perf_counter()
             model, info = train_logic_model(case, data, s)
@@ -89,7 +91,7 @@ def get_model(out: Path, name: str, seed: int, max_tries: int = 5):
     return None, data, meta
 
 
-def evaluate(res, case, alpha: float) -> dict:
+def evaluate(res, case, significance: float) -> dict:
     """Rank and sign of the true motif pairs among the group pairs (and channel pairs), false positives."""
     ch_motif = word_motifs(res.words, case.motifs)
     g_motif = word_motifs(res.group_words, case.motifs)
@@ -109,24 +111,24 @@ def evaluate(res, case, alpha: float) -> dict:
                                                 value=float(values[q]) if hit else float("nan"),
                                                 p=float(pvalues[q]) if hit else float("nan"))
         same = [motif_of[i] is not None and motif_of[i] == motif_of[j] for i, j in pairs]
-        false = [q for q in range(len(pairs)) if keys[q] not in true and not same[q] and pvalues[q] < alpha]
+        false = [q for q in range(len(pairs)) if keys[q] not in true and not same[q] and pvalues[q] < significance]
         # significant non-interacting pairs: two different motifs (e.g. a distractor), or a motif and a group that
         # matches no planted motif; pairs of two groups of one motif are redundancy (counted apart)
         out[f"{level}:false_positives"] = len(false)
         out[f"{level}:false_motif"] = sum(motif_of[pairs[q][0]] is not None and motif_of[pairs[q][1]] is not None
                                           for q in false)
-        out[f"{level}:redundant"] = sum(same[q] and pvalues[q] < alpha for q in range(len(pairs)))
+        out[f"{level}:redundant"] = sum(same[q] and pvalues[q] < significance for q in range(len(pairs)))
         out[f"{level}:n_pairs"] = len(pairs)
     out["group_motifs"] = [m or "-" for m in g_motif]
     return out
 
 
 def shapley_study(model, case, res, seed: int, contexts: int = 32) -> dict:
-    """The alternative of the issue: an exact pairwise Shapley interaction index (SII, shapiq) with motif groups as
-    players, on the game v(S) = mean model output (probability; raw for regression) over random contexts with the
-    words of the groups in S written into the context's slots. Players: the groups taking part in the strongest
-    pairs of ``res`` (|main| + largest |interaction|), as many as fit side by side in the input (2^m coalitions).
-    Returns the rank of each true motif pair by |SII| among the players' pairs, and its sign."""
+    """The alternative to second differences: an exact pairwise Shapley interaction index (SII, shapiq) with motif
+    groups as players, on the game v(S) = mean model output (probability; raw for regression) over random contexts
+    with the words of the groups in S written into the context's slots. Players: the groups taking part in the
+    strongest pairs of ``res`` (|main| + largest |interaction|), as many as fit side by side in the input (2^m
+    coalitions). Returns the rank of each true motif pair by |SII| among the players' pairs, and its sign."""
     from shapiq import ExactComputer
 
     w = res.group_words.shape[2]
@@ -195,14 +197,17 @@ def deepsea_cost(batch: int = 32, repeats: int = 3) -> list[str]:
         for _ in range(repeats):
             head(body(x))
     per = (time.perf_counter() - t) / (repeats * batch)
-    lines = [f"DeepSEA-shaped model at drop2, 919 classes: {per * 1e3:.1f} ms per evaluation (body + head, batch {batch}, "
-             f"{torch.get_num_threads()} thread(s), this CPU)"]
+    lines = [f"DeepSEA-shaped model at drop2, 919 classes: {per * 1e3:.1f} ms per evaluation (body + head, "
+             f"batch {batch}, {torch.get_num_threads()} thread(s), this CPU)"]
     for k in (6, 8):
         lines.append(f"  word scan, k = {k}: {4 * 4 ** k:,} passes = {4 * 4 ** k * per / 60:.3g} min here")
     for K, C, top, n in ((1000, 2000, 8, 16), (1000, 2000, 24, 64), (480, 919, 8, 16)):
-        G = K  # worst case: every channel its own group
-        pairs = min(2 * C * top * (top - 1) // 2, K * (K - 1))  # union over classes, channel + group level
-        passes = 2 * n * (K + G) + 4 * n * pairs + 16 * K
+        G = K  # worst case: every channel its own group (motif_words="filters"; the scan keeps G <= top)
+        per_class = top * (top - 1) // 2
+        pairs = min(C * per_class, K * (K - 1) // 2) + min(C * per_class, G * (G - 1) // 2)  # union over classes
+        screened = min(2 * top, G)
+        passes = (2 * n * G + 4 * n * screened * (screened - 1) // 2  # the groups' strength, alone and in pairs
+                  + 2 * n * (K + G) + 4 * n * pairs + 16 * K)  # main effects, pairs, on-levels
         lines.append(f"  K={K}, C={C}, top={top}, contexts={n}: at most {pairs:,} pairs, {passes:.3g} evaluations "
                      f"= {passes * per / 3600:.3g} h here (classes sharing top channels make it smaller)")
     return lines
@@ -216,7 +221,7 @@ def main(argv=None) -> int:
     ap.add_argument("--analysis-seeds", type=int, default=None,
                     help="analyse every model with seeds 0..N-1 (default: once, with the model's seed as given)")
     ap.add_argument("--stage", choices=["train", "all"], default="all")
-    ap.add_argument("--alpha", type=float, default=0.01)
+    ap.add_argument("--significance", type=float, default=0.01)
     ap.add_argument("--context-on", type=float, default=1 / 3)
     ap.add_argument("--group-threshold", type=float, default=0.5)
     ap.add_argument("--motif-words", choices=["scan", "filters"], default="scan")
@@ -242,10 +247,11 @@ def main(argv=None) -> int:
                 continue
             for a_seed in [seed] if args.analysis_seeds is None else range(args.analysis_seeds):
                 t = time.perf_counter()
-                res = dr_interactions(model, case.layer, input_shape=(4, case.length), seed=a_seed, alpha=args.alpha,
+                res = dr_interactions(model, case.layer, input_shape=(4, case.length), seed=a_seed,
+                                      significance=args.significance,
                                       context_on=args.context_on, group_threshold=args.group_threshold,
                                       motif_words=args.motif_words)
-                ev = evaluate(res, case, args.alpha)
+                ev = evaluate(res, case, args.significance)
                 if args.shapley:
                     ev["shapley"] = shapley_study(model, case, res, a_seed)
                 secs = time.perf_counter() - t
@@ -253,17 +259,19 @@ def main(argv=None) -> int:
                 for key, v in ev.items():
                     if isinstance(v, dict) and key != "shapley":
                         ok = v["rank"] == 1 and v["sign"] == v["want"]
-                        parts.append(f"{key} rank {v['rank']} sign {v['sign']:+d}{' OK' if ok else ''} ({v['value']:+.2f}, "
-                                     f"p={v['p']:.2g})")
+                        parts.append(f"{key} rank {v['rank']} sign {v['sign']:+d}{' OK' if ok else ''} "
+                                     f"({v['value']:+.2f}, p={v['p']:.2g})")
                 if args.shapley:
                     sh = ev["shapley"]
-                    parts.append("Shapley SII " + ", ".join(f"{k} rank {v['rank']} sign {v['sign']:+d}" for k, v in sh.items()
-                                                            if isinstance(v, dict)) + f" (players {sh['players']})")
+                    parts.append("Shapley SII " + ", ".join(f"{k} rank {v['rank']} sign {v['sign']:+d}"
+                                                            for k, v in sh.items() if isinstance(v, dict))
+                                 + f" (players {sh['players']})")
                 print(f"{name} seed {meta['seed']} (replaced {meta['replaced']})"
                       + ("" if args.analysis_seeds is None else f" analysis seed {a_seed}") + ": " + "; ".join(parts) +
-                      f"; significant non-interacting pairs: group {ev['group:false_positives']}/{ev['group:n_pairs']} (between planted motifs "
-                      f"{ev['group:false_motif']}; same-motif redundant pairs {ev['group:redundant']}), channel "
-                      f"{ev['channel:false_positives']}/{ev['channel:n_pairs']}; groups {ev['group_motifs']} ({secs:.0f} s)",
+                      f"; significant non-interacting pairs: group {ev['group:false_positives']}/"
+                      f"{ev['group:n_pairs']} (between planted motifs {ev['group:false_motif']}; same-motif redundant "
+                      f"pairs {ev['group:redundant']}), channel {ev['channel:false_positives']}/"
+                      f"{ev['channel:n_pairs']}; groups {ev['group_motifs']} ({secs:.0f} s)",
                       flush=True)
                 summary.append((name, meta["seed"], ev))
     if summary:

@@ -1,4 +1,4 @@
-"""Feature interactions (issue 10): analytic hand-built heads, committed trained logic fixtures, result I/O, errors.
+"""Feature interactions: analytic hand-built heads, committed trained logic fixtures, result I/O, errors.
 
 The trained models are committed state dicts (``tests/fixtures/logic``, made by ``scripts/make_fixtures.py``,
 which checked that each implements its logic): the assertions on them are deterministic on any CPU. The
@@ -244,6 +244,11 @@ def test_same_seed_same_result():
     (dict(words=np.zeros((3, 4, 6))), "words: expected one-hot of shape"),
     (dict(scale="odds"), "scale: expected one of 'auto', 'probability', 'logit', got 'odds'"),
     (dict(classes=[3]), r"classes: expected an output index in \[0, 0\]"),
+    (dict(significance=1.0), r"significance: expected a finite number >= 0.0 and < 1.0, got 1.0"),
+    (dict(min_effect=-0.1), "min_effect: expected a finite number >= 0.0, got -0.1"),
+    (dict(batch_size=0), "batch_size: expected an integer >= 1, got 0"),
+    (dict(inputs=np.zeros((3, 4, 40))), r"inputs: expected one-hot sequences"),
+    (dict(inputs=np.zeros((3, 4, 30))), r"inputs: expected shape \(N, 4, 40\), got \(3, 4, 30\)"),
 ])
 def test_bad_arguments_are_refused(kw, match):
     args = dict(input_shape=(4, 40), seed=0)
@@ -281,7 +286,43 @@ def test_several_classes_share_one_problem_and_keep_their_order():
     assert res.classes.tolist() == [2, 0] and res.main.shape == (2, K) and res.matrix.shape == (2, K, K)
     assert res.pvalue.shape == (2, K, K) and res.tables.shape == (2, len(res.pairs), 2, 2)
     assert res.table("c0").equals(res.table(0))
-    # every class's top-4 channels by |main effect| are paired
+    # every class's top-4 channels by |main effect| on the output scale are paired (pairs are chosen by relative
+    # strength, the larger of the output scale's and the logit scale's; here both rank the same four first)
     for c in range(2):
         best = np.argsort(-np.abs(res.main[c]))[:4]
         assert not np.isnan(res.matrix[c][np.ix_(best, best)]).any()
+
+
+def test_words_that_do_not_fit_twice_are_refused():
+    # the scan's words are at most L // 2 long; a filter word can be longer
+    with pytest.raises(DeepResolveError, match="input_shape: expected an input of at least 12 bp, so that two 6-bp"):
+        interactions(hand_built("and", length=10), "pool1", input_shape=(4, 10), motif_words="filters")
+
+
+def test_a_deeper_layer_at_its_input_is_refused_naming_at():
+    from deepresolve.paper.logic import two_layer_cnn
+
+    with pytest.raises(DeepResolveError, match="^at: expected 'output' for a deeper layer"):
+        interactions(two_layer_cnn(60, global_pool=True), "pool2", input_shape=(4, 60), at="input")
+
+
+def test_significance_is_the_level_and_alpha_its_old_name():
+    res = run_hand_built("and", contexts=8, significance=0.05)
+    assert res.params["significance"] == 0.05 and "alpha" not in res.params and res.significance == 0.05
+    with pytest.warns(FutureWarning, match=r"interactions\(alpha=...\) is now interactions\(significance=...\)"):
+        old = run_hand_built("and", contexts=8, alpha=0.05)
+    assert old.params == res.params
+    with pytest.raises(DeepResolveError, match="alpha: expected significance= alone"):
+        run_hand_built("and", contexts=8, alpha=0.05, significance=0.05)
+
+
+def test_batch_size_counts_sequences_per_pass_in_every_stage():
+    # the word scan included: it writes 4,096 6-mers into 4 random sequences each
+    model = hand_built("and")
+    sizes = []
+    model.conv1.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))  # copied with the model
+    interactions(model, "pool1", input_shape=(4, 40), contexts=8, seed=0, batch_size=64)
+    assert max(sizes) == 64 and len(sizes) > 4096 * 4 // 64
+    sizes.clear()
+    interactions(model, "pool1", input_shape=(4, 40), contexts=8, seed=0)
+    assert max(sizes) == 4096 and len(sizes) < 50

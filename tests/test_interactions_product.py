@@ -1,4 +1,4 @@
-"""Feature interactions in the product (issue 10): ``resolve(..., interactions=)``, saving them with the result,
+"""Feature interactions in the product: ``resolve(..., interactions=)``, saving them with the result,
 the summary and ``summary.tsv`` columns, the CLI, and the Fig 2 marking of interacting pairs.
 
 The model is the hand-built XOR head of :func:`deepresolve.paper.logic.hand_built` ("relu": the piecewise-linear
@@ -47,6 +47,39 @@ def test_resolve_attaches_the_same_analysis_as_a_separate_call(xor_result):
     np.testing.assert_array_equal(ix.group_tables, alone.group_tables)
 
 
+def test_resolve_keeps_its_batch_size_to_the_ascent():
+    # resolve's batch_size counts (class, restart) rows; passed on, batch_size=2 made the word scan write one k-mer
+    # per pass (16,384 passes at the default word length of a 40-bp input). The analysis takes its own from the dict
+    model = xor_model()
+    sizes = []
+    model.conv1.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))  # copied with the model
+    dr.resolve(model, "pool1", input_shape=(4, 40), restarts=2, l2=1.0, steps=5, batch_size=2,
+               interactions={"contexts": 8})
+    assert max(sizes) == 4096 and len(sizes) < 50  # the analysis's default: 4,096 sequences per pass
+    sizes.clear()
+    dr.resolve(model, "pool1", input_shape=(4, 40), restarts=2, l2=1.0, steps=5, batch_size=2,
+               interactions={"contexts": 8, "batch_size": 64})
+    assert max(sizes) == 64
+
+
+def test_resolve_gives_its_inputs_to_the_interactions():
+    rng = np.random.default_rng(0)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (12, 40))].transpose(0, 2, 1)
+    res = dr.resolve(xor_model(), "pool1", inputs=x, restarts=2, l2=1.0, steps=5, interactions={"contexts": 8})
+    ix = res.interactions
+    assert ix.params["background"] == "dinucleotide shuffles of inputs"
+    alone = dr.interactions(xor_model(), "pool1", input_shape=(4, 40), inputs=x, contexts=8, seed=0)
+    np.testing.assert_array_equal(ix.tables, alone.tables)
+    np.testing.assert_array_equal(ix.group_tables, alone.group_tables)
+
+
+def test_resolve_passes_the_old_alpha_option_on_as_significance():
+    with pytest.warns(FutureWarning, match=r"interactions\(alpha=...\)"):
+        res = dr.resolve(xor_model(), "pool1", input_shape=(4, 40), restarts=2, l2=1.0, steps=5,
+                         interactions={"contexts": 8, "alpha": 0.05})
+    assert res.interactions.params["significance"] == 0.05
+
+
 def test_without_the_option_there_are_no_interactions():
     res = dr.resolve(xor_model(), "pool1", input_shape=(4, 40), restarts=2, l2=1.0, steps=5)
     assert res.interactions is None and "top pair" not in res.table()
@@ -88,11 +121,21 @@ def test_top_pairs_leave_classes_not_analysed_empty(xor_result):
 @pytest.mark.parametrize("option, match", [
     ("yes", "interactions: expected False, True or a dict of options for deepresolve.interactions, got str 'yes'"),
     ({"seed": 1}, "interactions: expected options of deepresolve.interactions other than those resolve passes itself"),
-    ({"contxts": 8}, r"interactions: expected keyword options of deepresolve.interactions \(.*contexts.*\), got unknown contxts"),
+    ({"contxts": 8}, r"interactions: expected keyword options of deepresolve.interactions \(.*contexts.*\), "
+                     r"got unknown contxts"),
+    ({"inputs": None}, "interactions: expected options of deepresolve.interactions other than those resolve passes"),
+    ({"alpha": 0.05, "significance": 0.05}, "interactions: expected significance alone"),
 ])
 def test_bad_interactions_option_is_refused_before_any_work(option, match, tmp_path):
     with pytest.raises(ArgumentError, match=match):
         dr.resolve(xor_model(), "pool1", input_shape=(4, 40), restarts=2, interactions=option,
+                   checkpoint=tmp_path / "ck")
+    assert not (tmp_path / "ck").exists()
+
+
+def test_inputs_the_interactions_cannot_shuffle_are_refused_before_any_work(tmp_path):
+    with pytest.raises(ArgumentError, match="inputs: expected one-hot sequences"):
+        dr.resolve(xor_model(), "pool1", inputs=np.full((3, 4, 40), 0.25), restarts=2, interactions=True,
                    checkpoint=tmp_path / "ck")
     assert not (tmp_path / "ck").exists()
 

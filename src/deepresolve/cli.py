@@ -351,7 +351,9 @@ def interactions_command(
         at: str = AT_OPTION,
         classes: Optional[str] = CLASSES_OPTION,
         contexts: int = typer.Option(128, help="Random contexts every interaction is averaged over."),
-        top: int = typer.Option(24, help="Pairs among each class's top channels and motif groups by |main effect|."),
+        top: int = typer.Option(24, help="Pairs among each class's top channels and top motif groups by relative "
+                                         "strength: |main effect| over the class's largest, on the output or the "
+                                         "logit scale (a group's also with one partner)."),
         motif_words: str = typer.Option("scan", help="Motif groups from the word scan of all k-mers ('scan') or "
                                                       "from the filters' own words ('filters')."),
         word_length: Optional[int] = typer.Option(None, help="k of the word scan (default 8 up to 200 bp, else 6)."),
@@ -359,9 +361,11 @@ def interactions_command(
         inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs: backgrounds become their "
                                                          "dinucleotide shuffles instead of random sequences."),
         class_names: Optional[Path] = CLASS_NAMES_OPTION,
-        seed: int = typer.Option(0, help="Drives every random choice (contexts, positions, backgrounds)."),
+        seed: int = typer.Option(0, help="Drives every random choice (backgrounds, the word scan's and on-levels' "
+                                         "random sequences, contexts' slots, positions and coalitions)."),
         device: Optional[str] = DEVICE_OPTION,
-        batch_size: Optional[int] = typer.Option(None, help="Maps per head evaluation (bounds memory)."),
+        batch_size: Optional[int] = typer.Option(None, help="Sequences per forward pass in every stage, word scan "
+                                                            "included (bounds memory; default 4096)."),
         ) -> None:
     """Feature interactions of a layer without a data set: second differences of each class output when motif
     groups and channels are switched on in random contexts (an addition to the paper; see the README)."""

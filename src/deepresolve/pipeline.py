@@ -135,10 +135,12 @@ def resolve(
         (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size
         (see :func:`deepresolve.importance.inconsistency`).
     interactions : bool or dict
-        Also measure feature interactions (an addition to the paper, issue 10): True, or a dict of keyword options
-        of :func:`deepresolve.interactions.interactions` (e.g. ``{"contexts": 128}``), runs it after the FIMs on
-        the same model, layer, ``at``, classes, names, seed, device and batch size, and attaches the result as
-        ``Result.interactions`` (None by default). Not with ``head=``.
+        Also measure feature interactions (an addition to the paper): True, or a dict of keyword options of
+        :func:`deepresolve.interactions` (e.g. ``{"contexts": 128}``), runs it after the FIMs on the same model,
+        layer, ``at``, classes, names, ``inputs`` (its backgrounds are then their dinucleotide shuffles), seed and
+        device, and attaches the result as ``Result.interactions`` (None by default). Its ``batch_size`` is its
+        own (sequences per pass, default 4096; e.g. ``{"batch_size": 256}``): this call's ``batch_size`` counts
+        ascent rows and is not passed on. Not with ``head=``.
     client : distributed.Client, optional
         Compute the ascent on a Dask cluster (:mod:`deepresolve.distributed`): the rows not yet in ``checkpoint``
         are cut into chunks of classes, one task each; every finished chunk is written to ``checkpoint`` at once,
@@ -188,6 +190,10 @@ def resolve(
         check_reference_shape(x.shape[1:])
     if checkpoint is not None and Path(checkpoint).is_file():
         raise ArgumentError(f"checkpoint: expected a folder, got the file {str(checkpoint)!r}")
+    if interaction_options is not None:  # what resolve passes on, checked before the ascent
+        from .interaction_analysis.options import check_inputs, check_sequence_shape
+
+        check_inputs(inputs, check_sequence_shape(tuple(x.shape[1:])))
 
     body, head, h, scores = split_at(model, layer, x=x, at=at, logits=logits, head=head)
     feature_shape, n_outputs = tuple(h.shape[1:]), scores.shape[1]
@@ -290,15 +296,16 @@ def resolve(
     if interaction_options is not None:
         from .interaction_analysis import interactions as measure
 
-        result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at, seed=seed,
-                                      device=dev, batch_size=batch_size, class_names=result.class_names,
+        result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at,
+                                      inputs=inputs, seed=seed, device=dev, class_names=result.class_names,
                                       channel_names=result.channel_names, **interaction_options)
         result.params["seconds"] = time.perf_counter() - started
     return result
 
 
-#: Arguments of ``interactions`` that ``resolve`` fills in itself.
-_SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "seed", "device", "batch_size",
+#: Arguments of ``interactions`` that ``resolve`` fills in itself (not ``batch_size``: resolve's counts ascent rows,
+#: the analysis's sequences per pass).
+_SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "inputs", "seed", "device",
                              "class_names", "channel_names")
 
 
@@ -312,13 +319,19 @@ def _check_interactions(option: object, head: nn.Module | None) -> dict | None:
         import inspect
 
         from .interaction_analysis import interactions as measure
+        from .interaction_analysis.options import RENAMED_OPTIONS
 
         accepted = set(inspect.signature(measure).parameters) - set(_SHARED_WITH_INTERACTIONS)
         shared = sorted(set(option) & set(_SHARED_WITH_INTERACTIONS))
         if shared:
             raise ArgumentError(f"interactions: expected options of deepresolve.interactions other than those resolve "
                                 f"passes itself ({', '.join(_SHARED_WITH_INTERACTIONS)}), got {', '.join(shared)}")
-        unknown = sorted(str(k) for k in set(option) - accepted)
+        both = [old for old, new in RENAMED_OPTIONS.items() if old in option and new in option]
+        if both:
+            raise ArgumentError(f"interactions: expected {RENAMED_OPTIONS[both[0]]} alone ({both[0]} is its old name), "
+                                f"got both")
+        # old names still work (interactions itself warns); they are not listed as expected
+        unknown = sorted(str(k) for k in set(option) - accepted - set(RENAMED_OPTIONS))
         if unknown:
             raise ArgumentError(f"interactions: expected keyword options of deepresolve.interactions "
                                 f"({', '.join(sorted(accepted))}), got unknown {', '.join(unknown)}")

@@ -62,8 +62,8 @@ def interaction_claims(ix: Interactions) -> dict:
 def _print_interactions(console, ix: Interactions, found: dict) -> None:
     """The top motif-group pairs with their truth tables, then set I's pairs stated beside the paper's IL view."""
     console.print(f"[bold]Feature interactions[/bold] of pool1 (an addition to the paper): {ix.params['contexts']} "
-                  f"random contexts, {ix.params['scale']} scale; top pairs of motif groups (* significant at alpha = "
-                  f"{ix.params['alpha']}), truth table = mean output with neither / the first / the second / both on:")
+                  f"random contexts, {ix.params['scale']} scale; top pairs of motif groups (* significant at "
+                  f"p < {ix.significance}), truth table = mean output with neither / the first / the second / both on:")
     for rank, r in enumerate(ix.table(int(ix.classes[0]), level="group", top=5).itertuples(), 1):
         console.print(f"  {rank}. {r.label_i} x {r.label_j}: {r.interaction:+.3f} (p={r.pvalue:.2g}"
                       f"{' *' if r.significant else ''}), {r.kind}; {r.t00:.2f} / {r.t10:.2f} / {r.t01:.2f} / "

@@ -163,7 +163,8 @@ class Interactions:
             if len(hit):
                 t = tables[c, hit[0]]
                 return t.T.copy() if swap else t.copy()
-        raise ArgumentError(f"the {level} pair ({i}, {j}) was not evaluated (of {len(names)} {level}s)")
+        raise ArgumentError(f"i, j: expected a {level} pair that was evaluated (of {len(names)} {level}s), got "
+                            f"({i}, {j}), which was not evaluated")
 
     def table(self, cls: int | str, *, level: str = "group", top: int | None = 20) -> pd.DataFrame:
         """Pairs of one class ranked by |interaction|, with labels, p-value, significance and truth-table kind."""

@@ -1,0 +1,235 @@
+"""Evaluation of switched-on players in the contexts, and the statistics: main effects, the groups' strength
+alone or with one partner, the choice of pairs, and the pairs' truth tables, interactions and p-values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import t as student_t
+
+from .contexts import Contexts
+from .network import Network, as_channels
+from .players import Players
+
+
+class Evaluator:
+    """Builds the inputs of every row in batches and returns the class logits.
+
+    A row is (context, players a and b switched on or -1, groups dropped from the coalition). Groups are
+    switched on in sequence space: the group's word is written into the context's background sequence at one of
+    the context's slots (slot 0 for a, 1 for b, the coalition's groups from slot 2 on, in group order, as far as
+    slots last); the body gives the layer's map; channels are then switched on in feature space at the context's
+    position for them, ``H[k, w] = max(H[k, w], a_k)``; the head gives the logits.
+
+    Parameters
+    ----------
+    net, contexts, players
+        The split model, the contexts and the players.
+    coalition : (n, G) bool tensor
+        The coalition's groups present in each context.
+    classes : list of int
+        The outputs returned, in this order.
+    batch : int
+        Rows (sequences) per forward pass.
+    """
+
+    def __init__(self, net: Network, contexts: Contexts, players: Players, coalition: torch.Tensor,
+                 classes: list[int], batch: int):
+        self.body, self.head, self.shape, self.squash = net.body, net.head, net.map_shape, net.squash
+        self.seqs, self.starts = contexts.sequences, contexts.starts  # (n, 4, L), (n, slots)
+        self.words = torch.from_numpy(players.group_words).float()  # (G, 4, w)
+        self.on, self.pos, self.coalition = torch.from_numpy(players.on_levels).float(), contexts.positions, coalition
+        self.player_groups = players.player_groups
+        self.K, self.classes = players.channels, torch.as_tensor(classes)
+        self.device, self.batch = net.device, batch
+
+    @property
+    def n(self) -> int:
+        """Contexts."""
+        return len(self.seqs)
+
+    @property
+    def G(self) -> int:
+        """Motif groups."""
+        return len(self.words)
+
+    def _write(self, x: torch.Tensor, rows: torch.Tensor, groups: torch.Tensor, starts: torch.Tensor) -> None:
+        w = self.words.shape[-1]
+        cols = starts[:, None] + torch.arange(w)[None, :]  # (r, w)
+        x[rows[:, None], :, cols] = self.words[groups].transpose(1, 2)
+
+    @torch.no_grad()
+    def __call__(self, ctx: torch.Tensor, on: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """Logits (rows, C). ctx (rows,) context; on (rows, 2) players switched on (-1 none); drop (rows, G)."""
+        out = []
+        n_slots = self.starts.shape[1]
+        for s in range(0, len(ctx), self.batch):
+            c, o, d = ctx[s:s + self.batch], on[s:s + self.batch], drop[s:s + self.batch]
+            r = torch.arange(len(c))
+            x = self.seqs[c].clone()
+            active = self.coalition[c] & ~d
+            slot = 1 + torch.cumsum(active.long(), 1)  # coalition groups from slot 2 on
+            for g in torch.nonzero(active.any(0)).flatten().tolist():
+                rows = r[active[:, g] & (slot[:, g] < n_slots)]
+                if len(rows):
+                    self._write(x, rows, torch.full((len(rows),), g), self.starts[c[rows], slot[rows, g]])
+            for col in range(2):
+                rows = r[o[:, col] >= self.K]
+                if len(rows):
+                    self._write(x, rows, o[rows, col] - self.K, self.starts[c[rows], col])
+            h = as_channels(self.body(x.to(self.device)).float())
+            for col in range(2):
+                rows = r[(o[:, col] >= 0) & (o[:, col] < self.K)]
+                k = o[rows, col]
+                w = self.pos[c[rows], k]
+                h[rows, k, w] = torch.maximum(h[rows, k, w], self.on[k].to(h.device))
+            logits = self.head(h.reshape(len(c), *self.shape)).float()
+            out.append(logits[:, self.classes].cpu())
+        return torch.cat(out)
+
+
+def main_effects(ev: Evaluator, players: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Main effects (C, len(players)), the mean over contexts of v(S + p) - v(S) with S the context without p's
+    group: on the output scale (the sigmoid of the logits when ``ev.squash``) and on the logit scale."""
+    m = len(players)
+    ctx = torch.arange(ev.n).repeat_interleave(2 * m)
+    pl = torch.as_tensor(players).repeat(ev.n).repeat_interleave(2)
+    on = torch.stack([torch.where(torch.arange(len(pl)) % 2 == 1, pl, torch.full_like(pl, -1)),
+                      torch.full_like(pl, -1)], 1)
+    drop_p = torch.zeros(m, ev.G, dtype=torch.bool)
+    for q, p in enumerate(players):
+        drop_p[q, ev.player_groups[p]] = True
+    drop = drop_p.repeat(ev.n, 1).repeat_interleave(2, 0)
+    v = ev(ctx, on, drop).reshape(ev.n, m, 2, -1).double()
+    logit = (v[:, :, 1] - v[:, :, 0]).mean(0).T.numpy()
+    if not ev.squash:
+        return logit, logit
+    p = torch.sigmoid(v)
+    return (p[:, :, 1] - p[:, :, 0]).mean(0).T.numpy(), logit
+
+
+def relative_strength(main: np.ndarray, logit: np.ndarray) -> np.ndarray:
+    """(C, m) each player's |main effect| relative to the class's largest, the larger of the output scale's and
+    the logit scale's: a motif whose effect the sigmoid hides (saturated, or needing partners that are absent)
+    still shows in the logit."""
+    def rel(m):
+        top = np.abs(m).max(1, keepdims=True)
+        return np.abs(m) / np.where(top > 0, top, np.inf)
+    return np.maximum(rel(main), rel(logit))
+
+
+def group_strength(ev: Evaluator, top: int) -> np.ndarray:
+    """(C, G) strength of each group alone or with one partner: the larger of its relative |main effect|
+    (:func:`relative_strength`) and, for the ``2 top`` groups strongest alone, its largest relative |joint effect|
+    v(S+g+h) - v(S) over partners h among them, on the output scale and on the logit scale. A motif that acts
+    only with two partners (a 3-way AND) has no main effect and no single-partner effect on the output scale,
+    but a joint effect with one partner in logits."""
+    K, G = ev.K, ev.G
+    single = relative_strength(*main_effects(ev, np.arange(K, K + G)))
+    screened = np.sort(np.argsort(-single.max(0), kind="stable")[:2 * top])
+    pairs = np.array([(K + a, K + b) for x, a in enumerate(screened) for b in screened[x + 1:]],
+                     dtype=int).reshape(-1, 2)
+    if not len(pairs):
+        return single
+    v = _pair_logits(ev, pairs)
+    joints = [(v[:, :, 1, 1] - v[:, :, 0, 0]).mean(0).T.numpy()]  # (C, P)
+    if ev.squash:
+        v = torch.sigmoid(v)
+        joints.append((v[:, :, 1, 1] - v[:, :, 0, 0]).mean(0).T.numpy())
+    out = single.copy()
+    for joint in joints:
+        best = np.zeros_like(single)
+        for col in range(2):
+            np.maximum.at(best.T, pairs[:, col] - K, np.abs(joint).T)
+        most = best.max(1, keepdims=True)
+        out = np.maximum(out, best / np.where(most > 0, most, np.inf))
+    return out
+
+
+def screen_pairs(main: np.ndarray, logit: np.ndarray, strength: np.ndarray, *, channels: int, top: int,
+                 min_effect: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs to evaluate: for each class, every pair among its ``top`` channels and among its ``top`` groups
+    by relative strength, leaving out players below ``min_effect``.
+
+    A channel's relative strength is :func:`relative_strength` of its main effects ``main`` and ``logit``
+    (C, K + G); a group's the larger of that and its ``strength`` alone or with one partner (C, G,
+    :func:`group_strength`), so that a group strong only with a partner is paired.
+
+    Returns
+    -------
+    channel_pairs, group_pairs : (P, 2) and (Q, 2) int
+        Player indices i < j (groups are players K..K+G-1), the union over classes, sorted.
+    """
+    K, G = channels, main.shape[1] - channels
+    pair_sets = []
+    for lo, hi in ((0, K), (K, K + G)):
+        chosen_pairs = set()
+        rel = relative_strength(main[:, lo:hi], logit[:, lo:hi])
+        if lo == K:
+            rel = np.maximum(rel, strength)
+        for c in range(len(main)):
+            best = np.argsort(-rel[c], kind="stable")[:top]
+            best = lo + np.sort(best[rel[c, best] >= min_effect])
+            chosen_pairs.update((int(a), int(b)) for x, a in enumerate(best) for b in best[x + 1:])
+        pair_sets.append(np.array(sorted(chosen_pairs), dtype=int).reshape(-1, 2))
+    return pair_sets[0], pair_sets[1]
+
+
+@dataclass(frozen=True)
+class PairStatistics:
+    """Statistics of P pairs for C classes: ``tables`` (C, P, 2, 2), the mean output with i off/on (axis 2) and j
+    off/on (axis 3); ``values`` (C, P), the interactions t11 - t10 - t01 + t00; ``pvalues`` (C, P)."""
+
+    tables: np.ndarray
+    values: np.ndarray
+    pvalues: np.ndarray
+
+
+def pair_statistics(ev: Evaluator, pairs: np.ndarray, main: np.ndarray, *, top: int,
+                    margin: float) -> PairStatistics:
+    """Truth tables, interactions and p-values of ``pairs`` (P, 2) of players.
+
+    The p-value is a one-sided t-test over the contexts of the interval null ``|interaction| <= margin s_c``,
+    ``s_c`` the rms of class c's ``top`` largest main effects ``main`` (C, K + G; output scale), channels and
+    groups together.
+    """
+    tables, se = _pair_tables(ev, pairs)
+    values = tables[..., 1, 1] - tables[..., 1, 0] - tables[..., 0, 1] + tables[..., 0, 0]
+    scale_c = np.array([np.sqrt(np.mean(np.sort(m ** 2)[::-1][:top])) for m in main])[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_stat = (np.abs(values) - margin * scale_c) / se
+    pvalues = student_t.sf(t_stat, df=max(ev.n - 1, 1))
+    # no spread over the contexts: the interaction is exact
+    pvalues = np.where(se > 0, pvalues, np.where(np.abs(values) > margin * scale_c, 0.0, 1.0))
+    return PairStatistics(tables=tables, values=values, pvalues=pvalues)
+
+
+def _pair_logits(ev: Evaluator, pairs: np.ndarray) -> torch.Tensor:
+    """Logits (n, P, 2, 2, C) of player pairs (P >= 1) in each context, with each player off/on."""
+    P, n = len(pairs), ev.n
+    ctx = torch.arange(n).repeat_interleave(4 * P)
+    pr = torch.as_tensor(pairs).repeat(n, 1).repeat_interleave(4, 0)  # (n*P*4, 2)
+    ab = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]]).repeat(n * P, 1)
+    on = torch.where(ab.bool(), pr, torch.full_like(pr, -1))
+    drop_pp = torch.zeros(P, ev.G, dtype=torch.bool)
+    for q, (i, j) in enumerate(pairs):
+        drop_pp[q, ev.player_groups[i]] = True
+        drop_pp[q, ev.player_groups[j]] = True
+    drop = drop_pp.repeat(n, 1).repeat_interleave(4, 0)
+    return ev(ctx, on, drop).reshape(n, P, 2, 2, -1).double()
+
+
+def _pair_tables(ev: Evaluator, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Truth tables (C, P, 2, 2) of player pairs on the output scale, averaged over the contexts, and the
+    standard errors (C, P) of their second differences."""
+    n = ev.n
+    if len(pairs) == 0:
+        return np.zeros((len(ev.classes), 0, 2, 2)), np.zeros((len(ev.classes), 0))
+    v = _pair_logits(ev, pairs)
+    if ev.squash:
+        v = torch.sigmoid(v)
+    second = v[:, :, 1, 1] - v[:, :, 1, 0] - v[:, :, 0, 1] + v[:, :, 0, 0]  # (n, P, C)
+    se = second.std(0, unbiased=True).T / np.sqrt(n) if n > 1 else torch.full(second.shape[1:], np.nan).T
+    return v.mean(0).permute(3, 0, 1, 2).numpy(), se.numpy()

@@ -1,0 +1,148 @@
+"""The argument checks of :func:`~deepresolve.interaction_analysis.interactions`, all here and before any work.
+
+:func:`check_options` checks every argument that needs no model; :func:`check_layer_arguments` those that need
+the layer's channels or the model's outputs, right after the model is split. A mistake raises
+:class:`~deepresolve.errors.ArgumentError` with the message ``"<argument>: expected <what>, got <value>"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from .._checks import check_choice, check_classes, check_float, check_int, check_shape
+from .._checks import class_names as name_classes
+from .._model import check_device
+from ..errors import ArgumentError
+from .network import Network
+from .words import check_word_source
+
+#: Keyword arguments of ``interactions`` renamed in this version, old name -> new name; the old names still work,
+#: with a FutureWarning. ``alpha`` was the significance level, while ``resolve``'s ``alpha`` is the decay of the
+#: paper's optimiser.
+RENAMED_OPTIONS: dict[str, str] = {"alpha": "significance"}
+
+#: Sequences per forward pass when ``batch_size`` is not given.
+DEFAULT_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class Options:
+    """The checked settings of one analysis (see :func:`~deepresolve.interaction_analysis.interactions`).
+
+    ``length`` is L of the one-hot input (4, L); ``scale`` is as given ("auto" is resolved by the split);
+    ``inputs`` the real sequences (N, 4, L) as a float tensor, or None; ``batch`` the sequences per forward pass.
+    """
+
+    length: int
+    at: str
+    contexts: int
+    context_on: float
+    context_groups: int
+    top: int
+    min_effect: float
+    scale: str
+    margin: float
+    significance: float
+    group_threshold: float
+    motif_words: str
+    word_length: int | None
+    inputs: torch.Tensor | None
+    backgrounds: int
+    seed: int
+    device: torch.device
+    batch: int
+    verbose: bool
+
+
+class LayerArguments(NamedTuple):
+    """The arguments checked against the split model: class indices and names, channel names, and the given
+    ``words`` (K, 4, w) float32 and ``groups`` (K,) int (None when not given)."""
+
+    classes: list[int]
+    class_names: list[str]
+    channel_names: list[str]
+    words: np.ndarray | None
+    groups: np.ndarray | None
+
+
+def check_sequence_shape(input_shape: object) -> int:
+    """L of a one-hot input shape (4, L)."""
+    shape = check_shape(input_shape, "input_shape")
+    if len(shape) != 2 or shape[0] != 4:
+        raise ArgumentError(f"input_shape: expected (4, L) for one-hot sequences, got {shape!r}")
+    return shape[1]
+
+
+def check_inputs(inputs: np.ndarray | torch.Tensor | None, length: int) -> torch.Tensor | None:
+    """Real sequences as a float tensor (N, 4, length), each position one base (their dinucleotide shuffles need
+    it); None stays None."""
+    if inputs is None:
+        return None
+    x = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
+    if x.dim() != 3 or tuple(x.shape[1:]) != (4, length) or len(x) == 0:
+        raise ArgumentError(f"inputs: expected shape (N, 4, {length}), got {tuple(x.shape)}")
+    if not (((x == 0) | (x == 1)).all() and (x.sum(1) == 1).all()):
+        raise ArgumentError("inputs: expected one-hot sequences (one base per position, no N), got other values")
+    return x
+
+
+def check_options(*, input_shape: Sequence[int], at: str, contexts: int, context_on: float, context_groups: int,
+                  top: int, min_effect: float, scale: str, margin: float, significance: float,
+                  group_threshold: float, motif_words: str, word_length: int | None,
+                  inputs: np.ndarray | torch.Tensor | None, backgrounds: int, seed: int,
+                  device: str | torch.device | None, batch_size: int | None, verbose: bool) -> Options:
+    """Every argument of ``interactions`` that needs no model, checked; the arguments are those of
+    :func:`~deepresolve.interaction_analysis.interactions`."""
+    ints = {name: check_int(v, name, minimum=lo) for name, v, lo in (
+        ("contexts", contexts, 1), ("context_groups", context_groups, 0), ("top", top, 2),
+        ("backgrounds", backgrounds, 1), ("seed", seed, 0))}
+    length = check_sequence_shape(input_shape)
+    check_choice(at, "at", ("output", "input"))
+    check_choice(scale, "scale", ("auto", "probability", "logit"))
+    check_choice(motif_words, "motif_words", ("filters", "scan"))
+    check_choice(verbose, "verbose", (True, False))
+    return Options(
+        length=length, at=at, **ints,
+        context_on=check_float(context_on, "context_on", minimum=0.0, maximum=1.0),
+        min_effect=check_float(min_effect, "min_effect", minimum=0.0),
+        scale=scale,
+        margin=check_float(margin, "margin", minimum=0.0),
+        significance=check_float(significance, "significance", minimum=0.0, below=1.0),
+        group_threshold=check_float(group_threshold, "group_threshold", minimum=0.0),
+        motif_words=motif_words,
+        word_length=None if word_length is None else check_int(word_length, "word_length", minimum=2, maximum=10),
+        inputs=check_inputs(inputs, length),
+        device=check_device(device),
+        batch=DEFAULT_BATCH if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
+        verbose=verbose,
+    )
+
+
+def check_layer_arguments(net: Network, layer: str, opts: Options, *, classes: Sequence[int] | int | None,
+                          class_names: Sequence[str] | None, channel_names: Sequence[str] | None,
+                          words: np.ndarray | None, groups: Sequence[int] | None) -> LayerArguments:
+    """The arguments that need the split model ``net``, checked; default names filled in."""
+    K, length = net.channels, opts.length
+    chosen = check_classes(classes, net.outputs)
+    names = name_classes(class_names, chosen, net.outputs)
+    if channel_names is not None and len(channel_names) != K:
+        raise ArgumentError(f"channel_names: expected one per channel ({K} channels of {layer!r}), "
+                            f"got {len(channel_names)} channel_names")
+    if words is None:
+        check_word_source(net.body, layer, opts.at)
+    else:
+        words = np.asarray(words, dtype=np.float32)
+        if words.ndim != 3 or words.shape[0] != K or words.shape[1] != 4 or not 1 <= words.shape[2] <= length:
+            raise ArgumentError(f"words: expected one-hot of shape ({K}, 4, w) with w <= {length}, "
+                                f"got {words.shape}")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (K,) or not np.issubdtype(groups.dtype, np.integer):
+            raise ArgumentError(f"groups: expected {K} ints (one group per channel), got {groups!r}")
+    return LayerArguments(classes=chosen, class_names=names,
+                          channel_names=[f"ch{k}" for k in range(K)] if channel_names is None else list(channel_names),
+                          words=words, groups=groups)
