@@ -379,9 +379,11 @@ def _shape_problem(arrays: dict[str, Any], class_names: list[str], channel_names
         got = np.shape(arrays[name])
         if got != shape:
             return f"{name}: expected shape {shape} to match fivs {(C, T, K)}, got {got}"
-    for name, got, n in (("trace", np.shape(arrays["trace"]), (C, T)), ("fims", np.shape(arrays["fims"]), (C, T, K))):
-        if arrays[name] is not None and got[:len(n)] != n:
-            return f"{name}: expected shape {n} + (...) to match fivs {(C, T, K)}, got {got}"
+    trace, fims = np.shape(arrays["trace"]), arrays["fims"]
+    if len(trace) != 3 or trace[:2] != (C, T):
+        return f"trace: expected shape (C, T, S) = ({C}, {T}, S), got {trace}"
+    if fims is not None and (np.ndim(fims) not in (3, 4) or np.shape(fims)[:3] != (C, T, K)):
+        return f"fims: expected shape (C, T, K, W) = ({C}, {T}, {K}, W), got {np.shape(fims)}"
     if len(class_names) != C:
         return f"class_names: expected {C} names, got {len(class_names)}"
     if channel_names and len(channel_names) != K:
