@@ -54,6 +54,12 @@ def type_name(module: nn.Module) -> str:
     return module.original_name if isinstance(module, torch.jit.ScriptModule) else type(module).__name__
 
 
+def is_a(module: nn.Module, *types: type[nn.Module]) -> bool:
+    """``isinstance(module, types)``, also for TorchScript modules (a scripted ``nn.Conv1d`` is a Conv1d here)."""
+    return isinstance(module, types) or (isinstance(module, torch.jit.ScriptModule)
+                                         and module.original_name in {t.__name__ for t in types})
+
+
 def find_layer(model: nn.Module, layer: str, error: type[Exception] = ArgumentError) -> nn.Module:
     """The module named ``layer`` in ``model.named_modules()``; ``error`` (with close names) when there is none."""
     modules = dict(model.named_modules())

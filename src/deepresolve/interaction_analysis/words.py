@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._model import is_a
 from ..errors import ArgumentError
 from .network import as_channels, leaf_modules, random_sequences
 
@@ -20,9 +21,9 @@ def first_layer_conv(body: nn.Module) -> nn.Conv1d | None:
     followed only by element-wise or pooling modules (then a channel's largest response to any sequence is its
     filter's consensus); else None."""
     leaves = leaf_modules(body)
-    if not leaves or not isinstance(leaves[0], nn.Conv1d) or leaves[0].in_channels != 4 or leaves[0].groups != 1:
+    if not leaves or not is_a(leaves[0], nn.Conv1d) or leaves[0].in_channels != 4 or leaves[0].groups != 1:
         return None
-    if leaves[0].dilation != (1,) or not all(isinstance(m, _FIRST_LAYER_FOLLOWERS) for m in leaves[1:]):
+    if leaves[0].dilation != (1,) or not all(is_a(m, *_FIRST_LAYER_FOLLOWERS) for m in leaves[1:]):
         return None
     return leaves[0]
 
@@ -66,9 +67,9 @@ def _head_reader(head: nn.Module) -> nn.Module:
     (an identity on the head's input): the head's output would miss a motif that acts only with partners."""
     leaves = leaf_modules(head) or []
     for i, m in enumerate(leaves):
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        if is_a(m, nn.Linear, nn.Conv1d, nn.Conv2d):
             return nn.Sequential(*leaves[:i + 1])
-        if not isinstance(m, (nn.Flatten, nn.Unflatten, nn.Dropout, nn.Identity)):
+        if not is_a(m, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Identity):
             break
     return nn.Identity()
 

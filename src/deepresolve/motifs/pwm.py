@@ -11,6 +11,7 @@ import numpy as np
 from torch import nn
 
 from .._checks import check_int
+from .._model import is_a
 from ..errors import ArgumentError, ModelError
 
 ALPHABET = "ACGT"
@@ -91,8 +92,7 @@ def trim_pwm(pwm: np.ndarray, *, min_ic: float = 0.5, min_width: int = 4) -> np.
 def first_conv(model: nn.Module) -> tuple[str, nn.Module]:
     """(name, module) of the first ``Conv1d``/``Conv2d`` in ``model.named_modules()`` order (TorchScript too)."""
     for name, module in model.named_modules():
-        # a scripted conv is a RecursiveScriptModule that remembers its class name
-        if isinstance(module, (nn.Conv1d, nn.Conv2d)) or getattr(module, "original_name", None) in ("Conv1d", "Conv2d"):
+        if is_a(module, nn.Conv1d, nn.Conv2d):
             return name, module
     raise ModelError(f"model: expected a Conv1d or Conv2d module to read filters from, got a {type(model).__name__} "
                      "without one")
