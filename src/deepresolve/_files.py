@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from .errors import CheckpointError
+from .errors import ArgumentError, CheckpointError
 
 try:
     import fcntl
@@ -82,14 +82,20 @@ def exclusive(folder: str | Path, argument: str) -> Iterator[Path]:
 
     Raises
     ------
+    ArgumentError
+        The folder cannot be created or written (read-only file system, permissions, a file in the way).
     CheckpointError
         Another live process holds the folder; the message names ``argument``, the folder and that process.
     """
     folder = Path(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK_NAME
-    fd = _lock(lock, argument)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = _lock(lock, argument)
+    except OSError as err:  # read-only, under a file, permissions: the folder is refused before any work
+        raise ArgumentError(f"{argument}: expected a folder that can be created and written, got {str(folder)!r} "
+                            f"({err.strerror or err})") from None
     try:
         yield folder
     finally:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 import typer
 from rich.console import Console
@@ -163,20 +162,36 @@ def parse_classes(text: str | None, n_outputs: int) -> list[int] | None:
     return [c for lo, hi in spans for c in range(lo, hi + 1)]
 
 
-def _out_folder(out: Path) -> Path:
-    """``--out`` checked now; it is created only when there is something to write."""
+def _out_folder(out: Path, option: str = "--out") -> Path:
+    """``out`` checked without touching the disk: not a file, not under a file. :func:`_output` creates it."""
     if out.exists() and not out.is_dir():
-        raise ArgumentError(f"--out: expected a folder, got the file {str(out)!r}")
+        raise ArgumentError(f"{option}: expected a folder, got the file {str(out)!r}")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ArgumentError(f"{option}: expected a folder that can be created, got {str(out)!r}, which is under the "
+                            f"file {str(blocking)!r}")
     return out
+
+
+@contextmanager
+def _output(out: Path, option: str = "--out") -> Iterator[Path]:
+    """The output folder created now, before any work (so an unwritable one costs nothing), and held by this run
+    alone: a second command on the same folder is refused while this one runs. Removed again if nothing was written."""
+    from ._files import exclusive
+
+    with exclusive(_out_folder(out, option), option) as folder:
+        yield folder
 
 
 def _lines(path: Path | None, option: str) -> list[str] | None:
     """The non-empty lines of a text file named by ``option``."""
+    from .io.tables import read_names
+
     if path is None:
         return None
-    if not path.is_file():
+    if not path.exists():
         raise MissingFileError(f"{option}: expected a text file, got {str(path)!r}, which does not exist")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return read_names(path, option)
 
 
 def _model(spec: str, weights: Path | None, architecture: str | None = None) -> torch.nn.Module:
@@ -380,11 +395,13 @@ def interactions_command(
     net = _model(model, weights, architecture)
     n_outputs = _n_outputs(net, shape)
     chosen = parse_classes(classes, n_outputs)
-    ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
-                 motif_words=motif_words, word_length=word_length, inputs=inputs_array, seed=seed, device=device, batch_size=batch_size,
-                 class_names=name_classes(names, chosen or list(range(n_outputs)), n_outputs))
-    ix.save(out / "interactions.h5")
-    write_tsv(pairs_long(ix), out / "interactions.tsv")
+    labels = name_classes(names, chosen or list(range(n_outputs)), n_outputs)
+    with _output(out):
+        ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
+                     motif_words=motif_words, word_length=word_length, inputs=inputs_array, seed=seed, device=device,
+                     batch_size=batch_size, class_names=labels)
+        ix.save(out / "interactions.h5")
+        write_tsv(pairs_long(ix), out / "interactions.tsv")
     console.print(ix.summary())
     console.print(f"wrote interactions.h5 and interactions.tsv to {out}")
 
@@ -396,8 +413,12 @@ def demo(out: Path = typer.Option(Path("deepresolve_demo"), help="Output folder 
          train: bool = typer.Option(False, "--train", help="Train a new model instead of using the committed one "
                                                            "(trained weights differ from CPU to CPU).")) -> None:
     """Synthetic set I end to end: generate, load (or train) the paper's CNN, run DeepResolve, print and report."""
+    from ._checks import check_int
     from .paper.demo import run_demo
-    run_demo(out, full=full, seed=seed, console=console, train=train)
+
+    check_int(seed, "--seed", minimum=0)
+    with _output(out):
+        run_demo(out, full=full, seed=seed, console=console, train=train)
 
 
 @app.command()
@@ -410,10 +431,13 @@ def motifs(model: str = MODEL_ARGUMENT,
            jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
            matches: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
     """Channels as sequence motifs (PWMs), written as MEME and matched against JASPAR with Tomtom."""
-    from .motifs import match_channels
+    from .motifs import jaspar_motifs, match_channels
 
-    table = match_channels(_model(model, weights, architecture), _out_folder(out), layer=layer, inputs=_inputs(inputs),
-                           jaspar_release=jaspar, n_matches=matches)
+    _out_folder(out)
+    inputs_array, net = _inputs(inputs), _model(model, weights, architecture)
+    jaspar_motifs(jaspar)  # a release pyjaspar does not have is refused before anything is written
+    with _output(out):
+        table = match_channels(net, out, layer=layer, inputs=inputs_array, jaspar_release=jaspar, n_matches=matches)
     best = table.sort_values("p_value").groupby("query", sort=False).head(1)
     console.print(best.head(20).to_string(index=False))
     console.print(f"wrote {out}")
@@ -429,12 +453,19 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
            labels: Optional[Path] = typer.Option(None, help=".npy label matrix (N, C): adds label correlation."),
            max_classes: int = typer.Option(50, help="Classes that get a section with figures.")) -> None:
     """One self-contained HTML report (figures embedded, works offline) of a result."""
+    from ._checks import existing_file
+    from .io.tables import read_labels, read_motif_matches
     from .results import load
     from .viz.report import write_report
 
-    if not result.is_file():
+    if out.is_dir():
+        raise ArgumentError(f"--out: expected an HTML file to write, got the folder {str(out)!r}")
+    _out_folder(out.parent)
+    if not result.exists():
         raise MissingFileError(f"RESULT: expected a result.h5 file, got {str(result)!r}, which does not exist")
-    res = load(result)
+    res = load(existing_file(result, "RESULT"))
+    matches = None if motif_table is None else read_motif_matches(motif_table, "--motifs")
+    label_matrix = None if labels is None else read_labels(labels, res.n_classes, "--labels")
     net = _model(model, weights, architecture) if model else None
     pwms = None
     if net is not None:
@@ -442,18 +473,9 @@ def report(result: Path = typer.Argument(..., help="A result.h5 written by `deep
         try:
             candidate = filter_pwms(net)
             pwms = candidate if len(candidate) == res.n_channels else None  # logos only when channels are filters
-        except ValueError:
+        except DeepResolveError:  # no convolution to read filters from: a report without logos
             pwms = None
-    matches = None
-    if motif_table is not None:
-        if not motif_table.is_file():
-            raise MissingFileError(f"--motifs: expected a Tomtom TSV file, got {str(motif_table)!r}, which does not exist")
-        matches = pd.read_csv(motif_table, sep="\t")
-    label_matrix = None
-    if labels is not None:
-        if not labels.is_file():
-            raise MissingFileError(f"--labels: expected a .npy file, got {str(labels)!r}, which does not exist")
-        label_matrix = np.load(labels)
-    path = write_report(res, out, pwms=pwms, motif_matches=matches, labels=label_matrix, model=net,
-                        max_class_sections=max_classes)
+    with _output(out.parent):
+        path = write_report(res, out, pwms=pwms, motif_matches=matches, labels=label_matrix, model=net,
+                            max_class_sections=max_classes)
     console.print(f"wrote {path}")
