@@ -72,8 +72,8 @@ def connect(*, workers: int | None = None, scheduler: str | None = None) -> Any:
     Parameters
     ----------
     workers : int, optional
-        Start ``LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers), processes=True)`` on this
-        machine. Every worker runs one torch thread per task, so the N x threads_per_worker tasks share the cores
+        Start ``LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers), processes=True)`` on the
+        local machine. Every worker runs one torch thread per task, so the N x threads_per_worker tasks share the cores
         without oversubscribing them.
     scheduler : str, optional
         Address of a running scheduler, e.g. ``tcp://host:8786`` (``dask scheduler`` prints it).
@@ -93,7 +93,7 @@ def connect(*, workers: int | None = None, scheduler: str | None = None) -> Any:
     from ._checks import check_int
 
     if (workers is None) == (scheduler is None):
-        raise ArgumentError("workers, scheduler: expected exactly one (workers starts a cluster on this machine, "
+        raise ArgumentError("workers, scheduler: expected exactly one (workers starts a local cluster, "
                             f"scheduler connects to a running one), got workers={workers!r}, scheduler={scheduler!r}")
     if scheduler is not None:
         if not isinstance(scheduler, str) or not scheduler.strip():
