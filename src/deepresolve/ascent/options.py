@@ -116,8 +116,7 @@ ASCENT_OPTIONS: dict[str, AscentOption] = {option.name: option for option in (
     AscentOption("init_scale", float, "standard deviation of the random normal starts", default=1.0, above=0,
                  digits=4),
     AscentOption("precision", PRECISIONS, "the head's precision; under 'bfloat16' (autocast) H and the penalty stay "
-                 "float32",
-                 default="float32"),
+                 "float32", default="float32"),
     AscentOption("nonnegative", (True, False), "constrain H >= 0, the domain of a post-ReLU map", default=False),
     AscentOption("seed", int, "each row starts from a map drawn from (seed, class, restart) alone", default=0,
                  minimum=0),
