@@ -5,47 +5,34 @@ conv 960 x 8 + ReLU -> dense 919 + ReLU -> dense 919 (random weights, PyTorch's 
 
 Figures (all measured in one run, on whatever device is picked):
   (a) row-steps per second of the batched engine (every class x restart pair in one batch);
-  (b) the same work as a per-class loop (batch = T restarts, one class at a time, as the original code did), and the ratio;
+  (b) the same work as a per-class loop (batch = T restarts, one class at a time, as the original code did), and
+      the ratio;
   (c) achieved GFLOP/s of an ascent step against a large plain torch.matmul on the same device;
   (d) steps to convergence (objective within 1e-4 relative of a 5,000-step reference run) for the default
       optimiser ("matched"), the bundle step ("bundle") and the paper's schedule (plain ascent, decay from
-      step 500 with alpha = 0.2, min_lr 1e-6, stop after 10 non-improving steps);
-  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve at --l2 (default 1, the
-      setting of the issue's figures), keep_fims=False, with --optimizer and --tol; with --compare N, N spread
-      classes are rerun with the default optimiser and the final objectives compared;
-  (f) with --subset N: N classes (spread over the 919) x 2 restarts, "bundle" and "matched" with their defaults:
-      steps per row, wall time and the objective gap to the best of them and a "bundle" run of --subset-steps
-      steps (median, 90 %, max); the figures below are --subset 24.
+      step 500 with decay = 0.2, min_lr 1e-6, stop after 10 non-improving steps);
+  (e) with --full: all 919 classes x 10 restarts end to end through deepresolve.resolve at --l2 (default 1),
+      keep_fims=False, with --optimizer, --tol and --cuts; with --compare N, N spread classes are rerun with the
+      default optimiser and the final objectives compared;
+  (f) with --subset N: N classes (spread over the 919) x --subset-restarts restarts, "bundle" and "matched" at --l2
+      (with --tol and --cuts when given, else each optimiser's defaults): steps per row, wall time and the
+      objective gap to the best of them and a "bundle" run of --subset-steps steps (median, 90 %, max).
 
-Measured (2 threads; 24 classes x 2 restarts = 48 rows; reference: "bundle" run for 200 steps): "matched" 24.4
-steps per row (max 32), median objective gap 1.1e-4; "bundle" 13.7 (max 19), median gap 1.4e-4 (default tols).
-
-Full runs (l2 = 1, float32, 2 threads, batch 256). The issue's figure, 1,266 s with "matched" (23.0 steps per row,
-174 row-steps/s, AMD EPYC), came from another machine. The machine of the figures below (Intel Xeon, Sapphire Rapids,
-AVX-512; 4096^3 matmul 417 GFLOP/s on 2 threads, against about 190 on the issue's machine judging by its 174
-row-steps/s at 90 % of the matmul rate) is a shared VM whose speed drifts by about 10 % between runs:
-  * `--full --full-only --optimizer matched`: 837 s (ascent 830 s, 211,421 row-steps = 255/s, mean 23.01 steps per
-    row, max 44);
-  * `--full --full-only --optimizer bundle --tol 1e-4 --compare 92`: 511 s (ascent 503 s, 106,097
-    row-steps = 211/s, mean 11.5 steps per row, max 26); on 92 classes x 10 restarts its final objectives
-    lie below "matched"'s by median 5.8e-5 relative (|difference| median 6.8e-5, 90 % 2.7e-4, max 9.3e-3): within
-    the issue's 1e-4 in median. The same-session "matched" comparison ran at 251 row-steps/s.
-So the 10-minute target holds on this machine, by fewer steps (about 2 x fewer than "matched"); in
-same-machine terms "bundle" took 0.61 of "matched"'s time, which on the issue's machine would be about
-770 s (1,266 x 0.61; not measured there). An earlier session's machine (129 GFLOP/s matmul) ran the same step at
-78-86 row-steps/s; there the head's Conv1d input gradients as one matrix product (ascent._ConvInputGrad) gave 119,
-while here torch's own convolution backward is about 5 % faster than that path (kept, as the larger gain).
-At resolve's default l2="auto" (lambda 0.0047 on this head, restarts at scale 0.06) every optimiser takes about 3 x
-the steps: "matched" 64 per row, "bundle" 72 (24 classes x 2 restarts).
+--l2 auto takes the lambda of resolve's default policy ("gradient", over all 919 classes) and its restart scale.
+--plain-conv runs the head's convolutions through torch's own backward instead of the CPU fast path
+(deepresolve.ascent.fastconv), to compare the two.
+The measured figures, with the command and CPU of each, are in docs/ascent_figures.md.
 
 Usage:
-  python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda] [--subset 24]
-                                    [--full [--full-only] [--optimizer NAME] [--tol T] [--l2 L] [--compare N]]
+  python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda]
+                                    [--subset 24 [--subset-restarts 2]] [--l2 L|auto] [--tol T] [--cuts K]
+                                    [--full [--full-only] [--optimizer NAME] [--compare N]] [--plain-conv]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections import OrderedDict
 
@@ -56,6 +43,7 @@ from torch import nn
 import deepresolve as dr
 from deepresolve._model import check_device
 from deepresolve.ascent import evaluate, feature_ascent
+from deepresolve.regularization import gradient_l2
 
 FEATURES = (480, 60)
 
@@ -94,8 +82,8 @@ def matmul_gflops(device: torch.device, n: int = 4096, repeats: int = 5) -> floa
 
 def fixed_steps(head, classes, restarts, device, batch_size, steps):
     # patience > steps: no row converges early, so every row runs exactly `steps` steps
-    return feature_ascent(head, FEATURES, classes, restarts, 1.0, steps=steps, tol=0.0, patience=steps + 1, device=device,
-                          batch_size=batch_size)
+    return feature_ascent(head, FEATURES, classes, restarts, 1.0, steps=steps, tol=0.0, patience=steps + 1,
+                          device=device, batch_size=batch_size)
 
 
 def steps_to_reach(trace: np.ndarray, target: float, rel: float = 1e-4) -> int:
@@ -103,22 +91,41 @@ def steps_to_reach(trace: np.ndarray, target: float, rel: float = 1e-4) -> int:
     return int(hit[0]) + 1 if len(hit) else -1
 
 
-def subset_comparison(head: nn.Module, n_classes: int, reference_steps: int, device: torch.device) -> None:
-    """(f): "matched" and "bundle" with their defaults against a long "bundle" run on a spread subset of classes."""
+def auto_l2(head: nn.Module) -> tuple[float, float]:
+    """lambda and restart scale of resolve's default policy on this head ("gradient", all 919 classes)."""
+    lam, g2 = gradient_l2(head, FEATURES, range(919))
+    return lam, 1.0 / math.sqrt(g2 * math.prod(FEATURES))
+
+
+def step_options(args: argparse.Namespace, optimizer: str) -> dict:
+    """--tol for every optimiser and --cuts for "bundle", where given."""
+    options = {} if args.tol is None else {"tol": args.tol}
+    if args.cuts is not None and optimizer == "bundle":
+        options["cuts"] = args.cuts
+    return options
+
+
+def subset_comparison(head: nn.Module, args: argparse.Namespace, device: torch.device) -> None:
+    """(f): "matched" and "bundle" against a long "bundle" run on a spread subset of classes."""
+    n_classes, restarts, reference_steps = args.subset, args.subset_restarts, args.subset_steps
     classes = list(range(3, 919, 919 // n_classes))[:n_classes]
+    l2, init_scale = auto_l2(head) if args.l2 == "auto" else (float(args.l2), 1.0)
     t0 = time.perf_counter()
-    reference = feature_ascent(head, FEATURES, classes, 2, 1.0, optimizer="bundle", tol=0.0,
-                               patience=reference_steps + 1, steps=reference_steps, device=device)
-    print(f"(f) {len(classes)} classes x 2 restarts; reference: bundle, {reference_steps} steps "
-          f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    runs = {name: feature_ascent(head, FEATURES, classes, 2, 1.0, optimizer=name, device=device)
+    reference = feature_ascent(head, FEATURES, classes, restarts, l2, optimizer="bundle", tol=0.0,
+                               patience=reference_steps + 1, steps=reference_steps, init_scale=init_scale,
+                               device=device)
+    print(f"(f) {len(classes)} classes x {restarts} restarts, l2 {l2:.4g} (init_scale {init_scale:.3g}); reference: "
+          f"bundle, {reference_steps} steps ({time.perf_counter() - t0:.0f} s)", flush=True)
+    runs = {name: feature_ascent(head, FEATURES, classes, restarts, l2, optimizer=name, init_scale=init_scale,
+                                 device=device, **step_options(args, name))
             for name in ("bundle", "matched")}
     best = np.maximum.reduce([reference.objective.ravel()] + [out.objective.ravel() for out in runs.values()])
     for name, out in runs.items():
         gap = (best - out.objective.ravel()) / np.abs(best)
-        print(f"    {name:8s} steps per row mean {out.steps.mean():.1f} (max {out.steps.max()}); {out.seconds:.0f} s, "
-              f"{out.row_steps / out.seconds:.1f} row-steps/s; objective gap median {np.median(gap):.1e}, "
-              f"90 % {np.quantile(gap, 0.9):.1e}, max {gap.max():.1e}", flush=True)
+        print(f"    {name:8s} {step_options(args, name) or 'defaults'}: steps per row mean {out.steps.mean():.1f} "
+              f"(max {out.steps.max()}); {out.seconds:.0f} s, {out.row_steps / out.seconds:.1f} row-steps/s; "
+              f"objective gap median {np.median(gap):.1e}, 90 % {np.quantile(gap, 0.9):.1e}, max {gap.max():.1e}",
+              flush=True)
 
 
 def main() -> None:
@@ -135,24 +142,36 @@ def main() -> None:
     parser.add_argument("--optimizer", default=None, choices=["bundle", "matched", "paper"],
                         help="optimiser of the full run (default: resolve's default)")
     parser.add_argument("--full-only", action="store_true", help="skip (a)-(d)")
-    parser.add_argument("--l2", type=float, default=1.0, help="lambda of the full run (the issue's target: 1)")
-    parser.add_argument("--tol", type=float, default=None, help="tol of the full run (default: the optimiser's)")
+    parser.add_argument("--l2", default="1", help="lambda of (e) and (f): a number or 'auto' (default 1)")
+    parser.add_argument("--tol", type=float, default=None, help="tol of (e) and (f) (default: the optimiser's)")
+    parser.add_argument("--cuts", type=int, default=None, help="cuts of \"bundle\" in (e) and (f) (default: 6)")
     parser.add_argument("--compare", type=int, default=0,
-                        help="after the full run, rerun N spread classes with the default optimiser and compare objectives")
-    parser.add_argument("--subset", type=int, default=0, help="classes (x 2 restarts) for (f); 0 skips it")
+                        help="after the full run, rerun N spread classes with the default optimiser and compare "
+                             "objectives")
+    parser.add_argument("--subset", type=int, default=0, help="classes for (f); 0 skips it")
+    parser.add_argument("--subset-restarts", type=int, default=2, help="restarts per class in (f)")
     parser.add_argument("--subset-steps", type=int, default=200, help="steps of the reference run of (f)")
+    parser.add_argument("--plain-conv", action="store_true",
+                        help="torch's own convolution backward instead of the CPU fast path (to compare them)")
     args = parser.parse_args()
+    if args.plain_conv:
+        import deepresolve.ascent.engine
+
+        deepresolve.ascent.engine.fast_input_gradients = lambda module: module
+    if args.l2 != "auto":
+        args.l2 = float(args.l2)
 
     device = check_device(args.device)
     head = deepsea_head().to(device)
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'})")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    print(f"device: {device} ({where})")
     print(f"torch {torch.__version__}; head: H (480, 60) -> conv 960x8 -> dense 919 -> dense 919; "
           f"{step_flops() / 1e9:.2f} GFLOP per row-step")
 
     if not args.full_only:
         basics(head, args, device)
     if args.subset:
-        subset_comparison(head, args.subset, args.subset_steps, device)
+        subset_comparison(head, args, device)
     if args.full:
         full_run(args, device)
 
@@ -172,11 +191,13 @@ def basics(head: nn.Module, args: argparse.Namespace, device: torch.device) -> N
         looped_rows += fixed_steps(head, [c], args.restarts, device, args.restarts, args.steps).row_steps
     loop_seconds = time.perf_counter() - start
     loop_rate = looped_rows / loop_seconds
-    print(f"(b) per-class loop (batch = {args.restarts}): {loop_rate:.1f} row-steps/s; batched / loop = {rate / loop_rate:.2f}x")
+    print(f"(b) per-class loop (batch = {args.restarts}): {loop_rate:.1f} row-steps/s; batched / loop = "
+          f"{rate / loop_rate:.2f}x")
 
     achieved = rate * step_flops() / 1e9
     peak = matmul_gflops(device)
-    print(f"(c) ascent step: {achieved:.1f} GFLOP/s; plain 4096^3 matmul: {peak:.1f} GFLOP/s; ratio {achieved / peak:.0%}")
+    print(f"(c) ascent step: {achieved:.1f} GFLOP/s; plain 4096^3 matmul: {peak:.1f} GFLOP/s; "
+          f"ratio {achieved / peak:.0%}")
 
     if not args.convergence_rows:
         return
@@ -198,7 +219,8 @@ def basics(head: nn.Module, args: argparse.Namespace, device: torch.device) -> N
         _, final = evaluate(head, out.fims[:, 0].to(device), conv_classes, 1.0)
         gap = (final.cpu().numpy() - ref_obj) / np.abs(ref_obj)  # > 0: ends above the reference
         print(f"    {name:20s} steps to within 1e-4 of reference: {reach}; stopped after {out.steps[:, 0].tolist()}; "
-              f"final objective vs reference (float32, > 0 = higher): {np.array2string(gap, formatter={'float_kind': lambda v: f'{v:+.1e}'})}")
+              "final objective vs reference (float32, > 0 = higher): "
+              f"{np.array2string(gap, formatter={'float_kind': lambda v: f'{v:+.1e}'})}")
 
 
 
@@ -206,13 +228,13 @@ def full_run(args: argparse.Namespace, device: torch.device) -> None:
     """(e): all 919 classes x 10 restarts through resolve, and the objective against the default optimiser."""
     model = nn.Sequential(OrderedDict(h=nn.Identity(), head=deepsea_head()))
     chosen = {} if args.optimizer is None else {"optimizer": args.optimizer}
-    if args.tol is not None:
-        chosen["tol"] = args.tol
+    chosen.update(step_options(args, args.optimizer or "matched"))
     for precision in args.precision:
         t0 = time.perf_counter()
         res = dr.resolve(model, "h", input_shape=FEATURES, restarts=10, l2=args.l2, device=device,
                          precision=precision, keep_fims=False, **chosen)
-        print(f"(e) all {res.n_classes} classes x {res.n_restarts} restarts, l2 {args.l2:g}, {res.params['optimizer']} "
+        print(f"(e) all {res.n_classes} classes x {res.n_restarts} restarts, l2 {res.params['l2']:.4g}, "
+              f"{res.params['optimizer']} "
               f"(tol {res.params['tol']:g}), {precision}: {time.perf_counter() - t0:.0f} s (ascent "
               f"{res.params['ascent_seconds']:.0f} s, {res.params['row_steps']} row-steps = "
               f"{res.params['row_steps'] / res.params['ascent_seconds']:.0f}/s, mean steps {res.steps.mean():.2f}, "
@@ -226,7 +248,8 @@ def full_run(args: argparse.Namespace, device: torch.device) -> None:
             mine = np.nanmax(res.trace[rows], axis=-1).ravel()
             base = np.nanmax(ref.trace, axis=-1).ravel()
             below = (base - mine) / np.abs(base)  # > 0: this run ended below the default's objective
-            print(f"    against the default ({ref.params['optimizer']}, tol {ref.params['tol']:g}) on {len(rows)} classes "
+            print(f"    against the default ({ref.params['optimizer']}, tol {ref.params['tol']:g}) on {len(rows)} "
+                  "classes "
                   f"x 10 restarts ({time.perf_counter() - t1:.0f} s, mean steps {ref.steps.mean():.2f}): final "
                   f"objective below it by median {np.median(below):.1e} (|difference| median "
                   f"{np.median(np.abs(below)):.1e}), 90 % {np.quantile(below, 0.9):.1e}, max {below.max():.1e}",

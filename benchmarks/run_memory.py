@@ -4,7 +4,7 @@ DeepSEA-shaped head at the input of its 3rd convolution (H: 480 x 60 -> conv 960
 dense 919, random weights), a subset of classes x restarts, lambda = 1. Each mode runs in its own process, so that its
 peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its own:
 
-  keep    ``resolve(..., keep_fims=True)``, no run store: every FIM in memory (today's default);
+  keep    ``resolve(..., keep_fims=True)``, no run store: every FIM in memory (the default);
   lean    ``resolve(..., keep_fims=False, checkpoint=tmp)``: each row's map reduced to its FIV as it finishes, the maps
           written to the run store in chunks.
 
@@ -18,9 +18,9 @@ number of ascent steps (each step reuses the batch's buffers; what is kept per r
 one float per step), so ``--steps 2`` caps the ascent and measures the real 919 x 10 run's memory in minutes; its
 wall time is then that of 2 steps per row, not of a converged run (``benchmarks/ascent_speed.py --full``).
 
-Measured at 919 x 10, 2 steps (README, 'Runs that fit in memory'): peak RSS 2.74 GB kept, 1.83 GB not kept; with
-glibc's mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_=131072``, so freed batch buffers go back to the system) 2.06 GB
-and 1.10 GB.
+glibc's allocator keeps freed batch buffers in the heap once its mmap threshold has grown, which raises the peak;
+``MALLOC_MMAP_THRESHOLD_=131072`` (an environment variable of glibc) fixes the threshold, so they go back to the
+system. The measured figures, with the command and CPU of each, are in docs/ascent_figures.md.
 
 Usage:
   python benchmarks/run_memory.py [--classes 64] [--restarts 10] [--batch-size 256] [--threads 1] [--steps N]
@@ -70,7 +70,8 @@ def one_mode(mode: str, classes: int, restarts: int, batch_size: int, threads: i
                             restarts=restarts, l2=1.0, seed=0, device="cpu", batch_size=batch_size, steps=steps,
                             keep_fims=mode == "keep", checkpoint=None if mode == "keep" else Path(tmp) / "run")
         seconds = time.perf_counter() - start
-        on_disk = sum(p.stat().st_size for p in (Path(tmp) / "run").glob("chunk-*.npz")) / 2**20 if mode != "keep" else 0.0
+        chunks = (Path(tmp) / "run").glob("chunk-*.npz")
+        on_disk = sum(p.stat().st_size for p in chunks) / 2**20 if mode != "keep" else 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {"mode": mode, "seconds": seconds, "rss_before_mb": before, "peak_mb": peak, "growth_mb": peak - before,
             "store_mb": on_disk, "mean_steps": float(result.steps.mean()), "fims_kept": result.fims is not None,

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import deepresolve as dr
-from deepresolve.ascent import DEFAULTS, check_ascent_options, feature_ascent
-from deepresolve.errors import ArgumentError
+from deepresolve.ascent import ASCENT_OPTIONS, DEFAULTS, OPTIMIZERS, check_ascent_options, feature_ascent
+from deepresolve.errors import ArgumentError, DivergenceError, ModelError
 
 
 def linear_model(k=8, c=3, seed=0):
@@ -152,7 +152,7 @@ def test_nan_scores_are_reported():
         def forward(self, h):
             return torch.exp(h * 1e3).sum(dim=1, keepdim=True)
 
-    with pytest.raises(FloatingPointError, match="class 0, restart .* diverged"):
+    with pytest.raises(DivergenceError, match="class 0, restart .* diverged"):
         feature_ascent(Blowup(), (4,), [0], restarts=2, l2=1.0)
 
 
@@ -161,7 +161,7 @@ def test_non_differentiable_head_is_reported():
         def forward(self, h):
             return h.argmax(dim=1, keepdim=True).float()
 
-    with pytest.raises(ValueError, match="do not depend differentiably on H"):
+    with pytest.raises(ModelError, match="do not depend differentiably on H"):
         feature_ascent(Argmax(), (4,), [0], restarts=2, l2=1.0)
 
 
@@ -176,7 +176,7 @@ def test_non_differentiable_head_is_reported():
     ("tol", -1e-3, "tol: expected a finite number >= 0.0, got -0.001"),
     ("patience", 0, "patience: expected an integer >= 1, got 0"),
     ("start_decay", -1, "start_decay: expected an integer >= 0, got -1"),
-    ("alpha", 0, "alpha: expected a finite number > 0, got 0"),
+    ("decay", 0, "decay: expected a finite number > 0, got 0"),
     ("min_lr", 0.0, "min_lr: expected a finite number > 0, got 0.0"),
     ("cuts", 1, "cuts: expected an integer in [2, 8], got 1"),
     ("batch_size", 0, "batch_size: expected an integer >= 1, got 0"),
@@ -191,9 +191,7 @@ def test_every_option_is_checked_before_any_work(option, value, message):
 
     with pytest.raises(ArgumentError, match=re.escape(message)):
         check_ascent_options(**{option: value, **({"optimizer": "bundle"} if option == "cuts" else {})})
-    if option == "tolerance":
-        return  # feature_ascent has no **kwargs: Python refuses the misspelling itself
-    kwargs = {"optimizer": "paper", option: value} if option in ("start_decay", "alpha", "min_lr") else {option: value}
+    kwargs = {"optimizer": "paper", option: value} if option in ("start_decay", "decay", "min_lr") else {option: value}
     if option == "cuts":
         kwargs["optimizer"] = "bundle"
     with pytest.raises(ArgumentError, match=re.escape(message)):
@@ -272,42 +270,44 @@ def test_bundle_reaches_an_optimum_on_two_kinks_in_a_few_steps_where_the_matched
 
 
 def test_bundle_cut_products_equal_the_direct_products_across_row_chunks():
-    from deepresolve.ascent import _CHUNK, _cut_products
+    from deepresolve.ascent.optimizers import CHUNK, cut_products
     gen = torch.Generator().manual_seed(0)
-    B, k, F = 2 * _CHUNK + 3, 4, 50  # two full chunks and a partial one
+    B, k, F = 2 * CHUNK + 3, 4, 50  # two full chunks and a partial one
     cut_a, a0, best_u = torch.randn(B, k, F, generator=gen), torch.randn(B, F, generator=gen), torch.randn(B, F, generator=gen)
-    got = _cut_products(cut_a, a0, best_u).numpy()
+    got = cut_products(cut_a, a0, best_u).numpy()
     v = torch.cat([cut_a - a0[:, None], a0[:, None], best_u[:, None]], 1).double()
     np.testing.assert_allclose(got, (v @ v.transpose(1, 2)).numpy(), rtol=1e-5, atol=1e-4)
 
 
 def test_bundle_distrusts_far_cuts_more_after_each_failed_step():
-    from deepresolve.ascent import BUNDLE_FAR, BUNDLE_FAR_MAX, _Rows, _step_bundle
+    from deepresolve.ascent.optimizers import BUNDLE_FAR, BUNDLE_FAR_MAX, step_bundle
+    from deepresolve.ascent.rows import Rows
     head = TwoKinkHead()
     opts = check_ascent_options("bundle")
-    rows = _Rows.start([0], [0], torch.randn(1, 12), opts["lr"], opts["cuts"])
+    rows = Rows.start([0], [0], torch.randn(1, 12), opts["lr"], opts["cuts"], BUNDLE_FAR)
     values = [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]  # every step after the first lowers the objective
     for step, value in enumerate(values):
         u = rows.h.flatten(1)
         obj = torch.tensor([value])
         s = obj + 0.5 * u.square().sum(1)
         grad = head.optimum_direction.float()[None] - u  # the objective's gradient at l2 = 0.5
-        _step_bundle(rows, s, obj, grad, opts, 0.5, None)
+        step_bundle(rows, s, obj, grad, opts, 0.5, None)
         assert rows.far.item() == pytest.approx(min(BUNDLE_FAR * 2 ** step, BUNDLE_FAR_MAX))
     assert rows.best_obj.item() == 5.0
 
 
 @pytest.mark.parametrize("padding", [0, 3])
 def test_cpu_convolution_input_gradient_equals_autograd_and_leaves_the_head_alone(padding):
-    from deepresolve.ascent import _fast_input_gradients, _FrozenConv1d, _value_and_grad
+    from deepresolve.ascent.fastconv import FrozenConv1d, fast_input_gradients
+    from deepresolve.ascent.objective import value_and_grad
     torch.manual_seed(0)
     head = nn.Sequential(nn.Conv1d(6, 5, 4, padding=padding), nn.ReLU(), nn.Conv1d(5, 3, 3), nn.ReLU(),
                          nn.Conv1d(3, 3, 2, stride=2), nn.Flatten(), nn.Linear(3 * ((20 + 2 * padding - 5) // 2), 2))
-    fast = _fast_input_gradients(head)
-    assert [type(m) for m in fast] == [_FrozenConv1d, nn.ReLU, _FrozenConv1d, nn.ReLU, nn.Conv1d, nn.Flatten, nn.Linear]
-    assert all(type(m) is not _FrozenConv1d for m in head) and fast[4] is head[4]  # caller's head untouched
+    fast = fast_input_gradients(head)
+    assert [type(m) for m in fast] == [FrozenConv1d, nn.ReLU, FrozenConv1d, nn.ReLU, nn.Conv1d, nn.Flatten, nn.Linear]
+    assert all(type(m) is not FrozenConv1d for m in head) and fast[4] is head[4]  # caller's head untouched
     h, cls = torch.randn(7, 6, 20), torch.randint(0, 2, (7,))
-    for a, b in zip(_value_and_grad(head, h, cls, 0.5, None), _value_and_grad(fast, h, cls, 0.5, None)):
+    for a, b in zip(value_and_grad(head, h, cls, 0.5, None), value_and_grad(fast, h, cls, 0.5, None)):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -321,3 +321,64 @@ def test_convolution_head_reaches_its_closed_form_optimum():
     w = model[1][2].weight.detach().reshape(2, 4, 9)
     expected = torch.nn.grad.conv1d_input((2, 5, 9), conv.weight.detach(), w, padding=1).numpy() / (2 * lam)
     np.testing.assert_allclose(res.fims, np.broadcast_to(expected[:, None], res.fims.shape), atol=1e-5)
+
+
+def test_the_head_must_return_class_scores_per_row():
+    class Flat(nn.Module):
+        def forward(self, h):
+            return h.sum(dim=1)
+
+    with pytest.raises(ModelError, match=re.escape("head: expected class scores of shape (N, C), got (2,)")):
+        feature_ascent(Flat(), (4,), [0], restarts=2, l2=1.0)
+
+
+def test_an_option_of_another_optimizer_is_refused():
+    for optimizer, option, value, owner in [("matched", "start_decay", 100, "'paper'"),
+                                            ("bundle", "decay", 0.3, "'paper'"), ("paper", "cuts", 4, "'bundle'")]:
+        with pytest.raises(ArgumentError, match=re.escape(f"{option}: an option of optimizer={owner} only; got "
+                                                          f"{option}={value!r} with optimizer={optimizer!r}")):
+            feature_ascent(linear_model()[1], (8,), [0], optimizer=optimizer, **{option: value})
+
+
+def test_a_misspelt_option_names_the_nearest_one():
+    message = ("tolerance: unknown ascent option(s); expected some of lr, steps, tol, patience, cuts, start_decay, "
+               "decay, min_lr, got tolerance=0.001; did you mean tol?")
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        feature_ascent(linear_model()[1], (8,), [0], tolerance=1e-3)
+    with pytest.raises(ArgumentError, match=re.escape("did you mean batch_size?")):  # the function's own keywords too
+        feature_ascent(linear_model()[1], (8,), [0], batchsize=4)
+    with pytest.raises(ArgumentError, match=re.escape("did you mean cuts (for cut), min_lr (for minlr)?")):
+        check_ascent_options("bundle", cut=3, minlr=1e-3)
+
+
+def test_old_keyword_names_still_work_with_a_future_warning():
+    head = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+    kwargs = dict(optimizer="paper", lr=0.05, steps=60, start_decay=20, seed=1)
+    new = feature_ascent(head, (6,), range(2), 2, 0.5, decay=0.5, keep_fims=False, **kwargs)
+    with pytest.warns(FutureWarning, match=r"feature_ascent\(alpha=...\) is now feature_ascent\(decay=...\)"):
+        old = feature_ascent(head, (6,), range(2), 2, 0.5, alpha=0.5, keep_fims=False, **kwargs)
+    np.testing.assert_array_equal(old.fivs, new.fivs)
+    with pytest.warns(FutureWarning, match=r"keep_maps=...\) is now feature_ascent\(keep_fims=...\)"):
+        lean = feature_ascent(head, (6,), range(2), 2, 0.5, decay=0.5, keep_maps=False, **kwargs)
+    assert lean.fims is None
+    np.testing.assert_array_equal(lean.fivs, new.fivs)
+    with pytest.warns(FutureWarning, match="alpha"):
+        assert check_ascent_options("paper", alpha=0.3)["decay"] == 0.3
+    with pytest.raises(ArgumentError, match="alpha: expected decay= alone"):
+        check_ascent_options("paper", alpha=0.3, decay=0.3)
+
+
+def test_the_option_table_gives_every_optimizer_its_defaults_and_its_step_rule():
+    from deepresolve.ascent.optimizers import STEP_RULES
+
+    assert set(STEP_RULES) == set(OPTIMIZERS) == set(DEFAULTS)
+    assert DEFAULTS["matched"] == {"lr": 1.0, "steps": 500, "tol": 1e-5, "patience": 2}
+    assert DEFAULTS["bundle"] == {"lr": 1.0, "steps": 500, "tol": 3e-5, "patience": 3, "cuts": 6}
+    assert DEFAULTS["paper"] == {"lr": 0.1, "steps": 10_000, "tol": 0.0, "patience": 10, "start_decay": 500,
+                                 "decay": 0.2, "min_lr": 1e-6}
+    # every setting of the table is a keyword of feature_ascent, by name or through its **step_options
+    import inspect
+    named = set(inspect.signature(feature_ascent).parameters)
+    assert {name for name, o in ASCENT_OPTIONS.items() if o.per_optimizer is None} <= named
+    assert ASCENT_OPTIONS["steps"].describe() == ("most steps per row (an integer >= 1; default 500 ('matched', "
+                                                   "'bundle'), 10000 ('paper')).")

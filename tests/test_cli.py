@@ -5,6 +5,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 import deepresolve as dr
+from deepresolve.ascent import ASCENT_OPTIONS
 from deepresolve.cli import app
 
 runner = CliRunner()
@@ -52,6 +53,15 @@ def test_optimizer_settings_reach_the_ascent(tmp_path):
     assert out.exit_code == 0, out.output
     res = dr.load(tmp_path / "o" / "result.h5")
     assert res.params["optimizer"] == "bundle" and res.params["tol"] == 1e-4
+
+
+def test_run_help_reads_the_ascent_option_table():
+    out = runner.invoke(app, ["run", "--help"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.replace("│", " ").split())
+    for name in ("steps", "tol", "lr", "restarts", "precision", "batch_size"):
+        help_text = ASCENT_OPTIONS[name].describe()
+        assert help_text[1:60] in text, (name, help_text)
 
 
 def test_report_and_motifs_commands(tmp_path):

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import deepresolve as dr
-from deepresolve.distributed import connect, plan_chunks
-from deepresolve.errors import ArgumentError
+from deepresolve.distributed import client_ascent, connect, plan_chunks
+from deepresolve.errors import ArgumentError, DivergenceError
 
 distributed = pytest.importorskip("distributed")
 
@@ -142,7 +142,7 @@ class Exploding(nn.Module):
 
 
 def test_a_failing_task_raises_its_error_on_the_driver(client, tmp_path):
-    with pytest.raises(FloatingPointError, match="the objective became .* for class 1"):
+    with pytest.raises(DivergenceError, match="the objective became .* for class 1"):
         dr.resolve(nn.Sequential(nn.Identity(), Exploding()), "0", input_shape=(3,), restarts=2, l2=1.0, client=client,
                    checkpoint=tmp_path / "ck")
 
@@ -158,6 +158,10 @@ def test_bad_clients_and_cluster_options_are_refused_before_any_work(client, tmp
     with pytest.raises(ArgumentError, match="restarts: expected an integer >= 1"):  # the usual checks come first too
         dr.resolve(mlp(), "0", input_shape=(6,), restarts=0, client=client, checkpoint=ck)
     assert not ck.exists()
+    with pytest.raises(ArgumentError, match="tolerance: unknown ascent option.*did you mean tol"):  # on the driver
+        client_ascent(client, nn.Linear(6, 5), (6,), [0], 2, 0.5, tolerance=1e-3)
+    with pytest.raises(ArgumentError, match="cuts: an option of optimizer='bundle' only"):
+        client_ascent(client, nn.Linear(6, 5), (6,), [0], 2, 0.5, cuts=4)
     with pytest.raises(ArgumentError, match="workers, scheduler: expected exactly one"):
         connect(workers=2, scheduler="tcp://x:8786")
     with pytest.raises(ArgumentError, match="workers, scheduler: expected exactly one"):

@@ -1,4 +1,4 @@
-"""Runs that do not keep the FIMs (keep_fims=False / keep_maps=False): same summaries, maps only on disk, clear errors."""
+"""Runs that do not keep the FIMs (keep_fims=False): same summaries, maps only on disk, clear errors."""
 
 import numpy as np
 import pytest
@@ -59,14 +59,14 @@ def test_ascent_without_maps_gives_them_to_on_done_only():
     seen = {}
     on_done = lambda finished: seen.update(zip(finished.rows, finished.maps.copy()))  # noqa: E731
     kept = feature_ascent(head, (6, 10), [1, 3], 3, 0.5, batch_size=4)
-    lean = feature_ascent(head, (6, 10), [1, 3], 3, 0.5, batch_size=4, keep_maps=False, on_done=on_done)
+    lean = feature_ascent(head, (6, 10), [1, 3], 3, 0.5, batch_size=4, keep_fims=False, on_done=on_done)
     assert lean.fims is None and lean.fivs.shape == (2, 3, 6)
     np.testing.assert_array_equal(lean.fivs, kept.fivs)
     np.testing.assert_array_equal(lean.fivs, fiv(kept.fims.numpy()))
     np.testing.assert_array_equal(lean.objective, kept.objective)
     np.testing.assert_array_equal(np.stack([seen[r] for r in range(6)]), kept.fims.reshape(6, 6, 10).numpy())
-    with pytest.raises(ArgumentError, match="keep_maps: expected one of True, False, got 'no'"):
-        feature_ascent(head, (6, 10), [1], 2, 0.5, keep_maps="no")
+    with pytest.raises(ArgumentError, match="keep_fims: expected one of True, False, got 'no'"):
+        feature_ascent(head, (6, 10), [1], 2, 0.5, keep_fims="no")
 
 
 def test_summaries_from_fivs_equal_those_from_fims():

@@ -54,6 +54,11 @@ BAD = [
     (dict(l2_center=np.zeros(3)), r"l2_center: expected a map of the layer's feature shape \(8,\), got shape \(3,\)"),
     (dict(l2_center="median"), "l2_center: expected one of 'mean', got 'median'"),
     (dict(tolerance=1e-3), "tolerance: unknown ascent option"),
+    (dict(input_shap=(8,)), r"input_shap: unknown ascent option.*; did you mean input_shape\?"),
+    (dict(keep_maps=False), r"did you mean keep_fims\?"),
+    (dict(start_decay=100), "start_decay: an option of optimizer='paper' only; got start_decay=100 with "
+                            "optimizer='matched'"),
+    (dict(optimizer="paper", decay=-1.0), "decay: expected a finite number > 0, got -1.0"),
     (dict(inputs=np.zeros((5, 9)), l2="prior"), r"inputs: expected arrays of shape \(N, \*input_shape\) = \(N, 8\), got "
                                                 r"shape \(5, 9\)"),
 ]
@@ -143,3 +148,32 @@ def test_a_policy_lambda_that_differs_in_its_last_bits_resumes_the_same_store(tm
     monkeypatch.setattr(sys.modules["deepresolve.pipeline"], "choose_l2", nudged)
     again = dr.resolve(mlp(), "0", restarts=2, inputs=inputs, checkpoint=ck)
     assert again.params["row_steps"] == 0 and again.params["l2"] != first.params["l2"]
+
+
+@pytest.mark.parametrize("optimizer, options", [("matched", {}), ("bundle", {"cuts": 4}),
+                                                ("paper", {"steps": 30, "start_decay": 10, "decay": 0.4})])
+def test_run_store_settings_keep_the_keys_of_earlier_versions(tmp_path, optimizer, options):
+    # a store written before the ascent options became one table must still resume: the same keys, "alpha" for
+    # the paper schedule's decay
+    ck = tmp_path / "ck"
+    res = dr.resolve(mlp(), "0", input_shape=(6,), restarts=2, l2=0.5, optimizer=optimizer, checkpoint=ck, **options)
+    settings = json.loads((ck / "settings.json").read_text())
+    own = {"matched": ["lr", "steps", "tol", "patience"], "bundle": ["lr", "steps", "tol", "patience", "cuts"],
+           "paper": ["lr", "steps", "tol", "patience", "start_decay", "alpha", "min_lr"]}[optimizer]
+    assert sorted(settings) == sorted(["format", "model", "layer", "at", "logits", "head_given", "classes", "restarts",
+                                       "seed", "l2", "optimizer", *own, "init_scale", "precision", "nonnegative",
+                                       "feature_shape", "center"])
+    if optimizer == "paper":
+        assert settings["alpha"] == 0.4 and res.params["decay"] == 0.4 and "alpha" not in res.params
+    assert res.params["optimizer"] == optimizer and all(res.params[k] == v for k, v in options.items())
+    again = dr.resolve(mlp(), "0", input_shape=(6,), restarts=2, l2=0.5, optimizer=optimizer, checkpoint=ck, **options)
+    assert again.params["row_steps"] == 0
+
+
+def test_the_old_name_of_decay_still_works_with_a_future_warning(tmp_path):
+    kwargs = dict(input_shape=(6,), restarts=2, l2=0.5, optimizer="paper", steps=30, start_decay=10)
+    new = dr.resolve(mlp(), "0", decay=0.4, checkpoint=tmp_path / "ck", **kwargs)
+    with pytest.warns(FutureWarning, match=r"resolve\(alpha=...\) is now resolve\(decay=...\)"):
+        old = dr.resolve(mlp(), "0", alpha=0.4, checkpoint=tmp_path / "ck", **kwargs)
+    assert old.params["row_steps"] == 0 and old.params["decay"] == 0.4  # the same run: resumed from new's store
+    np.testing.assert_array_equal(old.fims, new.fims)

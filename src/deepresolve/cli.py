@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .ascent import ASCENT_OPTIONS
 from .errors import ArgumentError, DeepResolveError, MissingFileError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -129,6 +130,12 @@ AT_OPTION = typer.Option("output", help="Analyse the layer's 'output' or its 'in
 CLASSES_OPTION = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all).")
 CLASS_NAMES_OPTION = typer.Option(None, help="Text file, one output name per line.")
 DEVICE_OPTION = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
+
+
+def _ascent_help(name: str) -> str:
+    """The help of an ascent option, from its entry in deepresolve.ascent.ASCENT_OPTIONS."""
+    text = ASCENT_OPTIONS[name].describe()
+    return text[0].upper() + text[1:]
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -258,23 +265,23 @@ def run(model: str = MODEL_ARGUMENT,
         architecture: Optional[str] = ARCHITECTURE_OPTION,
         at: str = AT_OPTION,
         classes: Optional[str] = CLASSES_OPTION,
-        restarts: int = typer.Option(10, help="Random restarts per class."),
+        restarts: int = typer.Option(ASCENT_OPTIONS["restarts"].default, help=_ascent_help("restarts")),
         l2: str = typer.Option("auto", help="lambda, or a policy: 'auto' (= 'gradient'), 'prior' or 'norm' "
                                            "(see deepresolve.regularization)."),
-        optimizer: str = typer.Option("matched", help="'matched' (default), 'bundle' (half the steps at l2 = 1: with --tol 1e-4 the fastest for many-class runs there; more steps at small l2) or 'paper' (decaying plain ascent)."),
-        steps: Optional[int] = typer.Option(None, help="Maximum ascent steps."),
-        tol: Optional[float] = typer.Option(None, help="Convergence tolerance, relative (default: the optimiser's; see deepresolve.ascent)."),
-        lr: Optional[float] = typer.Option(None, help="Step size (see the docs for each optimiser)."),
+        optimizer: str = typer.Option(ASCENT_OPTIONS["optimizer"].default, help=_ascent_help("optimizer")),
+        steps: Optional[int] = typer.Option(None, help=_ascent_help("steps")),
+        tol: Optional[float] = typer.Option(None, help=_ascent_help("tol")),
+        lr: Optional[float] = typer.Option(None, help=_ascent_help("lr")),
         inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of a few real inputs (the l2 policies use "
                                                          "them instead of random sequences; --l2-center mean)."),
         l2_center: Optional[str] = typer.Option(None, help="'mean': pull H toward the mean real feature map."),
-        nonnegative: bool = typer.Option(False, help="Constrain H >= 0."),
-        precision: str = typer.Option("float32", help="'float32' or 'bfloat16' (faster on AMX CPUs and GPUs)."),
+        nonnegative: bool = typer.Option(ASCENT_OPTIONS["nonnegative"].default, help=_ascent_help("nonnegative")),
+        precision: str = typer.Option(ASCENT_OPTIONS["precision"].default, help=_ascent_help("precision")),
         inconsistency: str = typer.Option("variance", help="IL: 'variance' (the paper) or 'sign' (its sign-disagreement part)."),
         class_names: Optional[Path] = CLASS_NAMES_OPTION,
         seed: int = typer.Option(0, help="Drives every random choice (restarts, mixture fits, reference sequences)."),
         device: Optional[str] = DEVICE_OPTION,
-        batch_size: Optional[int] = typer.Option(None, help="Rows per forward pass (bounds memory)."),
+        batch_size: Optional[int] = typer.Option(None, help=_ascent_help("batch_size")),
         checkpoint_every: float = typer.Option(5.0, help="Seconds between writes of finished rows to OUT/checkpoint/."),
         keep_fims: bool = typer.Option(True, "--keep-fims/--no-keep-fims",
                                        help="Keep the FIMs in result.h5 (default). --no-keep-fims keeps only their FIVs "

@@ -3,13 +3,14 @@
 ``resolve(..., client=Client(...))`` hands the ascent to :func:`client_ascent`. The (class, restart) rows that the
 run store does not hold yet are cut into *chunks* of whole classes; each chunk is one Dask task that runs
 :func:`~deepresolve.ascent.feature_ascent` on a worker for its classes and returns its rows' arrays. The head (the
-network after the layer) is sent to the cluster once (:func:`pack_head`) and unpickled once per worker process. The driver collects chunks as they complete
-(``distributed.as_completed``) and writes each to the run store at once, so a killed run resumes at chunk level; the
-summaries (FIV, IL, mixtures, OFIV) are then computed on the driver exactly as in a local run.
+network after the layer) is sent to the cluster once (:func:`pack_head`) and unpickled once per worker process. The
+driver collects chunks as they complete (``distributed.as_completed``) and writes each to the run store at once, so
+a killed run resumes at chunk level; the summaries (FIV, IL, mixtures, OFIV) are then computed on the driver exactly
+as in a local run.
 
 Every row starts from a map that depends only on (seed, class, restart), so a cluster run equals a local run within
 the batching tolerance of :mod:`deepresolve.ascent` (objectives 1e-3 relative, FIVs 5e-2 of the class's largest):
-a chunk is just another batch composition.
+a chunk is just another batch composition. The ascent's settings are checked on the driver before any task is sent.
 
 Threads: a worker that runs K tasks at once (``--nthreads K`` with K > 1) gives each its own core (one torch
 thread per task, so K chunks never oversubscribe K cores); a worker with one thread leaves torch its default
@@ -30,10 +31,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .ascent import AscentOutput, RowTable, feature_ascent
+from ._checks import renamed_arguments
+from .ascent import AscentOutput, RowTable, check_ascent_options, feature_ascent
+from .ascent.options import check_known
 from .errors import ArgumentError, ModelError
 from .store import FinishedRow, FinishedRows
 
+#: Keywords of ``feature_ascent`` that ``client_ascent`` forwards besides the ascent's settings.
+_WORKER_KEYWORDS = ("center", "device")
 #: Chunks per worker thread that the rows are cut into: enough for the fast workers to take the slow ones' share.
 CHUNKS_PER_THREAD = 4
 #: How long to wait for a scheduler to answer.
@@ -67,8 +72,8 @@ def connect(*, workers: int | None = None, scheduler: str | None = None) -> Any:
     Parameters
     ----------
     workers : int, optional
-        Start ``LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers), processes=True)`` on this
-        machine. Every worker runs one torch thread per task, so the N x threads_per_worker tasks share the cores
+        Start ``LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers), processes=True)`` on the
+        local machine. Every worker runs one torch thread per task, so the N x threads_per_worker tasks share the cores
         without oversubscribing them.
     scheduler : str, optional
         Address of a running scheduler, e.g. ``tcp://host:8786`` (``dask scheduler`` prints it).
@@ -88,7 +93,7 @@ def connect(*, workers: int | None = None, scheduler: str | None = None) -> Any:
     from ._checks import check_int
 
     if (workers is None) == (scheduler is None):
-        raise ArgumentError("workers, scheduler: expected exactly one (workers starts a cluster on this machine, "
+        raise ArgumentError("workers, scheduler: expected exactly one (workers starts a local cluster, "
                             f"scheduler connects to a running one), got workers={workers!r}, scheduler={scheduler!r}")
     if scheduler is not None:
         if not isinstance(scheduler, str) or not scheduler.strip():
@@ -214,14 +219,16 @@ def _chunk_task(packed: tuple[str, bytes], feature_shape: tuple[int, ...], class
     placeholder = FinishedRow(np.zeros(feature_shape[0]), np.nan, np.nan, 0, np.empty(0, np.float32))
     finished: list[FinishedRows] = []
     out = feature_ascent(head, feature_shape, classes, restarts, l2, skip={r - first_row: placeholder for r in done},
-                         on_done=finished.append, keep_maps=False, **options)
+                         on_done=finished.append, keep_fims=False, **options)
     # a chunk always has rows to compute (plan_chunks), so ``finished`` is never empty
     rows = [first_row + r for part in finished for r in part.rows]
     return {"rows": np.asarray(rows, np.int64), "fims": np.concatenate([part.maps for part in finished]),
-            **{key: np.concatenate([getattr(part, key) for part in finished]) for key in ("scores", "objective", "steps")},
+            **{key: np.concatenate([getattr(part, key) for part in finished])
+               for key in ("scores", "objective", "steps")},
             "traces": [t for part in finished for t in part.traces], "row_steps": out.row_steps}
 
 
+@renamed_arguments(keep_maps="keep_fims", alpha="decay")
 def client_ascent(
     client: Any,
     head: nn.Module,
@@ -235,7 +242,7 @@ def client_ascent(
     progress: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
     n_threads: int | None = None,
-    keep_maps: bool = True,
+    keep_fims: bool = True,
     **options: Any,
 ) -> AscentOutput:
     """:func:`~deepresolve.ascent.feature_ascent` with its rows computed on a Dask cluster, chunk by chunk.
@@ -253,12 +260,13 @@ def client_ascent(
         Called after ``on_done`` for every chunk (e.g. ``RunStore.flush``: the chunk reaches disk at once).
     n_threads : int, optional
         Worker threads to plan chunks for (default: the cluster's total now).
-    keep_maps : bool
+    keep_fims : bool
         As for ``feature_ascent``: with False the driver keeps only each row's FIV (the maps still reach
-        ``on_done``, e.g. the run store, chunk by chunk).
+        ``on_done``, e.g. the run store, chunk by chunk). ``keep_maps`` is its old name (FutureWarning).
     **options
-        The other keyword arguments of ``feature_ascent`` (optimizer, lr, steps, seed, device, batch_size ...), used
-        on every worker. ``device=None`` lets each worker choose (CUDA when it has one).
+        The other keyword arguments of ``feature_ascent`` (its settings of
+        :data:`~deepresolve.ascent.ASCENT_OPTIONS`, ``center``, ``device``), used on every worker.
+        ``device=None`` lets each worker choose (CUDA when it has one).
 
     Returns
     -------
@@ -267,6 +275,8 @@ def client_ascent(
 
     Raises
     ------
+    deepresolve.errors.ArgumentError
+        A bad or unknown setting, before any task is sent.
     deepresolve.errors.ModelError
         The head cannot be pickled, so it cannot reach the workers (TorchScript parts travel as TorchScript).
     Exception
@@ -275,12 +285,15 @@ def client_ascent(
     from distributed import as_completed
 
     check_client(client)
+    check_known(options, also=_WORKER_KEYWORDS)
+    check_ascent_options(restarts=restarts, l2=l2,
+                         **{name: value for name, value in options.items() if name not in _WORKER_KEYWORDS})
     feature_shape, classes, T = tuple(int(k) for k in feature_shape), [int(c) for c in classes], int(restarts)
     C, R = len(classes), len(classes) * T
     skip = skip or {}
     packed = pack_head(head)  # before any task is sent: a head that cannot travel is refused here
     started = time.perf_counter()
-    table = RowTable(R, feature_shape, keep_maps)
+    table = RowTable(R, feature_shape, keep_fims)
     for r, row in skip.items():
         table.put_row(r, row)
 

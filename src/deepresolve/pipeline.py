@@ -7,6 +7,7 @@ Every argument is checked before any work; the model is split with one forward p
 from __future__ import annotations
 
 import hashlib
+import inspect
 import time
 from functools import partial
 from pathlib import Path
@@ -16,11 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_classes, check_float, check_int
+from ._checks import check_choice, check_classes, check_float, renamed_arguments
 from ._checks import class_names as name_classes
 from ._model import check_device, model_fingerprint
 from ._provenance import package_versions
-from .ascent import Optimizer, check_ascent_options, feature_ascent, row_fivs
+from .ascent import ASCENT_OPTIONS, Optimizer, check_ascent_options, feature_ascent, row_fivs
+from .ascent.options import check_known, run_params, run_settings
 from .errors import ArgumentError, ModelError
 from .importance import summarize_fivs
 from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
@@ -29,6 +31,7 @@ from .split import make_example, split_at
 from .store import RunStore
 
 
+@renamed_arguments(alpha="decay")
 def resolve(
     model: nn.Module,
     layer: str,
@@ -85,7 +88,8 @@ def resolve(
         or, without them, from random one-hot sequences. The chosen value and policy are in ``result.params["l2"]``
         and ``["l2_policy"]``.
     steps, lr : optional
-        Maximum steps and step size (see :mod:`deepresolve.ascent` for their meaning under each optimiser).
+        Maximum steps and step size; their defaults and meaning under each optimiser are in
+        :data:`deepresolve.ascent.ASCENT_OPTIONS`.
     seed : int
         Drives every random choice of the call: the ascent's starts (restart t of class c always starts from the
         same map, whatever the batching or device) and the Gaussian mixture fits.
@@ -94,9 +98,9 @@ def resolve(
     batch_size : int, optional
         Rows (class x restart pairs) per forward/backward pass; lower it to bound memory.
     optimizer : {"matched", "bundle", "paper"}
-        "matched" (default), "bundle" (half the steps per row at l2 = 1, each about 16 % dearer on the
-        DeepSEA-shaped head: with ``tol=1e-4`` the fastest for a many-class run there, but more steps than
-        "matched" at small lambda) or the paper's decaying-step plain ascent; see :mod:`deepresolve.ascent`.
+        "matched" (default), "bundle" (about half the steps per row at l2 = 1, each somewhat dearer: with
+        ``tol=1e-4`` the fastest for a many-class run there, but more steps than "matched" at small lambda) or the
+        paper's decaying-step plain ascent; see :mod:`deepresolve.ascent`.
     at : {"output", "input"}
         Analyse the output (default) or the input of ``layer``.
     head : nn.Module, optional
@@ -155,7 +159,9 @@ def resolve(
         :meth:`Result.fims_of(cls) <deepresolve.results.Result.fims_of>` reads one class's maps back from the store
         (its folder is ``result.params["checkpoint"]``).
     **optimizer_options
-        tol, patience, start_decay, alpha, min_lr (see :func:`deepresolve.ascent.feature_ascent`).
+        The optimiser's other settings: tol, patience; "bundle": cuts; "paper": start_decay, decay (old name
+        ``alpha``, FutureWarning), min_lr (:data:`deepresolve.ascent.ASCENT_OPTIONS`). A misspelt name is
+        refused with the nearest keyword of ``resolve`` or option as a suggestion.
 
     Returns
     -------
@@ -163,18 +169,18 @@ def resolve(
     """
     started = time.perf_counter()
     # Every argument is checked before any work, so a mistake costs nothing and leaves no file.
-    opts = check_ascent_options(optimizer, restarts=restarts, l2=None if isinstance(l2, str) else l2, lr=lr, steps=steps,
-                                init_scale=1.0 if init_scale is None else init_scale, precision=precision,
-                                batch_size=batch_size, **optimizer_options)
+    check_known(optimizer_options, also=_KEYWORDS)
+    opts = check_ascent_options(optimizer, restarts=restarts, l2=None if isinstance(l2, str) else l2, lr=lr,
+                                steps=steps, init_scale=init_scale, precision=precision, nonnegative=nonnegative,
+                                seed=seed, batch_size=batch_size, **optimizer_options)
     if isinstance(l2, str):
         check_choice(l2, "l2", ("auto", *POLICIES))
     check_choice(inconsistency, "inconsistency", ("variance", "sign"))
     check_choice(at, "at", ("output", "input"))
     interaction_options = _check_interactions(interactions, head)
-    for flag, name in ((logits, "logits"), (nonnegative, "nonnegative"), (progress, "progress"),
-                       (keep_fims, "keep_fims")):
+    for flag, name in ((logits, "logits"), (progress, "progress"), (keep_fims, "keep_fims")):
         check_choice(flag, name, (True, False))
-    seed = check_int(seed, "seed", minimum=0)
+    seed = int(seed)
     check_float(checkpoint_every, "checkpoint_every", minimum=0.0)
     dev = check_device(device)
     if client is not None:
@@ -226,17 +232,19 @@ def resolve(
         init_scale = choice.init_scale if init_scale is None else init_scale
     l2, init_scale = float(l2), 1.0 if init_scale is None else float(init_scale)
     ascent_kwargs["init_scale"] = init_scale
+    # The ascent's settings (deepresolve.ascent.ASCENT_OPTIONS), for the run store and result.params.
+    ascent_settings = {"restarts": restarts, "l2": l2,
+                       **{name: value for name, value in ascent_kwargs.items() if name in ASCENT_OPTIONS}}
 
     C, T = len(chosen), restarts
     store = skip = None
     if checkpoint is not None:
-        # Everything that determines the rows; not batch_size or device, which must not change results. A lambda
-        # chosen by a policy differs between machines in its last float bits: four significant figures compare.
+        # Everything that determines the rows; not batch_size or device, which must not change results. The
+        # ascent's settings go under the keys, and to the digits, of ASCENT_OPTIONS (stores of earlier versions
+        # resume).
         settings = {"model": model_fingerprint(head), "layer": layer, "at": at, "logits": logits,
-                    "head_given": head is not None, "classes": chosen, "restarts": restarts, "seed": seed,
-                    "l2": float(f"{l2:.4g}"), "optimizer": optimizer, **opts, "init_scale": float(f"{init_scale:.4g}"),
-                    "precision": precision,
-                    "nonnegative": nonnegative, "feature_shape": list(feature_shape),
+                    "head_given": head is not None, "classes": chosen, **run_settings(ascent_settings),
+                    "feature_shape": list(feature_shape),
                     "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
         store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
         skip = store.finished(reduce=None if keep_fims else row_fivs)
@@ -263,7 +271,7 @@ def resolve(
         out = run_ascent(
             head, feature_shape, chosen, restarts, l2, skip=skip,
             on_done=store.add if store else None,
-            progress=(lambda n: bar.advance(task, n)) if bar else None, keep_maps=keep_fims,
+            progress=(lambda n: bar.advance(task, n)) if bar else None, keep_fims=keep_fims,
             **ascent_kwargs,
         )
     finally:
@@ -280,10 +288,10 @@ def resolve(
         trace[r, :len(t)] = t
 
     params = {
-        "layer": layer, "at": at, "l2": l2, "restarts": restarts, "optimizer": optimizer, **opts,
-        "init_scale": init_scale, "precision": precision, "nonnegative": nonnegative, "l2_center": None if l2_center is None else
-        (l2_center if isinstance(l2_center, str) else "tensor"), "seed": seed, "inconsistency": inconsistency,
-        "device": str(dev), "batch_size": batch_size, "feature_shape": list(feature_shape), "n_outputs": n_outputs,
+        "layer": layer, "at": at, **run_params(ascent_settings),
+        "l2_center": None if l2_center is None else (l2_center if isinstance(l2_center, str) else "tensor"),
+        "inconsistency": inconsistency, "device": str(dev), "feature_shape": list(feature_shape),
+        "n_outputs": n_outputs,
         "keep_fims": keep_fims, "checkpoint": None if checkpoint is None else str(Path(checkpoint).resolve()),
         "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
         "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
@@ -303,6 +311,9 @@ def resolve(
     return result
 
 
+#: resolve's own keywords, among which a misspelt optimiser option finds its nearest name.
+_KEYWORDS = tuple(name for name, p in inspect.signature(resolve).parameters.items() if p.kind is not p.VAR_KEYWORD)
+
 #: Arguments of ``interactions`` that ``resolve`` fills in itself (not ``batch_size``: resolve's counts ascent rows,
 #: the analysis's sequences per pass).
 _SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "inputs", "seed", "device",
@@ -316,8 +327,6 @@ def _check_interactions(option: object, head: nn.Module | None) -> dict | None:
     if option is True:
         options: dict = {}
     elif isinstance(option, dict):
-        import inspect
-
         from .interaction_analysis import interactions as measure
         from .interaction_analysis.options import RENAMED_OPTIONS
 
