@@ -26,6 +26,7 @@ from ...errors import ArgumentError, FileFormatError, ModelError
 from .files import KerasFile, LayerSpec, TensorRef
 from .inputs import Built, declared_shape, input_adapters, input_layout
 from .layers import Context, Converted, convert, custom_module, output_shape
+from .modules import KerasLayer
 
 Call = tuple[str, int]  # (layer name, call index)
 
@@ -287,9 +288,9 @@ def _unique(name: str, used: set[str]) -> str:
 
 
 def _as_module(converted: Converted) -> nn.Module:
-    """One module for a layer: its only piece, or its pieces in a Sequential (``pad``, ``conv``, ``relu``)."""
+    """One module for a layer: its only piece, or its pieces in a :class:`KerasLayer` (``pad``, ``conv``, ...)."""
     if not converted.pieces:
         return nn.Identity()
     if len(converted.pieces) == 1:
         return converted.pieces[0][1]
-    return nn.Sequential(OrderedDict(converted.pieces))
+    return KerasLayer(converted.pieces)

@@ -314,3 +314,23 @@ class SampleNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, eps={self.eps}"
+
+
+class KerasLayer(nn.Module):
+    """The modules computing one Keras layer of a functional model, run in order (e.g. ``pad``, ``conv``, ``relu``).
+
+    Not an ``nn.Sequential``, so that the layer itself is listed and hooked under its Keras name while its pieces
+    stay reachable as ``<layer>.conv`` (e.g. the output before the activation).
+    """
+
+    def __init__(self, pieces: list[tuple[str, nn.Module]]) -> None:
+        super().__init__()
+        for name, module in pieces:
+            self.add_module(name, module)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        modules = iter(self._modules.values())
+        x = next(modules)(*xs)
+        for module in modules:
+            x = module(x)
+        return x
