@@ -107,7 +107,7 @@ def _legacy_weights(group: h5py.Group, g: Graph, dialect: str, version: str, bac
 
 
 def write(g: Graph, path: Path, dialect: str = "k2", backend: str = "tensorflow") -> Path:
-    """Write ``g`` at ``path`` (a folder for "k1"/"k2json": ``model.json`` + ``weights.h5``); returns the path to load."""
+    """Write ``g`` at ``path`` (a folder for "k1"/"k2json": ``model.json`` + ``weights.h5``); returns what to load."""
     path.parent.mkdir(parents=True, exist_ok=True)
     config = _config(g, dialect)
     if dialect in ("k1", "k2json"):
@@ -129,7 +129,7 @@ def write(g: Graph, path: Path, dialect: str = "k2", backend: str = "tensorflow"
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         used: dict[str, int] = {}
-        for name, spec in g.layers.items():
+        for spec in g.layers.values():
             key = _snake(spec["cls"])
             used[key] = used[key] + 1 if key in used else 0
             group = f.create_group(f"layers/{key}" + (f"_{used[key]}" if used[key] else "")).create_group("vars")

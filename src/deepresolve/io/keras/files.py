@@ -74,7 +74,8 @@ class LayerSpec:
         return default
 
     def ints(self, key: str, n: int, default: Any = _REQUIRED, minimum: int = 1) -> tuple[int, ...]:
-        """An int or a list of ``n`` ints (Keras 2 writes ``kernel_size`` as ``[5]``, Keras 1 ``filter_length`` as 5)."""
+        """An int or a list of ``n`` ints (Keras 2 writes ``kernel_size`` as ``[5]``, Keras 1 ``filter_length``
+        as 5)."""
         value = self.field(key, default, expected=f"an int or a list of {n} ints")
         values = list(value) if isinstance(value, (list, tuple)) else [value] * n
         if len(values) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum
@@ -184,14 +185,16 @@ def _locate(path: Path, kind: str, weights: Path | None) -> tuple[Path | None, P
         jsons = sorted(path.glob("*.json"))
         if len(jsons) > 1:
             raise MissingFileError(
-                f"Keras model folder {str(path)!r} holds several .json files {[p.name for p in jsons]}; pass the json path"
+                f"Keras model folder {str(path)!r} holds several .json files {[p.name for p in jsons]}; pass the "
+                "json path"
             )
         if weights is not None:
             return (jsons[0] if jsons else None), weights
         h5s = sorted(p for p in path.iterdir() if p.suffix.lower() in _H5_SUFFIXES)
         if len(h5s) != 1:
             raise MissingFileError(
-                f"Keras model folder {str(path)!r} must hold exactly one .h5 weights file; found {[p.name for p in h5s]}"
+                f"Keras model folder {str(path)!r} must hold exactly one .h5 weights file; found "
+                f"{[p.name for p in h5s]}"
             )
         return (jsons[0] if jsons else None), h5s[0]
     if kind == "json":
@@ -266,7 +269,8 @@ def _parse_json(text: str, source: str) -> dict:
     except json.JSONDecodeError as err:
         raise FileFormatError(f"{source!r} is not valid JSON: {err}") from None
     if not isinstance(config, dict):
-        raise FileFormatError(f"{source!r}: expected a JSON object describing a Keras model; found {type(config).__name__}")
+        raise FileFormatError(f"{source!r}: expected a JSON object describing a Keras model; found "
+                              f"{type(config).__name__}")
     return config
 
 
@@ -421,7 +425,8 @@ def _keras_version(recorded: Any, specs: list) -> int:
         return 3
     keras2 = {"Conv1D", "Conv2D"}
     fields2 = {"units", "filters", "rate", "use_bias"}
-    looks2 = any(s.get("class_name") in keras2 or fields2 & set(s.get("config", {})) for s in specs if isinstance(s, dict))
+    looks2 = any(s.get("class_name") in keras2 or fields2 & set(s.get("config", {}))
+                 for s in specs if isinstance(s, dict))
     return 2 if looks2 else 1
 
 

@@ -329,22 +329,28 @@ def _conv_transpose(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]
         raise FileFormatError(f"{layer.where()}: expected a kernel of shape {(*s.window, 'filters', cur[0])}; "
                               f"found {W.shape}")
     filters = W.shape[dims]
+    crops, extra = [], []
+    for n, k, st in zip(cur[1:], s.window, s.strides):
+        if s.padding == "valid":
+            crops.append((0, 0))
+            extra.append(0)
+            continue
+        # TensorFlow keeps length * stride outputs of the full transposed convolution, starting at the padding
+        # the forward 'same' convolution of that length would have put on the left. Past the full output (a
+        # window shorter than the stride) the outputs are the bias alone: PyTorch's output_padding gives those.
+        full, out = (n - 1) * st + k, n * st
+        left = max(k - st, 0) // 2
+        right = out - full + left
+        crops.append((-left, min(right, 0)))
+        extra.append(max(right, 0))
     deconv = (nn.ConvTranspose1d if dims == 1 else nn.ConvTranspose2d)(cur[0], filters, s.window, stride=s.strides,
-                                                                       bias=s.bias)
+                                                                       output_padding=tuple(extra), bias=s.bias)
     set_param(deconv.weight, W.transpose((dims + 1, dims, *range(dims))))  # -> (channels, filters, *window)
     if s.bias:
         _check_size(layer, "bias", arrays[1], filters)
         set_param(deconv.bias, arrays[1])
     pieces: list[tuple[str, nn.Module]] = [("deconv", deconv)]
-    if s.padding == "same":
-        # TensorFlow keeps length * stride outputs of the full transposed convolution, starting at the padding
-        # the forward 'same' convolution of that length would have put on the left.
-        pairs = []
-        for n, k, st in zip(cur[1:], s.window, s.strides):
-            full, out = (n - 1) * st + k, n * st
-            left = max(k - st, 0) // 2
-            pairs.append((-left, out - full + left))
-        pieces += [("crop", p) for _, p in _pad_piece(pairs, 0.0)]
+    pieces += [("crop", p) for _, p in _pad_piece(crops, 0.0)]
     return Converted("deconv", pieces, activated=True)
 
 
@@ -354,7 +360,7 @@ def _conv_transpose(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]
 
 def _pool(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
     dims = _dims(layer)
-    average = layer.cls.startswith("Average")
+    average = layer.cls.startswith(("Average", "AvgPool"))
     if layer.version >= 2:
         pool = layer.ints("pool_size", dims, 2)
         strides = layer.ints("strides", dims, pool)

@@ -54,8 +54,9 @@ def load_keras(path: str | Path, backend: str | None = None, onehot: bool = Fals
         ``conv1_relu``, ``pool1``, ``flatten``, ``dense1``, ..., ``sigmoid``; see
         :mod:`~deepresolve.io.keras.sequential`); a functional file gives a
         :class:`~deepresolve.io.keras.graph.KerasGraph` whose submodules carry the Keras layer names (a layer
-        with padding or an activation is a :class:`~.modules.KerasLayer` of ``pad``, ``conv``, ``relu``, ...). Output: what
-        Keras output (after its final activation); several outputs are flattened and joined into ``(N, C)``.
+        with padding or an activation is a :class:`~.modules.KerasLayer` of ``pad``, ``conv``, ``relu``, ...).
+        Output: what Keras output (after its final activation); several outputs are flattened and joined into
+        ``(N, C)``.
         Attributes: ``input_shape`` (the input the module takes, without the batch axis: ``(4, L)`` with
         ``onehot``), ``keras_input_shape`` (Keras's, e.g. ``(L, 4)``), ``keras_layout`` ("th2d", "tf2d", "1d"
         or "dense"), ``onehot_input``, ``keras_backend``, ``keras_version`` (0-3), ``keras_layers`` (module name
