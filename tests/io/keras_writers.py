@@ -11,7 +11,8 @@ A :class:`Graph` records layers as a Keras user calls them (``x = g.add("Conv1D"
 - ``"k3h5"``: Keras 3 ``model.save("m.h5")`` (legacy layout, Keras 3 config: ``module`` keys, ``batch_shape``,
   ``{"args": [...], "kwargs": {}}`` nodes).
 - ``"keras"``: Keras 3 ``.keras`` zip (``config.json``, ``metadata.json``, ``model.weights.h5`` holding
-  ``layers/<class in snake_case>[_k]/vars/<i>``).
+  ``layers/<class in snake_case>[_k]/vars/<i>``; a weight named ``"sub/layer/name"`` goes to
+  ``layers/<...>/sub/layer/vars/<i>``, as a wrapped layer's variables do).
 """
 
 from __future__ import annotations
@@ -132,9 +133,14 @@ def write(g: Graph, path: Path, dialect: str = "k2", backend: str = "tensorflow"
         for spec in g.layers.values():
             key = _snake(spec["cls"])
             used[key] = used[key] + 1 if key in used else 0
-            group = f.create_group(f"layers/{key}" + (f"_{used[key]}" if used[key] else "")).create_group("vars")
-            for i, (_, a) in enumerate(spec["weights"]):
-                group.create_dataset(str(i), data=np.asarray(a, dtype=np.float32))
+            base = f.create_group(f"layers/{key}" + (f"_{used[key]}" if used[key] else ""))
+            base.create_group("vars")
+            counts: dict[str, int] = {}
+            for w, a in spec["weights"]:
+                # "forward_layer/cell/kernel": a variable of a sublayer, stored under its own vars group
+                sub = w.rsplit("/", 1)[0] + "/vars" if "/" in w else "vars"
+                counts[sub] = counts.get(sub, -1) + 1
+                base.require_group(sub).create_dataset(str(counts[sub]), data=np.asarray(a, dtype=np.float32))
         f.create_group("vars")
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("metadata.json", json.dumps({"keras_version": "3.3.3", "date_saved": "2024-05-01@00:00:00"}))

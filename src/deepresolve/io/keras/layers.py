@@ -21,7 +21,11 @@ Facts the converters respect (see the Keras sources of each version):
 - Keras 1 ``BatchNormalization`` (mode 0) stores ``gamma, beta, running_mean, running_std`` where ``running_std``
   holds the variance (Keras 1.1 on); Keras 2/3 store ``gamma, beta, moving_mean, moving_variance`` (gamma/beta
   left out when ``scale``/``center`` is False).
-- ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)`` in Keras 1/2 and ``relu6(x + 3) / 6`` in Keras 3.
+- ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)`` in Keras 1/2 and ``relu6(x + 3) / 6`` in Keras 3; it is the
+  default gate activation of Keras 1/2 recurrent layers (``sigmoid`` in tf.keras and Keras 3 configs).
+- Recurrent kernels are ``(channels, gates * units)`` with the gates in the order LSTM i, f, c, o and GRU z, r, h
+  (PyTorch: i, f, g, o and r, z, n); Keras 1 saved one (W, U, b) triple per gate, LSTM in the order i, c, f, o.
+  ``Bidirectional`` stores the forward copy's arrays, then the backward copy's.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ...errors import FileFormatError, ModelError
 from .files import KerasFile, LayerSpec
 from .modules import (
     AvgPoolSame,
+    Bidirectional,
     ChannelsLast,
     Concatenate,
     Exponential,
@@ -46,6 +51,7 @@ from .modules import (
     HardSigmoid,
     KerasFlatten,
     KerasPermute,
+    KerasRecurrent,
     KerasReLU,
     KerasReshape,
     KerasSoftmax,
@@ -613,6 +619,83 @@ def _identity(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Recurrent layers
+
+# Keras 1 saved one (W, U, b) triple per gate: LSTM in the order i, c, f, o, GRU z, r, h; the fused arrays (and
+# Keras 2/3) order the gates i, f, c, o and z, r, h.
+_KERAS1_GATE_TRIPLES = {"lstm": (0, 2, 1, 3), "gru": (0, 1, 2)}
+
+
+def _recurrent_module(layer: LayerSpec, ctx: Context, cur: tuple[int, ...], go_backwards: bool) -> nn.Module:
+    cell = "lstm" if layer.cls == "LSTM" else "gru"
+    gates = 4 if cell == "lstm" else 3
+    if layer.version >= 2:
+        units = layer.ints("units", 1)[0]
+        recurrent = layer.field("recurrent_activation", "hard_sigmoid" if layer.version == 2 else "sigmoid")
+        use_bias = bool(layer.field("use_bias", True))
+        reset_after = cell == "gru" and bool(layer.field("reset_after", False))
+        for key in ("return_state", "stateful", "time_major"):
+            if layer.field(key, False):
+                raise ModelError(f"{layer.where()}: {key}=True is not supported")
+        arrays = layer.arrays(["kernel", "recurrent_kernel"] + ["bias"] * use_bias)
+    else:
+        units = layer.ints("output_dim", 1)[0]
+        recurrent = layer.field("inner_activation", "hard_sigmoid")
+        reset_after = False
+        if layer.weights is not None and len(layer.weights) == 3 * gates:
+            triples = [layer.weights[3 * g:3 * g + 3] for g in _KERAS1_GATE_TRIPLES[cell]]
+            arrays = [np.concatenate([t[k][1] for t in triples], axis=-1) for k in range(3)]
+        else:
+            arrays = layer.arrays(["W", "U", "b"])
+    kernel, recurrent_kernel = arrays[0], arrays[1]
+    bias = arrays[2] if len(arrays) == 3 else np.zeros((2, gates * units) if reset_after else gates * units)
+    for what, array, shape in (("kernel", kernel, (cur[0], gates * units)),
+                               ("recurrent kernel", recurrent_kernel, (units, gates * units)),
+                               ("bias", bias, (2, gates * units) if reset_after else (gates * units,))):
+        if array.shape != shape:
+            raise FileFormatError(f"{layer.where()}: expected a {what} of shape {shape}; found {array.shape}")
+    return KerasRecurrent(cell, *(torch.as_tensor(np.asarray(a, np.float32)) for a in (kernel, recurrent_kernel, bias)),
+                          activation_module(layer.field("activation", "tanh"), layer, ctx, 2) or nn.Identity(),
+                          activation_module(recurrent, layer, ctx, 2) or nn.Identity(), cur[1],
+                          bool(layer.field("return_sequences", False)), go_backwards, reset_after)
+
+
+def _recurrent(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
+    cur = _spatial(layer, ctx, shapes, 1)
+    module = _recurrent_module(layer, ctx, cur, bool(layer.field("go_backwards", False)))
+    return Converted(layer.cls.lower(), [(layer.cls.lower(), module)])
+
+
+def _bidirectional(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
+    """``Bidirectional``: the wrapped layer's weights for the forward copy, then for the backward copy."""
+    cur = _spatial(layer, ctx, shapes, 1)
+    inner = layer.field("layer", expected="the wrapped layer's config")
+    cls = inner.get("class_name") if isinstance(inner, dict) else None
+    if cls not in ("LSTM", "GRU"):
+        raise ModelError(f"{layer.where()}: wraps a {cls!r}; Bidirectional LSTM and GRU layers are supported")
+    merge = layer.field("merge_mode", "concat")
+    if merge not in ("concat", "sum", "mul", "ave"):
+        raise ModelError(f"{layer.where()}: merge_mode {merge!r} is not supported; use concat, sum, mul or ave")
+    weights = layer.weights or []
+    # Stored names say which copy owns an array (Keras 3 stores list the backward copy first).
+    backward = [w for w in weights if "backward" in w[0].rsplit(layer.name, 1)[-1]]
+    forward = [w for w in weights if "backward" not in w[0].rsplit(layer.name, 1)[-1]]
+    if len(backward) != len(forward):
+        forward, backward = weights[:len(weights) // 2], weights[len(weights) // 2:]
+    copies = []
+    for half in (forward, backward):
+        cfg = inner.get("config", {})
+        spec = LayerSpec(cls, layer.name, dict(cfg) if isinstance(cfg, dict) else {}, layer.version, layer.source,
+                         weights=half if layer.weights is not None else None, weights_file=layer.weights_file)
+        copies.append(spec)
+    go_backwards = bool(copies[0].field("go_backwards", False))
+    module = Bidirectional(_recurrent_module(copies[0], ctx, cur, go_backwards),
+                           _recurrent_module(copies[1], ctx, cur, not go_backwards), merge,
+                           bool(copies[0].field("return_sequences", False)))
+    return Converted("bidirectional", [("bidirectional", module)])
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 # Keras class name -> converter. The first eleven keep the order of the original Sequential importer's list.
 CONVERTERS: dict[str, Callable[[LayerSpec, Context, list[tuple[int, ...]]], Converted]] = {
@@ -629,6 +712,7 @@ CONVERTERS: dict[str, Callable[[LayerSpec, Context, list[tuple[int, ...]]], Conv
     "Merge": _merge, "ReLU": _activation, "LeakyReLU": _activation, "ELU": _activation, "Softmax": _activation,
     "SpatialDropout1D": _dropout, "SpatialDropout2D": _dropout, "GaussianNoise": _identity,
     "GaussianDropout": _identity, "AlphaDropout": _identity, "ActivityRegularization": _identity,
+    "LSTM": _recurrent, "GRU": _recurrent, "Bidirectional": _bidirectional,
 }
 # Keras 2 aliases of the same classes
 for _alias, _cls in (("MaxPool1D", "MaxPooling1D"), ("MaxPool2D", "MaxPooling2D"), ("AvgPool1D", "AveragePooling1D"),

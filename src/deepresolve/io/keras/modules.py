@@ -334,3 +334,103 @@ class KerasLayer(nn.Module):
         for module in modules:
             x = module(x)
         return x
+
+
+class KerasRecurrent(nn.Module):
+    """A Keras ``LSTM`` or ``GRU`` layer at inference, step by step as Keras computes it (zero initial state).
+
+    Keras's gate activations are kept (``hard_sigmoid`` by default in Keras 1/2, which ``nn.LSTM`` cannot
+    compute); the loop over the ``steps`` time steps is fixed when the model is built, so ``torch.fx`` unrolls it.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru"}
+    kernel : Tensor, shape (channels, gates * units)
+        Keras's gate order: LSTM i, f, c, o; GRU z, r, h.
+    recurrent_kernel : Tensor, shape (units, gates * units)
+    bias : Tensor, shape (gates * units,) or (2, gates * units) (GRU ``reset_after``: input and recurrent biases)
+    activation, recurrent_activation : nn.Module
+    steps : int
+        Sequence length.
+    return_sequences, go_backwards, reset_after : bool
+        Keras's settings. The input is channels-first ``(N, channels, steps)``; the output ``(N, units, steps)``
+        with ``return_sequences`` (in processing order, reversed for ``go_backwards`` as in Keras), else
+        ``(N, units)``.
+    """
+
+    def __init__(self, cell: str, kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor,
+                 activation: nn.Module, recurrent_activation: nn.Module, steps: int, return_sequences: bool,
+                 go_backwards: bool, reset_after: bool = False) -> None:
+        super().__init__()
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell: expected 'lstm' or 'gru', got {cell!r}")
+        self.cell, self.units, self.steps = cell, int(recurrent_kernel.shape[0]), int(steps)
+        self.return_sequences, self.go_backwards, self.reset_after = bool(return_sequences), bool(go_backwards), \
+            bool(reset_after)
+        self.kernel = nn.Parameter(kernel)
+        self.recurrent_kernel = nn.Parameter(recurrent_kernel)
+        self.bias = nn.Parameter(bias)
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.units
+        bias_in = self.bias[0] if self.reset_after else self.bias
+        xw = x.movedim(1, -1) @ self.kernel + bias_in  # (N, steps, gates * units): the input's part of every gate
+        h = torch.zeros_like(xw[:, 0, :u])
+        c = h
+        outputs = []
+        for t in (range(self.steps - 1, -1, -1) if self.go_backwards else range(self.steps)):
+            if self.cell == "lstm":
+                z = xw[:, t] + h @ self.recurrent_kernel
+                i = self.recurrent_activation(z[:, :u])
+                f = self.recurrent_activation(z[:, u:2 * u])
+                c = f * c + i * self.activation(z[:, 2 * u:3 * u])
+                h = self.recurrent_activation(z[:, 3 * u:]) * self.activation(c)
+            else:
+                xt = xw[:, t]
+                if self.reset_after:  # the reset gate scales the recurrent term, its bias included
+                    rec = h @ self.recurrent_kernel + self.bias[1]
+                    zr = self.recurrent_activation(xt[:, :2 * u] + rec[:, :2 * u])
+                    candidate = self.activation(xt[:, 2 * u:] + zr[:, u:] * rec[:, 2 * u:])
+                else:
+                    zr = self.recurrent_activation(xt[:, :2 * u] + h @ self.recurrent_kernel[:, :2 * u])
+                    candidate = self.activation(xt[:, 2 * u:] + (zr[:, u:] * h) @ self.recurrent_kernel[:, 2 * u:])
+                h = zr[:, :u] * h + (1 - zr[:, :u]) * candidate
+            outputs.append(h)
+        return torch.stack(outputs, dim=2) if self.return_sequences else h
+
+    def extra_repr(self) -> str:
+        return (f"cell={self.cell!r}, units={self.units}, steps={self.steps}, return_sequences={self.return_sequences}"
+                f", go_backwards={self.go_backwards}, reset_after={self.reset_after}")
+
+
+class Bidirectional(nn.Module):
+    """Keras ``Bidirectional``: a forward and a backward (``go_backwards``) layer, outputs merged.
+
+    With ``return_sequences`` the backward output is put back in time order first, as Keras does. ``merge``:
+    "concat" (along the units), "sum", "mul" or "ave".
+    """
+
+    def __init__(self, forward_layer: nn.Module, backward_layer: nn.Module, merge: str, return_sequences: bool) -> None:
+        super().__init__()
+        if merge not in ("concat", "sum", "mul", "ave"):
+            raise ValueError(f"merge: expected 'concat', 'sum', 'mul' or 'ave', got {merge!r}")
+        self.forward_layer, self.backward_layer = forward_layer, backward_layer
+        self.merge, self.return_sequences = merge, bool(return_sequences)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.forward_layer(x)
+        y_rev = self.backward_layer(x)
+        if self.return_sequences:
+            y_rev = y_rev.flip(2)
+        if self.merge == "concat":
+            return torch.cat([y, y_rev], dim=1)
+        if self.merge == "sum":
+            return y + y_rev
+        if self.merge == "mul":
+            return y * y_rev
+        return (y + y_rev) / 2
+
+    def extra_repr(self) -> str:
+        return f"merge={self.merge!r}, return_sequences={self.return_sequences}"
