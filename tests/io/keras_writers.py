@@ -78,6 +78,8 @@ def _config(g: Graph, dialect: str) -> dict:
     body = {"name": "model", "layers": layers, "input_layers": [[n, i, 0] for n, i in g.inputs],
             "output_layers": [[n, i, 0] for n, i in g.outputs]}
     if dialect.startswith("k3") or dialect == "keras":
+        for key in ("input_layers", "output_layers"):  # Keras 3 writes a lone tensor as one flat triple
+            body[key] = body[key][0] if len(body[key]) == 1 else body[key]
         return {"module": "keras", "class_name": "Functional", "config": body, "registered_name": "Functional"}
     return {"class_name": "Model" if dialect == "k1" else "Functional", "config": body}
 

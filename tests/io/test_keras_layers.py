@@ -23,8 +23,11 @@ def run(tmp_path, g, x, dialect="k2", name="m"):
     """The imported model's output on Keras-layout inputs ``x``."""
     path = write(g, tmp_path / (name if dialect in ("k1", "k2json") else f"{name}.h5"), dialect)
     model = load_keras(path)
+    xt = torch.tensor(x, dtype=torch.float32)
     with torch.no_grad():
-        return model(torch.tensor(x, dtype=torch.float32)).numpy()
+        y = model(xt)
+        torch.testing.assert_close(torch.fx.symbolic_trace(model)(xt), y)  # every module traces
+    return y.numpy()
 
 
 def flat(rows):

@@ -116,3 +116,42 @@ def test_what_cannot_be_loaded_is_refused_in_one_line(tmp_path):
         with pytest.raises(error, match=message) as caught:
             make()
         assert "\n" not in str(caught.value)
+
+
+def test_keras3_sequential_archive(tmp_path):
+    """A Keras 3 Sequential .keras: InputLayer with batch_shape, layers naming their module, weights by class."""
+    import io
+    import json
+
+    import h5py
+    from keras_numpy import conv1d, dense, relu
+
+    rng = np.random.default_rng(2)
+    Wc, bc, Wd, bd = rng.normal(size=(3, 4, 2)), rng.normal(size=2), rng.normal(size=(16, 1)), rng.normal(size=1)
+
+    def spec(cls, name, **cfg):
+        return {"module": "keras.layers", "class_name": cls, "config": {"name": name, **cfg}, "registered_name": None}
+
+    config = {"module": "keras", "class_name": "Sequential", "registered_name": None, "config": {
+        "name": "sequential", "layers": [
+            spec("InputLayer", "input_layer", batch_shape=[None, 10, 4], dtype="float32"),
+            spec("Conv1D", "conv1d", filters=2, kernel_size=[3], strides=[1], padding="valid", activation="relu",
+                 data_format="channels_last", dilation_rate=[1], groups=1, use_bias=True),
+            spec("Flatten", "flatten", data_format="channels_last"),
+            spec("Dense", "dense", units=1, activation="linear", use_bias=True)]}}
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        for key, arrays in (("conv1d", (Wc, bc)), ("dense", (Wd, bd)), ("flatten", ())):
+            group = f.create_group(f"layers/{key}/vars")
+            for i, a in enumerate(arrays):
+                group.create_dataset(str(i), data=a.astype(np.float32))
+    with zipfile.ZipFile(tmp_path / "model.keras", "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.6.0"}))
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", buffer.getvalue())
+    model = load_model(tmp_path / "model.keras")
+    assert isinstance(model, torch.nn.Sequential) and model.keras_version == 3 and model.input_shape == (4, 10)
+    x = np.eye(4)[rng.integers(0, 4, (2, 10))]  # (N, L, 4)
+    want = [dense(relu(conv1d(xi, Wc, bc)).reshape(-1), Wd, bd) for xi in x]
+    got = model(torch.tensor(x.transpose(0, 2, 1), dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-5)

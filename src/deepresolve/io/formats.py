@@ -49,10 +49,10 @@ def sniff(path: str | Path) -> str:
             head = f.read(max(_HDF5_OFFSETS) + len(_HDF5_MAGIC))
     except OSError as err:
         raise FileFormatError(f"model: expected a readable file, got {str(path)!r} ({err.strerror})") from None
+    if head.startswith(_ZIP_MAGIC):  # before the later HDF5 offsets: a .keras zip stores an HDF5 file inside
+        return _zip_kind(path)
     if any(head[o:o + len(_HDF5_MAGIC)] == _HDF5_MAGIC for o in _HDF5_OFFSETS):
         return "hdf5"
-    if head.startswith(_ZIP_MAGIC):
-        return _zip_kind(path)
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         # torch.save's legacy format starts with a pickled magic number (a long) before the pickled object.
         return "torch_pickle" if head[2:3] == b"\x8a" else "pickle"

@@ -92,6 +92,12 @@ class KerasGraph(nn.Module):
             flat.append(y.reshape(y.shape[0], -1))
         return torch.cat(flat, dim=1)
 
+    def extra_repr(self) -> str:
+        # The wiring is part of what the model computes (and of its fingerprint): value <- module(values).
+        steps = ", ".join(f"{out}={target}({','.join(map(str, inputs))})" if inputs is not None else f"{out}={target}"
+                          for target, inputs, out, _ in self._plan)
+        return f"plan=[{steps}], outputs={[value for value, _ in self._outputs]}"
+
 
 def build_graph(model: KerasFile, ctx: Context, onehot: bool, fixed_inputs: dict[str, Any],
                 custom_layers: dict[str, nn.Module]) -> Built:
