@@ -167,6 +167,9 @@ def build_graph(model: KerasFile, ctx: Context, onehot: bool, fixed_inputs: dict
         if call in slot:
             continue
         if layer.cls == "InputLayer":  # a fixed input: a constant
+            if layer.name not in fixed_inputs:
+                raise FileFormatError(f"{layer.where()}: this InputLayer feeds the model but is not among its "
+                                      f"input_layers ({', '.join(map(repr, input_names))})")
             name = _unique(layer.name, used)
             constants[name] = _fixed_value(fixed_inputs[layer.name], declared_shape(layer, role="the input layer"),
                                            ctx, layer.name)

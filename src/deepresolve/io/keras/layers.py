@@ -71,7 +71,6 @@ class Context:
     file_backend: str  # the backend a Keras 2/3 file records ("" when none)
     any_tf: bool  # a Keras 0.x/1.x layer declares dim_ordering "tf"
     channels_last: bool  # Keras tensors are channels-last (all but Keras 1 dim_ordering "th" models)
-    version: int  # major Keras version of the file
 
     @classmethod
     def of(cls, model: KerasFile, backend: str | None) -> Context:
@@ -86,7 +85,7 @@ class Context:
                 raise ModelError(f"{model.source}: layers use both dim_ordering 'th' and 'tf', which is not "
                                  "supported")
             channels_last = not th
-        return cls(backend, model.backend, "tf" in orderings, channels_last, model.version)
+        return cls(backend, model.backend, "tf" in orderings, channels_last)
 
     def conv_backend(self, layer: LayerSpec, ordering: str | None) -> str:
         """The backend whose convolution the kernels were trained for: it decides the Theano flip."""
@@ -105,10 +104,6 @@ class Context:
         if not self.channels_last or rank < 3 or k == 0:
             return k
         return 1 if k == rank - 1 else k + 1
-
-    def keras_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Keras's shape (without batch) of a tensor of shape ``shape`` here."""
-        return (*shape[1:], shape[0]) if self.channels_last and len(shape) >= 2 else shape
 
     def torch_shape(self, keras_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape here (without batch) of a Keras tensor of shape ``keras_shape``."""
