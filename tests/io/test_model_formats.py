@@ -94,7 +94,7 @@ def test_what_cannot_be_loaded_is_refused_in_one_line(tmp_path):
     (tmp_path / "cut.keras").write_bytes(keras_zip.read_bytes()[:200])
     cases = [
         (lambda: load_model(tmp_path / "state.bin"), FileFormatError,
-         r"state\.bin' is not a TorchScript archive: it holds a pickle .* 'package\.module:factory'"),
+         r"state\.bin' is not a TorchScript archive \(it holds a torch\.save pickle .* 'package\.module:factory'"),
         (lambda: load_model(tmp_path / "module.pt"), FileFormatError, r"not unpickled because that runs arbitrary"),
         (lambda: load_model(tmp_path / "net.bin", weights=tmp_path / "state.bin"), ArgumentError,
          r"weights= is read only for a 'package\.module:factory' model or a Keras architecture"),

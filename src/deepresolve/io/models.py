@@ -79,10 +79,9 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     if kind in ("torch_pickle", "pickle"):
         # A pickled nn.Module is not loaded implicitly: unpickling runs arbitrary code.
         raise FileFormatError(
-            f"{str(path)!r} is not a TorchScript archive: it holds a pickle (torch.save of a module or a state dict), "
-            "which is not unpickled because that runs arbitrary code; save the model with "
-            "torch.jit.script(model).save(path), or give the architecture as 'package.module:factory' and this file "
-            "as weights"
+            f"{str(path)!r} is not a TorchScript archive (it holds a torch.save pickle of a module or a state dict, "
+            "not unpickled because that runs arbitrary code); save the model with torch.jit.script(model).save(path), "
+            "or give the architecture as 'package.module:factory' and this file as weights"
         )
     if kind == "torchscript" or (kind == "unknown" and path.suffix.lower() in (".pt", ".pth", ".ts")):
         try:
