@@ -88,11 +88,14 @@ def test_keras_layout_helpers_refuse_what_they_cannot_do():
     import torch
 
     from deepresolve.errors import ModelError
-    from deepresolve.io.keras import FromOneHot, Softmax2D, sequence_input
+    from deepresolve.io.keras import FromOneHot, sequence_input
+    from deepresolve.io.keras.modules import KerasSoftmax
 
     with pytest.raises(ArgumentError, match=r"^onehot: expected shape \(N, alphabet, length\), got \(4, 10\)$"):
         sequence_input(torch.nn.Identity(), torch.zeros(4, 10))
     with pytest.raises(ModelError, match=r"^model: expected a Keras input layout that takes sequences .*, got 'dense'$"):
         FromOneHot("dense")
-    with pytest.raises(ModelError, match=r"^softmax activation: expected an \(N, D\) tensor .*, got shape \(2, 3, 4\)$"):
-        Softmax2D()(torch.zeros(2, 3, 4))
+    # A Keras softmax runs over Keras's last axis, the channels of a feature map (fixed when the model is built,
+    # so that torch.fx can trace it); it used to refuse anything but an (N, D) tensor.
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(KerasSoftmax(dim=1)(x).sum(dim=1), torch.ones(2, 4))
