@@ -89,9 +89,12 @@ def usage_line(err: Exception, args: Sequence[str]) -> str:
         return f"{name}: expected a value, got none (see --help)"
     if isinstance(err, _usage.BadParameter) and param is not None:
         name = opts[0] if opts else str(getattr(param, "name", "argument")).upper()
-        given = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in opts), None)
-        if given is None:
-            given = next((a.split("=", 1)[1] for a in args if any(a.startswith(o + "=") for o in opts)), None)
+        given = None  # the last occurrence wins, as in the parser
+        for i, a in enumerate(args):
+            if a in opts and i + 1 < len(args):
+                given = args[i + 1]
+            elif any(a.startswith(o + "=") for o in opts):
+                given = a.split("=", 1)[1]
         expected = _expected(param)
         if given is not None and expected:
             return f"{name}: expected {expected}, got {given!r}"
@@ -122,7 +125,8 @@ MODEL_HELP = ("The model: a TorchScript file (.pt/.ts), a Keras model (1.x folde
 # Options that several commands share (one definition each).
 MODEL_ARGUMENT = typer.Argument(..., help=MODEL_HELP)
 LAYER_OPTION = typer.Option(..., help="Layer name (see `deepresolve layers`).")
-INPUT_SHAPE_OPTION = typer.Option(..., "--input-shape", help="Input shape without the batch axis, e.g. 4,1000.")
+INPUT_SHAPE_OPTION = typer.Option(None, "--input-shape", help="Input shape without the batch axis, e.g. 4,1000 "
+                                   "(default: the shape the model file records, e.g. a Keras file's).")
 WEIGHTS_OPTION = typer.Option(None, help="State-dict file for a 'module:factory' model.")
 ARCHITECTURE_OPTION = typer.Option(None, help="MODEL is a published port's state dict: deepsea (Kipoi "
                                               "deepsea_cpu.pth), beluga or basset.")
@@ -139,9 +143,10 @@ def _ascent_help(name: str) -> str:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """'4,1000' -> (4, 1000)."""
+    """'4,1000' -> (4, 1000); every size given (``4x``, ``4,,1000`` are refused)."""
+    parts = text.replace("x", ",").split(",")
     try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        shape = tuple(int(v) for v in parts)
     except ValueError:
         shape = ()
     if not shape or any(v <= 0 for v in shape):
@@ -213,6 +218,19 @@ def _inputs(path: Path | None) -> np.ndarray | None:
     return None if path is None else load_inputs(path)
 
 
+def _input_shape(text: str | None, net: torch.nn.Module) -> tuple[int, ...]:
+    """``--input-shape`` as given (checked against the layout the model file records), or the recorded shape."""
+    from .io.keras import check_input_shape
+
+    if text is None:
+        recorded = getattr(net, "input_shape", None)
+        if recorded is None or any(v is None for v in recorded):
+            raise ArgumentError("--input-shape: expected the model's input shape without the batch axis, e.g. 4,1000 "
+                                "(the model file records none), got none")
+        return tuple(int(v) for v in recorded)
+    return check_input_shape(net, parse_shape(text), "--input-shape")
+
+
 def _n_outputs(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
     """The model's number of outputs, from one forward pass on zeros (which also checks that the shape fits)."""
     from ._model import forward
@@ -241,13 +259,16 @@ def print_table(result, top: int = 5) -> None:
 
 @app.command()
 def layers(model: str = MODEL_ARGUMENT,
-           input_shape: str = INPUT_SHAPE_OPTION,
+           input_shape: Optional[str] = INPUT_SHAPE_OPTION,
            weights: Optional[Path] = WEIGHTS_OPTION,
            architecture: Optional[str] = ARCHITECTURE_OPTION) -> None:
     """List the layers of a model with their output shapes, to choose --layer."""
     from .split import list_layers
-    shape = parse_shape(input_shape)
+
+    if input_shape is not None:
+        parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
     net = _model(model, weights, architecture)
+    shape = _input_shape(input_shape, net)
     table = Table(title="layers (H = a layer's output; use --at input for its input)")
     for col in ("name", "type", "output shape (K, W...)"):
         table.add_column(col)
@@ -259,7 +280,7 @@ def layers(model: str = MODEL_ARGUMENT,
 @app.command()
 def run(model: str = MODEL_ARGUMENT,
         layer: str = LAYER_OPTION,
-        input_shape: str = INPUT_SHAPE_OPTION,
+        input_shape: Optional[str] = INPUT_SHAPE_OPTION,
         out: Path = typer.Option(..., help="Output folder: result.h5, summary.tsv, channels.tsv."),
         weights: Optional[Path] = WEIGHTS_OPTION,
         architecture: Optional[str] = ARCHITECTURE_OPTION,
@@ -302,7 +323,8 @@ def run(model: str = MODEL_ARGUMENT,
 
     out = _out_folder(out)
     _check_cluster_options(workers, scheduler)
-    shape = parse_shape(input_shape)
+    if input_shape is not None:
+        parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
     l2_value: float | str = l2
     if l2 not in ("auto", "gradient", "prior", "norm"):
         try:
@@ -313,23 +335,25 @@ def run(model: str = MODEL_ARGUMENT,
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
     net = _model(model, weights, architecture)
+    shape = _input_shape(input_shape, net)
     chosen = parse_classes(classes, _n_outputs(net, shape))
-    with _cluster(workers, scheduler) as client:
+    names = names if names is not None else getattr(net, "output_names", None)
+    with _output(out), _cluster(workers, scheduler) as client:
         result = resolve(net, layer, input_shape=shape, classes=chosen, restarts=restarts, l2=l2_value, steps=steps,
                          tol=tol, lr=lr, seed=seed, device=device, batch_size=batch_size, optimizer=optimizer, at=at,
                          precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
                          inputs=inputs_array, class_names=names, checkpoint=out / "checkpoint",
                          checkpoint_every=checkpoint_every, progress=True, interactions=interactions, client=client,
                          keep_fims=keep_fims)
-    result.save(out / "result.h5")
-    write_tsv(result.table(top=10), out / "summary.tsv")
-    write_tsv(channels_long(result), out / "channels.tsv")
-    written = ["result.h5", "summary.tsv", "channels.tsv"]
-    if result.interactions is not None:
-        write_tsv(pairs_long(result.interactions), out / "interactions.tsv")
-        written.append("interactions.tsv")
-    if keep_fims:  # the result holds every row now; without the FIMs, the store is where the maps are
-        shutil.rmtree(out / "checkpoint", ignore_errors=True)
+        result.save(out / "result.h5")
+        write_tsv(result.table(top=10), out / "summary.tsv")
+        write_tsv(channels_long(result), out / "channels.tsv")
+        written = ["result.h5", "summary.tsv", "channels.tsv"]
+        if result.interactions is not None:
+            write_tsv(pairs_long(result.interactions), out / "interactions.tsv")
+            written.append("interactions.tsv")
+        if keep_fims:  # the result holds every row now; without the FIMs, the store is where the maps are
+            shutil.rmtree(out / "checkpoint", ignore_errors=True)
     print_table(result)
     console.print(f"wrote {', '.join(written)} to {out}")
 
@@ -366,7 +390,7 @@ def _cluster(workers: int | None, scheduler: str | None) -> Iterator[object]:
 def interactions_command(
         model: str = MODEL_ARGUMENT,
         layer: str = LAYER_OPTION,
-        input_shape: str = INPUT_SHAPE_OPTION,
+        input_shape: Optional[str] = INPUT_SHAPE_OPTION,
         out: Path = typer.Option(..., help="Output folder: interactions.h5 and interactions.tsv."),
         weights: Optional[Path] = WEIGHTS_OPTION,
         architecture: Optional[str] = ARCHITECTURE_OPTION,
@@ -396,12 +420,15 @@ def interactions_command(
     from .results import pairs_long, write_tsv
 
     out = _out_folder(out)
-    shape = parse_shape(input_shape)
+    if input_shape is not None:
+        parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
     net = _model(model, weights, architecture)
+    shape = _input_shape(input_shape, net)
     n_outputs = _n_outputs(net, shape)
     chosen = parse_classes(classes, n_outputs)
+    names = names if names is not None else getattr(net, "output_names", None)
     labels = name_classes(names, chosen or list(range(n_outputs)), n_outputs)
     with _output(out):
         ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
