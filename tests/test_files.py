@@ -63,3 +63,24 @@ def test_write_atomic_leaves_the_old_file_when_the_writer_fails(tmp_path):
         write_atomic(path, fail)
     assert path.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["table.tsv"]
+
+
+def test_resolve_refuses_a_checkpoint_folder_that_a_live_run_holds(tmp_path):
+    import torch
+    from torch import nn
+
+    import deepresolve as dr
+
+    ck = tmp_path / "ck"
+    proc = _holder(ck)
+    try:
+        model = nn.Sequential(nn.Conv1d(4, 3, 5), nn.ReLU(), nn.Flatten(), nn.Linear(48, 2))
+        with pytest.raises(CheckpointError, match=rf"^checkpoint: expected a folder no other run is writing, got .*ck', "
+                                                  rf"which a running deepresolve \(process {proc.pid}\) holds"):
+            dr.resolve(model, "1", input_shape=(4, 20), restarts=2, l2=1.0, checkpoint=ck)
+    finally:
+        proc.kill()
+        proc.wait()
+    torch.manual_seed(0)
+    res = dr.resolve(model, "1", input_shape=(4, 20), restarts=2, l2=1.0, checkpoint=ck)  # freed by the kill
+    assert res.fivs.shape == (2, 2, 3) and not (ck / ".lock").exists()

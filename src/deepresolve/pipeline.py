@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import time
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,6 +20,7 @@ from torch import nn
 
 from ._checks import check_choice, check_classes, check_float, renamed_arguments
 from ._checks import class_names as name_classes
+from ._files import exclusive
 from ._model import check_device, model_fingerprint
 from ._provenance import package_versions
 from .ascent import ASCENT_OPTIONS, Optimizer, check_ascent_options, feature_ascent, row_fivs
@@ -237,48 +239,51 @@ def resolve(
                        **{name: value for name, value in ascent_kwargs.items() if name in ASCENT_OPTIONS}}
 
     C, T = len(chosen), restarts
-    store = skip = None
-    if checkpoint is not None:
-        # Everything that determines the rows; not batch_size or device, which must not change results. The
-        # ascent's settings go under the keys, and to the digits, of ASCENT_OPTIONS (stores of earlier versions
-        # resume).
-        settings = {"model": model_fingerprint(head), "layer": layer, "at": at, "logits": logits,
-                    "head_given": head is not None, "classes": chosen, **run_settings(ascent_settings),
-                    "feature_shape": list(feature_shape),
-                    "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
-        store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
-        skip = store.finished(reduce=None if keep_fims else row_fivs)
+    # The checkpoint folder is held by this run alone (a second run on it is refused) until its last rows are written.
+    with ExitStack() as held:
+        store = skip = None
+        if checkpoint is not None:
+            held.enter_context(exclusive(checkpoint, "checkpoint"))
+            # Everything that determines the rows; not batch_size or device, which must not change results. The
+            # ascent's settings go under the keys, and to the digits, of ASCENT_OPTIONS (stores of earlier versions
+            # resume).
+            settings = {"model": model_fingerprint(head), "layer": layer, "at": at, "logits": logits,
+                        "head_given": head is not None, "classes": chosen, **run_settings(ascent_settings),
+                        "feature_shape": list(feature_shape),
+                        "center": None if center is None else hashlib.sha256(center.numpy().tobytes()).hexdigest()}
+            store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
+            skip = store.finished(reduce=None if keep_fims else row_fivs)
 
-    bar = None
-    if progress:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(), TextColumn("(class, restart) pairs"),
-                       TimeElapsedColumn(), TimeRemainingColumn())
-        bar.start()
-        task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))
-    run_ascent = feature_ascent
-    if client is not None:  # chunks of classes on the cluster, each written to the store as it completes
-        run_ascent = partial(client_ascent, client, flush=store.flush if store else None)
-        ascent_kwargs["device"] = device  # None: each worker picks its own
-    try:
-        out = run_ascent(
-            head, feature_shape, chosen, restarts, l2, skip=skip,
-            on_done=store.add if store else None,
-            progress=(lambda n: bar.advance(task, n)) if bar else None, keep_fims=keep_fims,
-            **ascent_kwargs,
-        )
-    finally:
-        if store:
-            store.flush()
-        if bar:
-            bar.stop()
+        bar = None
+        if progress:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(), TextColumn("(class, restart) pairs"),
+                           TimeElapsedColumn(), TimeRemainingColumn())
+            bar.start()
+            task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))
+        run_ascent = feature_ascent
+        if client is not None:  # chunks of classes on the cluster, each written to the store as it completes
+            run_ascent = partial(client_ascent, client, flush=store.flush if store else None)
+            ascent_kwargs["device"] = device  # None: each worker picks its own
+        try:
+            out = run_ascent(
+                head, feature_shape, chosen, restarts, l2, skip=skip,
+                on_done=store.add if store else None,
+                progress=(lambda n: bar.advance(task, n)) if bar else None, keep_fims=keep_fims,
+                **ascent_kwargs,
+            )
+        finally:
+            if store:
+                store.flush()
+            if bar:
+                bar.stop()
 
     fims = None if out.fims is None else out.fims.reshape(C, T, K, -1).numpy().astype(np.float32, copy=False)
     summary = summarize_fivs(out.fivs, out.scores, seed=seed, inconsistency=inconsistency)
