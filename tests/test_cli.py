@@ -136,7 +136,7 @@ MISTAKES = [
     (RUN + ["--steps", "0"], "steps: expected an integer >= 1, got 0"),
     (RUN + ["--tol", "-1"], r"tol: expected a finite number >= 0.0, got -1.0"),
     (RUN + ["--device", "cuda:9"], "device: expected a device this machine has, got 'cuda:9'"),
-    (RUN + ["--class-names", "{dir}/names2.txt"], "class_names: expected one name per output .3. or per selected"),
+    (RUN + ["--class-names", "{dir}/names2.txt"], "--class-names: expected one name per output .3. or per selected"),
     (RUN + ["--class-names", "{dir}/nope.txt"], "--class-names: expected a text file, got .* which does not exist"),
     (RUN + ["--weights", "{dir}/w.pt"], "weights= is read only for a 'package.module:factory' model"),
     ([a if a != "{m}" else "{dir}/nope.pt" for a in RUN], "model: expected an existing file/folder .* does not exist"),

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except DeepResolveError as err:
         if debug:
             raise
-        _fail(str(err))
+        _fail(as_option(str(err), args))
     except OSError as err:
         if debug or err.errno not in _WRITE_FAULTS:
             raise
@@ -113,6 +113,22 @@ def _expected(param: object) -> str | None:
     if annotation is None:  # older typer: a click parameter type
         annotation = getattr(getattr(param, "type", None), "name", None)
     return _TYPE_NAMES.get(annotation)
+
+def as_option(message: str, args: Sequence[str]) -> str:
+    """A library message that starts with a keyword argument's name (``"seed: ..."``) names the command's option
+    instead (``"--seed: ..."``), so the user reads what they typed."""
+    name, sep, rest = message.partition(":")
+    if not sep or not name.isidentifier():
+        return message
+    from typer.main import get_command
+
+    commands = getattr(get_command(app), "commands", {})
+    command = next((commands[a] for a in args if a in commands), None)
+    option = "--" + name.replace("_", "-")
+    if command is not None and any(option in (getattr(p, "opts", None) or []) for p in command.params):
+        return option + sep + rest
+    return message
+
 
 def _fail(message: str) -> None:
     print(f"deepresolve: error: {' '.join(message.split())}", file=sys.stderr)

@@ -41,6 +41,7 @@ from torch import nn
 
 from ..errors import ArgumentError, FileFormatError, MissingFileError
 from .deepsea import feature_table
+from .formats import sniff
 
 #: The architectures :func:`load_architecture` knows.
 ARCHITECTURES = ("deepsea", "beluga", "basset")
@@ -213,6 +214,9 @@ def basset() -> nn.Sequential:
 def _read_state_dict(path: Path, architecture: str) -> dict[str, torch.Tensor]:
     if not path.exists():
         raise MissingFileError(f"{architecture} weights: {str(path)!r} does not exist")
+    if sniff(path) == "torchscript":
+        raise FileFormatError(f"{architecture} weights: expected the port's state dict (torch.save(model."
+                              f"state_dict())), got the TorchScript model {str(path)!r}; load it without --architecture")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickled whole model or not a torch file at all: say what is needed
