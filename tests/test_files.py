@@ -84,3 +84,21 @@ def test_resolve_refuses_a_checkpoint_folder_that_a_live_run_holds(tmp_path):
     torch.manual_seed(0)
     res = dr.resolve(model, "1", input_shape=(4, 20), restarts=2, l2=1.0, checkpoint=ck)  # freed by the kill
     assert res.fivs.shape == (2, 2, 3) and not (ck / ".lock").exists()
+
+
+def test_a_checkpoint_without_the_space_its_maps_need_is_refused_before_any_work(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from torch import nn
+
+    import deepresolve as dr
+    import deepresolve._files as files
+    from deepresolve.errors import ArgumentError
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 100, 100))
+    model = nn.Sequential(nn.Conv1d(4, 3, 5), nn.ReLU(), nn.Flatten(), nn.Linear(48, 2))
+    with pytest.raises(ArgumentError, match=r"^checkpoint: expected a folder with at least 768 bytes free for the "
+                                            r"run's maps, got .*ck' with 100 bytes free"):
+        dr.resolve(model, "1", input_shape=(4, 20), restarts=2, l2=1.0, checkpoint=tmp_path / "ck")
+    assert not (tmp_path / "ck").exists()

@@ -9,6 +9,7 @@ place. A rename is atomic, so a ``kill -9`` at any instant leaves either the old
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,3 +129,23 @@ def _lock(lock: Path, argument: str) -> int:
             os.write(fd, str(os.getpid()).encode())
             return fd
         os.close(fd)
+
+
+def check_free_space(folder: str | Path, needed: int, argument: str, what: str) -> None:
+    """Refuse, before any work, a folder whose file system has less free space than ``needed`` bytes.
+
+    ``what`` says what will be written (e.g. "the run store's maps"). The estimate is a floor: a run that passes
+    can still fill a disk that others are filling too, which then ends in one OSError naming the file.
+    """
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ArgumentError(f"{argument}: expected a folder with at least {_size(needed)} free for {what}, got "
+                            f"{str(folder)!r} with {_size(free)} free; free some space or choose another folder")
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

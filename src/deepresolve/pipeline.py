@@ -20,7 +20,7 @@ from torch import nn
 
 from ._checks import check_choice, check_classes, check_float, renamed_arguments
 from ._checks import class_names as name_classes
-from ._files import exclusive
+from ._files import check_free_space, exclusive
 from ._model import check_device, model_fingerprint
 from ._provenance import package_versions
 from .ascent import ASCENT_OPTIONS, Optimizer, check_ascent_options, feature_ascent, row_fivs
@@ -244,6 +244,8 @@ def resolve(
         store = skip = None
         if checkpoint is not None:
             held.enter_context(exclusive(checkpoint, "checkpoint"))
+            # every row's map reaches the store (float32), whatever keep_fims says
+            check_free_space(checkpoint, C * T * int(np.prod(feature_shape)) * 4, "checkpoint", "the run's maps")
             # Everything that determines the rows; not batch_size or device, which must not change results. The
             # ascent's settings go under the keys, and to the digits, of ASCENT_OPTIONS (stores of earlier versions
             # resume).
