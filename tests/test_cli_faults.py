@@ -148,3 +148,14 @@ def test_usage_errors_are_one_line(model_file, tmp_path):
     line = _one_line(_cli(["demo", "--seed", "-1", "--out", str(tmp_path / "d")]))
     assert "--seed: expected an integer >= 0, got -1" in line
     assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("name", ["motifs", "demo", "report"])
+def test_a_full_disk_is_one_line_for_every_writing_command(tmp_path, model_file, name):
+    if name == "report":
+        dr.resolve(_model(), "2", input_shape=(4, 20), restarts=2, l2=1.0).save(tmp_path / "r.h5")
+        args = ["report", str(tmp_path / "r.h5"), "--out", str(tmp_path / "rep" / "report.html")]
+    else:
+        args = _args(name, model_file, tmp_path / "out")
+    line = _one_line(_cli(args, fsize=1500))
+    assert "File too large while writing" in line
