@@ -64,8 +64,9 @@ different batch shapes (BLAS picks its blocking by shape), and a row stops on a 
 difference can end a row a few steps earlier or later where the objective is nearly flat (on ReLU kinks).
 Results therefore depend on ``batch_size`` -- and on which rows share a batch (class subset, resumed run) --
 within this tolerance: **final objectives within 1e-3 relative ("bundle": 1e-2, measured up to 7.5e-3 on a
-trained TF model at batch size 1, where its rows stop at nearby points of a flat ridge); FIVs (the spatial means of the
-FIMs) within 5e-2 x the class's largest |FIV|; so every FIV larger than 10 % of its class's largest keeps its sign**.
+trained TF model at batch size 1, where its rows stop at nearby points of a flat ridge); FIVs (the spatial means
+of the FIMs) within 5e-2 x the class's largest |FIV|; so every FIV larger than 10 % of its class's largest keeps
+its sign**.
 Single FIM entries along flat directions can move more, and step counts by a few. The tests check the statement
 for batch_size 1, 5 and the default, for all three optimisers; measured margins are in ``docs/ascent_figures.md``.
 """
