@@ -328,7 +328,7 @@ def run(model: str = MODEL_ARGUMENT,
                                           "context second differences, see `deepresolve interactions`); saved in "
                                           "result.h5, top pair per class in summary.tsv, every pair in interactions.tsv."),
         workers: Optional[int] = typer.Option(None, help="Compute on a Dask cluster of N worker processes started on "
-                                                         "this machine (they share its cores)."),
+                                                         "the local machine (they share its cores)."),
         scheduler: Optional[str] = typer.Option(None, help="Compute on a running Dask cluster, e.g. tcp://host:8786 "
                                                            "(see the README, 'More than one machine')."),
         ) -> None:
@@ -377,7 +377,7 @@ def run(model: str = MODEL_ARGUMENT,
 def _check_cluster_options(workers: int | None, scheduler: str | None) -> None:
     """``--workers`` and ``--scheduler`` checked before anything is loaded or started."""
     if workers is not None and scheduler is not None:
-        raise ArgumentError(f"--workers, --scheduler: expected at most one (--workers starts a cluster on this machine, "
+        raise ArgumentError(f"--workers, --scheduler: expected at most one (--workers starts a local cluster, "
                             f"--scheduler uses a running one), got --workers {workers} and --scheduler {scheduler}")
     if workers is not None and workers < 1:
         raise ArgumentError(f"--workers: expected an integer >= 1, got {workers}")

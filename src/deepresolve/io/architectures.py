@@ -265,7 +265,7 @@ def load_architecture(path: str | Path, architecture: str, *, rc_average: bool =
         The single-strand model is then ``model.strand``; DeepResolve should analyse that one.
     features : path, optional
         DeepSEA only: a table of the 919 outputs (see :func:`deepsea_class_names`) whose names become
-        ``model.class_names`` (e.g. ``../shared/data/deepsea/deepsea919_features.tsv``). Default: no names.
+        ``model.class_names`` (e.g. DeepSEA's ``deepsea919_features.tsv``). Default: no names.
 
     Returns
     -------
