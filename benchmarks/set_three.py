@@ -93,8 +93,8 @@ def run_seed(seed: int, data, design, args) -> dict:
     out = args.out / f"seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = zoo.deepsea(n_outputs=data.y.shape[1], length=data.x.shape[2], hidden=args.hidden, filters=tuple(args.filters),
-                        batch_norm=True)
+    model = zoo.deepsea(n_outputs=data.y.shape[1], length=data.x.shape[2], hidden=args.hidden,
+                        filters=tuple(args.filters), batch_norm=True)
     weights = out / "model.pt"
     start = time.perf_counter()
     if weights.exists():

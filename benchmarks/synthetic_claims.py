@@ -232,7 +232,8 @@ def main(argv=None) -> int:
                 for method in ("saliency", "gradient_x_input", "deeplift", "deeplift_shuffle"):
                     vals = [v for v in row[method].values() if v is not None]
                     same = len({np.sign(v) for v in vals}) == 1
-                    print(f"    {method:18s}", {k: (None if v is None else round(v, 3)) for k, v in row[method].items()},
+                    print(f"    {method:18s}",
+                          {k: (None if v is None else round(v, 3)) for k, v in row[method].items()},
                           "all one sign" if same else "mixed signs")
 
     if "2" in args.sets:
@@ -243,8 +244,8 @@ def main(argv=None) -> int:
                 m, auc = get_model(args.out, "2", regime, seed, cfg, d2)
                 models2[(regime, seed)] = (m, d2.x[:200], d2.y)
                 report["auc"][f"set2 {regime} s{seed}"] = auc
-                print(f"set II {regime} seed {seed}: test AUC {np.round(auc, 4).tolist()} (paper 0.968 0.967 0.979 0.994)",
-                      flush=True)
+                print(f"set II {regime} seed {seed}: test AUC {np.round(auc, 4).tolist()} "
+                      f"(paper 0.968 0.967 0.979 0.994)", flush=True)
         if args.stage == "all":
             for regime in args.regimes:
                 rows = {}

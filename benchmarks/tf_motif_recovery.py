@@ -64,8 +64,8 @@ import numpy as np
 import pandas as pd
 
 #: lambda settings of the sweep: (method name, resolve's l2); the first is resolve's default
-SWEEP = (("DeepResolve", "auto"), ("DeepResolve l2=prior", "prior"), ("DeepResolve l2=norm", "norm"), ("DeepResolve l2=0.1", 0.1),
-         ("DeepResolve l2=1", 1.0), ("DeepResolve l2=3", 3.0), ("DeepResolve l2=10", 10.0))
+SWEEP = (("DeepResolve", "auto"), ("DeepResolve l2=prior", "prior"), ("DeepResolve l2=norm", "norm"),
+         ("DeepResolve l2=0.1", 0.1), ("DeepResolve l2=1", 1.0), ("DeepResolve l2=3", 3.0), ("DeepResolve l2=10", 10.0))
 RANKED = (*(m for m, _ in SWEEP), "authors", "saliency", "gradient_x_input", "deeplift")
 METHODS = (*RANKED, "enhanced DeepMotif", "chance")
 BASELINES = ("authors", "saliency", "gradient_x_input", "deeplift")
@@ -150,7 +150,8 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
     if authors is not None:
         scores["authors"] = np.asarray(authors, dtype=float)
     for method in ("saliency", "gradient_x_input", "deeplift"):
-        scores[method] = layer_attribution(model, LAYER, positives, method=method, cls=0).mean(axis=0).reshape(K, -1).mean(axis=1)
+        scores[method] = (layer_attribution(model, LAYER, positives, method=method, cls=0)
+                          .mean(axis=0).reshape(K, -1).mean(axis=1))
 
     dm_pwms, dm_info = deepmotif(model, 0, length=pool.shape[2], n_starts=100, width=25, n_best=5, seed=seed)
     dm_tt = tomtom_matches(list(dm_pwms), targets, names=[str(i) for i in range(len(dm_pwms))], n_jobs=1)
@@ -255,7 +256,8 @@ def summarize(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return table, pd.DataFrame(tests)
 
 
-def fig5(filters: pd.DataFrame, rankings: tuple[str, ...] = ("DeepResolve", "authors"), path: Path | None = None) -> pd.DataFrame:
+def fig5(filters: pd.DataFrame, rankings: tuple[str, ...] = ("DeepResolve", "authors"),
+         path: Path | None = None) -> pd.DataFrame:
     """The paper's Fig. 5: filters grouped by OFIV rank (4 groups of 4 ranks); activation and Tomtom p-value per group.
 
     Parameters
@@ -292,8 +294,10 @@ def fig5(filters: pd.DataFrame, rankings: tuple[str, ...] = ("DeepResolve", "aut
         for g, part in sub.groupby("group"):
             groups[(ranking, g)] = part
             rows.append({"ranking": ranking, "group": f"ranks {4 * g - 3}-{4 * g}", "filters": len(part),
-                         "pos_median": part.activation_positive_norm.median(), "pos_mean": part.activation_positive_norm.mean(),
-                         "neg_median": part.activation_negative_norm.median(), "neg_mean": part.activation_negative_norm.mean(),
+                         "pos_median": part.activation_positive_norm.median(),
+                         "pos_mean": part.activation_positive_norm.mean(),
+                         "neg_median": part.activation_negative_norm.median(),
+                         "neg_mean": part.activation_negative_norm.mean(),
                          "p_median": part.p_factor.median(), "frac_p<0.05": float((part.p_factor < 0.05).mean())})
     table = pd.DataFrame(rows)
     if path is not None and groups:
@@ -311,7 +315,8 @@ def fig5(filters: pd.DataFrame, rankings: tuple[str, ...] = ("DeepResolve", "aut
             for ax, values, title in zip(axes[i], (
                     [p.activation_positive_norm for p in parts], [p.activation_negative_norm for p in parts],
                     [-np.log10(p.p_factor.clip(lower=1e-12)) for p in parts]),
-                    ("positive activation (normalised)", "negative activation (normalised)", "-log10 Tomtom p (factor motif)")):
+                    ("positive activation (normalised)", "negative activation (normalised)",
+                     "-log10 Tomtom p (factor motif)")):
                 ax.boxplot(values, tick_labels=labels, showfliers=False)
                 ax.set_title(f"{ranking}: {title}", fontsize=9)
                 ax.set_xlabel("OFIV rank group")
@@ -338,7 +343,8 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", required=True, type=Path, help="folder of the authors' model folders (e.g. tf422/)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N model folders (sorted by name)")
     parser.add_argument("--jaspar", default="JASPAR2016", help="pyjaspar release (CORE vertebrates)")
@@ -392,8 +398,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.workers} workers, {args.jaspar}, pool {args.pool})", flush=True)
     started = time.time()
     failures = []
-    jobs = [(str(f), args.jaspar, str(pool_path), str(args.out), args.restarts, args.seed, authors.get(f.name), args.fig5_n)
-            for f in todo]
+    jobs = [(str(f), args.jaspar, str(pool_path), str(args.out), args.restarts, args.seed, authors.get(f.name),
+             args.fig5_n) for f in todo]
     if args.workers == 1:
         for i, job in enumerate(jobs, 1):
             try:
@@ -427,8 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     lam = pd.concat(frames).query("method in @SWEEP_POLICIES").groupby("method").l2.describe()
     print("lambda chosen per model by the policies:")
     print(lam[["min", "25%", "50%", "75%", "max"]].to_string(float_format=lambda v: f"{v:.3g}"))
-    filters = pd.concat([pd.read_csv(p.with_name(p.name[:-4] + ".filters.tsv"), sep="\t") for p in done_paths if p.exists()],
-                        ignore_index=True)
+    filters = pd.concat([pd.read_csv(p.with_name(p.name[:-4] + ".filters.tsv"), sep="\t")
+                         for p in done_paths if p.exists()], ignore_index=True)
     f5 = fig5(filters, path=args.out / "fig5.png")
     _write_atomic(f5, args.out / "fig5.tsv")
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -1,4 +1,5 @@
-"""Builders shared by the tests: the one fake-:class:`~deepresolve.results.Result` factory, Keras 0.x, 1.2 and 2 files."""
+"""Builders shared by the tests: the one fake-:class:`~deepresolve.results.Result` factory, Keras 0.x, 1.2 and 2
+files."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def make_result(C: int = 4, T: int = 6, K: int = 16, W: int = 3, *, S: int = 40,
 
 def write_keras(folder: Path, layers: list[dict], weights: dict[str, list[np.ndarray]], stem: str = "model") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stem}.json").write_text(json.dumps({"class_name": "Sequential", "keras_version": "1.2.0", "config": layers}))
+    (folder / f"{stem}.json").write_text(
+        json.dumps({"class_name": "Sequential", "keras_version": "1.2.0", "config": layers}))
     with h5py.File(folder / f"{stem}.h5", "w") as f:
         g = f.create_group("model_weights")
         names = [l["config"]["name"] for l in layers]
@@ -105,7 +107,8 @@ def write_keras2(path: Path, layers: list[dict], weights: dict[str, dict[str, np
 
 
 def write_keras0(folder: Path, layers: list[dict], weights: dict[int, list[np.ndarray]], stem: str = "model") -> Path:
-    """Keras 0.x files: ``{"name": "Sequential", "layers": [{"name": <class>, ...}]}`` json + ``layer_{i}/param_{j}`` h5.
+    """Keras 0.x files: ``{"name": "Sequential", "layers": [{"name": <class>, ...}]}`` json +
+    ``layer_{i}/param_{j}`` h5.
 
     ``layers`` are dicts of the layer's parameters with ``"name"`` the class; ``weights`` maps a layer's index to its
     arrays.

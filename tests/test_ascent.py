@@ -71,7 +71,10 @@ def test_seeded_starts_do_not_depend_on_batching_or_class_subset():
     # the starts are exactly equal; the results within the stated tolerance (rounding depends on the batch)
     rows = [(k, t) for k in range(4) for t in range(5)]
     np.testing.assert_array_equal(initial_maps(rows, (6,), 7, 1.0)[10:], initial_maps(rows[10:], (6,), 7, 1.0))
-    obj = lambda r: r.scores - 0.3 * (r.fims.astype(np.float64) ** 2).sum(axis=(2, 3))
+
+    def obj(r):  # the ascent's objective: the class score minus the l2 penalty
+        return r.scores - 0.3 * (r.fims.astype(np.float64) ** 2).sum(axis=(2, 3))
+
     assert_within_batching_tolerance(a.fims, b.fims, obj(a), obj(b))
     assert_within_batching_tolerance(a.fims[2:], c.fims, obj(a)[2:], obj(c))
     d = dr.resolve(model, "0", input_shape=(6,), restarts=5, l2=0.3, seed=8)
@@ -121,7 +124,10 @@ def test_matched_steps_need_far_fewer_steps_than_the_paper_schedule():
     fast = dr.resolve(model, "0", input_shape=(20,), restarts=4, l2=1.0)
     slow = dr.resolve(model, "0", input_shape=(20,), restarts=4, l2=1.0, optimizer="paper", lr=0.01)
     assert fast.steps.mean() * 10 < slow.steps.mean()
-    obj = lambda r: r.scores - 1.0 * (r.fims.astype(np.float64) ** 2).sum(axis=(2, 3))
+
+    def obj(r):  # the ascent's objective: the class score minus the l2 penalty
+        return r.scores - 1.0 * (r.fims.astype(np.float64) ** 2).sum(axis=(2, 3))
+
     assert obj(fast).mean() >= obj(slow).mean() - 1e-3
 
 
@@ -130,10 +136,12 @@ def test_nonnegative_and_center_options(optimizer):
     model, lam = linear_model(), 1.0
     w = model[1].weight.detach().numpy()
     res = dr.resolve(model, "0", input_shape=(8,), restarts=2, l2=lam, nonnegative=True, optimizer=optimizer)
-    np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to(np.clip(w / 2, 0, None)[:, None], (3, 2, 8)), atol=1e-5)
+    np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to(np.clip(w / 2, 0, None)[:, None], (3, 2, 8)),
+                               atol=1e-5)
     center = torch.linspace(-1, 1, 8)
     res = dr.resolve(model, "0", input_shape=(8,), restarts=2, l2=lam, l2_center=center, optimizer=optimizer)
-    np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w / 2 + center.numpy())[:, None], (3, 2, 8)), atol=1e-5)
+    np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w / 2 + center.numpy())[:, None], (3, 2, 8)),
+                               atol=1e-5)
 
 
 def test_norm_l2_matches_the_real_feature_map_norm():
@@ -273,7 +281,8 @@ def test_bundle_cut_products_equal_the_direct_products_across_row_chunks():
     from deepresolve.ascent.optimizers import CHUNK, cut_products
     gen = torch.Generator().manual_seed(0)
     B, k, F = 2 * CHUNK + 3, 4, 50  # two full chunks and a partial one
-    cut_a, a0, best_u = torch.randn(B, k, F, generator=gen), torch.randn(B, F, generator=gen), torch.randn(B, F, generator=gen)
+    cut_a, a0, best_u = (torch.randn(B, k, F, generator=gen), torch.randn(B, F, generator=gen),
+                         torch.randn(B, F, generator=gen))
     got = cut_products(cut_a, a0, best_u).numpy()
     v = torch.cat([cut_a - a0[:, None], a0[:, None], best_u[:, None]], 1).double()
     np.testing.assert_allclose(got, (v @ v.transpose(1, 2)).numpy(), rtol=1e-5, atol=1e-4)

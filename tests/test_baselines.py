@@ -16,7 +16,8 @@ from deepresolve.paper.zoo import synthetic_cnn, tf_cnn
 
 def _linear(L=12, seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(OrderedDict([("flatten", nn.Flatten()), ("dense", nn.Linear(4 * L, 2)), ("sigmoid", nn.Sigmoid())]))
+    return nn.Sequential(OrderedDict([("flatten", nn.Flatten()), ("dense", nn.Linear(4 * L, 2)),
+                                      ("sigmoid", nn.Sigmoid())]))
 
 
 def _x(n=5, L=12, seed=0):
@@ -54,7 +55,8 @@ def _no_pool_cnn(L=100):
     torch.manual_seed(4)
     return nn.Sequential(OrderedDict([
         ("conv1", nn.Conv1d(4, 6, 5)), ("relu1", nn.ReLU()), ("flatten", nn.Flatten()),
-        ("dense1", nn.Linear(6 * (L - 4), 8)), ("relu2", nn.ReLU()), ("dense2", nn.Linear(8, 1)), ("sigmoid", nn.Sigmoid()),
+        ("dense1", nn.Linear(6 * (L - 4), 8)), ("relu2", nn.ReLU()),
+        ("dense2", nn.Linear(8, 1)), ("sigmoid", nn.Sigmoid()),
     ]))
 
 

@@ -13,7 +13,8 @@ runner = CliRunner()
 
 def tiny_model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv1d(4, 6, 5), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(6 * 4, 3), nn.Sigmoid())
+    return nn.Sequential(nn.Conv1d(4, 6, 5), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(6 * 4, 3),
+                         nn.Sigmoid())
 
 
 def factory():
@@ -71,8 +72,8 @@ def test_report_and_motifs_commands(tmp_path):
     out = runner.invoke(app, ["motifs", str(path), "--out", str(tmp_path / "motifs"), "--matches", "2"])
     assert out.exit_code == 0, out.output
     tsv = next((tmp_path / "motifs").glob("tomtom_*.tsv"))
-    out = runner.invoke(app, ["report", str(tmp_path / "r.h5"), "--out", str(tmp_path / "rep.html"), "--model", str(path),
-                              "--motifs", str(tsv)])
+    out = runner.invoke(app, ["report", str(tmp_path / "r.h5"), "--out", str(tmp_path / "rep.html"),
+                              "--model", str(path), "--motifs", str(tsv)])
     assert out.exit_code == 0, out.output
     html = (tmp_path / "rep.html").read_text()
     assert "class 2" in html and "data:image/png;base64" in html
@@ -122,7 +123,8 @@ def _files(tmp_path):
 RUN = ["run", "{m}", "--layer", "2", "--input-shape", "4,20", "--out", "{out}", "--restarts", "2"]
 MISTAKES = [
     (RUN + ["--classes", "5-2"], "--classes: expected ranges that run upwards"),
-    (RUN + ["--classes", "0-99999"], "--classes: expected output indices in 0-2 .the model has 3 outputs., got '0-99999'"),
+    (RUN + ["--classes", "0-99999"],
+     "--classes: expected output indices in 0-2 .the model has 3 outputs., got '0-99999'"),
     (RUN + ["--classes", "0-999999999"], "--classes: expected output indices in 0-2"),
     (RUN + ["--classes", "one"], "--classes: expected output indices and ranges like 0,3,10-12"),
     (RUN[:2] + ["--layer", "nosuch"] + RUN[4:], "layer='nosuch' is not a module of this model"),

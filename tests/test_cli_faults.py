@@ -142,7 +142,8 @@ def test_usage_errors_are_one_line(model_file, tmp_path):
     line = _one_line(_cli(_args("run", model_file, tmp_path / "o") + ["--restarts", "abc"]))
     assert line == "deepresolve: error: --restarts: expected an integer, got 'abc'"
     line = _one_line(_cli(_args("run", model_file, tmp_path / "o") + ["--restrts", "3"]))
-    assert line.endswith("--restrts: expected an option of this command, got an unknown option; did you mean --restarts?")
+    assert line.endswith("--restrts: expected an option of this command, got an unknown option; "
+                         "did you mean --restarts?")
     line = _one_line(_cli(["run"]))
     assert line == "deepresolve: error: MODEL: expected a value, got none (see --help)"
     line = _one_line(_cli(["demo", "--seed", "-1", "--out", str(tmp_path / "d")]))

@@ -1,5 +1,6 @@
 """resolve(client=...): a Dask cluster computes the rows in chunks of classes, equal to a local run within the batching
-tolerance of deepresolve.ascent, written to the run store chunk by chunk so that a rerun computes only what is missing."""
+tolerance of deepresolve.ascent, written to the run store chunk by chunk so that a rerun computes only what is
+missing."""
 
 import io
 
@@ -18,8 +19,8 @@ distributed = pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def client():
     """Two in-process workers, one thread each: the same scheduling as separate processes, without their start-up."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -30,7 +31,8 @@ def mlp(seed=0):
 
 def conv_model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv1d(4, 6, 5), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(6 * 4, 3), nn.Sigmoid())
+    return nn.Sequential(nn.Conv1d(4, 6, 5), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(6 * 4, 3),
+                         nn.Sigmoid())
 
 
 def scripted(model):
@@ -168,7 +170,8 @@ def test_bad_clients_and_cluster_options_are_refused_before_any_work(client, tmp
         connect()
     with pytest.raises(ArgumentError, match="workers: expected an integer >= 1, got 0"):
         connect(workers=0)
-    with pytest.raises(ArgumentError, match="scheduler: expected a running Dask scheduler at '::bad', could not connect"):
+    with pytest.raises(ArgumentError,
+                       match="scheduler: expected a running Dask scheduler at '::bad', could not connect"):
         connect(scheduler="::bad")
 
 
@@ -213,8 +216,8 @@ def test_workers_starts_a_local_cluster_of_processes(tmp_path, capsys):
     path = tmp_path / "m.pt"
     torch.jit.script(conv_model().eval()).save(str(path))
     with pytest.raises(SystemExit) as info:
-        main(["run", str(path), "--layer", "2", "--input-shape", "4,20", "--restarts", "3", "--out", str(tmp_path / "o"),
-              "--workers", "2"])
+        main(["run", str(path), "--layer", "2", "--input-shape", "4,20", "--restarts", "3",
+              "--out", str(tmp_path / "o"), "--workers", "2"])
     assert info.value.code == 0, capsys.readouterr().err
     local = dr.resolve(conv_model(), "2", input_shape=(4, 20), restarts=3)
     assert_within_batching_tolerance(dr.load(tmp_path / "o" / "result.h5"), local)

@@ -75,8 +75,9 @@ def test_resolve_refuses_a_checkpoint_folder_that_a_live_run_holds(tmp_path):
     proc = _holder(ck)
     try:
         model = nn.Sequential(nn.Conv1d(4, 3, 5), nn.ReLU(), nn.Flatten(), nn.Linear(48, 2))
-        with pytest.raises(CheckpointError, match=rf"^checkpoint: expected a folder no other run is writing, got .*ck', "
-                                                  rf"which a running deepresolve \(process {proc.pid}\) holds"):
+        with pytest.raises(CheckpointError, match=rf"^checkpoint: expected a folder no other run is writing, "
+                                                  rf"got .*ck', which a running deepresolve \(process {proc.pid}\) "
+                                                  rf"holds"):
             dr.resolve(model, "1", input_shape=(4, 20), restarts=2, l2=1.0, checkpoint=ck)
     finally:
         proc.kill()

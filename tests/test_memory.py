@@ -77,7 +77,8 @@ def test_summaries_from_fivs_equal_those_from_fims():
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     with pytest.raises(ArgumentError, match=r"^fivs: expected shape \(C, T, K\), got \(3, 6, 8, 5\)$"):
         summarize_fivs(fims, scores)
-    with pytest.raises(ArgumentError, match=r"^scores: expected shape \(C, T\) = \(3, 6\) to match fivs, got \(6, 3\)$"):
+    with pytest.raises(ArgumentError,
+                       match=r"^scores: expected shape \(C, T\) = \(3, 6\) to match fivs, got \(6, 3\)$"):
         summarize_fivs(fiv(fims), scores.T)
 
 
@@ -110,14 +111,16 @@ def test_cli_run_without_fims_keeps_the_maps_in_the_store(tmp_path):
 
     path = tmp_path / "m.pt"
     torch.jit.script(tiny_model().eval()).save(str(path))
-    args = ["run", str(path), "--layer", "2", "--input-shape", "4,20", "--restarts", "3", "--classes", "0,2", "--l2", "1"]
+    args = ["run", str(path), "--layer", "2", "--input-shape", "4,20", "--restarts", "3", "--classes", "0,2",
+            "--l2", "1"]
     lean = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "lean"), "--no-keep-fims"])
     kept = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "kept")])
     assert lean.exit_code == 0 and kept.exit_code == 0, lean.output + kept.output
     a, b = dr.load(tmp_path / "lean" / "result.h5"), dr.load(tmp_path / "kept" / "result.h5")
     assert a.fims is None and b.fims.shape == (2, 3, 6, 4)
     np.testing.assert_array_equal(a.ofiv, b.ofiv)
-    assert sorted((tmp_path / "lean" / "checkpoint").glob("chunk-*.npz")) and not (tmp_path / "kept" / "checkpoint").exists()
+    assert sorted((tmp_path / "lean" / "checkpoint").glob("chunk-*.npz"))
+    assert not (tmp_path / "kept" / "checkpoint").exists()
 
 
 def test_maps_of_a_class_read_back_from_the_store_equal_the_kept_ones(full, tmp_path):
@@ -151,7 +154,8 @@ def test_reading_maps_back_fails_clearly(full, tmp_path):
     # the store of another run (other classes): refused, naming what differs
     other = tmp_path / "other"
     dr.resolve(conv_model(), "2", classes=[0, 1], keep_fims=False, checkpoint=other, **RUN)
-    with pytest.raises(CheckpointError, match=r"written by another run \(classes: store \[0, 1\], result \[0, 1, 2, 3\]\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"written by another run \(classes: store \[0, 1\], result \[0, 1, 2, 3\]\)"):
         full.fims_of(0, checkpoint=other)
     # an unfinished store: the missing rows are named
     ck = tmp_path / "ck"

@@ -91,7 +91,8 @@ def test_prior_lambda_is_the_gaussian_fit_of_the_reference_maps():
     assert res.params["init_scale"] == pytest.approx(np.sqrt(v), rel=1e-6)
     assert res.params["l2_reference"] == "inputs (N=40)" and res.params["l2_reference_variance"] == pytest.approx(v)
     # linear head: the FIM is the closed-form optimum w / (2 lambda) = v w at the chosen lambda
-    np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w.numpy() * v)[:, None], (3, 2, 8)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(res.fims[..., 0], np.broadcast_to((w.numpy() * v)[:, None], (3, 2, 8)),
+                               rtol=1e-4, atol=1e-5)
     assert prior_l2(inputs + 100.0)[0] == pytest.approx(res.params["l2"], rel=1e-4)
     # the penalty's centre does not change the fitted curvature
     centred = dr.resolve(model, "0", restarts=2, inputs=inputs, l2="prior", l2_center="mean")

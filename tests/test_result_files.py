@@ -68,7 +68,8 @@ def test_another_file_kind_is_refused(tmp_path):
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as f:
         f["x"] = np.zeros(3)
-    with pytest.raises(FileFormatError, match="expected a deepresolve result file \\(format tag 'deepresolve-result-1'\\), got no format tag"):
+    with pytest.raises(FileFormatError, match="expected a deepresolve result file \\(format tag "
+                                              "'deepresolve-result-1'\\), got no format tag"):
         dr.load(path)
     text = tmp_path / "notes.h5"
     text.write_text(json.dumps({"a": 1}))

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from deepresolve.errors import ArgumentError, CheckpointError
 from deepresolve._model import model_fingerprint
+from deepresolve.errors import ArgumentError, CheckpointError
 from deepresolve.store import FinishedRows, RunStore
 
 SHAPE = (3, 2)

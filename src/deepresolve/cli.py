@@ -25,14 +25,16 @@ from .ascent import ASCENT_OPTIONS
 from .errors import ArgumentError, DeepResolveError, MissingFileError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="DeepResolve: which learned features drive each output of a genomic CNN, which interact "
-                       "non-additively, and which outputs share features - computed inside the network, no data needed.")
+                  help="DeepResolve: which learned features drive each output of a genomic CNN, which "
+                       "interact non-additively, and which outputs share features - computed inside the "
+                       "network, no data needed.")
 console = Console()
 
 
 @app.callback()
-def _global_options(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error (put it before "
-                                                                       "the command: deepresolve --debug run ...).")) -> None:
+def _global_options(debug: bool = typer.Option(False, "--debug",
+                                               help="Show the traceback of an error (put it before the command: "
+                                                    "deepresolve --debug run ...).")) -> None:
     """DeepResolve: which learned features drive each output of a genomic CNN, which interact non-additively, and
     which outputs share features - computed inside the network, no data needed."""
 
@@ -265,7 +267,8 @@ def print_table(result, top: int = 5) -> None:
         df["top pair"] = [f"{r['top pair']} {r['pair interaction']:+.2g} ({r['pair kind']}, p={r['pair p-value']:.2g})"
                           if r["top pair"] else "" for _, r in df.iterrows()]
         df = df.drop(columns=["pair interaction", "pair p-value", "pair kind"])
-    table = Table(title=f"DeepResolve: layer {result.layer_label!r}, {result.n_restarts} restarts, lambda = {result.params.get('l2'):.3g}")
+    table = Table(title=f"DeepResolve: layer {result.layer_label!r}, {result.n_restarts} restarts, "
+                        f"lambda = {result.params.get('l2'):.3g}")
     for col in df.columns:
         table.add_column(col, overflow="fold")
     for row in df.itertuples(index=False):
@@ -288,8 +291,8 @@ def layers(model: str = MODEL_ARGUMENT,
     table = Table(title="layers (H = a layer's output; use --at input for its input)")
     for col in ("name", "type", "output shape (K, W...)"):
         table.add_column(col)
-    for name, kind, shape in list_layers(net, input_shape=shape):
-        table.add_row(name, kind, str(shape))
+    for name, kind, output_shape in list_layers(net, input_shape=shape):
+        table.add_row(name, kind, str(output_shape))
     console.print(table)
 
 
@@ -314,19 +317,22 @@ def run(model: str = MODEL_ARGUMENT,
         l2_center: Optional[str] = typer.Option(None, help="'mean': pull H toward the mean real feature map."),
         nonnegative: bool = typer.Option(ASCENT_OPTIONS["nonnegative"].default, help=_ascent_help("nonnegative")),
         precision: str = typer.Option(ASCENT_OPTIONS["precision"].default, help=_ascent_help("precision")),
-        inconsistency: str = typer.Option("variance", help="IL: 'variance' (the paper) or 'sign' (its sign-disagreement part)."),
+        inconsistency: str = typer.Option("variance", help="IL: 'variance' (the paper) or 'sign' "
+                                                          "(its sign-disagreement part)."),
         class_names: Optional[Path] = CLASS_NAMES_OPTION,
         seed: int = typer.Option(0, help="Drives every random choice (restarts, mixture fits, reference sequences)."),
         device: Optional[str] = DEVICE_OPTION,
         batch_size: Optional[int] = typer.Option(None, help=_ascent_help("batch_size")),
-        checkpoint_every: float = typer.Option(5.0, help="Seconds between writes of finished rows to OUT/checkpoint/."),
+        checkpoint_every: float = typer.Option(5.0, help="Seconds between writes of finished rows to "
+                                                         "OUT/checkpoint/."),
         keep_fims: bool = typer.Option(True, "--keep-fims/--no-keep-fims",
-                                       help="Keep the FIMs in result.h5 (default). --no-keep-fims keeps only their FIVs "
-                                            "in memory and in result.h5 (memory O(C T K), not O(C T K W)); the full "
-                                            "maps then stay in OUT/checkpoint/ (chunk-*.npz: rows, fims)."),
-        interactions: bool = typer.Option(False, "--interactions", help="Also measure feature interactions (random-"
-                                          "context second differences, see `deepresolve interactions`); saved in "
-                                          "result.h5, top pair per class in summary.tsv, every pair in interactions.tsv."),
+                                       help="Keep the FIMs in result.h5 (default). --no-keep-fims keeps only their "
+                                            "FIVs in memory and in result.h5 (memory O(C T K), not O(C T K W)); the "
+                                            "full maps then stay in OUT/checkpoint/ (chunk-*.npz: rows, fims)."),
+        interactions: bool = typer.Option(False, "--interactions",
+                                          help="Also measure feature interactions (random-context second differences, "
+                                               "see `deepresolve interactions`); saved in result.h5, top pair per "
+                                               "class in summary.tsv, every pair in interactions.tsv."),
         workers: Optional[int] = typer.Option(None, help="Compute on a Dask cluster of N worker processes started on "
                                                          "the local machine (they share its cores)."),
         scheduler: Optional[str] = typer.Option(None, help="Compute on a running Dask cluster, e.g. tcp://host:8786 "
@@ -419,7 +425,8 @@ def interactions_command(
         motif_words: str = typer.Option("scan", help="Motif groups from the word scan of all k-mers ('scan') or "
                                                       "from the filters' own words ('filters')."),
         word_length: Optional[int] = typer.Option(None, help="k of the word scan (default 8 up to 200 bp, else 6)."),
-        scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' or 'logit'."),
+        scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' "
+                                               "or 'logit'."),
         inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs: backgrounds become their "
                                                          "dinucleotide shuffles instead of random sequences."),
         class_names: Optional[Path] = CLASS_NAMES_OPTION,
@@ -476,8 +483,10 @@ def motifs(model: str = MODEL_ARGUMENT,
            out: Path = typer.Option(..., help="Output folder: channels.meme and the Tomtom table."),
            weights: Optional[Path] = WEIGHTS_OPTION,
            architecture: Optional[str] = ARCHITECTURE_OPTION,
-           layer: Optional[str] = typer.Option(None, help="Deeper layer whose channels to visualise (default: first-layer filters)."),
-           inputs: Optional[Path] = typer.Option(None, help="One-hot sequences (.npy/.npz/FASTA) to start the channel ascent from; needed with --layer."),
+           layer: Optional[str] = typer.Option(None, help="Deeper layer whose channels to visualise (default: "
+                                                          "first-layer filters)."),
+           inputs: Optional[Path] = typer.Option(None, help="One-hot sequences (.npy/.npz/FASTA) to start the "
+                                                            "channel ascent from; needed with --layer."),
            jaspar: str = typer.Option("JASPAR2024", help="pyjaspar release (CORE vertebrates), e.g. JASPAR2016."),
            matches: int = typer.Option(5, help="JASPAR matches kept per channel.")) -> None:
     """Channels as sequence motifs (PWMs), written as MEME and matched against JASPAR with Tomtom."""
@@ -496,7 +505,8 @@ def motifs(model: str = MODEL_ARGUMENT,
 @app.command()
 def report(result: Path = typer.Argument(..., help="A result.h5 written by `deepresolve run` or Result.save."),
            out: Path = typer.Option(Path("report.html"), help="The HTML file to write."),
-           model: Optional[str] = typer.Option(None, help="The model: adds first-layer filter logos and last-layer-weight cosine."),
+           model: Optional[str] = typer.Option(None, help="The model: adds first-layer filter logos and "
+                                                          "last-layer-weight cosine."),
            weights: Optional[Path] = WEIGHTS_OPTION,
            architecture: Optional[str] = ARCHITECTURE_OPTION,
            motif_table: Optional[Path] = typer.Option(None, "--motifs", help="Tomtom TSV from `deepresolve motifs`."),

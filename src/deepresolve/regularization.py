@@ -175,8 +175,9 @@ def prior_l2(maps: torch.Tensor) -> tuple[float, float]:
     return 1.0 / (2.0 * v), v
 
 
-def gradient_l2(head: nn.Module, feature_shape: Sequence[int], classes: Sequence[int], center: torch.Tensor | None = None,
-                *, device: torch.device | str = "cpu", batch_size: int = 256) -> tuple[float, float]:
+def gradient_l2(head: nn.Module, feature_shape: Sequence[int], classes: Sequence[int],
+                center: torch.Tensor | None = None, *, device: torch.device | str = "cpu",
+                batch_size: int = 256) -> tuple[float, float]:
     """lambda for which the linearised optimum at the penalty's centre raises the class logit by one nat.
 
     Parameters
@@ -288,7 +289,8 @@ def choose_l2(policy: str, head: nn.Module, body: nn.Module, feature_shape: Sequ
     lam, variance = prior_l2(maps)
     sigma = math.sqrt(variance)
     if name != "norm":
-        return L2Choice(lam, sigma, "prior" if name == "prior" else "prior (head flat at the centre)", reference, variance)
+        return L2Choice(lam, sigma, "prior" if name == "prior" else "prior (head flat at the centre)", reference,
+                        variance)
     target = mean_feature_norm(maps)
     ascent_kwargs = {**ascent_kwargs, "init_scale": sigma, "center": center, "seed": seed, "device": device}
     lam, fim_norm = norm_matched_l2(head, feature_shape, classes, target, start=lam, **ascent_kwargs)

@@ -145,7 +145,8 @@ class RunStore:
             return
         differ = [k for k in sorted(set(stored) | set(self.settings)) if stored.get(k) != self.settings.get(k)]
         if differ:
-            shown = "; ".join(f"{k}: stored {_short(stored.get(k))}, now {_short(self.settings.get(k))}" for k in differ)
+            shown = "; ".join(f"{k}: stored {_short(stored.get(k))}, now {_short(self.settings.get(k))}"
+                              for k in differ)
             raise CheckpointError(f"checkpoint {str(self.path)!r} was written by another run ({shown}); delete it or "
                                   "choose another checkpoint folder")
         self._next_chunk = 1 + max((_chunk_number(p) for p in self._chunk_files()), default=-1)
@@ -227,7 +228,8 @@ class RunStore:
                         raise ValueError(f"maps of shape {fims.shape} for {len(chunk_rows)} rows of maps "
                                          f"{self.feature_shape}")
             except Exception as e:  # noqa: BLE001 -- reading only: name the file, change nothing
-                raise CheckpointError(f"checkpoint chunk {str(path)!r} cannot be read ({type(e).__name__}: {e})") from None
+                raise CheckpointError(f"checkpoint chunk {str(path)!r} cannot be read "
+                                      f"({type(e).__name__}: {e})") from None
             src, dst = zip(*hits)
             out[list(dst)] = fims[list(src)]
             found[list(dst)] = True

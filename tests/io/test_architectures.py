@@ -205,7 +205,8 @@ def test_wrong_shape_names_key_and_shapes(deepsea_port, tmp_path):
     state["4.weight"] = torch.zeros(480, 320, 1, 9)
     path = tmp_path / "bad.pth"
     torch.save(state, path)
-    with pytest.raises(FileFormatError, match=r"key '4\.weight' has shape \(480, 320, 1, 9\); expected \(480, 320, 1, 8\)"):
+    with pytest.raises(FileFormatError,
+                       match=r"key '4\.weight' has shape \(480, 320, 1, 9\); expected \(480, 320, 1, 8\)"):
         arch.load_architecture(path, "deepsea")
 
 
@@ -227,14 +228,16 @@ def test_other_port_file_is_refused(tmp_path):
     path = tmp_path / "basset.pth"
     torch.save(kipoi_basset().state_dict(), path)
     # Basset's 0.weight is (300, 4, 19, 1), not DeepSEA's (320, 4, 1, 8)
-    with pytest.raises(FileFormatError, match=r"key '0\.weight' has shape \(300, 4, 19, 1\); expected \(320, 4, 1, 8\)"):
+    with pytest.raises(FileFormatError,
+                       match=r"key '0\.weight' has shape \(300, 4, 19, 1\); expected \(320, 4, 1, 8\)"):
         arch.load_architecture(path, "deepsea")
     with pytest.raises(FileFormatError, match=r"missing key 'model\.0\.0\.weight'"):
         arch.load_architecture(path, "beluga")
 
 
 def test_bad_arguments(tmp_path, deepsea_file):
-    with pytest.raises(ArgumentError, match=r"architecture: expected one of \['deepsea', 'beluga', 'basset'\], got 'danq'"):
+    with pytest.raises(ArgumentError,
+                       match=r"architecture: expected one of \['deepsea', 'beluga', 'basset'\], got 'danq'"):
         arch.load_architecture(deepsea_file, "danq")
     with pytest.raises(MissingFileError, match="does not exist"):
         arch.load_architecture(tmp_path / "none.pth", "deepsea")

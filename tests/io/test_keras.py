@@ -354,7 +354,8 @@ def test_keras2_conv1d_h5_matches_numpy(tmp_path):
     layers = [
         k2("Conv1D", "conv1d_1", filters=F, kernel_size=[k], strides=[1], padding="same", data_format="channels_last",
            dilation_rate=[1], activation="relu", use_bias=True, batch_input_shape=[None, L, 4]),
-        k2("BatchNormalization", "batch_normalization_1", axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True),
+        k2("BatchNormalization", "batch_normalization_1", axis=-1, momentum=0.99, epsilon=0.001, center=True,
+           scale=True),
         k2("MaxPooling1D", "max_pooling1d_1", pool_size=[2], strides=[2], padding="valid"),
         k2("Flatten", "flatten_1", data_format="channels_last"),
         k2("Dense", "dense_1", units=5, activation="relu", use_bias=True),
@@ -384,7 +385,8 @@ def test_keras2_conv1d_h5_matches_numpy(tmp_path):
 
 
 def test_keras20_conv2d_list_config_matches_numpy(tmp_path):
-    """Keras 2.0 wrote the Sequential config as a bare list; Conv2D channels_last over (1, L, 4), BatchNorm after Dense."""
+    """Keras 2.0 wrote the Sequential config as a bare list; Conv2D channels_last over (1, L, 4), BatchNorm after
+    Dense."""
     rng = np.random.default_rng(6)
     L, F = 11, 2
     Wc, bc = rng.normal(size=(1, 3, 4, F)), rng.normal(size=F)
@@ -539,25 +541,31 @@ def _set_attr(f, key, value):
 BROKEN = {
     "k1 weight dataset missing": (
         lambda p: _keras1(p, edit_h5=lambda f: f["model_weights/c"].__delitem__("c_b")),
-        FileFormatError, r"model\.h5'?: layer 'c' lists weight 'c_b', but the file has no such dataset \(it has \['c_W'\]\)"),
+        FileFormatError,
+        r"model\.h5'?: layer 'c' lists weight 'c_b', but the file has no such dataset \(it has \['c_W'\]\)"),
     "k1 layer weights missing": (
         lambda p: _keras1(p, edit_h5=lambda f: f["model_weights"].__delitem__("d")),
         FileFormatError, r"model\.h5: no weights for layer 'd' \(Dense\); expected 2 arrays \(kernel, bias\)"),
     "k1 bias array missing": (
         lambda p: _keras1(p, edit_weights=lambda w: w["d"].pop()),
-        FileFormatError, r"layer 'd' \(Dense\) expected 2 weight arrays \(kernel, bias\); found 1: \['d_W \(16, 1\)'\]"),
+        FileFormatError,
+        r"layer 'd' \(Dense\) expected 2 weight arrays \(kernel, bias\); found 1: \['d_W \(16, 1\)'\]"),
     "k1 field missing": (
         lambda p: _keras1(p, edit_layers=lambda l: _unset(l, 0, "filter_length")),
-        FileFormatError, r"model\.json: layer 'c' \(Convolution1D\): config has no field 'filter_length' \(expected an int or a list of 1 ints\)"),
+        FileFormatError,
+        r"model\.json: layer 'c' \(Convolution1D\): config has no field 'filter_length' "
+        r"\(expected an int or a list of 1 ints\)"),
     "k1 field of another type": (
         lambda p: _keras1(p, edit_layers=lambda l: l[0]["config"].__setitem__("filter_length", "3")),
-        FileFormatError, r"layer 'c' \(Convolution1D\): field 'filter_length' must be a positive int or 1 of them; found '3'"),
+        FileFormatError,
+        r"layer 'c' \(Convolution1D\): field 'filter_length' must be a positive int or 1 of them; found '3'"),
     "k1 dense units missing": (
         lambda p: _keras1(p, edit_layers=lambda l: _unset(l, 2, "output_dim")),
         FileFormatError, r"layer 'd' \(Dense\): config has no field 'output_dim'"),
     "k1 kernel of another shape": (
         lambda p: _keras1(p, edit_weights=lambda w: w.__setitem__("c", [np.ones((5, 1, 4, 2)), np.zeros(2)])),
-        FileFormatError, r"layer 'c' \(Convolution1D\): expected a kernel of shape \(3, 1, 4, 'filters'\) .*found \(5, 1, 4, 2\)"),
+        FileFormatError,
+        r"layer 'c' \(Convolution1D\): expected a kernel of shape \(3, 1, 4, 'filters'\) .*found \(5, 1, 4, 2\)"),
     "k1 dense weights of another shape": (
         lambda p: _keras1(p, edit_weights=lambda w: w.__setitem__("d", [np.ones((15, 1)), np.zeros(1)])),
         FileFormatError, r"layer 'd' \(Dense\): expected weights of shape \(in=16, out=1\); found \(15, 1\)"),
@@ -598,7 +606,8 @@ BROKEN = {
         lambda p: _keras2(p, edit_h5=lambda f: _set_attr(f, "keras_version", b"4.0.0")),
         ModelError, r"Keras 4\.0\.0 files are not supported"),
     "k0 layer weights missing": (
-        lambda p: _drop_group(write_keras0(p / "m0", [{"name": "Dense", "output_dim": 1, "input_dim": 3}], {}), "layer_0"),
+        lambda p: _drop_group(write_keras0(p / "m0", [{"name": "Dense", "output_dim": 1, "input_dim": 3}], {}),
+                              "layer_0"),
         FileFormatError, r"no weights for layer 'layer_0' \(Dense\); expected 2 arrays"),
     "missing path": (lambda p: p / "nope", MissingFileError, r"Keras model path .*nope' does not exist"),
 }

@@ -35,7 +35,8 @@ def test_one_hot_rejects_bad_input(bad, match):
 
 
 def test_decode_rejects_wrong_shape():
-    with pytest.raises(ArgumentError, match=r"^x: expected a one-hot array of shape \(N, 4, L\) or \(4, L\), got shape"):
+    with pytest.raises(ArgumentError,
+                       match=r"^x: expected a one-hot array of shape \(N, 4, L\) or \(4, L\), got shape"):
         decode(np.zeros((2, 5, 3)))
 
 
@@ -93,7 +94,8 @@ def test_keras_layout_helpers_refuse_what_they_cannot_do():
 
     with pytest.raises(ArgumentError, match=r"^onehot: expected shape \(N, alphabet, length\), got \(4, 10\)$"):
         sequence_input(torch.nn.Identity(), torch.zeros(4, 10))
-    with pytest.raises(ModelError, match=r"^model: expected a Keras input layout that takes sequences .*, got 'dense'$"):
+    with pytest.raises(ModelError,
+                       match=r"^model: expected a Keras input layout that takes sequences .*, got 'dense'$"):
         FromOneHot("dense")
     # A Keras softmax runs over Keras's last axis, the channels of a feature map (fixed when the model is built,
     # so that torch.fx can trace it); it used to refuse anything but an (N, D) tensor.

@@ -29,7 +29,8 @@ def test_labels_are_checked_against_the_classes(tmp_path):
     with pytest.raises(FileFormatError, match=r"seqs\.fa'.*expected a \.npy label matrix \(N, C\), got a file numpy"):
         read_labels(tmp_path / "seqs.fa")
     np.save(tmp_path / "flat.npy", np.ones(4))
-    with pytest.raises(FileFormatError, match=r"expected a numeric label matrix \(N, C\), got a float64 array of shape \(4,\)"):
+    with pytest.raises(FileFormatError,
+                       match=r"expected a numeric label matrix \(N, C\), got a float64 array of shape \(4,\)"):
         read_labels(tmp_path / "flat.npy")
     np.save(tmp_path / "nan.npy", np.full((2, 2), np.nan))
     with pytest.raises(FileFormatError, match="expected finite labels"):

@@ -60,8 +60,8 @@ def test_parse_errors():
     with pytest.raises(ArgumentError, match=r"^name: expected a known lab after 'wgEncodeAwgTfbs' \(.*\), got "
                                             r"'wgEncodeAwgTfbsFooK562CtcfUniPk', which has no known lab$"):
         parse_experiment("wgEncodeAwgTfbsFooK562CtcfUniPk")
-    with pytest.raises(ArgumentError, match=r"^name: expected a factor token naming a known gene after lab 'Haib', cell "
-                                            r"'K562', got '.*', whose factor token 'Qqq9' names none"):
+    with pytest.raises(ArgumentError, match=r"^name: expected a factor token naming a known gene after lab 'Haib', "
+                                            r"cell 'K562', got '.*', whose factor token 'Qqq9' names none"):
         parse_experiment("wgEncodeAwgTfbsHaibK562Qqq9UniPk", symbols=SYMBOLS)
     with pytest.raises(ArgumentError, match=r"^name: expected a non-empty string, got None$"):
         parse_experiment(None)

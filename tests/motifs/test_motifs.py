@@ -59,7 +59,8 @@ def test_to_pwm_properties():
     np.testing.assert_allclose(p[:, 0], [0.25, 0.75, 0, 0])
     np.testing.assert_allclose(p[:, 1], [0, 0, 0, 1])  # negatives clipped
     np.testing.assert_allclose(p[:, 2], 0.25)  # all-zero column
-    with pytest.raises(ArgumentError, match=r"^matrix: expected an array \(\.\.\., 4, width\) in A, C, G, T order, got shape \(3, 5\)$"):
+    with pytest.raises(ArgumentError, match=r"^matrix: expected an array \(\.\.\., 4, width\) in A, C, G, T order, "
+                                            r"got shape \(3, 5\)$"):
         to_pwm(np.ones((3, 5)))
     ic = information_content(p)
     np.testing.assert_allclose(ic[[1, 2]], [2, 0], atol=1e-9)
@@ -93,7 +94,8 @@ def test_filter_pwms_of_keras_theano_model_read_forwards(tmp_path):
         layer("Flatten", "f"),
         layer("Dense", "d", output_dim=1, activation="sigmoid"),
     ]
-    model = load_keras(write_keras(tmp_path / "m", layers, {"c": [stored, np.zeros(1)], "d": [np.ones((1, 1)), np.zeros(1)]}))
+    model = load_keras(write_keras(tmp_path / "m", layers,
+                                   {"c": [stored, np.zeros(1)], "d": [np.ones((1, 1)), np.zeros(1)]}))
     assert consensus(filter_pwms(model)[0]) == kmer
     rng = np.random.default_rng(0)
     bg = "".join(rng.choice(list("ACGT"), 30 - k))
@@ -124,7 +126,8 @@ def test_meme_round_trip(tmp_path):
         np.testing.assert_allclose(q, p, rtol=1e-6)
     with pytest.raises(ArgumentError, match=r"^names: expected one name per PWM \(2\), got 2 PWMs but 1 names$"):
         write_meme(pwms[:2], ["a"], tmp_path / "x.meme")
-    with pytest.raises(ArgumentError, match=r"^pwm 0: expected a \(4, width\) array in A, C, G, T order, got shape \(5, 3\)$"):
+    with pytest.raises(ArgumentError,
+                       match=r"^pwm 0: expected a \(4, width\) array in A, C, G, T order, got shape \(5, 3\)$"):
         write_meme([np.ones((5, 3))], ["a"], tmp_path / "x.meme")
     with pytest.raises(ArgumentError, match=r"^names: expected unique motif names, got \['a'\] more than once$"):
         write_meme(pwms[:2], ["a", "a"], tmp_path / "x.meme")
@@ -138,9 +141,11 @@ ROW = "0.25 0.25 0.25 0.25\n"
 @pytest.mark.parametrize("body, problem", [
     ("", r"expected at least one 'MOTIF' line, got none"),
     ("MOTIF a\nURL x\n", r"expected a 'letter-probability matrix' line for motif 'a', got the end of the file"),
-    ("MOTIF a\nMOTIF b\n", r"line 6: expected a 'letter-probability matrix' line for motif 'a', got the next MOTIF line"),
+    ("MOTIF a\nMOTIF b\n",
+     r"line 6: expected a 'letter-probability matrix' line for motif 'a', got the next MOTIF line"),
     ("MOTIF a\nletter-probability matrix: alength= 4\n" + ROW,
-     r"line 6: expected 'w=<width>' \(>= 1\) on the matrix line of motif 'a', got 'letter-probability matrix: alength= 4'"),
+     r"line 6: expected 'w=<width>' \(>= 1\) on the matrix line of motif 'a', "
+     r"got 'letter-probability matrix: alength= 4'"),
     ("MOTIF a\nletter-probability matrix: alength= 4 w= 2\n" + ROW + "0.5 0.5 0\n",
      r"line 8: expected a row of 4 probabilities \(A, C, G, T\) of motif 'a', got '0.5 0.5 0'"),
     ("MOTIF a\nletter-probability matrix: alength= 4 w= 2\n" + ROW + "0.5 x 0 0.5\n",
@@ -176,8 +181,8 @@ def test_jaspar_motifs():
     assert ctcf.shape == (4, 19)
     np.testing.assert_allclose(ctcf.sum(axis=0), 1)
     assert len(jaspar_motifs("JASPAR2024")) > len(j16)
-    with pytest.raises(ArgumentError, match=r"^release: expected a JASPAR release bundled with pyjaspar \(.*JASPAR2016.*\), "
-                                            r"got 'JASPAR1999'$"):
+    with pytest.raises(ArgumentError, match=r"^release: expected a JASPAR release bundled with pyjaspar "
+                                            r"\(.*JASPAR2016.*\), got 'JASPAR1999'$"):
         jaspar_motifs("JASPAR1999")
 
 
@@ -268,7 +273,8 @@ def test_deepmotif_finds_the_class_motif():
         deepmotif(model, length=40, n_starts=4, n_best=5)
     with pytest.raises(ArgumentError, match=r"^width: expected an integer in \[1, 40\], got 41$"):
         deepmotif(model, length=40, width=41)
-    with pytest.raises(ArgumentError, match=r"^cls: expected an output index in \[0, 0\] \(the model has 1 outputs\), got 3$"):
+    with pytest.raises(ArgumentError,
+                       match=r"^cls: expected an output index in \[0, 0\] \(the model has 1 outputs\), got 3$"):
         deepmotif(model, length=40, cls=3, steps=0)
 
 

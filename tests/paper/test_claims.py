@@ -85,9 +85,11 @@ def test_fixture_files_match_their_sidecar(name):
 
 
 def test_load_fixture_rejects_unknown_names():
-    with pytest.raises(ArgumentError, match=r"^name: expected a fixture shipped with the package \(.*set_one.*\), got 'nosuch'$"):
+    with pytest.raises(ArgumentError,
+                       match=r"^name: expected a fixture shipped with the package \(.*set_one.*\), got 'nosuch'$"):
         load_fixture("nosuch")
-    with pytest.raises(ArgumentError, match=r"^name: expected a fixture name that is an identifier such as 'set_one', got '\.\./set_one'$"):
+    with pytest.raises(ArgumentError, match=r"^name: expected a fixture name that is an identifier such as 'set_one', "
+                                            r"got '\.\./set_one'$"):
         load_fixture("../set_one")
 
 

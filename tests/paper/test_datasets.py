@@ -63,7 +63,8 @@ def test_set_one_sizes_and_errors():
         synthetic_set_one(n=1.5)
     with pytest.raises(ArgumentError, match="^n_random: expected an integer >= 0, got -1$"):
         synthetic_set_one(n=8, n_random=-1)
-    with pytest.raises(ArgumentError, match="^n, n_random: expected at least one sequence in all, got n = n_random = 0$"):
+    with pytest.raises(ArgumentError,
+                       match="^n, n_random: expected at least one sequence in all, got n = n_random = 0$"):
         synthetic_set_one(n=0, n_random=0)
 
 

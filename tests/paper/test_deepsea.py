@@ -19,9 +19,11 @@ def test_dnase_association_counts():
     assert df.index.tolist() == [3, 4]
     assert df.loc[3, ["positive", "negative"]].tolist() == [2, 0]
     assert df.loc[4, ["positive", "negative", "net"]].tolist() == [1, 2, -1]
-    with pytest.raises(ArgumentError, match="^assays: expected both 'DNase' outputs and other outputs, got no 'DNase' outputs$"):
+    with pytest.raises(ArgumentError,
+                       match="^assays: expected both 'DNase' outputs and other outputs, got no 'DNase' outputs$"):
         dnase_association(np.eye(2), ["CTCF", "EZH2"])
-    with pytest.raises(ArgumentError, match=r"^similarity: expected shape \(C, C\) with C = len\(assays\) = 3, got \(2, 2\)$"):
+    with pytest.raises(ArgumentError,
+                       match=r"^similarity: expected shape \(C, C\) with C = len\(assays\) = 3, got \(2, 2\)$"):
         dnase_association(np.eye(2), ["DNase", "CTCF", "EZH2"])
 
 

@@ -1,6 +1,5 @@
 """The logic suite's models and motif labels (deepresolve.paper.logic): global pooling and long words."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -64,18 +64,22 @@ def test_deepsea_loader_errors(tmp_path):
     with pytest.raises(MissingFileError, match=r"^DeepSEA weights file '.*nope\.pt' does not exist$"):
         deepsea_from_file(tmp_path / "nope.pt")
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pt")
-    with pytest.raises(FileFormatError, match=r"bad\.pt': expected the DeepSEA weights, got keys \['conv1.weight'\] without"):
+    with pytest.raises(FileFormatError,
+                       match=r"bad\.pt': expected the DeepSEA weights, got keys \['conv1.weight'\] without"):
         deepsea_from_file(tmp_path / "bad.pt")
     sd = deepsea(n_outputs=3, length=200, hidden=4).state_dict()
     sd["conv2.weight"] = torch.zeros(480, 320, 5)
     torch.save(sd, tmp_path / "shape.pt")
-    with pytest.raises(FileFormatError, match=r"shape\.pt': expected weights of the DeepSEA architecture, got ones that do not fit"):
+    with pytest.raises(FileFormatError,
+                       match=r"shape\.pt': expected weights of the DeepSEA architecture, got ones that do not fit"):
         deepsea_from_file(tmp_path / "shape.pt")
     torch.save(deepsea(n_outputs=3, length=200, hidden=4).state_dict(), tmp_path / "ok.pt")
-    with pytest.raises(ArgumentError, match=r"^length: expected an input length giving \d+ positions after conv3 .*, got 1000, "):
+    with pytest.raises(ArgumentError,
+                       match=r"^length: expected an input length giving \d+ positions after conv3 .*, got 1000, "):
         deepsea_from_file(tmp_path / "ok.pt", length=1000)
     (tmp_path / "text.pt").write_text("not a torch file")
-    with pytest.raises(FileFormatError, match=r"text\.pt': expected a torch state dict file, got one torch.load cannot read"):
+    with pytest.raises(FileFormatError,
+                       match=r"text\.pt': expected a torch state dict file, got one torch.load cannot read"):
         deepsea_from_file(tmp_path / "text.pt")
 
 
@@ -152,7 +156,8 @@ def test_train_model_rejects_bad_input():
     x = np.zeros((10, 4, 100), np.float32)
     with pytest.raises(ArgumentError, match=r"^x: expected one-hot of shape \(N, 4, L\), got shape \(10, 100\)$"):
         train_model(m, np.zeros((10, 100)), np.zeros(10))
-    with pytest.raises(ArgumentError, match=r"^y: expected shape \(N, C\) with N = 10 \(the length of x\), got shape \(9, 1\)$"):
+    with pytest.raises(ArgumentError,
+                       match=r"^y: expected shape \(N, C\) with N = 10 \(the length of x\), got shape \(9, 1\)$"):
         train_model(m, x, np.zeros(9))
     with pytest.raises(ArgumentError, match=r"^y: expected 0/1 labels only, got \[0.5\]$"):
         train_model(m, x, np.full(10, 0.5))

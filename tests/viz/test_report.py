@@ -63,7 +63,8 @@ def make_interactions(result: Result, seed: int = 0) -> Interactions:
                         main=rng.normal(size=(C, K)), pairs=pairs, values=values, pvalues=pvalues, tables=tables,
                         group_main=rng.normal(size=(C, K // 2)), group_pairs=group_pairs, group_values=group_values,
                         group_pvalues=group_pvalues, group_tables=group_tables, on_levels=np.ones(K),
-                        words=np.zeros((K, 4, 6)), group_words=np.eye(4)[rng.integers(0, 4, (K // 2, 6))].transpose(0, 2, 1),
+                        words=np.zeros((K, 4, 6)),
+                        group_words=np.eye(4)[rng.integers(0, 4, (K // 2, 6))].transpose(0, 2, 1),
                         layer=result.layer,
                         params={"alpha": 0.01, "contexts": 16, "scale": "probability"})
 

@@ -131,12 +131,17 @@ def _beluga_layers() -> nn.Sequential:
 
 def _basset_layers() -> nn.Sequential:
     return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv1d(4, 300, 19)), ("bn1", nn.BatchNorm1d(300)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool1d(3, 3)),
-        ("conv2", nn.Conv1d(300, 200, 11)), ("bn2", nn.BatchNorm1d(200)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool1d(4, 4)),
-        ("conv3", nn.Conv1d(200, 200, 7)), ("bn3", nn.BatchNorm1d(200)), ("relu3", nn.ReLU()), ("pool3", nn.MaxPool1d(4, 4)),
+        ("conv1", nn.Conv1d(4, 300, 19)), ("bn1", nn.BatchNorm1d(300)),
+        ("relu1", nn.ReLU()), ("pool1", nn.MaxPool1d(3, 3)),
+        ("conv2", nn.Conv1d(300, 200, 11)), ("bn2", nn.BatchNorm1d(200)),
+        ("relu2", nn.ReLU()), ("pool2", nn.MaxPool1d(4, 4)),
+        ("conv3", nn.Conv1d(200, 200, 7)), ("bn3", nn.BatchNorm1d(200)),
+        ("relu3", nn.ReLU()), ("pool3", nn.MaxPool1d(4, 4)),
         ("flatten", nn.Flatten()),
-        ("dense1", nn.Linear(2000, 1000)), ("bn4", nn.BatchNorm1d(1000)), ("relu4", nn.ReLU()), ("drop1", nn.Dropout(0.3)),
-        ("dense2", nn.Linear(1000, 1000)), ("bn5", nn.BatchNorm1d(1000)), ("relu5", nn.ReLU()), ("drop2", nn.Dropout(0.3)),
+        ("dense1", nn.Linear(2000, 1000)), ("bn4", nn.BatchNorm1d(1000)),
+        ("relu4", nn.ReLU()), ("drop1", nn.Dropout(0.3)),
+        ("dense2", nn.Linear(1000, 1000)), ("bn5", nn.BatchNorm1d(1000)),
+        ("relu5", nn.ReLU()), ("drop2", nn.Dropout(0.3)),
         ("dense3", nn.Linear(1000, 164)), ("sigmoid", nn.Sigmoid()),
     ]))
 
@@ -216,7 +221,8 @@ def _read_state_dict(path: Path, architecture: str) -> dict[str, torch.Tensor]:
         raise MissingFileError(f"{architecture} weights: {str(path)!r} does not exist")
     if sniff(path) == "torchscript":
         raise FileFormatError(f"{architecture} weights: expected the port's state dict (torch.save(model."
-                              f"state_dict())), got the TorchScript model {str(path)!r}; load it without --architecture")
+                              f"state_dict())), got the TorchScript model {str(path)!r}; load it without "
+                              f"--architecture")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickled whole model or not a torch file at all: say what is needed
@@ -300,8 +306,9 @@ def load_architecture(path: str | Path, architecture: str, *, rc_average: bool =
     where = f"{architecture} weights {str(path)!r}"
     if prefix is None:
         accepted = " or ".join(repr(p + first) for p in port.prefixes)
-        raise FileFormatError(f"{where}: missing key {accepted} (Conv2d weight of shape {_describe(expected[first][1])}); "
-                         f"the file's first keys are {list(state)[:6]}: is it a {architecture} port's state dict?")
+        raise FileFormatError(f"{where}: missing key {accepted} (Conv2d weight of shape "
+                              f"{_describe(expected[first][1])}); the file's first keys are {list(state)[:6]}: is it "
+                              f"a {architecture} port's state dict?")
     state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)} if prefix else state
 
     mapped: dict[str, torch.Tensor] = {}
@@ -314,12 +321,12 @@ def load_architecture(path: str | Path, architecture: str, *, rc_average: bool =
         value = state[key]
         if value.shape != shape:
             raise FileFormatError(f"{where}: key {prefix + key!r} has shape {_describe(value.shape)}; "
-                             f"expected {_describe(shape)}")
+                                  f"expected {_describe(shape)}")
         mapped[ours] = value.squeeze(port.conv_axis) if len(shape) == 4 else value
     unexpected = [k for k in state if k not in expected]
     if unexpected:
-        raise FileFormatError(f"{where}: unexpected key {prefix + unexpected[0]!r} ({len(unexpected)} unexpected in all); "
-                         f"a {architecture} port has only {sorted(prefix + k for k in expected)[:4]}...")
+        raise FileFormatError(f"{where}: unexpected key {prefix + unexpected[0]!r} ({len(unexpected)} unexpected "
+                              f"in all); a {architecture} port has only {sorted(prefix + k for k in expected)[:4]}...")
     model.load_state_dict({k: v.float() for k, v in mapped.items()}, strict=True, assign=True)
     model.eval()
     model.architecture, model.input_length = architecture, port.length

@@ -24,5 +24,6 @@ from .pwm import (
 
 __all__ = [
     "channel_motifs", "deepmotif", "filter_pwms", "filter_weights", "first_conv", "information_content",
-    "jaspar_motifs", "match_channels", "read_meme", "receptive_field", "to_pwm", "tomtom_matches", "trim_pwm", "write_meme",
+    "jaspar_motifs", "match_channels", "read_meme", "receptive_field", "to_pwm", "tomtom_matches", "trim_pwm",
+    "write_meme",
 ]

@@ -56,7 +56,8 @@ ALIASES: dict[str, str] = {
     "hey1": "HEY1",
     "yy1": "YY1",
 }
-# Epitope-tag prefixes tried when the factor token itself names no gene (eGFP-FOS: "Efos", "EgfpFos"; HA-E2F1: "Hae2f1").
+# Epitope-tag prefixes tried when the factor token itself names no gene
+# (eGFP-FOS: "Efos", "EgfpFos"; HA-E2F1: "Hae2f1").
 TAG_PREFIXES = ("egfp", "e", "ha", "flag")
 
 _PREFIX = "wgEncodeAwgTfbs"

@@ -31,7 +31,8 @@ def write_meme(pwms: Iterable[np.ndarray] | np.ndarray, names: Sequence[str], pa
     pwms = [_check_pwm(p, f"pwm {i}") for i, p in enumerate(pwms)]
     names = [str(n) for n in names]
     if len(names) != len(pwms):
-        raise ArgumentError(f"names: expected one name per PWM ({len(pwms)}), got {len(pwms)} PWMs but {len(names)} names")
+        raise ArgumentError(f"names: expected one name per PWM ({len(pwms)}), got {len(pwms)} PWMs but "
+                            f"{len(names)} names")
     if len(set(names)) != len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})
         raise ArgumentError(f"names: expected unique motif names, got {repeated[:5]} more than once")
@@ -84,7 +85,8 @@ def _meme_problem(path: Path) -> str | None:
                     if line.startswith("letter"):
                         w = re.search(r"\bw=\s*(\d+)", line)
                         if w is None or int(w.group(1)) == 0:
-                            return f"line {n}: expected 'w=<width>' (>= 1) on the matrix line of motif {motif!r}, got {line.strip()!r:.80}"
+                            return (f"line {n}: expected 'w=<width>' (>= 1) on the matrix line of motif "
+                                    f"{motif!r}, got {line.strip()!r:.80}")
                         width, rows = int(w.group(1)), 0
                 else:
                     values = line.split()
@@ -132,7 +134,8 @@ def _jaspar(release: str, collection: str, tax_group: str | None) -> tuple[tuple
     return tuple(out)
 
 
-def jaspar_motifs(release: str = "JASPAR2024", *, collection: str = "CORE", tax_group: str | None = "vertebrates") -> dict[str, np.ndarray]:
+def jaspar_motifs(release: str = "JASPAR2024", *, collection: str = "CORE",
+                  tax_group: str | None = "vertebrates") -> dict[str, np.ndarray]:
     """JASPAR motifs as PWMs, offline from pyjaspar's bundled SQLite databases.
 
     Only the latest version of each matrix is returned. JASPAR2016 (519 CORE vertebrate matrices) is the bundled

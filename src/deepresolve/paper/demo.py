@@ -1,9 +1,9 @@
 """Synthetic set I end to end: the README's demo.
 
-:func:`run_demo` generates synthetic set I, loads the committed paper's CNN trained on it (``--train`` trains a new one), runs DeepResolve on the pooled convolution
-layer, names each channel after the planted k-mer its filter matches best, prints the important and non-additive
-channels, then the feature interactions of the same layer (:mod:`deepresolve.interactions`, an addition to the
-paper) beside them, and writes everything to a folder.
+:func:`run_demo` generates synthetic set I, loads the committed paper's CNN trained on it (``--train`` trains a new
+one), runs DeepResolve on the pooled convolution layer, names each channel after the planted k-mer its filter matches
+best, prints the important and non-additive channels, then the feature interactions of the same layer
+(:mod:`deepresolve.interactions`, an addition to the paper) beside them, and writes everything to a folder.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def _print_interactions(console, ix: Interactions, found: dict) -> None:
     for label, f in found.items():
         a, b = f["motifs"]
         if f["rank"] is None:
-            console.print(f"{label} {a} x {b} (expected {f['expected']}): not evaluated (one of the motifs has no group "
-                          f"with a main effect of at least {ix.params['min_effect']:.0%} of the largest)")
+            console.print(f"{label} {a} x {b} (expected {f['expected']}): not evaluated (one of the motifs has no "
+                          f"group with a main effect of at least {ix.params['min_effect']:.0%} of the largest)")
             continue
         sign = "antagonistic" if f["interaction"] < 0 else "synergistic"
         verdict = "as the logic says" if sign == f["expected"] else f"NOT {f['expected']} as the logic says"

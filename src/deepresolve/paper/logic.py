@@ -204,9 +204,11 @@ def train_logic_model(case: LogicCase, data: SyntheticData, seed: int) -> tuple[
     gen = np.random.default_rng(seed)
     x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
     best, best_state, bad, epochs = np.inf, None, 0, 0
-    for epochs in range(1, case.train["epochs"] + 1):
+    n_batches = max(1, len(split["train"]) // case.train["batch_size"])
+    for _ in range(case.train["epochs"]):
+        epochs += 1  # returned: early stopping may end before case.train["epochs"]
         net.train()
-        for b in np.array_split(gen.permutation(split["train"]), max(1, len(split["train"]) // case.train["batch_size"])):
+        for b in np.array_split(gen.permutation(split["train"]), n_batches):
             opt.zero_grad()
             nn.functional.mse_loss(net(x[b]), y[b]).backward()
             opt.step()
@@ -246,8 +248,8 @@ def check_logic(model: nn.Module, data: SyntheticData, *, regression: bool = Fal
     rows, ok = [], True
     for key in sorted(set(keys)):
         sel = np.array([k == key for k in keys])
-        row = dict(pattern=tuple(int(v) for v in key[:-1]), background=bool(key[-1]), n=int(sel.sum()), target=float(y[sel].mean()),
-                   mean=float(out[sel].mean()))
+        row = dict(pattern=tuple(int(v) for v in key[:-1]), background=bool(key[-1]), n=int(sel.sum()),
+                   target=float(y[sel].mean()), mean=float(out[sel].mean()))
         if regression:
             row["error"] = float(abs(out[sel].mean() - y[sel].mean()))
             ok &= row["error"] <= max_error

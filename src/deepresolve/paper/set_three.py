@@ -53,7 +53,8 @@ SET_THREE_JASPAR = (
 def _set_three_pwms() -> tuple[tuple[str, np.ndarray], ...]:
     from ..motifs import jaspar_motifs
 
-    db = {name.split()[0]: (name, pwm) for name, pwm in jaspar_motifs("JASPAR2024", collection="CORE", tax_group="vertebrates").items()}
+    db = {name.split()[0]: (name, pwm)
+          for name, pwm in jaspar_motifs("JASPAR2024", collection="CORE", tax_group="vertebrates").items()}
     missing = [m for m in SET_THREE_JASPAR if m not in db]
     if missing:  # a pyjaspar without these matrices: nothing else would reproduce the set
         raise RuntimeError(f"pyjaspar's JASPAR2024 lacks set III matrices {missing}")
@@ -113,7 +114,8 @@ def set_three_design(n_groups: int = 12, classes_per_group: int = 10, *, seed: i
         Drives the choice of extras.
     """
     names = [name for name, _ in _set_three_pwms()]
-    for arg, value, top in (("n_groups", n_groups, len(names) // 2), ("classes_per_group", classes_per_group, len(names) - 1)):
+    for arg, value, top in (("n_groups", n_groups, len(names) // 2),
+                            ("classes_per_group", classes_per_group, len(names) - 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= top:
             raise ArgumentError(f"{arg}: expected an int in 1..{top}, got {value!r}")
     rng = np.random.default_rng(seed)
@@ -169,7 +171,8 @@ def synthetic_set_three(design: SetThreeDesign | None = None, *, n_per_class: in
     pwms = [pwm for _, pwm in _set_three_pwms()]
     widest = max(sum(pwms[m].shape[1] for m in ms) for ms in design.class_motifs)
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < widest:
-        raise ArgumentError(f"length: expected an int >= {widest} (the longest class's motifs side by side), got {length!r}")
+        raise ArgumentError(f"length: expected an int >= {widest} (the longest class's motifs side by side), "
+                            f"got {length!r}")
     rng = np.random.default_rng(seed)
     C, M = len(design.class_motifs), len(design.motifs)
     sizes = rng.integers(int(0.75 * n_per_class), int(1.25 * n_per_class) + 1, size=C)
@@ -184,7 +187,8 @@ def synthetic_set_three(design: SetThreeDesign | None = None, *, n_per_class: in
         # Uniform non-overlapping placement: sorted offsets in the free length, motifs in a random order.
         offsets = np.sort(rng.integers(0, length - widths.sum() + 1, size=(len(rows), len(ms))), axis=1)
         order = np.argsort(rng.random((len(rows), len(ms))), axis=1)
-        starts = offsets + np.concatenate([np.zeros((len(rows), 1), int), np.cumsum(widths[order], axis=1)[:, :-1]], axis=1)
+        starts = offsets + np.concatenate([np.zeros((len(rows), 1), int), np.cumsum(widths[order], axis=1)[:, :-1]],
+                                          axis=1)
         for k in range(len(ms)):
             motif_of_slot = np.asarray(ms)[order[:, k]]
             for j, m in enumerate(ms):

@@ -164,7 +164,8 @@ def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int =
     gen = np.random.default_rng(seed)
     net, _ = strip_probability(model)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=None if pos_weight is None else torch.full((y.shape[1],), float(pos_weight)))
+    loss_fn = nn.BCEWithLogitsLoss(
+        pos_weight=None if pos_weight is None else torch.full((y.shape[1],), float(pos_weight)))
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     tr = split["train"]
     best, best_state, best_epoch, history, bad = -np.inf, None, -1, [], 0
@@ -193,6 +194,7 @@ def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int =
     model.eval()
     val_auc = auc_per_class(y[split["val"]], predict_logits(net, x[split["val"]]))
     test_auc = auc_per_class(y[split["test"]], predict_logits(net, x[split["test"]]))
-    params = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, max_norm=max_norm, pos_weight=pos_weight,
-                  patience=patience, test_frac=test_frac, val_frac=val_frac, seed=seed, epochs_run=len(history))
+    params = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, max_norm=max_norm,
+                  pos_weight=pos_weight, patience=patience, test_frac=test_frac, val_frac=val_frac, seed=seed,
+                  epochs_run=len(history))
     return TrainResult(model, test_auc, val_auc, history, best_epoch, split, params)

@@ -163,7 +163,8 @@ def deepsea_from_file(path: str | Path, length: int | None = None) -> nn.Sequent
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise FileFormatError(f"DeepSEA weights file {str(path)!r}: expected a state dict, got a {type(state).__name__}")
+        raise FileFormatError(f"DeepSEA weights file {str(path)!r}: expected a state dict, "
+                              f"got a {type(state).__name__}")
     expected = {f"{m}.{p}" for m in ("conv1", "conv2", "conv3", "dense1", "dense2") for p in ("weight", "bias")}
     missing = sorted(expected - set(state))
     if missing:

@@ -11,7 +11,6 @@ from typing import Any, Callable
 import h5py
 
 from .._files import write_atomic
-
 from ..errors import FileFormatError
 
 

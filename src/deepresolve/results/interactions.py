@@ -220,7 +220,8 @@ class Interactions:
         if missing:
             raise FileFormatError(f"{where}: expected interactions with every array and attribute, got a group "
                                   f"without {', '.join(missing)}")
-        texts = {a: json_attribute(g.attrs[a], f"{name}/{a}", where) for a in ("class_names", "channel_names", "params")}
+        texts = {a: json_attribute(g.attrs[a], f"{name}/{a}", where)
+                 for a in ("class_names", "channel_names", "params")}
         out = cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]), **texts)
         C, K, G = len(out.classes), len(out.channel_names), out.group_main.shape[-1] if out.group_main.ndim == 2 else -1
         P, Q = len(out.pairs), len(out.group_pairs)
@@ -247,7 +248,8 @@ class Interactions:
             df = self.table(self.classes[c], top=top)
             sig = df[df["significant"]] if len(df) else df
             lines.append(f"{name}: " + ("; ".join(
-                f"{r.label_i} x {r.label_j} {r.interaction:+.3g} ({r.kind}, p={r.pvalue:.2g})" for r in sig.itertuples())
+                f"{r.label_i} x {r.label_j} {r.interaction:+.3g} ({r.kind}, p={r.pvalue:.2g})"
+                for r in sig.itertuples())
                 or "no significant pair"))
         if len(self.class_names) > 20:
             lines.append(f"... {len(self.class_names) - 20} more classes")

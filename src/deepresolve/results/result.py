@@ -303,13 +303,15 @@ class Result:
 
     def __repr__(self) -> str:
         C, T, K = self.fivs.shape
-        return f"<deepresolve.Result layer={self.layer_label!r} classes={C} restarts={T} channels={K} W={self.n_positions}>"
+        return (f"<deepresolve.Result layer={self.layer_label!r} classes={C} restarts={T} channels={K} "
+                f"W={self.n_positions}>")
 
     def summary(self, top: int = 5) -> str:
         """A readable text summary: settings, then the per-class table."""
         C, T, K = self.fivs.shape
         head = [
-            f"DeepResolve result: layer {self.layer_label!r}, {C} classes x {T} restarts, {K} channels x {self.n_positions} positions"
+            f"DeepResolve result: layer {self.layer_label!r}, {C} classes x {T} restarts, {K} channels x "
+            f"{self.n_positions} positions"
             + ("" if self.fims is not None else " (FIMs not kept)"),
             f"lambda = {self.params.get('l2')}, optimiser = {self.params.get('optimizer')}, "
             f"mean steps = {float(np.mean(self.steps)):.1f}",
@@ -317,9 +319,9 @@ class Result:
         ]
         if self.interactions is not None:
             ix = self.interactions
-            head.append(f"feature interactions: {len(ix.group_pairs)} motif-group pairs over {ix.params.get('contexts')} "
-                        f"random contexts ({ix.params.get('scale')} scale); columns 'top pair' .. 'pair kind' give "
-                        "each class's top pair by |interaction|")
+            head.append(f"feature interactions: {len(ix.group_pairs)} motif-group pairs over "
+                        f"{ix.params.get('contexts')} random contexts ({ix.params.get('scale')} scale); columns "
+                        "'top pair' .. 'pair kind' give each class's top pair by |interaction|")
         with pd.option_context("display.max_colwidth", 80, "display.width", 200):
             return "\n".join(head) + "\n" + self.table(top).to_string(index=False)
 
