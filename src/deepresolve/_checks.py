@@ -173,10 +173,15 @@ def renamed_arguments(**old_to_new: str) -> Callable[[_F], _F]:
     return wrap
 
 
+def _short(value: object) -> str:
+    """``repr(value)`` on one line, cut to 80 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _shown(value: object) -> str:
-    """A wrong value for a message: its type and a repr cut to 80 characters."""
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 80 else text[:77] + '...'}"
+    """A wrong value for a message: its type and its short repr."""
+    return f"{type(value).__name__} {_short(value)}"
 
 
 def _is_int(value: object) -> bool:
@@ -679,12 +684,29 @@ class AnyOf(Spec):
         return any(spec.admits(value) for spec in self.specs)
 
     def bad_values(self, argument: str) -> list[BadValue]:
-        bad = [b for spec in self.specs for b in spec.bad_values(self.label or argument)]
-        out = [b for b in bad if b.kind != "wrong type" and sum(s.admits(b.value) for s in self.specs) == 1]
-        wrong = next((b.value for b in bad if b.kind == "wrong type" and not self.admits(b.value)), None)
-        if wrong is not None:
-            out.insert(0, BadValue(wrong, "wrong type", f"{self.name(argument)}: expected {self.describe()}, got "))
+        combined = f"{self.name(argument)}: expected {self.describe()}, got "
+        out: list[BadValue] = []
+        for bad in (b for spec in self.specs for b in spec.bad_values(self.label or argument)):
+            fitting = [spec for spec in self.specs if spec.admits(bad.value)]
+            if bad.kind == "wrong type" and fitting:  # of another member's type
+                continue
+            if bad.kind == "wrong type" and any(b.kind == "wrong type" for b in out):
+                continue
+            if any(_accepts(spec, bad.value) for spec in fitting):
+                continue
+            out.append(bad if len(fitting) == 1 else bad._replace(message=combined))
+        if not any(b.kind == "wrong type" for b in out):  # the members' own wrong types are each other's types
+            wrong = next(v for v in ({"a": 1}, b"bytes", object()) if not self.admits(v))
+            out.insert(0, BadValue(wrong, "wrong type", combined))
         return out
+
+
+def _accepts(spec: Spec, value: object) -> bool:
+    try:
+        spec.check(value, "value")
+    except DeepResolveError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -835,7 +857,7 @@ def unknown_keyword(name: str, value: object, known: Sequence[str], what: str) -
     """The error for a keyword ``name`` that is none of ``known``, suggesting the nearest (an abbreviation too)."""
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]}?" if close else f"; expected one of {', '.join(known)}"
-    return ArgumentError(f"{name}: expected a {what}, got the unknown {name}={value!r:.60}{hint}")
+    return ArgumentError(f"{name}: expected a {what}, got the unknown {name}={_short(value)}{hint}")
 
 
 def declare(**specs: Spec) -> Callable[[_F], _F]:
@@ -867,7 +889,7 @@ def declare(**specs: Spec) -> Callable[[_F], _F]:
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
             if extra is None:
-                unknown = [k for k in kwargs if k not in params]
+                unknown = [k for k in kwargs if k not in signature.parameters]
                 if unknown:
                     raise unknown_keyword(unknown[0], kwargs[unknown[0]], named, f"keyword of {func.__name__}")
             try:
