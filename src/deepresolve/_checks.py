@@ -24,6 +24,7 @@ import inspect
 import os
 import sys
 import warnings
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Sequence, TypeVar
@@ -209,7 +210,7 @@ class BadValue(NamedTuple):
     error: type[DeepResolveError] = ArgumentError
 
 
-class Spec:
+class Spec(ABC):
     """What one parameter accepts (subclasses: :class:`Int`, :class:`Float`, :class:`Choice`, ...).
 
     ``label`` is the name messages give instead of the argument's (``"l2 (lambda)"``, ``"result file"``).
@@ -221,13 +222,13 @@ class Spec:
         """The name messages give the argument."""
         return self.label or argument
 
+    @abstractmethod
     def check(self, value: object, argument: str) -> Any:
         """The value the function receives; ArgumentError (or another DeepResolveError) naming ``argument``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self) -> str:
         """What is accepted, e.g. "an integer >= 1"."""
-        raise NotImplementedError
 
     def admits(self, value: object) -> bool:
         """Whether ``value`` has a type this spec accepts (its range aside); :class:`AnyOf` picks a member by it."""
@@ -248,7 +249,9 @@ class Spec:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()!r})"
 
-    def _refuse(self, value: object, argument: str) -> ArgumentError:
+    def refuse(self, value: object, argument: str) -> ArgumentError:
+        """The error for ``value``, which is not what this spec accepts: "<argument>: expected <describe()>, got
+        <type> <value>"."""
         return ArgumentError(f"{self.name(argument)}: expected {self.describe()}, got {_shown(value)}")
 
 
@@ -367,7 +370,7 @@ class Text(Spec):
 
     def check(self, value: object, argument: str) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise self._refuse(value, argument)
+            raise self.refuse(value, argument)
         return value
 
     def describe(self) -> str:
@@ -418,7 +421,7 @@ class Names(Spec):
 
     def check(self, value: object, argument: str) -> list[str]:
         if not self.admits(value):
-            raise self._refuse(value, argument)
+            raise self.refuse(value, argument)
         names = list(value)
         bad = next((n for n in names if not (isinstance(n, str) or _is_number(n)) or not str(n).strip()), None)
         if bad is not None:
@@ -462,7 +465,7 @@ class Classes(Spec):
         if _is_int(value):
             return [check_int(value, name, minimum=0)]
         if not self.admits(value):
-            raise self._refuse(value, argument)
+            raise self.refuse(value, argument)
         if len(value) == 0:
             raise ArgumentError(f"{name}: expected {'None (every output) or ' if self.optional else ''}a non-empty "
                                 f"list of output indices, got []")
@@ -545,11 +548,11 @@ class Array(Spec):
     def check(self, value: object, argument: str) -> object:
         name = self.name(argument)
         if not self.admits(value):
-            raise self._refuse(value, argument)
+            raise self.refuse(value, argument)
         try:
             a = as_numpy(value)
         except (ValueError, TypeError):  # ragged nested lists
-            raise self._refuse(value, argument) from None
+            raise self.refuse(value, argument) from None
         if a.dtype.kind not in ("biu" if self.integer else "biuf"):
             raise ArgumentError(f"{name}: expected {'integers' if self.integer else 'numbers'}, got an array of "
                                 f"{a.dtype}")
@@ -606,7 +609,7 @@ class Function(Spec):
 
     def check(self, value: object, argument: str) -> Callable:
         if not callable(value):
-            raise self._refuse(value, argument)
+            raise self.refuse(value, argument)
         return value
 
     def describe(self) -> str:
@@ -675,7 +678,7 @@ class AnyOf(Spec):
                 return spec.check(value, self.label or argument)
             except ArgumentError:
                 pass
-        raise self._refuse(value, argument)
+        raise self.refuse(value, argument)
 
     def describe(self) -> str:
         return " or ".join(spec.describe() for spec in self.specs)

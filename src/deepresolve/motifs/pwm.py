@@ -45,7 +45,7 @@ class Pwms(Spec):
     def check(self, value: object, argument: str) -> list[np.ndarray] | dict[str, np.ndarray]:
         name = self.name(argument)
         if not self.admits(value) or len(value) == 0:
-            raise self._refuse(value, argument)
+            raise self.refuse(value, argument)
         if self.names:
             return {key: check_pwm(pwm, f"{name}[{key!r}]") for key, pwm in value.items()}
         return [check_pwm(pwm, f"{name}[{i}]") for i, pwm in enumerate(value)]
