@@ -512,7 +512,7 @@ class ClassKey(Spec):
                                             "(str), got float 2.5")]
 
 
-def as_numpy(value: object) -> np.ndarray:
+def _as_numpy(value: object) -> np.ndarray:
     """``value`` (a numpy or torch array, or nested lists) as a numpy array, without its autograd graph or device."""
     torch = sys.modules.get("torch")  # a tensor exists only once torch is imported; this module never imports it
     if torch is not None and isinstance(value, torch.Tensor):
@@ -550,7 +550,7 @@ class Array(Spec):
         if not self.admits(value):
             raise self.refuse(value, argument)
         try:
-            a = as_numpy(value)
+            a = _as_numpy(value)
         except (ValueError, TypeError):  # ragged nested lists
             raise self.refuse(value, argument) from None
         if a.dtype.kind not in ("biu" if self.integer else "biuf"):
