@@ -3,7 +3,8 @@
 - :func:`find_layer`: a module by its ``named_modules()`` name, with close names suggested.
 - :func:`strip_probability`: a model without its final Sigmoid/Softmax/LogSoftmax (scores are logits).
 - :func:`frozen_copy`: an independent eval-mode copy with frozen parameters (the caller's model is never changed).
-- :func:`check_device`, :func:`model_device`: where to compute.
+- :func:`check_device`, :func:`model_device`: where to compute; :class:`Device` and :class:`Model`, the
+  declarations (:mod:`deepresolve._checks`) of a device and a model argument.
 - :func:`forward`: one forward pass whose failure names the part of the model and the input shape.
 - :func:`model_fingerprint`: a hash that is equal iff two modules compute the same function.
 """
@@ -20,6 +21,7 @@ from collections import OrderedDict
 import torch
 from torch import fx, nn
 
+from ._checks import BadValue, Spec
 from .errors import ArgumentError, ModelError
 
 #: Output activations that turn logits into probabilities; the paper scores logits, so heads stop before them.
@@ -29,24 +31,43 @@ _PROBABILITY_FUNCTIONS = {torch.sigmoid, torch.softmax, torch.log_softmax, torch
 _PROBABILITY_METHODS = ("sigmoid", "softmax", "log_softmax")
 
 
-def check_device(device: str | torch.device | None) -> torch.device:
+def check_device(device: str | torch.device | None, argument: str = "device") -> torch.device:
     """The device to compute on: ``device`` if it exists on this machine; None means CUDA when available, else CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ArgumentError(f"device: expected 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from None
+        raise ArgumentError(f"{argument}: expected 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             why = "this PyTorch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise ArgumentError(f"device: expected a device this machine has, got {device!r}: {why}")
+            raise ArgumentError(f"{argument}: expected a device this machine has, got {device!r}: {why}")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ArgumentError(f"device: expected a device this machine has, got {device!r}: there are "
+            raise ArgumentError(f"{argument}: expected a device this machine has, got {device!r}: there are "
                                 f"{torch.cuda.device_count()} CUDA device(s)")
     elif dev.type != "cpu" and dev.type != "mps":
-        raise ArgumentError(f"device: expected 'cpu' or 'cuda[:N]', got {device!r}")
+        raise ArgumentError(f"{argument}: expected 'cpu' or 'cuda[:N]', got {device!r}")
     return dev
+
+
+class Device(Spec):
+    """Where to compute: a device this machine has (:func:`check_device`), given as a torch.device; None stays None
+    (the default: CUDA when available, else the CPU)."""
+
+    def check(self, value: object, argument: str) -> torch.device | None:
+        return None if value is None else check_device(value, self.name(argument))
+
+    def describe(self) -> str:
+        return "'cpu', 'cuda', 'cuda:N' or a torch.device"
+
+    def admits(self, value: object) -> bool:
+        return value is None or isinstance(value, (str, torch.device))
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        name = self.name(argument)
+        return [BadValue(2.5, "wrong type", f"{name}: expected 'cpu', 'cuda', 'cuda:N' or a torch.device, got 2.5"),
+                BadValue("cuda:99", "out of range", f"{name}: expected a device this machine has, got 'cuda:99'")]
 
 
 def type_name(module: nn.Module) -> str:
@@ -129,6 +150,25 @@ def check_model(model: object, argument: str = "model") -> nn.Module:
                             f"model = deepresolve.load_model({str(model)!r}) (every format the command line reads)")
     raise ArgumentError(f"{argument}: expected a torch.nn.Module (load a file with deepresolve.load_model), got "
                         f"{type(model).__name__} {str(model)[:60]!r}")
+
+
+class Model(Spec):
+    """A PyTorch module (:func:`check_model`: a path is refused with how to load it)."""
+
+    def check(self, value: object, argument: str) -> nn.Module:
+        return check_model(value, self.name(argument))
+
+    def describe(self) -> str:
+        return "a torch.nn.Module"
+
+    def admits(self, value: object) -> bool:
+        return isinstance(value, nn.Module)
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        name = self.name(argument)
+        return [BadValue("model.pt", "wrong type", f"{name}: expected a torch.nn.Module, got the path 'model.pt'"),
+                BadValue(3, "wrong type", f"{name}: expected a torch.nn.Module (load a file with "
+                                          f"deepresolve.load_model), got int")]
 
 
 def non_finite_parameters(model: nn.Module) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import Array, Choice, Float, Seed, check_choice, declare
 from .errors import ArgumentError
 
 
@@ -192,6 +192,8 @@ def ofiv(fivs: np.ndarray, weights: np.ndarray, non_additive: np.ndarray, consis
     return out
 
 
+@declare(fims=Array(("C", "T", "K", "W")), scores=Array(("C", "T")), seed=Seed(),
+         agreement=Float(minimum=0, below=1), inconsistency=Choice("variance", "sign"))
 def summarize(fims: np.ndarray, scores: np.ndarray, *, seed: int = 0, agreement: float = 1e-3,
               inconsistency: str = "variance") -> dict[str, np.ndarray]:
     """All per-channel summaries of an ensemble of FIMs, keyed by their :class:`deepresolve.Result` field names.
@@ -218,13 +220,13 @@ def summarize(fims: np.ndarray, scores: np.ndarray, *, seed: int = 0, agreement:
     of the class's RMS FIV. (The authors' code fitted raw ILs, which ties the result to the scale of H.)
     """
     fims = np.asarray(fims)
-    if fims.ndim != 4:
-        raise ArgumentError(f"fims: expected shape (C, T, K, W), got {fims.shape}")
     if np.shape(scores) != fims.shape[:2]:
         raise ArgumentError(f"scores: expected shape (C, T) = {fims.shape[:2]} to match fims, got {np.shape(scores)}")
     return summarize_fivs(fiv(fims), scores, seed=seed, agreement=agreement, inconsistency=inconsistency)
 
 
+@declare(fivs=Array(("C", "T", "K")), scores=Array(("C", "T")), seed=Seed(),
+         agreement=Float(minimum=0, below=1), inconsistency=Choice("variance", "sign"))
 def summarize_fivs(fivs: np.ndarray, scores: np.ndarray, *, seed: int = 0, agreement: float = 1e-3,
                    inconsistency: str = "variance") -> dict[str, np.ndarray]:
     """:func:`summarize` from the FIVs alone: every summary needs only the FIMs' spatial means.
@@ -246,13 +248,8 @@ def summarize_fivs(fivs: np.ndarray, scores: np.ndarray, *, seed: int = 0, agree
         As :func:`summarize`.
     """
     fivs, scores = np.asarray(fivs, dtype=np.float64), np.asarray(scores)
-    if fivs.ndim != 3:
-        raise ArgumentError(f"fivs: expected shape (C, T, K), got {fivs.shape}")
     if scores.shape != fivs.shape[:2]:
         raise ArgumentError(f"scores: expected shape (C, T) = {fivs.shape[:2]} to match fivs, got {scores.shape}")
-    check_int(seed, "seed", minimum=0)
-    check_float(agreement, "agreement", minimum=0, below=1)
-    check_choice(inconsistency, "inconsistency", ("variance", "sign"))
     weights = restart_weights(scores)
     il = _inconsistency_level(fivs, weights, inconsistency)
     scale = (fivs**2).mean(axis=(1, 2))

@@ -7,7 +7,6 @@ Every argument is checked before any work; the model is split with one forward p
 from __future__ import annotations
 
 import hashlib
-import inspect
 import time
 from contextlib import ExitStack
 from functools import partial
@@ -18,13 +17,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_classes, check_float, renamed_arguments
+from ._checks import (
+    AnyOf,
+    Array,
+    BadValue,
+    Bool,
+    Choice,
+    Classes,
+    Float,
+    Layer,
+    Names,
+    OptionalOf,
+    OutputFolder,
+    Shape,
+    Spec,
+    Via,
+    check_classes,
+    declare,
+    renamed_arguments,
+    validate,
+)
 from ._checks import class_names as name_classes
 from ._files import check_free_space, exclusive
-from ._model import check_device, model_fingerprint
+from ._model import Device, Model, check_device, model_fingerprint
 from ._provenance import package_versions
-from .ascent import ASCENT_OPTIONS, Optimizer, check_ascent_options, feature_ascent, row_fivs
-from .ascent.options import check_known, run_params, run_settings
+from .ascent import ASCENT_OPTIONS, Optimizer, feature_ascent, row_fivs
+from .ascent.options import StepOptions, optimizer_settings, run_params, run_settings
 from .errors import ArgumentError, ModelError
 from .importance import summarize_fivs
 from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
@@ -33,7 +51,43 @@ from .split import make_example, split_at
 from .store import RunStore
 
 
+class InteractionOptions(Spec):
+    """``resolve``'s ``interactions``: False, True, or a dict of keyword options of
+    :func:`deepresolve.interactions` other than those ``resolve`` passes itself, each checked by its declaration."""
+
+    def check(self, value: object, argument: str) -> dict | None:
+        return _check_interactions(value)
+
+    def describe(self) -> str:
+        return "False, True or a dict of options for deepresolve.interactions"
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        return [BadValue("yes", "wrong type", "interactions: expected False, True or a dict of options"),
+                BadValue({"contxts": 8}, "unknown name", "interactions: expected keyword options of "
+                         "deepresolve.interactions"),
+                BadValue({"contexts": 0}, "out of range", "contexts: expected an integer >= 1, got 0")]
+
+
+def _ascent(name: str, optional: bool = False) -> Spec:
+    spec = ASCENT_OPTIONS[name].spec
+    return OptionalOf(spec) if optional else spec
+
+
 @renamed_arguments(alpha="decay")
+@declare(
+    model=Model(), layer=Layer(), input_shape=OptionalOf(Shape()), classes=Classes(), restarts=_ascent("restarts"),
+    l2=AnyOf(Choice("auto", *POLICIES), _ascent("l2")), steps=_ascent("steps", True), lr=_ascent("lr", True),
+    seed=_ascent("seed"), device=Device(), batch_size=_ascent("batch_size", True), optimizer=_ascent("optimizer"),
+    at=Choice("output", "input"), head=OptionalOf(Model()), logits=Bool(), init_scale=_ascent("init_scale", True),
+    precision=_ascent("precision"), nonnegative=_ascent("nonnegative"),
+    l2_center=OptionalOf(AnyOf(Choice("mean"), Array())), inputs=OptionalOf(Array()),
+    class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), checkpoint=OptionalOf(OutputFolder()),
+    checkpoint_every=Float(minimum=0.0), progress=Bool(), inconsistency=Choice("variance", "sign"),
+    interactions=InteractionOptions(),
+    client=OptionalOf(Via(lambda client, argument: _check_client(client), "a running dask distributed.Client",
+                          wrong="scheduler:8786")),
+    keep_fims=Bool(), optimizer_options=StepOptions(),
+)
 def resolve(
     model: nn.Module,
     layer: str,
@@ -170,35 +224,19 @@ def resolve(
     Result
     """
     started = time.perf_counter()
-    # Every argument is checked before any work, so a mistake costs nothing and leaves no file.
-    check_known(optimizer_options, also=_KEYWORDS)
-    opts = check_ascent_options(optimizer, restarts=restarts, l2=None if isinstance(l2, str) else l2, lr=lr,
-                                steps=steps, init_scale=init_scale, precision=precision, nonnegative=nonnegative,
-                                seed=seed, batch_size=batch_size, **optimizer_options)
-    if isinstance(l2, str):
-        check_choice(l2, "l2", ("auto", *POLICIES))
-    check_choice(inconsistency, "inconsistency", ("variance", "sign"))
-    check_choice(at, "at", ("output", "input"))
-    interaction_options = _check_interactions(interactions, head)
-    for flag, name in ((logits, "logits"), (progress, "progress"), (keep_fims, "keep_fims")):
-        check_choice(flag, name, (True, False))
-    seed = int(seed)
-    check_float(checkpoint_every, "checkpoint_every", minimum=0.0)
+    # Every argument is checked (resolve.__parameters__) before any work, so a mistake costs nothing and leaves no
+    # file; here the checks that need more than one argument.
+    opts = optimizer_settings(optimizer, {"lr": lr, "steps": steps, **optimizer_options})
+    if interactions is not None and head is not None:
+        raise ArgumentError("interactions: cannot be combined with head= (the interaction analysis splits the model "
+                            "itself); pass head=None or measure interactions separately")
     dev = check_device(device)
-    if client is not None:
-        from .distributed import check_client, client_ascent
-
-        check_client(client)
-    if isinstance(l2_center, str):
-        check_choice(l2_center, "l2_center", ("mean",))
     if isinstance(l2_center, str) and inputs is None:
         raise ArgumentError(f"inputs: expected a few real inputs (N, ...) for l2_center={l2_center!r}, got None")
     x = make_example(input_shape, inputs)
     if l2 in ("prior", "norm") and inputs is None:
         check_reference_shape(x.shape[1:])
-    if checkpoint is not None and Path(checkpoint).is_file():
-        raise ArgumentError(f"checkpoint: expected a folder, got the file {str(checkpoint)!r}")
-    if interaction_options is not None:  # what resolve passes on, checked before the ascent
+    if interactions is not None:  # what resolve passes on, checked before the ascent
         from .interaction_analysis.options import check_inputs, check_sequence_shape
 
         check_inputs(inputs, check_sequence_shape(tuple(x.shape[1:])))
@@ -272,6 +310,8 @@ def resolve(
             task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))
         run_ascent = feature_ascent
         if client is not None:  # chunks of classes on the cluster, each written to the store as it completes
+            from .distributed import client_ascent
+
             run_ascent = partial(client_ascent, client, flush=store.flush if store else None)
             ascent_kwargs["device"] = device  # None: each worker picks its own
         try:
@@ -308,18 +348,15 @@ def resolve(
         trace=trace.reshape(C, T, -1), steps=out.steps, layer=layer,
         channel_names=list(channel_names) if channel_names is not None else [], params=params, **summary,
     )
-    if interaction_options is not None:
+    if interactions is not None:
         from .interaction_analysis import interactions as measure
 
         result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at,
                                       inputs=inputs, seed=seed, device=dev, class_names=result.class_names,
-                                      channel_names=result.channel_names, **interaction_options)
+                                      channel_names=result.channel_names, **interactions)
         result.params["seconds"] = time.perf_counter() - started
     return result
 
-
-#: resolve's own keywords, among which a misspelt optimiser option finds its nearest name.
-_KEYWORDS = tuple(name for name, p in inspect.signature(resolve).parameters.items() if p.kind is not p.VAR_KEYWORD)
 
 #: Arguments of ``interactions`` that ``resolve`` fills in itself (not ``batch_size``: resolve's counts ascent rows,
 #: the analysis's sequences per pass).
@@ -327,35 +364,38 @@ _SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "
                              "class_names", "channel_names")
 
 
-def _check_interactions(option: object, head: nn.Module | None) -> dict | None:
-    """The keyword options for ``interactions`` (None: not requested), the option's names checked before any work."""
+def _check_client(client: object) -> Any:
+    from .distributed import check_client  # imports dask: only when a client is given
+
+    return check_client(client)
+
+
+def _check_interactions(option: object) -> dict | None:
+    """The keyword options for ``interactions`` (None: not requested), checked by its declaration before any work."""
     if option is False or option is None:
         return None
     if option is True:
-        options: dict = {}
-    elif isinstance(option, dict):
-        from .interaction_analysis import interactions as measure
-        from .interaction_analysis.options import RENAMED_OPTIONS
-
-        accepted = set(inspect.signature(measure).parameters) - set(_SHARED_WITH_INTERACTIONS)
-        shared = sorted(set(option) & set(_SHARED_WITH_INTERACTIONS))
-        if shared:
-            raise ArgumentError(f"interactions: expected options of deepresolve.interactions other than those resolve "
-                                f"passes itself ({', '.join(_SHARED_WITH_INTERACTIONS)}), got {', '.join(shared)}")
-        both = [old for old, new in RENAMED_OPTIONS.items() if old in option and new in option]
-        if both:
-            raise ArgumentError(f"interactions: expected {RENAMED_OPTIONS[both[0]]} alone ({both[0]} is its old name), "
-                                f"got both")
-        # old names still work (interactions itself warns); they are not listed as expected
-        unknown = sorted(str(k) for k in set(option) - accepted - set(RENAMED_OPTIONS))
-        if unknown:
-            raise ArgumentError(f"interactions: expected keyword options of deepresolve.interactions "
-                                f"({', '.join(sorted(accepted))}), got unknown {', '.join(unknown)}")
-        options = dict(option)
-    else:
+        return {}
+    if not isinstance(option, dict):
         raise ArgumentError(f"interactions: expected False, True or a dict of options for deepresolve.interactions, "
                             f"got {type(option).__name__} {option!r}")
-    if head is not None:
-        raise ArgumentError("interactions: cannot be combined with head= (the interaction analysis splits the model "
-                            "itself); pass head=None or measure interactions separately")
-    return options
+    from .interaction_analysis import interactions as measure
+    from .interaction_analysis.options import RENAMED_OPTIONS
+
+    accepted = set(measure.__parameters__) - set(_SHARED_WITH_INTERACTIONS)
+    shared = sorted(set(option) & set(_SHARED_WITH_INTERACTIONS))
+    if shared:
+        raise ArgumentError(f"interactions: expected options of deepresolve.interactions other than those resolve "
+                            f"passes itself ({', '.join(_SHARED_WITH_INTERACTIONS)}), got {', '.join(shared)}")
+    both = [old for old, new in RENAMED_OPTIONS.items() if old in option and new in option]
+    if both:
+        raise ArgumentError(f"interactions: expected {RENAMED_OPTIONS[both[0]]} alone ({both[0]} is its old name), "
+                            f"got both")
+    # old names still work (interactions itself warns); they are not listed as expected
+    unknown = sorted(str(k) for k in set(option) - accepted - set(RENAMED_OPTIONS))
+    if unknown:
+        raise ArgumentError(f"interactions: expected keyword options of deepresolve.interactions "
+                            f"({', '.join(sorted(accepted))}), got unknown {', '.join(unknown)}")
+    current = {RENAMED_OPTIONS.get(name, name): value for name, value in option.items()}
+    validate(measure.__parameters__, current)  # the values too, before the ascent
+    return dict(option)

@@ -21,10 +21,14 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from torch import nn
 
-from ._checks import check_choice, check_float, check_int
-from ._model import type_name
+from ._checks import AnyOf, Array, Choice, ClassKey, Int, OptionalOf, Spec, Via, check_float, declare
+from ._model import Model, type_name
 from .errors import ArgumentError, ModelError
-from .results import Result
+from .results import Result, check_result
+
+
+def _result() -> Spec:
+    return Via(lambda value, argument: check_result(value), "a deepresolve.results.Result", wrong="result.h5")
 
 
 def _pearson_rows(x: np.ndarray) -> np.ndarray:
@@ -39,6 +43,7 @@ def _pearson_rows(x: np.ndarray) -> np.ndarray:
     return corr
 
 
+@declare(result=_result())
 def class_similarity(result: Result) -> np.ndarray:
     """Class similarity matrix A: Pearson correlation of the non-negative OFIVs, (C, C).
 
@@ -47,21 +52,22 @@ def class_similarity(result: Result) -> np.ndarray:
     return _pearson_rows(np.clip(result.ofiv, 0.0, None))
 
 
+@declare(result=_result())
 def ofiv_correlation(result: Result) -> np.ndarray:
     """Pearson correlation of the full OFIVs (positive and negative terms), (C, C)."""
     return _pearson_rows(result.ofiv)
 
 
+@declare(result=_result(), i=ClassKey(), j=ClassKey())
 def class_difference(result: Result, i: int | str, j: int | str) -> np.ndarray:
     """Difference map D = OFIV_i - OFIV_j, (K,). ``i``/``j`` are output indices or class names."""
     return result.ofiv[result.index_of(i, "i")] - result.ofiv[result.index_of(j, "j")]
 
 
+@declare(labels=Array(("N", "C")))
 def label_correlation(labels: np.ndarray) -> np.ndarray:
     """Pearson correlation between the label columns of an (N, C) label matrix, (C, C)."""
     labels = np.asarray(labels, dtype=np.float64)
-    if labels.ndim != 2:
-        raise ArgumentError(f"labels: expected an (N, C) matrix, got shape {labels.shape}")
     return _pearson_rows(labels.T)
 
 
@@ -74,6 +80,8 @@ def last_linear_weight(model: nn.Module) -> np.ndarray:
     return linears[-1].weight.detach().cpu().numpy()
 
 
+@declare(model_or_weight=AnyOf(Model(), Array(("C", "hidden"))), classes=OptionalOf(Array(("C",), integer=True)),
+         n_outputs=OptionalOf(Int(minimum=1)))
 def weight_cosine(model_or_weight: nn.Module | np.ndarray, classes: np.ndarray | None = None, *,
                   n_outputs: int | None = None) -> np.ndarray:
     """Cosine similarity of last-layer weight rows, (C, C).
@@ -92,14 +100,12 @@ def weight_cosine(model_or_weight: nn.Module | np.ndarray, classes: np.ndarray |
         w, what = last_linear_weight(model_or_weight), "model"
     else:
         w, what = np.asarray(model_or_weight, dtype=np.float64), "model_or_weight"
-        if w.ndim != 2:
-            raise ArgumentError(f"model_or_weight: expected a 2-D (C, hidden) weight matrix, got shape {w.shape}")
-    if n_outputs is not None and w.shape[0] != check_int(n_outputs, "n_outputs", minimum=1):
+    if n_outputs is not None and w.shape[0] != n_outputs:
         raise ArgumentError(f"{what}: expected a last layer with {n_outputs} outputs (the model the result was "
                             f"computed on), got one with {w.shape[0]}")
     if classes is not None:
         rows = np.asarray(classes)
-        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or np.any((rows < 0) | (rows >= len(w))):
+        if np.any((rows < 0) | (rows >= len(w))):
             raise ArgumentError(f"classes: expected output indices in [0, {len(w) - 1}] (the last layer has {len(w)} "
                                 f"outputs), got {rows.tolist()!r:.80}")
         w = w[rows]
@@ -128,6 +134,8 @@ def class_distance(similarity: np.ndarray) -> np.ndarray:
     return d
 
 
+@declare(similarity=Array(("C", "C")), method=Choice("average", "complete", "single", "weighted"),
+         n_clusters=OptionalOf(Int(minimum=1)))
 def cluster_classes(similarity: np.ndarray, *, method: str = "average", n_clusters: int | None = None) -> Clustering:
     """Cluster classes hierarchically with distance 1 - similarity.
 
@@ -140,11 +148,8 @@ def cluster_classes(similarity: np.ndarray, *, method: str = "average", n_cluste
         Cut the tree into this many clusters.
     """
     a = np.asarray(similarity, dtype=np.float64)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+    if a.shape[0] != a.shape[1]:
         raise ArgumentError(f"similarity: expected a square (C, C) matrix, got shape {a.shape}")
-    check_choice(method, "method", ("average", "complete", "single", "weighted"))
-    if n_clusters is not None:
-        check_int(n_clusters, "n_clusters", minimum=1)
     C = a.shape[0]
     if C < 2:
         return Clustering(np.empty((0, 4)), np.arange(C), np.ones(C, dtype=int))

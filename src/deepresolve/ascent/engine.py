@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .._checks import check_choice, renamed_arguments
-from .._model import check_device
+from .._checks import Array, Bool, Classes, Function, Instance, OptionalOf, Shape, declare, renamed_arguments
+from .._model import Device, Model, check_device
 from ..errors import DivergenceError
 from ..store import FinishedRow, FinishedRows
 from .fastconv import fast_input_gradients
 from .objective import value_and_grad
 from .optimizers import BUNDLE_FAR, STEP_RULES
-from .options import Optimizer, check_ascent_options, check_known
+from .options import ASCENT_OPTIONS, Optimizer, StepOptions, optimizer_settings
 from .rows import AscentOutput, Rows, RowTable, initial_maps
 
 
 @renamed_arguments(alpha="decay", keep_maps="keep_fims")
+@declare(
+    head=Model(), feature_shape=Shape(), classes=Classes(optional=False),
+    **{name: ASCENT_OPTIONS[name].spec for name in ("restarts", "l2", "optimizer", "init_scale", "nonnegative")},
+    center=OptionalOf(Array()), precision=ASCENT_OPTIONS["precision"].spec, seed=ASCENT_OPTIONS["seed"].spec,
+    device=Device(), batch_size=OptionalOf(ASCENT_OPTIONS["batch_size"].spec),
+    skip=OptionalOf(Instance(dict, "a dict of row index -> FinishedRow")),
+    on_done=OptionalOf(Function("a function of the finished rows")),
+    progress=OptionalOf(Function("a function of the number of rows finished")), keep_fims=Bool(),
+    step_options=StepOptions(),
+)
 def feature_ascent(
     head: nn.Module,
     feature_shape: Sequence[int],
@@ -98,16 +107,14 @@ def feature_ascent(
     Raises
     ------
     deepresolve.errors.ArgumentError
-        For a bad or unknown setting, before any work (see :func:`~deepresolve.ascent.check_ascent_options`).
+        For a bad or unknown argument or setting, before any work (every parameter is declared:
+        ``feature_ascent.__parameters__``).
     deepresolve.errors.ModelError
         The head returns no (N, C) scores, or its scores do not depend differentiably on H.
     deepresolve.errors.DivergenceError
         An objective left the finite numbers (lambda too small for the head, or too large a step).
     """
-    check_known(step_options, also=_KEYWORDS)
-    opts = check_ascent_options(optimizer, restarts=restarts, l2=l2, init_scale=init_scale, precision=precision,
-                                nonnegative=nonnegative, seed=seed, batch_size=batch_size, **step_options)
-    check_choice(keep_fims, "keep_fims", (True, False))
+    opts = optimizer_settings(optimizer, step_options)
     step_rows = STEP_RULES[optimizer]
     bf16 = precision == "bfloat16"
     dev = check_device(device)
@@ -185,7 +192,3 @@ def feature_ascent(
 
     return table.output(C, T, time.perf_counter() - start, row_steps)
 
-
-#: feature_ascent's own keywords, among which a misspelt step option finds its nearest name.
-_KEYWORDS = tuple(name for name, p in inspect.signature(feature_ascent).parameters.items()
-                  if p.kind is not p.VAR_KEYWORD)

@@ -1,11 +1,13 @@
 """The ascent's options: one table that the checks, a run store's settings, ``result.params`` and the command line's
 help all read.
 
-Each :class:`AscentOption` gives a setting's name, type and range, a one-line help and its default: one default
-for every optimiser (the general settings: optimizer, restarts, l2, init_scale, precision, nonnegative, seed,
-batch_size), or one per optimiser that uses it (the step rules' own settings: lr, steps, tol, patience for all
-three; cuts for "bundle"; start_decay, decay, min_lr for "paper"). An optimiser's own setting given with another
-optimiser is refused, as is a name that is not in the table (with the nearest names as a suggestion).
+Each :class:`AscentOption` gives a setting's name, what it accepts (a :class:`~deepresolve._checks.Spec`: its
+type and range, the same declarations every public function's parameters have), a one-line help and its default:
+one default for every optimiser (the general settings: optimizer, restarts, l2, init_scale, precision,
+nonnegative, seed, batch_size), or one per optimiser that uses it (the step rules' own settings: lr, steps, tol,
+patience for all three; cuts for "bundle"; start_decay, decay, min_lr for "paper"). An optimiser's own setting
+given with another optimiser is refused, as is a name that is not in the table (with the nearest names as a
+suggestion).
 
 Nothing here imports torch.
 """
@@ -14,9 +16,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from .._checks import check_choice, check_float, check_int, renamed_arguments
+from .._checks import BadValue, Bool, Choice, Float, Int, Seed, Spec, renamed_arguments
 from ..errors import ArgumentError
 
 Optimizer = Literal["matched", "bundle", "paper"]
@@ -32,8 +34,10 @@ class AscentOption:
     ----------
     name : str
         Its keyword in :func:`~deepresolve.ascent.feature_ascent` and :func:`deepresolve.resolve`.
-    kind : int, float or tuple
-        An integer, a finite number, or one of the values of the tuple.
+    spec : Spec
+        What it accepts (:class:`~deepresolve._checks.Int`, :class:`~deepresolve._checks.Float`,
+        :class:`~deepresolve._checks.Choice` or :class:`~deepresolve._checks.Bool`); its ``label`` is the name
+        error messages give (``"l2 (lambda)"``).
     help : str
         One line, for docstrings and the command line.
     default : object
@@ -41,10 +45,6 @@ class AscentOption:
         default depends on the device).
     per_optimizer : dict, optional
         An optimiser's own setting: optimiser -> default. Optimisers not listed do not take it.
-    minimum, maximum, above : number, optional
-        Inclusive bounds, and an exclusive lower bound.
-    label : str, optional
-        The name error messages use (default ``name``).
     settings_key : str, optional
         Its key in a run store's settings (default ``name``); the stores of earlier versions must keep resuming.
     in_settings : bool
@@ -55,14 +55,10 @@ class AscentOption:
     """
 
     name: str
-    kind: Any
+    spec: Spec
     help: str
     default: Any = None
     per_optimizer: Mapping[str, int | float] | None = None
-    minimum: int | float | None = None
-    maximum: int | float | None = None
-    above: int | float | None = None
-    label: str | None = None
     settings_key: str | None = None
     in_settings: bool = True
     digits: int | None = None
@@ -74,73 +70,57 @@ class AscentOption:
         ------
         deepresolve.errors.ArgumentError
         """
-        label = self.label or self.name
-        if isinstance(self.kind, tuple):
-            return check_choice(value, label, self.kind)
-        if self.kind is int:
-            return check_int(value, label, minimum=self.minimum, maximum=self.maximum)
-        return check_float(value, label, minimum=self.minimum, maximum=self.maximum, above=self.above)
+        return self.spec.check(value, self.name)
 
     def describe(self) -> str:
         """``help`` with the accepted values and, for an optimiser's own setting, its default under each, e.g.
         "most steps per row (an integer >= 1; default 500 ('matched', 'bundle'), 10000 ('paper'))."."""
-        if self.kind == (True, False):
+        if isinstance(self.spec, Bool):
             return f"{self.help}."
-        if isinstance(self.kind, tuple):
-            accepted = "one of " + ", ".join(repr(v) for v in self.kind)
-        else:
-            if self.minimum is not None and self.maximum is not None:
-                bounds = [f"in [{self.minimum}, {self.maximum}]"]
-            else:
-                bounds = [f">= {self.minimum}" if self.minimum is not None else "",
-                          f"> {self.above}" if self.above is not None else "",
-                          f"<= {self.maximum}" if self.maximum is not None else ""]
-            accepted = " ".join(["an integer" if self.kind is int else "a number", *(b for b in bounds if b)])
         if self.per_optimizer is None:
-            return f"{self.help} ({accepted})."
+            return f"{self.help} ({self.spec.describe()})."
         users: dict[int | float, list[str]] = {}
         for optimizer, value in self.per_optimizer.items():
             users.setdefault(value, []).append(repr(optimizer))
         defaults = ", ".join(f"{value:g} ({', '.join(names)})" for value, names in users.items())
         only = "" if set(self.per_optimizer) == set(OPTIMIZERS) else "; no other optimiser takes it"
-        return f"{self.help} ({accepted}; default {defaults}{only})."
+        return f"{self.help} ({self.spec.describe()}; default {defaults}{only})."
 
 
 #: Every setting of the ascent, in the order of ``result.params``.
 ASCENT_OPTIONS: dict[str, AscentOption] = {option.name: option for option in (
-    AscentOption("optimizer", OPTIMIZERS, "the step rule; 'bundle' takes fewer steps than 'matched' at l2 = 1 and "
-                 "more at small l2, 'paper' is the paper's decaying plain ascent", default="matched"),
-    AscentOption("restarts", int, "random starts T per class", default=10, minimum=1),
-    AscentOption("l2", float, "lambda, the weight of the penalty lambda ||H - center||^2", default=1.0, above=0,
-                 label="l2 (lambda)", digits=4),
-    AscentOption("init_scale", float, "standard deviation of the random normal starts", default=1.0, above=0,
+    AscentOption("optimizer", Choice(*OPTIMIZERS), "the step rule; 'bundle' takes fewer steps than 'matched' at "
+                 "l2 = 1 and more at small l2, 'paper' is the paper's decaying plain ascent", default="matched"),
+    AscentOption("restarts", Int(minimum=1), "random starts T per class", default=10),
+    AscentOption("l2", Float(above=0, label="l2 (lambda)"), "lambda, the weight of the penalty lambda "
+                 "||H - center||^2", default=1.0, digits=4),
+    AscentOption("init_scale", Float(above=0), "standard deviation of the random normal starts", default=1.0,
                  digits=4),
-    AscentOption("precision", PRECISIONS, "the head's precision; under 'bfloat16' (autocast) H and the penalty stay "
-                 "float32", default="float32"),
-    AscentOption("nonnegative", (True, False), "constrain H >= 0, the domain of a post-ReLU map", default=False),
-    AscentOption("seed", int, "each row starts from a map drawn from (seed, class, restart) alone", default=0,
-                 minimum=0),
-    AscentOption("batch_size", int, "rows per forward/backward pass, bounding memory; default 256 on the CPU, 4096 "
-                 "on a GPU", minimum=1, in_settings=False),
+    AscentOption("precision", Choice(*PRECISIONS), "the head's precision; under 'bfloat16' (autocast) H and the "
+                 "penalty stay float32", default="float32"),
+    AscentOption("nonnegative", Bool(), "constrain H >= 0, the domain of a post-ReLU map", default=False),
+    AscentOption("seed", Seed(), "each row starts from a map drawn from (seed, class, restart) alone", default=0),
+    AscentOption("batch_size", Int(minimum=1), "rows per forward/backward pass, bounding memory; default 256 on the "
+                 "CPU, 4096 on a GPU", in_settings=False),
     # The step rules' own settings.
-    AscentOption("lr", float, "step size: the fraction of the matched step 1 / (2 lambda) ('matched'), of the way "
-                 "to the model's maximiser ('bundle'), or the initial rate ('paper')",
-                 per_optimizer={"matched": 1.0, "bundle": 1.0, "paper": 0.1}, above=0),
-    AscentOption("steps", int, "most steps per row", per_optimizer={"matched": 500, "bundle": 500, "paper": 10_000},
-                 minimum=1),
-    AscentOption("tol", float, "convergence tolerance on the objective's gain, relative to |S| + lambda "
-                 "||H - center||^2", per_optimizer={"matched": 1e-5, "bundle": 3e-5, "paper": 0.0}, minimum=0.0),
-    AscentOption("patience", int, "steps without a gain above tol before a row stops",
-                 per_optimizer={"matched": 2, "bundle": 3, "paper": 10}, minimum=1),
-    AscentOption("cuts", int, "cuts kept per row; the QP enumerates the 2^cuts - 1 faces of their simplex",
-                 per_optimizer={"bundle": 6}, minimum=2, maximum=8),
-    AscentOption("start_decay", int, "steps at the initial rate before it decays", per_optimizer={"paper": 500},
-                 minimum=0),
+    AscentOption("lr", Float(above=0), "step size: the fraction of the matched step 1 / (2 lambda) ('matched'), of "
+                 "the way to the model's maximiser ('bundle'), or the initial rate ('paper')",
+                 per_optimizer={"matched": 1.0, "bundle": 1.0, "paper": 0.1}),
+    AscentOption("steps", Int(minimum=1), "most steps per row",
+                 per_optimizer={"matched": 500, "bundle": 500, "paper": 10_000}),
+    AscentOption("tol", Float(minimum=0.0), "convergence tolerance on the objective's gain, relative to |S| + lambda "
+                 "||H - center||^2", per_optimizer={"matched": 1e-5, "bundle": 3e-5, "paper": 0.0}),
+    AscentOption("patience", Int(minimum=1), "steps without a gain above tol before a row stops",
+                 per_optimizer={"matched": 2, "bundle": 3, "paper": 10}),
+    AscentOption("cuts", Int(minimum=2, maximum=8), "cuts kept per row; the QP enumerates the 2^cuts - 1 faces of "
+                 "their simplex", per_optimizer={"bundle": 6}),
+    AscentOption("start_decay", Int(minimum=0), "steps at the initial rate before it decays",
+                 per_optimizer={"paper": 500}),
     # Stores written before the rename keep resuming: the settings key is the old name.
-    AscentOption("decay", float, "exponent of the rate's decay, lr * (step - start_decay) ** -decay",
-                 per_optimizer={"paper": 0.2}, above=0, settings_key="alpha"),
-    AscentOption("min_lr", float, "floor of the decay factor: the rate never falls below lr * min_lr",
-                 per_optimizer={"paper": 1e-6}, above=0),
+    AscentOption("decay", Float(above=0), "exponent of the rate's decay, lr * (step - start_decay) ** -decay",
+                 per_optimizer={"paper": 0.2}, settings_key="alpha"),
+    AscentOption("min_lr", Float(above=0), "floor of the decay factor: the rate never falls below lr * min_lr",
+                 per_optimizer={"paper": 1e-6}),
 )}
 
 #: The step rules' own settings (each with a default per optimiser that uses it).
@@ -180,12 +160,37 @@ def check_known(given: Mapping[str, object], also: Iterable[str] = ()) -> None:
                         f"got {', '.join(f'{name}={given[name]!r}' for name in unknown)}{hint}")
 
 
+class StepOptions(Spec):
+    """The ascent's settings given as extra keywords (a function's ``**options``): each value checked by its entry
+    of :data:`ASCENT_OPTIONS` (None: not given); a name that is neither a setting nor one of the function's own
+    ``keywords`` is refused with the nearest of them (:func:`check_known`)."""
+
+    def __init__(self, keywords: Sequence[str] = ()):
+        self.keywords = tuple(keywords)
+
+    def among(self, keywords: Sequence[str]) -> StepOptions:
+        return StepOptions(keywords)
+
+    def check(self, value: object, argument: str) -> dict[str, Any]:
+        check_known(value, also=self.keywords)
+        return {name: None if v is None else ASCENT_OPTIONS[name].check(v) for name, v in value.items()}
+
+    def describe(self) -> str:
+        return f"keyword settings of the ascent ({', '.join(STEP_OPTIONS)})"
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        return [BadValue({"tolerance": 1e-3}, "unknown name", "tolerance: unknown ascent option(s)"),
+                *(BadValue({"tol": bad.value}, bad.kind, bad.message)
+                  for bad in ASCENT_OPTIONS["tol"].spec.bad_values("tol"))]
+
+
 @renamed_arguments(alpha="decay")
 def check_ascent_options(optimizer: str = "matched", **options: object) -> dict[str, int | float]:
-    """Check settings of :func:`~deepresolve.ascent.feature_ascent` before any work; return the optimiser's own.
+    """Check settings of :func:`~deepresolve.ascent.feature_ascent`; return the optimiser's own.
 
-    Callers that do work before the ascent (:func:`deepresolve.resolve` splits the model, computes lambda, opens a
-    run store) call this first, so that a bad setting is refused before anything is computed or written.
+    For callers that check the ascent's settings outside a declared function (:mod:`deepresolve.distributed`'s
+    driver); :func:`~deepresolve.ascent.feature_ascent` and :func:`deepresolve.resolve` declare them
+    (``__parameters__``) and call :func:`optimizer_settings`.
 
     Parameters
     ----------
@@ -208,14 +213,24 @@ def check_ascent_options(optimizer: str = "matched", **options: object) -> dict[
         A name that is not an ascent option, a value of the wrong type or range, or an optimiser's own setting
         given with another optimiser.
     """
-    check_known(options)
-    ASCENT_OPTIONS["optimizer"].check(optimizer)
-    given = {name: ASCENT_OPTIONS[name].check(value) for name, value in options.items() if value is not None}
-    for name in given:
+    given = StepOptions().check(options, "options")
+    return optimizer_settings(ASCENT_OPTIONS["optimizer"].check(optimizer), given)
+
+
+def optimizer_settings(optimizer: str, options: Mapping[str, object]) -> dict[str, int | float]:
+    """The optimiser's own settings: ``DEFAULTS[optimizer]`` updated with those among ``options`` (checked values;
+    None: not given). An optimiser's own setting given with another optimiser is refused.
+
+    Raises
+    ------
+    deepresolve.errors.ArgumentError
+    """
+    given = {name: value for name, value in options.items() if value is not None}
+    for name, value in given.items():
         users = ASCENT_OPTIONS[name].per_optimizer
         if users is not None and optimizer not in users:
             raise ArgumentError(f"{name}: an option of optimizer={' or '.join(repr(k) for k in users)} only; got "
-                                f"{name}={options[name]!r} with optimizer={optimizer!r}")
+                                f"{name}={value!r} with optimizer={optimizer!r}")
     return {name: given.get(name, default) for name, default in DEFAULTS[optimizer].items()}
 
 

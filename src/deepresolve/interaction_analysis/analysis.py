@@ -106,16 +106,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import renamed_arguments
+from .._checks import declare, renamed_arguments
 from ..results.interactions import Interactions
 from .contexts import Contexts, choose_coalition, draw_backgrounds, draw_contexts
 from .effects import Evaluator, PairStatistics, group_strength, main_effects, pair_statistics, screen_pairs
 from .network import Network, split_network
-from .options import RENAMED_OPTIONS, LayerArguments, Options, check_layer_arguments, check_options
+from .options import PARAMETERS, RENAMED_OPTIONS, LayerArguments, Options, check_layer_arguments, make_options
 from .players import Players, find_players
 
 
 @renamed_arguments(**RENAMED_OPTIONS)
+@declare(**PARAMETERS)
 def interactions(
     model: nn.Module,
     layer: str,
@@ -234,11 +235,11 @@ def interactions(
     -------
     Interactions
     """
-    opts = check_options(input_shape=input_shape, at=at, contexts=contexts, context_on=context_on,
-                         context_groups=context_groups, top=top, min_effect=min_effect, scale=scale, margin=margin,
-                         significance=significance, group_threshold=group_threshold, motif_words=motif_words,
-                         word_length=word_length, inputs=inputs, backgrounds=backgrounds, seed=seed, device=device,
-                         batch_size=batch_size, verbose=verbose)
+    opts = make_options(input_shape=input_shape, at=at, contexts=contexts, context_on=context_on,
+                        context_groups=context_groups, top=top, min_effect=min_effect, scale=scale, margin=margin,
+                        significance=significance, group_threshold=group_threshold, motif_words=motif_words,
+                        word_length=word_length, inputs=inputs, backgrounds=backgrounds, seed=seed, device=device,
+                        batch_size=batch_size, verbose=verbose)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
                                  channel_names=channel_names, words=words, groups=groups)

@@ -1,8 +1,10 @@
 """The argument checks of :func:`~deepresolve.interaction_analysis.interactions`, all here and before any work.
 
-:func:`check_options` checks every argument that needs no model; :func:`check_layer_arguments` those that need
-the layer's channels or the model's outputs, right after the model is split. A mistake raises
-:class:`~deepresolve.errors.ArgumentError` with the message ``"<argument>: expected <what>, got <value>"``.
+:data:`PARAMETERS` declares what every parameter accepts (checked before the body runs: ``interactions`` is
+declared with them); :func:`make_options` gathers the checked settings, with the checks that need two of them;
+:func:`check_layer_arguments` checks those that need the layer's channels or the model's outputs, right after the
+model is split. A mistake raises :class:`~deepresolve.errors.ArgumentError` with the message
+``"<argument>: expected <what>, got <value>"``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,25 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from .._checks import check_choice, check_classes, check_float, check_int, check_shape
+from .._checks import (
+    Array,
+    BadValue,
+    Bool,
+    Choice,
+    Classes,
+    Float,
+    Int,
+    Layer,
+    Names,
+    OptionalOf,
+    Seed,
+    Shape,
+    Spec,
+    check_classes,
+    check_shape,
+)
 from .._checks import class_names as name_classes
-from .._model import check_device
+from .._model import Device, Model, check_device
 from ..errors import ArgumentError
 from .network import Network
 from .words import check_word_source
@@ -69,12 +87,41 @@ class LayerArguments(NamedTuple):
     groups: np.ndarray | None
 
 
+class SequenceShape(Shape):
+    """The shape (4, L) of one-hot sequences, given as a tuple."""
+
+    def check(self, value: object, argument: str) -> tuple[int, ...]:
+        shape = check_shape(value, self.name(argument))
+        if len(shape) != 2 or shape[0] != 4:
+            raise ArgumentError(f"{self.name(argument)}: expected (4, L) for one-hot sequences, got {shape!r}")
+        return shape
+
+    def describe(self) -> str:
+        return "the shape (4, L) of one-hot sequences"
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        name = self.name(argument)
+        return [*super().bad_values(argument),
+                BadValue((40,), "out of range", f"{name}: expected (4, L) for one-hot sequences, got (40,)")]
+
+
+#: What every parameter of :func:`~deepresolve.interaction_analysis.interactions` accepts.
+PARAMETERS: dict[str, Spec] = dict(
+    model=Model(), layer=Layer(), input_shape=SequenceShape(), classes=Classes(), at=Choice("output", "input"),
+    contexts=Int(minimum=1), context_on=Float(minimum=0.0, maximum=1.0), context_groups=Int(minimum=0),
+    top=Int(minimum=2), min_effect=Float(minimum=0.0), scale=Choice("auto", "probability", "logit"),
+    margin=Float(minimum=0.0), significance=Float(minimum=0.0, below=1.0),
+    groups=OptionalOf(Array(("K",), integer=True)), words=OptionalOf(Array(("K", 4, "w"))),
+    group_threshold=Float(minimum=0.0), motif_words=Choice("filters", "scan"),
+    word_length=OptionalOf(Int(minimum=2, maximum=10)), inputs=OptionalOf(Array(("N", 4, "L"))),
+    backgrounds=Int(minimum=1), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), seed=Seed(),
+    device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(),
+)
+
+
 def check_sequence_shape(input_shape: object) -> int:
     """L of a one-hot input shape (4, L)."""
-    shape = check_shape(input_shape, "input_shape")
-    if len(shape) != 2 or shape[0] != 4:
-        raise ArgumentError(f"input_shape: expected (4, L) for one-hot sequences, got {shape!r}")
-    return shape[1]
+    return SequenceShape().check(input_shape, "input_shape")[1]
 
 
 def check_inputs(inputs: np.ndarray | torch.Tensor | None, length: int) -> torch.Tensor | None:
@@ -90,35 +137,21 @@ def check_inputs(inputs: np.ndarray | torch.Tensor | None, length: int) -> torch
     return x
 
 
-def check_options(*, input_shape: Sequence[int], at: str, contexts: int, context_on: float, context_groups: int,
-                  top: int, min_effect: float, scale: str, margin: float, significance: float,
-                  group_threshold: float, motif_words: str, word_length: int | None,
-                  inputs: np.ndarray | torch.Tensor | None, backgrounds: int, seed: int,
-                  device: str | torch.device | None, batch_size: int | None, verbose: bool) -> Options:
-    """Every argument of ``interactions`` that needs no model, checked; the arguments are those of
-    :func:`~deepresolve.interaction_analysis.interactions`."""
-    ints = {name: check_int(v, name, minimum=lo) for name, v, lo in (
-        ("contexts", contexts, 1), ("context_groups", context_groups, 0), ("top", top, 2),
-        ("backgrounds", backgrounds, 1), ("seed", seed, 0))}
-    length = check_sequence_shape(input_shape)
-    check_choice(at, "at", ("output", "input"))
-    check_choice(scale, "scale", ("auto", "probability", "logit"))
-    check_choice(motif_words, "motif_words", ("filters", "scan"))
-    check_choice(verbose, "verbose", (True, False))
+def make_options(*, input_shape: tuple[int, ...], at: str, contexts: int, context_on: float, context_groups: int,
+                 top: int, min_effect: float, scale: str, margin: float, significance: float,
+                 group_threshold: float, motif_words: str, word_length: int | None,
+                 inputs: np.ndarray | torch.Tensor | None, backgrounds: int, seed: int,
+                 device: torch.device | None, batch_size: int | None, verbose: bool) -> Options:
+    """The settings of one analysis from the arguments of
+    :func:`~deepresolve.interaction_analysis.interactions`, each already checked by :data:`PARAMETERS`; ``inputs``
+    checked against ``input_shape``."""
+    length = input_shape[1]
     return Options(
-        length=length, at=at, **ints,
-        context_on=check_float(context_on, "context_on", minimum=0.0, maximum=1.0),
-        min_effect=check_float(min_effect, "min_effect", minimum=0.0),
-        scale=scale,
-        margin=check_float(margin, "margin", minimum=0.0),
-        significance=check_float(significance, "significance", minimum=0.0, below=1.0),
-        group_threshold=check_float(group_threshold, "group_threshold", minimum=0.0),
-        motif_words=motif_words,
-        word_length=None if word_length is None else check_int(word_length, "word_length", minimum=2, maximum=10),
-        inputs=check_inputs(inputs, length),
-        device=check_device(device),
-        batch=DEFAULT_BATCH if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
-        verbose=verbose,
+        length=length, at=at, contexts=contexts, context_on=context_on, context_groups=context_groups, top=top,
+        min_effect=min_effect, scale=scale, margin=margin, significance=significance,
+        group_threshold=group_threshold, motif_words=motif_words, word_length=word_length,
+        inputs=check_inputs(inputs, length), backgrounds=backgrounds, seed=seed, device=check_device(device),
+        batch=DEFAULT_BATCH if batch_size is None else batch_size, verbose=verbose,
     )
 
 

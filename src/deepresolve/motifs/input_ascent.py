@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, renamed_arguments
-from .._model import frozen_copy, strip_probability
+from .._checks import Array, BadValue, Float, Int, Layer, OptionalOf, Seed, check_int, declare, renamed_arguments
+from .._model import Model, frozen_copy, strip_probability
 from ..errors import ArgumentError, ModelError
 from ..io.keras import sequence_input
 from ..split import capture
@@ -70,7 +70,28 @@ def _threshold_pwm(x: np.ndarray, frac: float) -> np.ndarray:
     return to_pwm(np.where(x >= cut, x, 0))
 
 
+class Channels(Array):
+    """Channel indices: a list of integers >= 0 (whether the layer has them is checked on its output)."""
+
+    def __init__(self) -> None:
+        super().__init__(("channels",), integer=True)
+
+    def check(self, value: object, argument: str) -> list[int]:
+        super().check(value, argument)
+        return [check_int(c, self.name(argument), minimum=0) for c in value]
+
+    def describe(self) -> str:
+        return "a list of channel indices"
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        return [BadValue("0", "wrong type", f"{self.name(argument)}: expected a list of channel indices, got str '0'"),
+                BadValue([-1], "out of range", f"{self.name(argument)}: expected an integer >= 0, got -1")]
+
+
 @renamed_arguments(n_init="restarts")
+@declare(model=Model(), layer=Layer(), inputs=Array(("N", 4, "L"), what="one-hot"), channels=OptionalOf(Channels()),
+         restarts=Int(minimum=1), steps=Int(minimum=0), lr=Float(minimum=0), input_penalty=Float(minimum=0),
+         threshold=Float(minimum=0, below=1), batch_size=Int(minimum=1), seed=Seed())
 def channel_motifs(
     model: nn.Module,
     layer: str,
@@ -119,14 +140,6 @@ def channel_motifs(
         restarts).
     """
     x_all = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
-    if x_all.dim() != 3 or x_all.shape[1] != 4:
-        raise ArgumentError(f"inputs: expected one-hot (N, 4, L), got shape {tuple(x_all.shape)}")
-    restarts = check_int(restarts, "restarts", minimum=1)
-    steps = check_int(steps, "steps", minimum=0)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    lr = check_float(lr, "lr", minimum=0)
-    input_penalty = check_float(input_penalty, "input_penalty", minimum=0)
-    threshold = check_float(threshold, "threshold", minimum=0, below=1)
     model = frozen_copy(model)
     N, _, L = x_all.shape
     with torch.no_grad():
@@ -181,6 +194,9 @@ def channel_motifs(
     return pwms, info
 
 
+@declare(model=Model(), cls=Int(minimum=0), length=OptionalOf(Int(minimum=1)), n_starts=Int(minimum=1),
+         steps=Int(minimum=0), lr=Float(minimum=0), input_penalty=Float(minimum=0), width=Int(minimum=1),
+         n_best=Int(minimum=1), threshold=Float(minimum=0, below=1), seed=Seed())
 def deepmotif(
     model: nn.Module,
     cls: int = 0,
@@ -226,15 +242,9 @@ def deepmotif(
                                 f"got None for a {type(model).__name__}")
         layout = getattr(model, "keras_layout")
         length = int(shape[-1] if layout == "th2d" else shape[-2] if layout in ("tf2d", "1d") else shape[-1])
-    length = check_int(length, "length", minimum=1)
+    # the bounds that other arguments set
     width = check_int(width, "width", minimum=1, maximum=length)
-    n_starts = check_int(n_starts, "n_starts", minimum=1)
     n_best = check_int(n_best, "n_best", minimum=1, maximum=n_starts)
-    cls = check_int(cls, "cls", minimum=0)
-    steps = check_int(steps, "steps", minimum=0)
-    lr = check_float(lr, "lr", minimum=0)
-    input_penalty = check_float(input_penalty, "input_penalty", minimum=0)
-    threshold = check_float(threshold, "threshold", minimum=0, below=1)
     net, _ = strip_probability(frozen_copy(model))
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(n_starts, 4, length, generator=gen).requires_grad_(True)

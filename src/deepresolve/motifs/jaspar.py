@@ -13,9 +13,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._checks import existing_file
+from .._checks import AnyOf, BadValue, Choice, Int, Names, OptionalOf, Spec, Text, declare, existing_file
 from ..errors import ArgumentError, FileFormatError
-from .pwm import ALPHABET, _check_pwm, to_pwm
+from .pwm import ALPHABET, Pwms, check_pwm, to_pwm
 
 
 def write_meme(pwms: Iterable[np.ndarray] | np.ndarray, names: Sequence[str], path: str | Path) -> Path:
@@ -28,7 +28,7 @@ def write_meme(pwms: Iterable[np.ndarray] | np.ndarray, names: Sequence[str], pa
     """
     from memelite.io import write_meme as _write
 
-    pwms = [_check_pwm(p, f"pwm {i}") for i, p in enumerate(pwms)]
+    pwms = [check_pwm(p, f"pwm {i}") for i, p in enumerate(pwms)]
     names = [str(n) for n in names]
     if len(names) != len(pwms):
         raise ArgumentError(f"names: expected one name per PWM ({len(pwms)}), got {len(pwms)} PWMs but "
@@ -111,14 +111,33 @@ def _meme_problem(path: Path) -> str | None:
     return None
 
 
+class JasparRelease(Spec):
+    """A JASPAR release bundled with pyjaspar, e.g. "JASPAR2024" (jaspardb() only prints on an unknown one)."""
+
+    def check(self, value: object, argument: str) -> str:
+        from pyjaspar import jaspar_releases
+
+        releases = list(jaspar_releases)
+        if value not in releases:
+            raise ArgumentError(f"{self.name(argument)}: expected a JASPAR release bundled with pyjaspar "
+                                f"({', '.join(releases)}), got {value!r}")
+        return value
+
+    def describe(self) -> str:
+        return "a JASPAR release bundled with pyjaspar"
+
+    def admits(self, value: object) -> bool:
+        return isinstance(value, str)
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        expected = f"{self.name(argument)}: expected a JASPAR release bundled with pyjaspar"
+        return [BadValue(2024, "wrong type", expected), BadValue("JASPAR1999", "out of range", expected)]
+
+
 @lru_cache(maxsize=8)
 def _jaspar(release: str, collection: str, tax_group: str | None) -> tuple[tuple[str, np.ndarray], ...]:
-    from pyjaspar import jaspar_releases, jaspardb
+    from pyjaspar import jaspardb
 
-    releases = list(jaspar_releases)  # checked here: jaspardb() only prints on an unknown release
-    if release not in releases:
-        raise ArgumentError(f"release: expected a JASPAR release bundled with pyjaspar ({', '.join(releases)}), "
-                            f"got {release!r}")
     db = jaspardb(release=release)
     kwargs = {"collection": collection}
     if tax_group is not None:
@@ -134,6 +153,8 @@ def _jaspar(release: str, collection: str, tax_group: str | None) -> tuple[tuple
     return tuple(out)
 
 
+@declare(release=JasparRelease(), collection=Text("a JASPAR collection, e.g. 'CORE'"),
+         tax_group=OptionalOf(Text("a JASPAR taxonomic group, e.g. 'vertebrates'")))
 def jaspar_motifs(release: str = "JASPAR2024", *, collection: str = "CORE",
                   tax_group: str | None = "vertebrates") -> dict[str, np.ndarray]:
     """JASPAR motifs as PWMs, offline from pyjaspar's bundled SQLite databases.
@@ -149,6 +170,8 @@ def jaspar_motifs(release: str = "JASPAR2024", *, collection: str = "CORE",
     return {k: v.copy() for k, v in _jaspar(release, collection, tax_group)}
 
 
+@declare(pwms=Pwms(), targets=Pwms(names=True), names=OptionalOf(Names()), n_matches=OptionalOf(Int(minimum=1)),
+         n_jobs=AnyOf(Choice(-1), Int(minimum=1)))
 def tomtom_matches(
     pwms: Sequence[np.ndarray] | np.ndarray,
     targets: dict[str, np.ndarray],
@@ -170,6 +193,8 @@ def tomtom_matches(
         Query names; default ``"0"``, ``"1"``, ...
     n_matches : int, optional
         Keep only each query's ``n_matches`` best targets.
+    n_jobs : int
+        Threads of memelite's Tomtom: -1 (default) for all, or a number >= 1.
 
     Returns
     -------
@@ -180,18 +205,12 @@ def tomtom_matches(
     """
     from memelite.tomtom import tomtom
 
-    queries = [_check_pwm(p, f"query {i}") for i, p in enumerate(pwms)]
-    if not queries:
-        raise ArgumentError("pwms: expected at least one query PWM, got none")
-    if not isinstance(targets, dict) or not targets:
-        raise ArgumentError(f"targets: expected a non-empty dict of name -> (4, width) PWM, got {targets!r:.80}")
-    names = [str(i) for i in range(len(queries))] if names is None else [str(n) for n in names]
-    if len(names) != len(queries):
-        raise ArgumentError(f"names: expected one name per PWM ({len(queries)}), got {len(queries)} PWMs but "
+    names = [str(i) for i in range(len(pwms))] if names is None else [str(n) for n in names]
+    if len(names) != len(pwms):
+        raise ArgumentError(f"names: expected one name per PWM ({len(pwms)}), got {len(pwms)} PWMs but "
                             f"{len(names)} names")
     tnames = list(targets)
-    tpwms = [_check_pwm(targets[t], f"target {t!r}") for t in tnames]
-    p, scores, offsets, overlaps, strands = tomtom(queries, tpwms, n_jobs=n_jobs)[:5]
+    p, scores, offsets, overlaps, strands = tomtom(pwms, [targets[t] for t in tnames], n_jobs=n_jobs)[:5]
     rows = []
     for i, q in enumerate(names):
         pv = np.clip(p[i], 0, 1)

@@ -8,14 +8,18 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from .._checks import check_int
+from .._checks import Array, Int, Layer, OptionalOf, OutputFolder, declare
 from .._files import write_atomic
+from .._model import Model
 from ..errors import ArgumentError
 from .input_ascent import channel_motifs
-from .jaspar import jaspar_motifs, tomtom_matches, write_meme
+from .jaspar import JasparRelease, jaspar_motifs, tomtom_matches, write_meme
 from .pwm import filter_pwms
 
 
+@declare(model=Model(), out_dir=OutputFolder(), layer=OptionalOf(Layer()),
+         inputs=OptionalOf(Array(("N", 4, "L"), what="one-hot")), jaspar_release=JasparRelease(),
+         n_matches=Int(minimum=1))
 def match_channels(
     model: nn.Module,
     out_dir: str | Path,
@@ -49,7 +53,6 @@ def match_channels(
     pandas.DataFrame
         The Tomtom table written to the TSV.
     """
-    n_matches = check_int(n_matches, "n_matches", minimum=1)
     if layer is None:
         pwms = list(filter_pwms(model))
     else:
@@ -57,9 +60,8 @@ def match_channels(
             raise ArgumentError(f"inputs: expected one-hot sequences for layer={layer!r} (channel motifs start from "
                                 "sequence fragments), got None")
         pwms = list(channel_motifs(model, layer, inputs)[0])
-    database = jaspar_motifs(jaspar_release)  # a bad release is refused before any file is written
+    database = jaspar_motifs(jaspar_release)
     names = [f"ch{k}" for k in range(len(pwms))]
-    out_dir = Path(out_dir)
     write_meme(pwms, names, out_dir / "channels.meme")
     df = tomtom_matches(pwms, database, names=names, n_matches=n_matches)
     write_atomic(out_dir / f"tomtom_{jaspar_release}.tsv", lambda f: df.to_csv(f, sep="\t", index=False))

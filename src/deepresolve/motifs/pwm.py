@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from .._checks import check_int
-from .._model import is_a
+from .._checks import BadValue, Float, Int, OptionalOf, Spec, check_int, declare
+from .._model import Model, is_a
 from ..errors import ArgumentError, ModelError
 
 ALPHABET = "ACGT"
@@ -21,13 +21,50 @@ ALPHABET = "ACGT"
 # PWMs from numbers
 
 
-def _check_pwm(pwm: np.ndarray, what: str = "pwm") -> np.ndarray:
-    pwm = np.asarray(pwm, dtype=np.float64)
+def check_pwm(pwm: np.ndarray, what: str = "pwm") -> np.ndarray:
+    """``pwm`` as a float64 (4, width) array of finite numbers; ArgumentError naming ``what`` otherwise."""
+    try:
+        pwm = np.asarray(pwm, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ArgumentError(f"{what}: expected a (4, width) array in A, C, G, T order, got "
+                            f"{type(pwm).__name__} {pwm!r:.60}") from None
     if pwm.ndim != 2 or pwm.shape[0] != 4 or pwm.shape[1] == 0:
         raise ArgumentError(f"{what}: expected a (4, width) array in A, C, G, T order, got shape {pwm.shape}")
     if not np.isfinite(pwm).all():
         raise ArgumentError(f"{what}: expected finite numbers, got NaN or infinite values")
     return pwm
+
+
+class Pwms(Spec):
+    """PWMs: a non-empty list of (4, width) arrays or a (K, 4, width) array (with ``names``: a non-empty dict of
+    name -> (4, width) array), given as a list of float64 arrays (a dict)."""
+
+    def __init__(self, *, names: bool = False):
+        self.names = names
+
+    def check(self, value: object, argument: str) -> list[np.ndarray] | dict[str, np.ndarray]:
+        name = self.name(argument)
+        if not self.admits(value) or len(value) == 0:
+            raise self.refuse(value, argument)
+        if self.names:
+            return {key: check_pwm(pwm, f"{name}[{key!r}]") for key, pwm in value.items()}
+        return [check_pwm(pwm, f"{name}[{i}]") for i, pwm in enumerate(value)]
+
+    def describe(self) -> str:
+        return "a non-empty dict of name -> (4, width) PWM" if self.names else "a non-empty list of (4, width) PWMs"
+
+    def admits(self, value: object) -> bool:
+        if self.names:
+            return isinstance(value, dict)
+        return not isinstance(value, (str, bytes, dict)) and hasattr(value, "__len__")
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        name = self.name(argument)
+        bad_pwm = np.ones((5, 3))
+        return [BadValue("ACGT", "wrong type", f"{name}: expected {self.describe()}, got str 'ACGT'"),
+                BadValue({} if self.names else [], "out of range", f"{name}: expected {self.describe()}, got "),
+                BadValue({"m": bad_pwm} if self.names else [bad_pwm], "out of range",
+                         f"{name}[{'m' if self.names else 0!r}]: expected a (4, width) array in A, C, G, T order")]
 
 
 def to_pwm(matrix: np.ndarray) -> np.ndarray:
@@ -54,7 +91,7 @@ def to_pwm(matrix: np.ndarray) -> np.ndarray:
 
 def information_content(pwm: np.ndarray) -> np.ndarray:
     """Information content (bits, uniform background) of every column of a (4, width) PWM; shape (width,)."""
-    pwm = _check_pwm(pwm)
+    pwm = check_pwm(pwm)
     p = np.clip(pwm, 1e-12, 1)
     return 2 + (pwm * np.log2(p)).sum(axis=0)
 
@@ -69,7 +106,7 @@ def trim_pwm(pwm: np.ndarray, *, min_ic: float = 0.5, min_width: int = 4) -> np.
     -------
     (4, width') array, a copy.
     """
-    pwm = _check_pwm(pwm)
+    pwm = check_pwm(pwm)
     min_width = check_int(min_width, "min_width", minimum=1)
     ic = information_content(pwm)
     keep = np.flatnonzero(ic >= min_ic)
@@ -116,6 +153,7 @@ def filter_weights(model: nn.Module) -> np.ndarray:
     return w
 
 
+@declare(model=Model(), trim=OptionalOf(Float(minimum=0.0, maximum=2.0)), min_width=Int(minimum=1))
 def filter_pwms(model: nn.Module, *, trim: float | None = None, min_width: int = 4) -> np.ndarray | list[np.ndarray]:
     """PWMs of the first-layer convolution filters (the DeepResolve authors' conversion).
 
@@ -128,7 +166,10 @@ def filter_pwms(model: nn.Module, *, trim: float | None = None, min_width: int =
     model : torch.nn.Module
         Its first ``Conv1d``/``Conv2d`` must read 4 channels (A, C, G, T).
     trim : float, optional
-        When given, trim each PWM's edge columns with information content below ``trim`` bits (:func:`trim_pwm`).
+        When given, trim each PWM's edge columns with information content below ``trim`` bits (:func:`trim_pwm`;
+        at most 2 bits, the information of a fully determined base).
+    min_width : int
+        With ``trim``: the narrowest a trimmed PWM may be (:func:`trim_pwm`).
 
     Returns
     -------

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._checks import ClassKey
 from ..errors import ArgumentError
 
 
@@ -26,10 +27,7 @@ def class_row(classes: np.ndarray, class_names: Sequence[str], cls: int | str, a
             raise ArgumentError(f"{argument}: expected a class name that names one output, got {cls!r}, which is "
                                 f"ambiguous (outputs {outputs} share it); pass the output index instead")
         return rows[0]
-    if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)):
-        raise ArgumentError(f"{argument}: expected an output index (int) or a class name (str), got "
-                            f"{type(cls).__name__} {cls!r}")
-    index = int(cls)
+    index = ClassKey().check(cls, argument)
     hits = np.flatnonzero(np.asarray(classes) == index)
     if len(hits) == 0:
         covered = ", ".join(str(c) for c in np.asarray(classes).tolist()[:20]) + (", ..." if len(classes) > 20 else "")

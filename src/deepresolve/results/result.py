@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .._checks import existing_file
+from .._checks import ExistingFile, OutputFile, declare
 from ..errors import ArgumentError, CheckpointError, FileFormatError
 from ..store import RunStore
 from ._format import check_format, json_attribute, save_hdf5
@@ -26,6 +26,9 @@ _ARRAYS = (
     "non_additive", "consistent_sign", "ofiv", "trace", "steps",
 )
 
+
+#: What ``path`` of :func:`load` and :meth:`Result.load` accepts.
+RESULT_FILE = ExistingFile("result file")
 
 #: Channel categories of one class, long and short (for narrow tables; "±": the sign changes between restarts).
 CATEGORIES = {
@@ -204,6 +207,7 @@ class Result:
         """Row of ``cls`` (an output index or a class name) in this result's arrays (:func:`class_row`)."""
         return class_row(self.classes, self.class_names, cls, argument)
 
+    @declare(path=OutputFile())
     def save(self, path: str | Path) -> Path:
         """Write the result to an HDF5 file (readable with plain h5py: one dataset per array), atomically.
 
@@ -227,6 +231,7 @@ class Result:
             self.interactions.save(f, "interactions")
 
     @classmethod
+    @declare(path=RESULT_FILE)
     def load(cls, path: str | Path) -> "Result":
         """Read a result written by :meth:`save`.
 
@@ -239,8 +244,7 @@ class Result:
             array or attribute missing or damaged, or arrays whose shapes disagree; the message names the file and
             the field.
         """
-        path = existing_file(path, "result file")
-        where = repr(str(path))
+        where = f"result file {str(path)!r}"
         try:
             with h5py.File(path, "r") as f:
                 check_format(f.attrs.get("format"), FORMAT, where, "result file")
@@ -352,6 +356,7 @@ def top_pairs(interactions: Interactions, classes: np.ndarray | None = None, *, 
     return pd.DataFrame(rows)
 
 
+@declare(path=RESULT_FILE)
 def load(path: str | Path) -> Result:
     """Read a :class:`Result` saved with :meth:`Result.save`."""
     return Result.load(path)

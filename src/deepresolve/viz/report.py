@@ -13,7 +13,6 @@ import datetime as _dt
 import html
 import io
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -24,7 +23,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .. import similarity as sim
-from .._checks import check_int
+from .._checks import Array, Instance, Int, OptionalOf, OutputFile, Text, Via, declare
 from .._files import write_atomic
 from .._provenance import package_versions
 from ..errors import ArgumentError
@@ -255,8 +254,6 @@ def _similarity_matrices(result: Result, labels: object, cosine: np.ndarray | No
                          similarity: Mapping[str, np.ndarray] | None, notes: list[str]) -> dict[str, np.ndarray]:
     C = result.n_classes
     if similarity is not None:
-        if not isinstance(similarity, Mapping):
-            raise ArgumentError(f"similarity: expected a dict of name -> (C, C) array, got {type(similarity).__name__}")
         for name, m in similarity.items():
             shape = np.shape(m)
             if shape != (C, C):
@@ -282,10 +279,8 @@ def _similarity_matrices(result: Result, labels: object, cosine: np.ndarray | No
     return out
 
 
-def _weight_cosine(result: Result, model: object) -> np.ndarray:
+def _weight_cosine(result: Result, model: nn.Module) -> np.ndarray:
     """The last-layer weight cosine of ``model``, refused when its outputs are not those the result was computed on."""
-    if not isinstance(model, nn.Module):
-        raise ArgumentError(f"model: expected a torch nn.Module, got {type(model).__name__}")
     return sim.weight_cosine(model, classes=np.asarray(result.classes, dtype=int),
                              n_outputs=result.params.get("n_outputs"))
 
@@ -550,6 +545,11 @@ def _interactions_html(result: Result, i: int) -> str:
 
 # --------------------------------------------------------------------------- entry point
 
+@declare(result=Via(lambda value, argument: check_result(value), "a deepresolve.results.Result", wrong={"ofiv": 1}),
+         out_path=OutputFile(), pwms=OptionalOf(Array(("K", 4, "w"))),
+         motif_matches=OptionalOf(Instance(pd.DataFrame, "a pandas DataFrame")), labels=OptionalOf(Array()),
+         model=OptionalOf(Instance(nn.Module, "a torch nn.Module")), max_class_sections=Int(minimum=0),
+         similarity=OptionalOf(Instance(Mapping, "a dict of name -> (C, C) array")), title=OptionalOf(Text()))
 def write_report(
     result: Result,
     out_path: str | Path,
@@ -586,13 +586,6 @@ def write_report(
         are computed with :mod:`deepresolve.similarity`.
     title : str, optional
     """
-    result = check_result(result)
-    if not isinstance(out_path, (str, os.PathLike)):
-        raise ArgumentError(f"out_path: expected a str or Path, got {type(out_path).__name__}")
-    out_path = Path(out_path)
-    if out_path.is_dir():
-        raise ArgumentError(f"out_path: expected a file path, got the directory {str(out_path)!r}")
-    max_class_sections = check_int(max_class_sections, "max_class_sections", minimum=0)
     pwms = _check_pwms(pwms, result.n_channels)
     matches = None if motif_matches is None else normalise_motif_matches(motif_matches, list(result.channel_names))
     best = _best_matches(matches, result.n_channels)
@@ -600,7 +593,7 @@ def write_report(
     notes: list[str] = []
     cosine = None if model is None else _weight_cosine(result, model)
     matrices = _similarity_matrices(result, labels, cosine, similarity, notes)
-    section_rows = _section_rows(result, int(max_class_sections), notes)
+    section_rows = _section_rows(result, max_class_sections, notes)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
     def write(f: IO[bytes]) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ...errors import ArgumentError, FileFormatError, MissingFileError, ModelError
+from ...errors import FileFormatError, MissingFileError, ModelError
 from ..formats import sniff
 
 #: A tensor of a Keras graph: (layer name, call (node) index, output index).
@@ -124,16 +124,11 @@ def read_keras(path: str | Path, weights: str | Path | None = None) -> KerasFile
     weights : str or Path, optional
         The weights file, of any name: a Keras 1-3 ``.h5`` or a Keras 3 ``.weights.h5``. It replaces the weights
         the rules above would find.
+
+    Both exist and can be read: :func:`~deepresolve.io.keras.load_keras` declares them.
     """
     path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"Keras model path {str(path)!r} does not exist")
-    if weights is not None and not isinstance(weights, (str, Path)):
-        raise ArgumentError(f"weights: expected the path of a Keras weights file, got {type(weights).__name__}")
     weights_path = None if weights is None else Path(weights)
-    if weights_path is not None and not weights_path.is_file():
-        raise MissingFileError(f"weights: expected a Keras weights file, got {str(weights_path)!r}, which does not "
-                               "exist")
     kind = _kind(path)
     if kind == "keras_zip":
         return _read_keras_zip(path, weights_path)

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
+from ..._checks import Bool, Choice, ExistingFile, Instance, OptionalOf, declare
 from ...errors import ArgumentError
 from .files import read_keras
 from .graph import build_graph
@@ -14,6 +15,10 @@ from .layers import BACKENDS, Context
 from .sequential import build_sequential
 
 
+@declare(path=ExistingFile("Keras model path", folders=True), backend=OptionalOf(Choice(*BACKENDS)), onehot=Bool(),
+         weights=OptionalOf(ExistingFile("weights", expected="a Keras weights file")),
+         fixed_inputs=OptionalOf(Instance(Mapping, "a dict of Keras input names to values")),
+         custom_layers=OptionalOf(Instance(Mapping, "a dict of Keras layer names to torch modules")))
 def load_keras(path: str | Path, backend: str | None = None, onehot: bool = False, *,
                weights: str | Path | None = None, fixed_inputs: Mapping[str, Any] | None = None,
                custom_layers: Mapping[str, nn.Module] | None = None) -> nn.Module:
@@ -75,8 +80,6 @@ def load_keras(path: str | Path, backend: str | None = None, onehot: bool = Fals
         The model uses a layer class, activation or setting that is not supported (the message lists what is and
         how to supply a module), or takes inputs that ``fixed_inputs`` does not give.
     """
-    if backend is not None and backend not in BACKENDS:
-        raise ArgumentError(f"backend must be one of {BACKENDS} or None; got {backend!r}")
     fixed = _mapping(fixed_inputs, "fixed_inputs", object)
     custom = _mapping(custom_layers, "custom_layers", nn.Module)
     model_file = read_keras(path, weights)
