@@ -27,7 +27,7 @@ from .errors import ArgumentError, ModelError
 from .importance import summarize_fivs
 from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
 from .results import Result
-from .split import make_example, split_at
+from .split import adapt, adapter_params, make_example, split_at
 from .store import RunStore
 
 
@@ -47,7 +47,7 @@ def resolve(
     batch_size: int | None = None,
     optimizer: Optimizer = "matched",
     at: str = "output",
-    head: nn.Module | None = None,
+    head: nn.Module | str | None = None,
     logits: bool = True,
     init_scale: float | None = None,
     precision: str = "float32",
@@ -63,6 +63,9 @@ def resolve(
     interactions: bool | dict = False,
     client: Any = None,
     keep_fims: bool = True,
+    output: Any = None,
+    channels_last: bool = False,
+    fixed_inputs: dict | None = None,
     **optimizer_options,
 ) -> Result:
     """Run DeepResolve: FIMs by gradient ascent on ``layer``'s feature map, then FIV, IL, mixtures and OFIV.
@@ -103,8 +106,9 @@ def resolve(
         paper's decaying-step plain ascent; see :mod:`deepresolve.ascent`.
     at : {"output", "input"}
         Analyse the output (default) or the input of ``layer``.
-    head : nn.Module, optional
-        The network after the layer, when it cannot be split automatically.
+    head : nn.Module or "replay", optional
+        The network after the layer, when it cannot be split automatically; "replay" reruns the model with H in
+        place of the layer's tensor, for models no tracer can follow (:func:`deepresolve.split_model`).
     logits : bool
         Score the logits before a final Sigmoid/Softmax (default, as in the paper).
     init_scale : float, optional
@@ -158,6 +162,17 @@ def resolve(
         instead of O(C T K W): 919 classes x 10 restarts of a 480 x 60 map are 1.06 GB of FIMs but 35 MB of FIVs.
         :meth:`Result.fims_of(cls) <deepresolve.results.Result.fims_of>` reads one class's maps back from the store
         (its folder is ``result.params["checkpoint"]``).
+    output : int, str or callable, optional
+        What to score when the model returns a tuple, a dict or a profile: ``1`` (bpnet-lite's counts),
+        ``"human"`` (a dict key), ``"0:logsumexp"`` (a profile reduced over its positions: ``sum``, ``mean``,
+        ``logsumexp``, ``bpnet``; ``"0:sum:200"`` over the central 200), or ``f(output) -> (N, C)``
+        (:mod:`deepresolve.split.adapters`). Recorded in ``result.params["output"]``.
+    channels_last : bool
+        The model takes ``(N, L, 4)`` one-hot sequences (Enformer-style); ``input_shape`` and ``inputs`` stay
+        ``(4, L)``.
+    fixed_inputs : dict, optional
+        Constant keyword arguments of the model's forward, tensors without the batch axis (e.g. bpnet-lite's
+        ``{"X_ctl": zeros (2, L)}``); recorded by name and shape.
     **optimizer_options
         The optimiser's other settings: tol, patience; "bundle": cuts; "paper": start_decay, decay (old name
         ``alpha``, FutureWarning), min_lr (:data:`deepresolve.ascent.ASCENT_OPTIONS`). A misspelt name is
@@ -191,6 +206,7 @@ def resolve(
         check_choice(l2_center, "l2_center", ("mean",))
     if isinstance(l2_center, str) and inputs is None:
         raise ArgumentError(f"inputs: expected a few real inputs (N, ...) for l2_center={l2_center!r}, got None")
+    model = adapt(model, output, channels_last, fixed_inputs)
     x = make_example(input_shape, inputs)
     if l2 in ("prior", "norm") and inputs is None:
         check_reference_shape(x.shape[1:])
@@ -295,6 +311,7 @@ def resolve(
         "keep_fims": keep_fims, "checkpoint": None if checkpoint is None else str(Path(checkpoint).resolve()),
         "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
         "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
+        **adapter_params(output, channels_last, fixed_inputs),
     }
     result = Result(
         classes=np.asarray(chosen), class_names=names, fims=fims, scores=out.scores,
@@ -317,7 +334,7 @@ _KEYWORDS = tuple(name for name, p in inspect.signature(resolve).parameters.item
 #: Arguments of ``interactions`` that ``resolve`` fills in itself (not ``batch_size``: resolve's counts ascent rows,
 #: the analysis's sequences per pass).
 _SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "inputs", "seed", "device",
-                             "class_names", "channel_names")
+                             "class_names", "channel_names", "output", "channels_last", "fixed_inputs")
 
 
 def _check_interactions(option: object, head: nn.Module | None) -> dict | None:
