@@ -3,12 +3,12 @@ resolve and interactions; what cannot be cut is refused with where to cut instea
 
 from __future__ import annotations
 
+import published as P
 import pytest
 import torch
 from torch import nn
 
 import deepresolve as dr
-import published as P
 from deepresolve.errors import ArgumentError, ModelError
 from deepresolve.split import SplitError, adapt
 

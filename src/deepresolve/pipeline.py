@@ -206,7 +206,7 @@ def resolve(
         check_choice(l2_center, "l2_center", ("mean",))
     if isinstance(l2_center, str) and inputs is None:
         raise ArgumentError(f"inputs: expected a few real inputs (N, ...) for l2_center={l2_center!r}, got None")
-    model = adapt(model, output, channels_last, fixed_inputs)
+    adapted = adapt(model, output, channels_last, fixed_inputs)
     x = make_example(input_shape, inputs)
     if l2 in ("prior", "norm") and inputs is None:
         check_reference_shape(x.shape[1:])
@@ -217,7 +217,7 @@ def resolve(
 
         check_inputs(inputs, check_sequence_shape(tuple(x.shape[1:])))
 
-    body, head, h, scores = split_at(model, layer, x=x, at=at, logits=logits, head=head)
+    body, head, h, scores = split_at(adapted, layer, x=x, at=at, logits=logits, head=head)
     feature_shape, n_outputs = tuple(h.shape[1:]), scores.shape[1]
     if len(feature_shape) == 0:
         raise ModelError(f"layer {layer!r} gives a scalar per input; DeepResolve needs channels (K,) or (K, W)")
@@ -323,7 +323,8 @@ def resolve(
 
         result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at,
                                       inputs=inputs, seed=seed, device=dev, class_names=result.class_names,
-                                      channel_names=result.channel_names, **interaction_options)
+                                      channel_names=result.channel_names, output=output,
+                                      channels_last=channels_last, fixed_inputs=fixed_inputs, **interaction_options)
         result.params["seconds"] = time.perf_counter() - started
     return result
 
