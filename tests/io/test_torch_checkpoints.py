@@ -45,6 +45,8 @@ def test_selene_checkpoint_with_dataparallel_and_wrapper_prefixes(tmp_path):
     with pytest.warns(UserWarning, match=r"removed the prefix 'module\.model\.'"):
         model = load_model("published:DeeperDeepSEA", weights=tmp_path / "best_model.pth.tar")
     same_function(model, net)
+    res = dr.resolve(model, "conv_net.3", input_shape=(4, 40), restarts=2, steps=10)
+    assert res.fivs.shape == (3, 2, 8)
 
 
 def test_lightning_checkpoint(tmp_path):
