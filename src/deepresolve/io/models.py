@@ -246,13 +246,14 @@ def _from_onnx(path: Path) -> nn.Module:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise ModelError(f"loading {str(path)!r} needs onnx and onnx2torch: pip install onnx && pip install --no-deps "
-                         "onnx2torch (its torchvision requirement would replace the installed torch)") from None
+        raise ModelError(f"loading {str(path)!r} needs onnx and onnx2torch: pip install onnx, then pip install "
+                         "onnx2torch --no-deps (its torchvision requirement would replace the installed torch)"
+                         ) from None
     try:
         from onnx2torch import convert
     except ImportError as err:
         if "onnx2torch" in str(err) and "torchvision" not in str(err):
-            raise ModelError(f"loading {str(path)!r} needs onnx2torch: pip install --no-deps onnx2torch (its "
+            raise ModelError(f"loading {str(path)!r} needs onnx2torch: pip install onnx2torch --no-deps (its "
                              "torchvision requirement would replace the installed torch)") from None
         convert = _onnx2torch_without_torchvision()
     except RuntimeError:  # a torchvision built for another torch fails while registering its operators

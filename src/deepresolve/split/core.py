@@ -81,7 +81,8 @@ def split_model(
     """
     check_choice(at, "at", ("output", "input"))
     x = make_example(input_shape, inputs) if (input_shape is not None or inputs is not None) else None
-    body, head, _, _ = split_at(adapt(model, output, channels_last, fixed_inputs), layer, x=x, at=at, logits=logits, head=head)
+    model = adapt(model, output, channels_last, fixed_inputs)
+    body, head, _, _ = split_at(model, layer, x=x, at=at, logits=logits, head=head)
     return body, head
 
 
