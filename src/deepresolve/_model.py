@@ -22,12 +22,15 @@ import torch
 from torch import fx, nn
 
 from ._checks import BadValue, Spec
-from .errors import ArgumentError, ModelError
+from .errors import ArgumentError, DeepResolveError, ModelError
 
 #: Output activations that turn logits into probabilities; the paper scores logits, so heads stop before them.
 PROBABILITY_MODULES = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
 _PROBABILITY_FUNCTIONS = {torch.sigmoid, torch.softmax, torch.log_softmax, torch.nn.functional.sigmoid,
-                          torch.nn.functional.softmax, torch.nn.functional.log_softmax}
+                          torch.nn.functional.softmax, torch.nn.functional.log_softmax,
+                          # the same in a torch.export graph
+                          torch.ops.aten.sigmoid.default, torch.ops.aten.softmax.int, torch.ops.aten._softmax.default,
+                          torch.ops.aten.log_softmax.int, torch.ops.aten._log_softmax.default}
 _PROBABILITY_METHODS = ("sigmoid", "softmax", "log_softmax")
 
 
@@ -235,6 +238,8 @@ def forward(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
     try:
         with torch.no_grad():
             return model(x)
+    except DeepResolveError:  # already says what was wrong (e.g. an output= that does not fit the model's output)
+        raise
     except Exception as err:  # the user's shapes are the usual cause: say which input failed
         raise ModelError(f"{what} failed on an input of shape {tuple(x.shape)}: {type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''}") from err

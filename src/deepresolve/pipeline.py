@@ -47,7 +47,7 @@ from .errors import ArgumentError, ModelError
 from .importance import summarize_fivs
 from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
 from .results import Result
-from .split import make_example, split_at
+from .split import ADAPTER_PARAMETERS, adapt, adapter_params, make_example, split_at
 from .store import RunStore
 
 
@@ -78,7 +78,7 @@ def _ascent(name: str, optional: bool = False) -> Spec:
     model=Model(), layer=Layer(), input_shape=OptionalOf(Shape()), classes=Classes(), restarts=_ascent("restarts"),
     l2=AnyOf(Choice("auto", *POLICIES), _ascent("l2")), steps=_ascent("steps", True), lr=_ascent("lr", True),
     seed=_ascent("seed"), device=Device(), batch_size=_ascent("batch_size", True), optimizer=_ascent("optimizer"),
-    at=Choice("output", "input"), head=OptionalOf(Model()), logits=Bool(), init_scale=_ascent("init_scale", True),
+    at=Choice("output", "input"), head=OptionalOf(AnyOf(Choice("replay"), Model())), logits=Bool(), init_scale=_ascent("init_scale", True),
     precision=_ascent("precision"), nonnegative=_ascent("nonnegative"),
     l2_center=OptionalOf(AnyOf(Choice("mean"), Array())), inputs=OptionalOf(Array()),
     class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), checkpoint=OptionalOf(OutputFolder()),
@@ -86,7 +86,7 @@ def _ascent(name: str, optional: bool = False) -> Spec:
     interactions=InteractionOptions(),
     client=OptionalOf(Via(lambda client, argument: _check_client(client), "a running dask distributed.Client",
                           wrong="scheduler:8786")),
-    keep_fims=Bool(), optimizer_options=StepOptions(),
+    keep_fims=Bool(), optimizer_options=StepOptions(), **ADAPTER_PARAMETERS,
 )
 def resolve(
     model: nn.Module,
@@ -103,7 +103,7 @@ def resolve(
     batch_size: int | None = None,
     optimizer: Optimizer = "matched",
     at: str = "output",
-    head: nn.Module | None = None,
+    head: nn.Module | str | None = None,
     logits: bool = True,
     init_scale: float | None = None,
     precision: str = "float32",
@@ -119,6 +119,9 @@ def resolve(
     interactions: bool | dict = False,
     client: Any = None,
     keep_fims: bool = True,
+    output: Any = None,
+    channels_last: bool = False,
+    fixed_inputs: dict | None = None,
     **optimizer_options,
 ) -> Result:
     """Run DeepResolve: FIMs by gradient ascent on ``layer``'s feature map, then FIV, IL, mixtures and OFIV.
@@ -159,8 +162,9 @@ def resolve(
         paper's decaying-step plain ascent; see :mod:`deepresolve.ascent`.
     at : {"output", "input"}
         Analyse the output (default) or the input of ``layer``.
-    head : nn.Module, optional
-        The network after the layer, when it cannot be split automatically.
+    head : nn.Module or "replay", optional
+        The network after the layer, when it cannot be split automatically; "replay" reruns the model with H in
+        place of the layer's tensor, for models no tracer can follow (:func:`deepresolve.split_model`).
     logits : bool
         Score the logits before a final Sigmoid/Softmax (default, as in the paper).
     init_scale : float, optional
@@ -214,6 +218,17 @@ def resolve(
         instead of O(C T K W): 919 classes x 10 restarts of a 480 x 60 map are 1.06 GB of FIMs but 35 MB of FIVs.
         :meth:`Result.fims_of(cls) <deepresolve.results.Result.fims_of>` reads one class's maps back from the store
         (its folder is ``result.params["checkpoint"]``).
+    output : int, str or callable, optional
+        What to score when the model returns a tuple, a dict or a profile: ``1`` (bpnet-lite's counts),
+        ``"human"`` (a dict key), ``"0:logsumexp"`` (a profile reduced over its positions: ``sum``, ``mean``,
+        ``logsumexp``, ``bpnet``; ``"0:sum:200"`` over the central 200), or ``f(output) -> (N, C)``
+        (:mod:`deepresolve.split.adapters`). Recorded in ``result.params["output"]``.
+    channels_last : bool
+        The model takes ``(N, L, 4)`` one-hot sequences (Enformer-style); ``input_shape`` and ``inputs`` stay
+        ``(4, L)``.
+    fixed_inputs : dict, optional
+        Constant keyword arguments of the model's forward, tensors without the batch axis (e.g. bpnet-lite's
+        ``{"X_ctl": zeros (2, L)}``); recorded by name and shape.
     **optimizer_options
         The optimiser's other settings: tol, patience; "bundle": cuts; "paper": start_decay, decay (old name
         ``alpha``, FutureWarning), min_lr (:data:`deepresolve.ascent.ASCENT_OPTIONS`). A misspelt name is
@@ -233,6 +248,7 @@ def resolve(
     dev = check_device(device)
     if isinstance(l2_center, str) and inputs is None:
         raise ArgumentError(f"inputs: expected a few real inputs (N, ...) for l2_center={l2_center!r}, got None")
+    adapted = adapt(model, output, channels_last, fixed_inputs)
     x = make_example(input_shape, inputs)
     if l2 in ("prior", "norm") and inputs is None:
         check_reference_shape(x.shape[1:])
@@ -241,7 +257,7 @@ def resolve(
 
         check_inputs(inputs, check_sequence_shape(tuple(x.shape[1:])))
 
-    body, head, h, scores = split_at(model, layer, x=x, at=at, logits=logits, head=head)
+    body, head, h, scores = split_at(adapted, layer, x=x, at=at, logits=logits, head=head)
     feature_shape, n_outputs = tuple(h.shape[1:]), scores.shape[1]
     if len(feature_shape) == 0:
         raise ModelError(f"layer {layer!r} gives a scalar per input; DeepResolve needs channels (K,) or (K, W)")
@@ -342,6 +358,7 @@ def resolve(
         "keep_fims": keep_fims, "checkpoint": None if checkpoint is None else str(Path(checkpoint).resolve()),
         "ascent_seconds": out.seconds, "row_steps": out.row_steps, "seconds": time.perf_counter() - started,
         "versions": package_versions(("deepresolve", "torch", "numpy", "scikit-learn", "scipy")), **l2_info,
+        **adapter_params(output, channels_last, fixed_inputs),
     }
     result = Result(
         classes=np.asarray(chosen), class_names=names, fims=fims, scores=out.scores,
@@ -353,7 +370,8 @@ def resolve(
 
         result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at,
                                       inputs=inputs, seed=seed, device=dev, class_names=result.class_names,
-                                      channel_names=result.channel_names, **interactions)
+                                      channel_names=result.channel_names, output=output,
+                                      channels_last=channels_last, fixed_inputs=fixed_inputs, **interactions)
         result.params["seconds"] = time.perf_counter() - started
     return result
 
@@ -361,7 +379,7 @@ def resolve(
 #: Arguments of ``interactions`` that ``resolve`` fills in itself (not ``batch_size``: resolve's counts ascent rows,
 #: the analysis's sequences per pass).
 _SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "inputs", "seed", "device",
-                             "class_names", "channel_names")
+                             "class_names", "channel_names", "output", "channels_last", "fixed_inputs")
 
 
 def _check_client(client: object) -> Any:

@@ -100,7 +100,7 @@ players; the word scan keeps G <= top, which leaves about half).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -108,6 +108,7 @@ from torch import nn
 
 from .._checks import declare, renamed_arguments
 from ..results.interactions import Interactions
+from ..split import adapt, adapter_params
 from .contexts import Contexts, choose_coalition, draw_backgrounds, draw_contexts
 from .effects import Evaluator, PairStatistics, group_strength, main_effects, pair_statistics, screen_pairs
 from .network import Network, split_network
@@ -145,6 +146,9 @@ def interactions(
     device: str | torch.device | None = None,
     batch_size: int | None = None,
     verbose: bool = False,
+    output: Any = None,
+    channels_last: bool = False,
+    fixed_inputs: dict | None = None,
 ) -> Interactions:
     """Pairwise interactions of a layer's channels and motif groups for each class output, without a data set.
 
@@ -230,6 +234,9 @@ def interactions(
         not this one.
     verbose : bool
         Print the numbers of players, pairs and evaluations before the pairs are evaluated.
+    output, channels_last, fixed_inputs
+        Adapters for models as published (a tuple, dict or profile output; ``(N, L, 4)`` input; constant forward
+        arguments), as in :func:`deepresolve.resolve` (:mod:`deepresolve.split.adapters`).
 
     Returns
     -------
@@ -240,6 +247,7 @@ def interactions(
                         significance=significance, group_threshold=group_threshold, motif_words=motif_words,
                         word_length=word_length, inputs=inputs, backgrounds=backgrounds, seed=seed, device=device,
                         batch_size=batch_size, verbose=verbose)
+    model = adapt(model, output, channels_last, fixed_inputs)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
                                  channel_names=channel_names, words=words, groups=groups)
@@ -259,7 +267,8 @@ def interactions(
     if opts.verbose:
         _report(players, ctx, channel_pairs, group_pairs)
     stats = pair_statistics(ev, np.concatenate([channel_pairs, group_pairs]), main, top=opts.top, margin=opts.margin)
-    return _result(layer, opts, net, args, players, main, channel_pairs, group_pairs, stats, coalition_groups)
+    return _result(layer, opts, net, args, players, main, channel_pairs, group_pairs, stats, coalition_groups,
+                   adapter_params(output, channels_last, fixed_inputs))
 
 
 def _report(players: Players, ctx: Contexts, channel_pairs: np.ndarray, group_pairs: np.ndarray) -> None:
@@ -271,7 +280,7 @@ def _report(players: Players, ctx: Contexts, channel_pairs: np.ndarray, group_pa
 
 def _result(layer: str, opts: Options, net: Network, args: LayerArguments, players: Players, main: np.ndarray,
             channel_pairs: np.ndarray, group_pairs: np.ndarray, stats: PairStatistics,
-            coalition_groups: np.ndarray) -> Interactions:
+            coalition_groups: np.ndarray, adapters: dict[str, Any]) -> Interactions:
     """The result: the statistics of the pairs (channel pairs first, then group pairs) split by level, and every
     setting in ``params``."""
     K, P = players.channels, len(channel_pairs)
@@ -287,5 +296,5 @@ def _result(layer: str, opts: Options, net: Network, args: LayerArguments, playe
                     motif_words=opts.motif_words, word_length=opts.word_length, backgrounds=opts.backgrounds,
                     background="dinucleotide shuffles of inputs" if opts.inputs is not None else "uniform random",
                     on_levels=players.how, coalition_groups=coalition_groups.tolist(), seed=opts.seed,
-                    input_shape=[4, opts.length]),
+                    input_shape=[4, opts.length], **adapters),
     )

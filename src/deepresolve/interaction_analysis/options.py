@@ -35,6 +35,7 @@ from .._checks import (
 from .._checks import class_names as name_classes
 from .._model import Device, Model, check_device
 from ..errors import ArgumentError
+from ..split import ADAPTER_PARAMETERS
 from .network import Network
 from .words import check_word_source
 
@@ -115,7 +116,7 @@ PARAMETERS: dict[str, Spec] = dict(
     group_threshold=Float(minimum=0.0), motif_words=Choice("filters", "scan"),
     word_length=OptionalOf(Int(minimum=2, maximum=10)), inputs=OptionalOf(Array(("N", 4, "L"))),
     backgrounds=Int(minimum=1), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), seed=Seed(),
-    device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(),
+    device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
 )
 
 
