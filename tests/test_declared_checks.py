@@ -40,7 +40,7 @@ ENTRY_POINTS: dict[str, Callable] = {
 
 #: Entry points whose module does not declare its parameters yet: their enumeration is expected to fail (strict, so
 #: that declaring them makes this set shrink).
-UNDECLARED = {"list_layers", "split_model", "load_model"}
+UNDECLARED: set[str] = set()
 
 DECLARED = {name: func for name, func in ENTRY_POINTS.items() if hasattr(func, "__parameters__")}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 import warnings
@@ -12,6 +13,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from .._checks import BadValue, Bool, ExistingFile, Instance, OptionalOf, Spec, Text, declare, existing_file
 from ..errors import ArgumentError, FileFormatError, MissingFileError, ModelError
 from .formats import sniff
 from .keras import load_keras
@@ -22,6 +24,46 @@ from .keras import load_keras
 WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")
 
 
+class ModelSource(Spec):
+    """What :func:`load_model` loads: an existing file or folder this process can read, or a
+    ``"package.module:factory"`` (given as a str)."""
+
+    def __init__(self) -> None:
+        self.label = "model"
+
+    def check(self, value: object, argument: str) -> Path | str:
+        if not isinstance(value, (str, os.PathLike)):
+            raise ArgumentError(f"model: expected a path or 'package.module:factory', got {type(value).__name__} "
+                                f"{value!r:.60}")
+        if Path(value).exists():
+            return existing_file(value, "model", folders=True)
+        if ":" in str(value):
+            return str(value)
+        raise MissingFileError(f"model: expected an existing file/folder or 'package.module:factory', got "
+                               f"{str(value)!r}, which does not exist")
+
+    def describe(self) -> str:
+        return "the path of a model file or folder, or 'package.module:factory'"
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        return [BadValue(3, "wrong type", "model: expected a path or 'package.module:factory', got int 3")]
+
+    def bad_paths(self, argument: str, folder: Path) -> list[BadValue]:
+        locked = folder / "unreadable"
+        locked.write_bytes(b"")
+        locked.chmod(0)
+        return [BadValue(folder / "missing", "missing", "model: expected an existing file/folder or "
+                         "'package.module:factory', got", MissingFileError),
+                BadValue(locked, "unreadable", "model: expected a file or folder this process can read")]
+
+
+@declare(source=ModelSource(), weights=OptionalOf(ExistingFile("weights", expected="a weights file")), onehot=Bool(),
+         architecture=OptionalOf(Text("the name of a published port ('deepsea', 'beluga', 'basset')")),
+         rc_average=Bool(), features=OptionalOf(ExistingFile("DeepSEA feature table")),
+         fixed_inputs=OptionalOf(Instance(Mapping, "a dict of Keras input names to values")),
+         custom_layers=OptionalOf(Instance(Mapping, "a dict of Keras layer names to torch modules")),
+         factory_kwargs=OptionalOf(Instance(Mapping, "a dict of keyword arguments of the factory")),
+         trust_pickle=Bool())
 def load_model(source: str | Path, *, weights: str | Path | None = None, onehot: bool = True,
                architecture: str | None = None, rc_average: bool = False,
                features: str | Path | None = None, fixed_inputs: Mapping[str, Any] | None = None,
@@ -85,14 +127,11 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     if rc_average or features is not None:
         raise ArgumentError("rc_average/features: expected only with architecture='deepsea' (a published port), "
                             "got architecture=None")
-    if not path.exists() and ":" in str(source):
+    if not path.exists():  # a "package.module:factory" (ModelSource)
         return _from_factory(str(source), weights, factory_kwargs or {}, trust_pickle)
     if factory_kwargs is not None:
         raise ArgumentError(f"factory_kwargs: expected only with a 'package.module:factory' model, got the file "
                             f"{str(source)!r}")
-    if not path.exists():
-        raise MissingFileError(f"model: expected an existing file/folder or 'package.module:factory', got "
-                               f"{str(source)!r}, which does not exist")
     kind = sniff(path)
     if kind in ("folder", "saved_model", "hdf5", "json", "keras_zip"):
         return load_keras(path, onehot=onehot, weights=weights, fixed_inputs=fixed_inputs,
@@ -108,7 +147,7 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     if kind in ("torch_pickle", "pickle"):
         # A pickled nn.Module is not loaded implicitly: unpickling runs arbitrary code.
         raise FileFormatError(
-            f"{str(path)!r} is not a TorchScript archive (it holds a torch.save pickle of a module or a state dict, "
+            f"model {str(path)!r} is not a TorchScript archive (it holds a torch.save pickle of a module or a state dict, "
             "not unpickled because that runs arbitrary code); save the model with torch.jit.script(model).save(path), "
             "give the architecture as 'package.module:factory' and this file as weights, or load a whole pickled "
             "module you trust with trust_pickle=True"
@@ -118,7 +157,7 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
             model = torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as err:
             raise FileFormatError(
-                f"{str(path)!r} is not a TorchScript archive ({str(err).splitlines()[0]}); save the model with "
+                f"model {str(path)!r} is not a TorchScript archive ({str(err).splitlines()[0]}); save the model with "
                 "torch.jit.script(model).save(path), or load it yourself and pass the module. A plain state dict "
                 "needs the architecture too: give the model as 'package.module:factory' and the file as weights"
             ) from None
@@ -126,7 +165,7 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     if kind == "onnx":
         return _from_onnx(path)
     raise FileFormatError(
-        f"cannot tell the format of {str(path)!r}: expected a Keras folder/.json/.h5/.keras, a TorchScript archive, "
+        f"model {str(path)!r}: cannot tell the format: expected a Keras folder/.json/.h5/.keras, a TorchScript archive, "
         "an .onnx file or 'package.module:factory'"
     )
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_shape
-from .._model import find_layer, forward, frozen_copy, model_device, type_name, unscript
+from .._checks import Array, Bool, OptionalOf, Shape, check_shape, declare
+from .._model import Model, find_layer, forward, frozen_copy, model_device, type_name, unscript
 from ..errors import ArgumentError, ModelError
 from .sequential import is_sequential_path, split_sequential
 
@@ -38,6 +38,7 @@ def make_example(input_shape: Sequence[int] | None, inputs: torch.Tensor | np.nd
     return x.to(device) if device is not None else x
 
 
+@declare(model=Model(), input_shape=OptionalOf(Shape()), inputs=OptionalOf(Array()), channels_last=Bool())
 def list_layers(model: nn.Module, input_shape: Sequence[int] | None = None, *,
                 inputs: torch.Tensor | np.ndarray | None = None,
                 channels_last: bool = False) -> list[tuple[str, str, tuple[int, ...]]]:

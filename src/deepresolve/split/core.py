@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_choice
-from .._model import find_layer, forward, frozen_copy, model_device, non_finite_parameters, strip_probability
+from .._checks import AnyOf, Array, Bool, Choice, Layer, OptionalOf, Shape, declare
+from .._model import Model, find_layer, forward, frozen_copy, model_device, non_finite_parameters, strip_probability
 from ..errors import ArgumentError, DeepResolveError, ModelError
-from .adapters import Adapted, Output, adapt, unwrap
+from .adapters import ADAPTER_PARAMETERS, Adapted, Output, adapt, unwrap
 from .base import HookBody, SplitError, make_example
 from .graph import cut_graph
 from .replay import replay_split
@@ -31,6 +31,9 @@ from .sequential import is_sequential_path, split_sequential
 from .tracing import trace_export, trace_fx
 
 
+@declare(model=Model(), layer=Layer(), input_shape=OptionalOf(Shape()), inputs=OptionalOf(Array()),
+         at=Choice("output", "input"), logits=Bool(), head=OptionalOf(AnyOf(Choice("replay"), Model())),
+         **ADAPTER_PARAMETERS)
 def split_model(
     model: nn.Module,
     layer: str,
@@ -79,7 +82,6 @@ def split_model(
         Both in eval mode with frozen parameters. ``body`` maps inputs (N, 4, L) to H (N, *feature_shape) and
         ``head`` maps H to (N, C).
     """
-    check_choice(at, "at", ("output", "input"))
     x = make_example(input_shape, inputs) if (input_shape is not None or inputs is not None) else None
     model = adapt(model, output, channels_last, fixed_inputs)
     body, head, _, _ = split_at(model, layer, x=x, at=at, logits=logits, head=head)
