@@ -196,7 +196,7 @@ def test_cli_interactions_mistakes_are_one_line(tmp_path, capsys):
     for extra, message in ((["--contexts", "0"], "contexts: expected an integer >= 1, got 0"),
                            (["--scale", "odds"], "scale: expected one of"),
                            (["--motif-words", "kmers"], "--motif-words: expected one of"),
-                           (["--word-length", "12"], "word_length: expected an integer"),
+                           (["--word-length", "12"], "--word-length: expected an integer"),
                            (["--classes", "3"], "--classes: expected output indices in 0-0")):
         with pytest.raises(SystemExit) as info:
             main(args + extra)

@@ -59,7 +59,8 @@ BAD = [
     (dict(start_decay=100), "start_decay: an option of optimizer='paper' only; got start_decay=100 with "
                             "optimizer='matched'"),
     (dict(optimizer="paper", decay=-1.0), "decay: expected a finite number > 0, got -1.0"),
-    (dict(inputs=np.zeros((5, 9)), l2="prior"), r"inputs: expected arrays of shape \(N, \*input_shape\) = \(N, 8\), got "
+    (dict(inputs=np.zeros((5, 9)), l2="prior"),
+     r"inputs: expected arrays of shape \(N, \*input_shape\) = \(N, 8\), got "
                                                 r"shape \(5, 9\)"),
 ]
 

@@ -78,7 +78,8 @@ def _ascent(name: str, optional: bool = False) -> Spec:
     model=Model(), layer=Layer(), input_shape=OptionalOf(Shape()), classes=Classes(), restarts=_ascent("restarts"),
     l2=AnyOf(Choice("auto", *POLICIES), _ascent("l2")), steps=_ascent("steps", True), lr=_ascent("lr", True),
     seed=_ascent("seed"), device=Device(), batch_size=_ascent("batch_size", True), optimizer=_ascent("optimizer"),
-    at=Choice("output", "input"), head=OptionalOf(AnyOf(Choice("replay"), Model())), logits=Bool(), init_scale=_ascent("init_scale", True),
+    at=Choice("output", "input"), head=OptionalOf(AnyOf(Choice("replay"), Model())), logits=Bool(),
+    init_scale=_ascent("init_scale", True),
     precision=_ascent("precision"), nonnegative=_ascent("nonnegative"),
     l2_center=OptionalOf(AnyOf(Choice("mean"), Array())), inputs=OptionalOf(Array()),
     class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), checkpoint=OptionalOf(OutputFolder()),
@@ -282,7 +283,8 @@ def resolve(
                          device=dev, batch_size=batch_size, **opts)
     l2_info: dict = {}
     if isinstance(l2, str):  # a policy sets lambda, and the restarts' scale, from the layer's own scale
-        choice = choose_l2(l2, head, body, feature_shape, chosen, input_shape=None if inputs is not None else x.shape[1:],
+        choice = choose_l2(l2, head, body, feature_shape, chosen,
+                           input_shape=None if inputs is not None else x.shape[1:],
                            inputs=inputs, **ascent_kwargs)
         l2, l2_info = choice.l2, choice.params()
         init_scale = choice.init_scale if init_scale is None else init_scale
@@ -320,7 +322,8 @@ def resolve(
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
-            bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(), TextColumn("(class, restart) pairs"),
+            bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("(class, restart) pairs"),
                            TimeElapsedColumn(), TimeRemainingColumn())
             bar.start()
             task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))

@@ -147,7 +147,8 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     if kind in ("torch_pickle", "pickle"):
         # A pickled nn.Module is not loaded implicitly: unpickling runs arbitrary code.
         raise FileFormatError(
-            f"model {str(path)!r} is not a TorchScript archive (it holds a torch.save pickle of a module or a state dict, "
+            f"model {str(path)!r} is not a TorchScript archive (it holds a torch.save pickle of a module or a state "
+            "dict, "
             "not unpickled because that runs arbitrary code); save the model with torch.jit.script(model).save(path), "
             "give the architecture as 'package.module:factory' and this file as weights, or load a whole pickled "
             "module you trust with trust_pickle=True"
@@ -165,7 +166,8 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     if kind == "onnx":
         return _from_onnx(path)
     raise FileFormatError(
-        f"model {str(path)!r}: cannot tell the format: expected a Keras folder/.json/.h5/.keras, a TorchScript archive, "
+        f"model {str(path)!r}: cannot tell the format: expected a Keras folder/.json/.h5/.keras, a TorchScript "
+        "archive, "
         "an .onnx file or 'package.module:factory'"
     )
 

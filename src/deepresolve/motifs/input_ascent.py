@@ -53,7 +53,8 @@ def receptive_field(model: nn.Module, layer: str, *, length: int, position: int,
         x = x.clone().requires_grad_(True)
         h = _layer_channels(model, layer, x)
         if not 0 <= position < h.shape[-1]:
-            raise ArgumentError(f"position: expected a position of layer {layer!r} in [0, {h.shape[-1] - 1}], got {position!r}")
+            raise ArgumentError(f"position: expected a position of layer {layer!r} in [0, {h.shape[-1] - 1}], "
+                                f"got {position!r}")
         (grad,) = torch.autograd.grad(h[:, :, position].sum(), x)  # leaves the model's .grad alone
         touched |= (grad.abs().sum(dim=(0, 1)) > 0).cpu().numpy()
     hits = np.flatnonzero(touched)
@@ -167,8 +168,8 @@ def channel_motifs(
         frag = torch.stack([base[i, :, s:s + width] for i, s in enumerate(starts)]).clone().requires_grad_(True)
         opt = torch.optim.Adam([frag], lr=lr)
 
-        def activation(f: torch.Tensor) -> torch.Tensor:
-            x = base.clone()
+        def activation(f: torch.Tensor, base=base, starts=starts, n=n, k=k, pos=pos) -> torch.Tensor:
+            x = base.clone()  # this channel's starting sequences, bound now (the loop moves on to the next channel)
             for i, s in enumerate(starts):
                 x[i, :, s:s + width] = f[i]
             h = _layer_channels(model, layer, x)
@@ -214,7 +215,8 @@ def deepmotif(
     """Enhanced DeepMotif: class-score gradient ascent in input space from many random starts.
 
     Every start is a random ``(4, length)`` input (uniform in [0, 1], rather than DeepMotif's single all-0.25
-    start); Adam maximises ``logit_cls(x) - input_penalty * ||x||^2``. The ``n_best`` inputs with the highest final class
+    start); Adam maximises ``logit_cls(x) - input_penalty * ||x||^2``. The ``n_best`` inputs with the highest final
+    class
     score are converted to PWMs like :func:`channel_motifs`' fragments (entries below ``threshold`` times the
     input's largest are zeroed, negatives clipped, columns normalised, so that positions the ascent left near zero
     become uniform rather than noise), and each is cut to its ``width``-bp window of highest total information
@@ -240,7 +242,7 @@ def deepmotif(
         if shape is None:
             raise ArgumentError(f"length: expected the input length for a model that is not an imported Keras model, "
                                 f"got None for a {type(model).__name__}")
-        layout = getattr(model, "keras_layout")
+        layout = model.keras_layout
         length = int(shape[-1] if layout == "th2d" else shape[-2] if layout in ("tf2d", "1d") else shape[-1])
     # the bounds that other arguments set
     width = check_int(width, "width", minimum=1, maximum=length)

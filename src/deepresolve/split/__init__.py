@@ -23,5 +23,6 @@ from .adapters import ADAPTER_PARAMETERS, REDUCTIONS, Adapted, adapt, adapter_pa
 from .base import SplitError, capture, list_layers, make_example
 from .core import split_at, split_model
 
-__all__ = ["ADAPTER_PARAMETERS", "REDUCTIONS", "Adapted", "SplitError", "adapt", "adapter_params", "capture", "list_layers",
+__all__ = ["ADAPTER_PARAMETERS", "REDUCTIONS", "Adapted", "SplitError", "adapt", "adapter_params", "capture",
+           "list_layers",
            "make_example", "parse_output", "split_at", "split_model"]
