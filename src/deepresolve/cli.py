@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import errno
 import importlib
+import json
 import shutil
 import sys
 from contextlib import contextmanager
@@ -151,6 +152,16 @@ ARCHITECTURE_OPTION = typer.Option(None, help="MODEL is a published port's state
 AT_OPTION = typer.Option("output", help="Analyse the layer's 'output' or its 'input'.")
 CLASSES_OPTION = typer.Option(None, help="Outputs to explain, e.g. 0,3,10-12 (default: all).")
 CLASS_NAMES_OPTION = typer.Option(None, help="Text file, one output name per line.")
+OUTPUT_OPTION = typer.Option(None, "--output", help="What to score when the model returns a tuple, a dict or a "
+                             "profile: 1 (a tuple index), counts (a key), 0:logsumexp, 0:sum:200, 0:bpnet (a "
+                             "profile reduced over its positions).")
+CHANNELS_LAST_OPTION = typer.Option(False, "--channels-last", help="The model takes (N, L, 4) sequences.")
+FIXED_INPUT_OPTION = typer.Option(None, "--fixed-input", help="NAME=FILE.npy: a constant forward argument, "
+                                  "without the batch axis (e.g. X_ctl=zeros.npy); repeat for several.")
+FACTORY_KWARGS_OPTION = typer.Option(None, "--factory-kwargs", help="JSON keyword arguments for a "
+                                     "'package.module:factory' model, e.g. '{\"n_filters\": 64}'.")
+TRUST_PICKLE_OPTION = typer.Option(False, "--trust-pickle", help="Load a whole pickled module (runs arbitrary code "
+                                   "from the file: only for files you trust).")
 DEVICE_OPTION = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 
 
@@ -224,10 +235,37 @@ def _lines(path: Path | None, option: str) -> list[str] | None:
     return read_names(path, option)
 
 
-def _model(spec: str, weights: Path | None, architecture: str | None = None) -> torch.nn.Module:
+def _model(spec: str, weights: Path | None, architecture: str | None = None, factory_kwargs: str | None = None,
+           trust_pickle: bool = False) -> torch.nn.Module:
     from .io.models import load_model
 
-    return load_model(spec, weights=weights, architecture=architecture)
+    kwargs = None
+    if factory_kwargs is not None:
+        try:
+            kwargs = json.loads(factory_kwargs)
+        except ValueError:
+            kwargs = None
+        if not isinstance(kwargs, dict):
+            raise ArgumentError(f"--factory-kwargs: expected a JSON object such as '{{\"n_filters\": 64}}', got "
+                                f"{factory_kwargs!r}")
+    return load_model(spec, weights=weights, architecture=architecture, factory_kwargs=kwargs,
+                      trust_pickle=trust_pickle)
+
+
+def _adapters(output: str | None, channels_last: bool, fixed_input: list[str] | None) -> dict:
+    """``--output``, ``--channels-last`` and ``--fixed-input`` as the adapter arguments of the library."""
+    from .io.sequences import load_inputs
+
+    fixed = {}
+    for item in fixed_input or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name.isidentifier() or not path:
+            raise ArgumentError(f"--fixed-input: expected NAME=FILE.npy, got {item!r}")
+        fixed[name] = torch.as_tensor(load_inputs(Path(path)), dtype=torch.float32)
+    parsed: object = output
+    if output is not None and output.lstrip("-").isdigit():
+        parsed = int(output)  # a tuple index
+    return {"output": parsed, "channels_last": channels_last, "fixed_inputs": fixed or None}
 
 
 def _inputs(path: Path | None) -> np.ndarray | None:
@@ -249,11 +287,12 @@ def _input_shape(text: str | None, net: torch.nn.Module) -> tuple[int, ...]:
     return check_input_shape(net, parse_shape(text), "--input-shape")
 
 
-def _n_outputs(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
+def _n_outputs(net: torch.nn.Module, shape: tuple[int, ...], adapters: dict) -> int:
     """The model's number of outputs, from one forward pass on zeros (which also checks that the shape fits)."""
     from ._model import forward
+    from .split import adapt
 
-    out = forward(net, torch.zeros((1, *shape)), "the model")
+    out = forward(adapt(net, **adapters), torch.zeros((1, *shape)), "the model")
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
         raise ArgumentError(f"MODEL: expected a model returning class scores of shape (N, C), got output "
                             f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
@@ -280,18 +319,21 @@ def print_table(result, top: int = 5) -> None:
 def layers(model: str = MODEL_ARGUMENT,
            input_shape: Optional[str] = INPUT_SHAPE_OPTION,
            weights: Optional[Path] = WEIGHTS_OPTION,
-           architecture: Optional[str] = ARCHITECTURE_OPTION) -> None:
+           architecture: Optional[str] = ARCHITECTURE_OPTION,
+           channels_last: bool = CHANNELS_LAST_OPTION,
+           factory_kwargs: Optional[str] = FACTORY_KWARGS_OPTION,
+           trust_pickle: bool = TRUST_PICKLE_OPTION) -> None:
     """List the layers of a model with their output shapes, to choose --layer."""
     from .split import list_layers
 
     if input_shape is not None:
         parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
-    net = _model(model, weights, architecture)
+    net = _model(model, weights, architecture, factory_kwargs, trust_pickle)
     shape = _input_shape(input_shape, net)
     table = Table(title="layers (H = a layer's output; use --at input for its input)")
     for col in ("name", "type", "output shape (K, W...)"):
         table.add_column(col)
-    for name, kind, output_shape in list_layers(net, input_shape=shape):
+    for name, kind, output_shape in list_layers(net, input_shape=shape, channels_last=channels_last):
         table.add_row(name, kind, str(output_shape))
     console.print(table)
 
@@ -303,6 +345,13 @@ def run(model: str = MODEL_ARGUMENT,
         out: Path = typer.Option(..., help="Output folder: result.h5, summary.tsv, channels.tsv."),
         weights: Optional[Path] = WEIGHTS_OPTION,
         architecture: Optional[str] = ARCHITECTURE_OPTION,
+        output: Optional[str] = OUTPUT_OPTION,
+        channels_last: bool = CHANNELS_LAST_OPTION,
+        fixed_input: Optional[list[str]] = FIXED_INPUT_OPTION,
+        factory_kwargs: Optional[str] = FACTORY_KWARGS_OPTION,
+        trust_pickle: bool = TRUST_PICKLE_OPTION,
+        replay_head: bool = typer.Option(False, "--replay-head", help="For a model no tracer can follow: rerun it "
+                                         "with H in place of the layer's tensor (checked to depend on H alone)."),
         at: str = AT_OPTION,
         classes: Optional[str] = CLASSES_OPTION,
         restarts: int = typer.Option(ASCENT_OPTIONS["restarts"].default, help=_ascent_help("restarts")),
@@ -356,9 +405,10 @@ def run(model: str = MODEL_ARGUMENT,
                 from None
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
-    net = _model(model, weights, architecture)
+    adapters = _adapters(output, channels_last, fixed_input)
+    net = _model(model, weights, architecture, factory_kwargs, trust_pickle)
     shape = _input_shape(input_shape, net)
-    chosen = parse_classes(classes, _n_outputs(net, shape))
+    chosen = parse_classes(classes, _n_outputs(net, shape, adapters))
     names = names if names is not None else getattr(net, "output_names", None)
     with _output(out), _cluster(workers, scheduler) as client:
         result = resolve(net, layer, input_shape=shape, classes=chosen, restarts=restarts, l2=l2_value, steps=steps,
@@ -366,7 +416,7 @@ def run(model: str = MODEL_ARGUMENT,
                          precision=precision, inconsistency=inconsistency, nonnegative=nonnegative, l2_center=l2_center,
                          inputs=inputs_array, class_names=names, checkpoint=out / "checkpoint",
                          checkpoint_every=checkpoint_every, progress=True, interactions=interactions, client=client,
-                         keep_fims=keep_fims)
+                         keep_fims=keep_fims, head="replay" if replay_head else None, **adapters)
         result.save(out / "result.h5")
         write_tsv(result.table(top=10), out / "summary.tsv")
         write_tsv(channels_long(result), out / "channels.tsv")
@@ -416,6 +466,11 @@ def interactions_command(
         out: Path = typer.Option(..., help="Output folder: interactions.h5 and interactions.tsv."),
         weights: Optional[Path] = WEIGHTS_OPTION,
         architecture: Optional[str] = ARCHITECTURE_OPTION,
+        output: Optional[str] = OUTPUT_OPTION,
+        channels_last: bool = CHANNELS_LAST_OPTION,
+        fixed_input: Optional[list[str]] = FIXED_INPUT_OPTION,
+        factory_kwargs: Optional[str] = FACTORY_KWARGS_OPTION,
+        trust_pickle: bool = TRUST_PICKLE_OPTION,
         at: str = AT_OPTION,
         classes: Optional[str] = CLASSES_OPTION,
         contexts: int = typer.Option(128, help="Random contexts every interaction is averaged over."),
@@ -447,16 +502,17 @@ def interactions_command(
         parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
-    net = _model(model, weights, architecture)
+    adapters = _adapters(output, channels_last, fixed_input)
+    net = _model(model, weights, architecture, factory_kwargs, trust_pickle)
     shape = _input_shape(input_shape, net)
-    n_outputs = _n_outputs(net, shape)
+    n_outputs = _n_outputs(net, shape, adapters)
     chosen = parse_classes(classes, n_outputs)
     names = names if names is not None else getattr(net, "output_names", None)
     labels = name_classes(names, chosen or list(range(n_outputs)), n_outputs)
     with _output(out):
         ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
                      motif_words=motif_words, word_length=word_length, inputs=inputs_array, seed=seed, device=device,
-                     batch_size=batch_size, class_names=labels)
+                     batch_size=batch_size, class_names=labels, **adapters)
         ix.save(out / "interactions.h5")
         write_tsv(pairs_long(ix), out / "interactions.tsv")
     console.print(ix.summary())
