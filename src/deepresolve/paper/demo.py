@@ -189,6 +189,6 @@ def run_demo(out_dir: str | Path, *, full: bool = False, seed: int = 0, console=
     (out / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
     write_report(res, out / "report.html", pwms=filter_pwms(model), labels=data.y, model=model,
                  title="DeepResolve demo: synthetic set I")
-    console.print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} "
+    console.print(f"wrote {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))} to {out} "
                   f"({time.perf_counter() - started:.0f} s)")
     return res
