@@ -766,20 +766,33 @@ def _under_a_file(path: Path) -> Path | None:
     return next((p for p in path.parents if p.exists() and not p.is_dir()), None)
 
 
-class OutputFolder(Spec):
+class _OutputPath(Spec):
+    """A path to write to, given as a str or Path and checked without touching the disk (subclasses say what kind)."""
+
+    def __init__(self, *, label: str | None = None):
+        self.label = label
+
+    def _path(self, value: object, name: str) -> Path:
+        if not _is_path(value):
+            raise ArgumentError(f"{name}: expected a str or Path, got {type(value).__name__}")
+        return Path(value)
+
+    def admits(self, value: object) -> bool:
+        return _is_path(value)
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        return [BadValue(3, "wrong type", f"{self.name(argument)}: expected a str or Path, got int")]
+
+
+class OutputFolder(_OutputPath):
     """A folder to write into, given as a Path; checked without touching the disk: not a file, not under a file.
 
     The caller creates it when its work begins (:func:`~deepresolve._files.exclusive` holds it for one run).
     """
 
-    def __init__(self, *, label: str | None = None):
-        self.label = label
-
     def check(self, value: object, argument: str) -> Path:
         name = self.name(argument)
-        if not _is_path(value):
-            raise ArgumentError(f"{name}: expected a str or Path, got {type(value).__name__}")
-        out = Path(value)
+        out = self._path(value, name)
         if out.exists() and not out.is_dir():
             raise ArgumentError(f"{name}: expected a folder, got the file {str(out)!r}")
         blocking = _under_a_file(out)
@@ -791,12 +804,6 @@ class OutputFolder(Spec):
     def describe(self) -> str:
         return "a folder path"
 
-    def admits(self, value: object) -> bool:
-        return _is_path(value)
-
-    def bad_values(self, argument: str) -> list[BadValue]:
-        return [BadValue(3, "wrong type", f"{self.name(argument)}: expected a str or Path, got int")]
-
     def bad_paths(self, argument: str, folder: Path) -> list[BadValue]:
         name = self.name(argument)
         (folder / "a-file").write_text("")
@@ -804,17 +811,12 @@ class OutputFolder(Spec):
                 BadValue(folder / "a-file" / "out", "under a file", f"{name}: expected a folder that can be created")]
 
 
-class OutputFile(Spec):
+class OutputFile(_OutputPath):
     """A file to write (its folder is created when it is written), given as a Path: not a folder, not under a file."""
-
-    def __init__(self, *, label: str | None = None):
-        self.label = label
 
     def check(self, value: object, argument: str) -> Path:
         name = self.name(argument)
-        if not _is_path(value):
-            raise ArgumentError(f"{name}: expected a str or Path, got {type(value).__name__}")
-        out = Path(value)
+        out = self._path(value, name)
         if out.is_dir():
             raise ArgumentError(f"{name}: expected a file path, got the directory {str(out)!r}")
         blocking = _under_a_file(out)
@@ -825,12 +827,6 @@ class OutputFile(Spec):
 
     def describe(self) -> str:
         return "a file path"
-
-    def admits(self, value: object) -> bool:
-        return _is_path(value)
-
-    def bad_values(self, argument: str) -> list[BadValue]:
-        return [BadValue(3, "wrong type", f"{self.name(argument)}: expected a str or Path, got int")]
 
     def bad_paths(self, argument: str, folder: Path) -> list[BadValue]:
         name = self.name(argument)

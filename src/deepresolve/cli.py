@@ -205,13 +205,9 @@ def parse_classes(text: str | None, n_outputs: int) -> list[int] | None:
 
 def _out_folder(out: Path, option: str = "--out") -> Path:
     """``out`` checked without touching the disk: not a file, not under a file. :func:`_output` creates it."""
-    if out.exists() and not out.is_dir():
-        raise ArgumentError(f"{option}: expected a folder, got the file {str(out)!r}")
-    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ArgumentError(f"{option}: expected a folder that can be created, got {str(out)!r}, which is under the "
-                            f"file {str(blocking)!r}")
-    return out
+    from ._checks import OutputFolder
+
+    return OutputFolder(label=option).check(out, option)
 
 
 @contextmanager
