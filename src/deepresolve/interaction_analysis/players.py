@@ -39,6 +39,9 @@ class Players:
     player_groups : list of K + G int arrays
         The groups each player belongs to (none, or one): a context's coalition leaves them out while the
         player is measured.
+    copies : (G, G) bool
+        ``copies[g, h]``: groups g and h are copies of one motif by what the network does with them (the diagonal
+        is True).
     """
 
     words: np.ndarray
@@ -47,6 +50,7 @@ class Players:
     groups: np.ndarray
     group_words: np.ndarray
     player_groups: list[np.ndarray]
+    copies: np.ndarray
 
     @property
     def channels(self) -> int:
@@ -100,7 +104,7 @@ def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.
     G = len(group_words)
     player_groups = [group_of[p:p + 1][group_of[p:p + 1] >= 0] for p in range(K)] + [np.array([g]) for g in range(G)]
     return Players(words=words, how=how, on_levels=on_levels, groups=group_of, group_words=group_words,
-                   player_groups=player_groups)
+                   player_groups=player_groups, copies=np.eye(G, dtype=bool))
 
 
 def _insert(words: np.ndarray, length: int, n_bg: int, rng: np.random.Generator) -> torch.Tensor:
