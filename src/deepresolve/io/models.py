@@ -194,10 +194,14 @@ def _from_factory(spec: str, weights: str | Path | None, kwargs: Mapping[str, An
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ModelError(f"cannot import module {module_name!r} from {spec!r}: {err}") from None
-    if not hasattr(module, factory):
-        raise ModelError(f"module {module_name!r} has no {factory!r}")
+    # a dotted factory reaches class methods, e.g. enformer_pytorch:Enformer.from_hparams
+    target = module
+    for part in factory.split("."):
+        if not hasattr(target, part):
+            raise ModelError(f"module {module_name!r} has no {factory!r}")
+        target = getattr(target, part)
     try:
-        model = getattr(module, factory)(**kwargs)
+        model = target(**kwargs)
     except TypeError as err:  # a missing or unknown keyword argument
         raise ArgumentError(f"factory_kwargs: expected the arguments {spec} takes, got {dict(kwargs)!r} ({err})"
                             ) from None

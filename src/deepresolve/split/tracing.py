@@ -237,11 +237,21 @@ def trace_export(model: nn.Module, layer: str, x: torch.Tensor) -> Traced:
     def paths(n: fx.Node) -> list[tuple[str, str]]:
         return [(key, v[0]) for key, v in n.meta.get("nn_module_stack", {}).items()]
 
+    def aliases(name: str) -> set[str]:
+        # one module may be reachable under several names (Enformer calls its stem and towers through a
+        # Sequential `_trunk` holding the same modules); the export records the path it was called by
+        try:
+            target = model.get_submodule(name)
+        except AttributeError:
+            return {name}
+        return {n for n, m in model.named_modules(remove_duplicate=False) if m is target} | {name}
+
     def points(name: str) -> list[tuple[fx.Node, fx.Node | None]]:
         calls: dict[str, list[fx.Node]] = {}
+        names = aliases(name)
         for n in nodes:
             for key, path in paths(n):
-                if path == name:
+                if path in names:
                     calls.setdefault(key, []).append(n)
         found = []
         for group in calls.values():
