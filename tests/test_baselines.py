@@ -1,6 +1,8 @@
 """Baselines checked on models whose answers are known: captum attributions (one calling convention), and the
 interaction baselines on given words (input-space marginalisation, shapiq Shapley interactions)."""
 
+import subprocess
+import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -11,7 +13,7 @@ from torch import nn
 from deepresolve._model import strip_probability
 from deepresolve.baselines import attribute, layer_attribution, marginal_interactions, shapley_interactions
 from deepresolve.baselines._players import bh_qvalues
-from deepresolve.errors import ArgumentError, DeepResolveError
+from deepresolve.errors import ArgumentError, DeepResolveError, FileFormatError
 from deepresolve.io.sequences import one_hot
 from deepresolve.paper.datasets import synthetic_set_one
 from deepresolve.paper.logic import MOTIFS, hand_built
@@ -287,6 +289,13 @@ def test_pair_scores_round_trip_and_table(tmp_path):
     assert repr(res) == "<deepresolve.PairScores method='marginal' classes=1 words=3 pairs=3>"
     assert f"{A} x {B} -1" in str(res)
     np.testing.assert_array_equal(res.matrix[0], [[0, -1, 0], [-1, 0, 0], [0, 0, 0]])
+    # loading needs no torch and no scipy; a file of something else is named as such
+    code = ("import sys; from deepresolve.results import PairScores; PairScores.load(sys.argv[1]); "
+            "assert not {'torch', 'scipy'} & set(sys.modules), 'imported'")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "pairs.h5")], check=True)
+    (tmp_path / "other.h5").write_bytes(b"not HDF5")
+    with pytest.raises(FileFormatError, match="expected a deepresolve pair scores file"):
+        PairScores.load(tmp_path / "other.h5")
 
 
 @pytest.mark.parametrize("call, error, message", [

@@ -98,9 +98,10 @@ PARAMETERS: dict[str, Spec] = dict(
 class Setup:
     """The checked arguments of one run, with the model ready to score.
 
-    ``net`` takes one-hot (N, 4, length) and returns (N, outputs) logits (a final sigmoid/softmax module removed
-    and ``squash`` set instead), on ``device``; ``words`` is (G, 4, w); ``backgrounds`` is "uniform", a GC
-    fraction, or given sequences (N, 4, length); ``params`` records the settings every baseline shares.
+    ``net`` takes one-hot (N, 4, length) and returns (N, outputs) scores, a final sigmoid/softmax module removed,
+    on ``device``; ``squash`` says whether the statistics take the sigmoid of the scores (the probability scale);
+    ``words`` is (G, 4, w); ``backgrounds`` is "uniform", a GC fraction, or given sequences (N, 4, length);
+    ``params`` records the settings every baseline shares.
     """
 
     net: nn.Module

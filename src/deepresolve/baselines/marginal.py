@@ -71,7 +71,8 @@ def marginal_interactions(
         without their motifs: a background that already holds a word makes its own contrast smaller.
     scale : {"auto", "probability", "logit"}
         The output scale of the interactions: "probability" is the sigmoid of each logit; "auto" chooses it for a
-        model whose final module is a sigmoid/softmax (as :func:`deepresolve.interactions`), else the raw output.
+        model that ends in a sigmoid/softmax (the last module of an ``nn.Sequential``, or the last call of a
+        ``torch.fx`` graph), as :func:`deepresolve.interactions` does, else the raw output.
     seed : int
         Drives every random choice: the backgrounds (or which given ones), the places and their order.
     batch_size : int, optional
