@@ -129,7 +129,8 @@ def setup(model: nn.Module, words: np.ndarray, *, input_shape: tuple[int, ...], 
         raise ArgumentError(f"words: expected {slots} words of {width} bp to fit side by side in the {length}-bp "
                             f"input ({slots} x {width} <= {length}), got {len(words)} words of {width} bp")
     if not isinstance(backgrounds, (str, float)):
-        seqs = torch.as_tensor(np.asarray(backgrounds), dtype=torch.float32)
+        seqs = (backgrounds.detach().cpu() if isinstance(backgrounds, torch.Tensor) else
+                torch.as_tensor(np.asarray(backgrounds))).float()
         if tuple(seqs.shape[1:]) != (4, length) or len(seqs) == 0:
             raise ArgumentError(f"backgrounds: expected one-hot sequences of shape (N, 4, {length}), got shape "
                                 f"{tuple(seqs.shape)}")
