@@ -15,6 +15,7 @@ Usage::
     PYTHONPATH=src .venv/bin/python benchmarks/interactions_logic.py --out /tmp/logic --stage train
     PYTHONPATH=src .venv/bin/python benchmarks/interactions_logic.py --out /tmp/logic --deepsea   # cost figures
     PYTHONPATH=src .venv/bin/python benchmarks/interactions_logic.py --out /tmp/logic --cases set1 --analysis-seeds 6
+    PYTHONPATH=src .venv/bin/python benchmarks/interactions_logic.py --out /tmp/logic --shapley --marginal  # baselines
 
 A pair's rank is its position by |interaction| among all group (or channel) pairs evaluated; the true motif pair
 is the best-ranked group pair whose two groups' words match the two motifs
@@ -44,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepresolve.baselines import marginal_interactions, shapley_interactions
 from deepresolve.interaction_analysis import interactions as dr_interactions
 from deepresolve.paper.logic import (
     CASES,
@@ -123,14 +125,12 @@ def evaluate(res, case, significance: float) -> dict:
     return out
 
 
-def shapley_study(model, case, res, seed: int, contexts: int = 32) -> dict:
-    """The alternative to second differences: an exact pairwise Shapley interaction index (SII, shapiq) with motif
-    groups as players, on the game v(S) = mean model output (probability; raw for regression) over random contexts
-    with the words of the groups in S written into the context's slots. Players: the groups taking part in the
-    strongest pairs of ``res`` (|main| + largest |interaction|), as many as fit side by side in the input (2^m
-    coalitions). Returns the rank of each true motif pair by |SII| among the players' pairs, and its sign."""
-    from shapiq import ExactComputer
-
+def baseline_study(method, model, case, res, seed: int, contexts: int = 32) -> dict:
+    """A baseline of :mod:`deepresolve.baselines` (``shapley_interactions``: the exact Shapley interaction index,
+    SII, of the game v(S) = mean output over random contexts with the words of S written in; or
+    ``marginal_interactions``) with motif groups as players: the groups taking part in the strongest pairs of ``res``
+    (|main| + largest |interaction|), as many as fit side by side in the input, at most 6. Returns the rank of each
+    true motif pair by |interaction| among the players' pairs, and its sign."""
     w = res.group_words.shape[2]
     m = min(case.length // w, res.n_groups, 6)
     inv = np.zeros(res.n_groups)
@@ -138,34 +138,26 @@ def shapley_study(model, case, res, seed: int, contexts: int = 32) -> dict:
         v = abs(np.nan_to_num(res.group_values[0, q]))
         inv[i], inv[j] = max(inv[i], v), max(inv[j], v)
     players = np.argsort(-(np.abs(res.group_main[0]) + inv), kind="stable")[:m]
-    rng = np.random.default_rng(seed)
-    bg = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (contexts, case.length))].transpose(0, 2, 1)
-    slack = case.length - m * w
-    starts = np.sort(rng.integers(0, slack + 1, (contexts, m)), axis=1) + w * np.arange(m)[None, :]
-    starts = np.array([rng.permutation(r) for r in starts])
     words = res.group_words[players]
-
-    def game(coalitions: np.ndarray) -> np.ndarray:
-        x = np.repeat(bg[None], len(coalitions), 0)  # (coalitions, contexts, 4, L)
-        for a in range(len(coalitions)):
-            for p in np.flatnonzero(coalitions[a]):
-                for c in range(contexts):
-                    x[a, c, :, starts[c, p]:starts[c, p] + w] = words[p]
-        with torch.no_grad():
-            y = model(torch.from_numpy(x.reshape(-1, 4, case.length)))
-        return y[:, 0].reshape(len(coalitions), contexts).mean(1).double().numpy()
-
-    sii = ExactComputer(game, n_players=m)("SII", order=2).dict_values
     motif = word_motifs(words, case.motifs)
-    pairs = [(a, b) for a in range(m) for b in range(a + 1, m)]
-    order = sorted(pairs, key=lambda ab: -abs(sii.get(ab, 0.0)))
-    out = {}
+    out = {"players": [mm or "-" for mm in motif]}
+    if m < 2:
+        return {**{f"{u}x{v}": dict(rank=None, want=sign, sign=0) for (u, v), sign in case.pairs.items()}, **out}
+    extra = {"index": "SII"} if method is shapley_interactions else {}
+    scores = method(model, words, input_shape=(4, case.length), classes=0, contexts=contexts, seed=seed, **extra)
+    order = np.argsort(-np.abs(scores.values[0]), kind="stable")
+    keys = [{motif[a], motif[b]} for a, b in scores.pairs[order]]
     for (u, v), sign in case.pairs.items():
-        hit = [r for r, (a, b) in enumerate(order) if {motif[a], motif[b]} == {u, v}]
+        hit = [r for r, key in enumerate(keys) if key == {u, v}]
         out[f"{u}x{v}"] = dict(rank=hit[0] + 1 if hit else None, want=sign,
-                              sign=int(np.sign(sii[order[hit[0]]])) if hit else 0)
-    out["players"] = [mm or "-" for mm in motif]
+                              sign=int(np.sign(scores.values[0, order[hit[0]]])) if hit else 0)
     return out
+
+
+#: The baselines of ``--shapley`` and ``--marginal`` by result key: the function, and how a line and the summary
+#: name it.
+BASELINES = {"shapley": (shapley_interactions, "Shapley SII", "exact Shapley interaction index (SII)"),
+             "marginal": (marginal_interactions, "marginalisation", "input-space pairwise marginalisation")}
 
 
 def xor_heads() -> list[str]:
@@ -225,7 +217,8 @@ def main(argv=None) -> int:
     ap.add_argument("--context-on", type=float, default=1 / 3)
     ap.add_argument("--group-threshold", type=float, default=0.5)
     ap.add_argument("--motif-words", choices=["scan", "filters"], default="scan")
-    ap.add_argument("--shapley", action="store_true", help="also the exact Shapley interaction index (needs shapiq)")
+    ap.add_argument("--shapley", action="store_true", help="also the exact Shapley interaction index (shapiq)")
+    ap.add_argument("--marginal", action="store_true", help="also the input-space pairwise marginalisation")
     ap.add_argument("--deepsea", action="store_true", help="only print the cost for a DeepSEA-shaped model")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -252,20 +245,20 @@ def main(argv=None) -> int:
                                       context_on=args.context_on, group_threshold=args.group_threshold,
                                       motif_words=args.motif_words)
                 ev = evaluate(res, case, args.significance)
-                if args.shapley:
-                    ev["shapley"] = shapley_study(model, case, res, a_seed)
+                baselines = [b for b in BASELINES if getattr(args, b)]
+                for b in baselines:
+                    ev[b] = baseline_study(BASELINES[b][0], model, case, res, a_seed)
                 secs = time.perf_counter() - t
                 parts = []
                 for key, v in ev.items():
-                    if isinstance(v, dict) and key != "shapley":
+                    if isinstance(v, dict) and key not in BASELINES:
                         ok = v["rank"] == 1 and v["sign"] == v["want"]
                         parts.append(f"{key} rank {v['rank']} sign {v['sign']:+d}{' OK' if ok else ''} "
                                      f"({v['value']:+.2f}, p={v['p']:.2g})")
-                if args.shapley:
-                    sh = ev["shapley"]
-                    parts.append("Shapley SII " + ", ".join(f"{k} rank {v['rank']} sign {v['sign']:+d}"
-                                                            for k, v in sh.items() if isinstance(v, dict))
-                                 + f" (players {sh['players']})")
+                for b in baselines:
+                    parts.append(f"{BASELINES[b][1]} " + ", ".join(f"{k} rank {v['rank']} sign {v['sign']:+d}"
+                                             for k, v in ev[b].items() if isinstance(v, dict))
+                                 + f" (players {ev[b]['players']})")
                 print(f"{name} seed {meta['seed']} (replaced {meta['replaced']})"
                       + ("" if args.analysis_seeds is None else f" analysis seed {a_seed}") + ": " + "; ".join(parts) +
                       f"; significant non-interacting pairs: group {ev['group:false_positives']}/"
@@ -295,12 +288,13 @@ def main(argv=None) -> int:
             print(f"  {name:9s} primary first with right sign {good}/{len(rows)}; all true pairs right sign "
                   f"{signs}/{len(rows)}; primary evaluated {evaluated}/{len(rows)}; median false positives "
                   f"{np.median([ev['group:false_positives'] for ev in rows]):.0f}")
-            if "shapley" in rows[0]:
-                sk = [k.split(":")[1] for k in keys]
-                sgood = sum(all(ev["shapley"][k]["rank"] is not None and ev["shapley"][k]["rank"] <= len(sk)
-                                and ev["shapley"][k]["sign"] == ev["shapley"][k]["want"] for k in sk) for ev in rows)
-                print(f"  {'':9s} exact Shapley interaction index (SII) on the same groups: primary first with right "
-                      f"sign {sgood}/{len(rows)}")
+            sk = [k.split(":")[1] for k in keys]
+            for b, (_, _, label) in BASELINES.items():
+                if b in rows[0]:
+                    sgood = sum(all(ev[b][k]["rank"] is not None and ev[b][k]["rank"] <= len(sk)
+                                    and ev[b][k]["sign"] == ev[b][k]["want"] for k in sk) for ev in rows)
+                    print(f"  {'':9s} {label} on the same groups: primary first with right sign "
+                          f"{sgood}/{len(rows)}")
     return 0
 
 

@@ -22,9 +22,10 @@ from typing import Any
 
 #: Public name -> the module that defines it (imported on first use).
 _EXPORTS = {
-    "Interactions": "results", "Result": "results", "load": "results",
+    "Interactions": "results", "PairScores": "results", "Result": "results", "load": "results",
     "resolve": "pipeline",
     "interactions": "interaction_analysis",
+    "marginal_interactions": "baselines", "shapley_interactions": "baselines",
     "feature_ascent": "ascent",
     "summarize": "importance", "summarize_fivs": "importance",
     "class_difference": "similarity", "class_similarity": "similarity", "cluster_classes": "similarity",

@@ -412,6 +412,24 @@ class Shape(Spec):
         return [BadValue("4,20", "wrong type", expected), BadValue((4, 0), "out of range", expected)]
 
 
+class SequenceShape(Shape):
+    """The shape (4, L) of one-hot sequences, given as a tuple."""
+
+    def check(self, value: object, argument: str) -> tuple[int, ...]:
+        shape = check_shape(value, self.name(argument))
+        if len(shape) != 2 or shape[0] != 4:
+            raise ArgumentError(f"{self.name(argument)}: expected (4, L) for one-hot sequences, got {shape!r}")
+        return shape
+
+    def describe(self) -> str:
+        return "the shape (4, L) of one-hot sequences"
+
+    def bad_values(self, argument: str) -> list[BadValue]:
+        name = self.name(argument)
+        return [*super().bad_values(argument),
+                BadValue((40,), "out of range", f"{name}: expected (4, L) for one-hot sequences, got (40,)")]
+
+
 class Names(Spec):
     """Names (of classes, channels, PWMs): a list of non-empty strings (numbers are written as text), given as a
     list."""

@@ -17,7 +17,6 @@ import torch
 
 from .._checks import (
     Array,
-    BadValue,
     Bool,
     Choice,
     Classes,
@@ -27,10 +26,9 @@ from .._checks import (
     Names,
     OptionalOf,
     Seed,
-    Shape,
+    SequenceShape,
     Spec,
     check_classes,
-    check_shape,
 )
 from .._checks import class_names as name_classes
 from .._model import Device, Model, check_device
@@ -86,24 +84,6 @@ class LayerArguments(NamedTuple):
     channel_names: list[str]
     words: np.ndarray | None
     groups: np.ndarray | None
-
-
-class SequenceShape(Shape):
-    """The shape (4, L) of one-hot sequences, given as a tuple."""
-
-    def check(self, value: object, argument: str) -> tuple[int, ...]:
-        shape = check_shape(value, self.name(argument))
-        if len(shape) != 2 or shape[0] != 4:
-            raise ArgumentError(f"{self.name(argument)}: expected (4, L) for one-hot sequences, got {shape!r}")
-        return shape
-
-    def describe(self) -> str:
-        return "the shape (4, L) of one-hot sequences"
-
-    def bad_values(self, argument: str) -> list[BadValue]:
-        name = self.name(argument)
-        return [*super().bad_values(argument),
-                BadValue((40,), "out of range", f"{name}: expected (4, L) for one-hot sequences, got (40,)")]
 
 
 #: What every parameter of :func:`~deepresolve.interaction_analysis.interactions` accepts.

@@ -2,12 +2,14 @@
 
 - :class:`Result`: what :func:`deepresolve.resolve` computed (FIMs, FIVs, IL, mixtures, OFIVs), saved as HDF5.
 - :class:`Interactions`: what :func:`deepresolve.interactions` computed, saved as HDF5 (alone or inside a result).
+- :class:`PairScores`: pair interactions of words from a baseline (:mod:`deepresolve.baselines`), saved as HDF5.
 - :func:`load`: read a saved result. Loading needs numpy, h5py and pandas only.
 """
 
 from .interactions import Interactions, kind
+from .pair_scores import PairScores
 from .result import CATEGORIES, Result, categories, check_result, load, top_pairs
 from .tables import channels_long, pairs_long, write_tsv
 
-__all__ = ["CATEGORIES", "Interactions", "Result", "categories", "channels_long", "check_result", "kind", "load",
-           "pairs_long", "top_pairs", "write_tsv"]
+__all__ = ["CATEGORIES", "Interactions", "PairScores", "Result", "categories", "channels_long", "check_result", "kind",
+           "load", "pairs_long", "top_pairs", "write_tsv"]

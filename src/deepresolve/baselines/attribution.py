@@ -29,9 +29,9 @@ from captum.attr import (
 )
 from torch import nn
 
-from ._checks import check_choice, check_int
-from ._model import find_layer, model_device, strip_probability
-from .errors import ArgumentError
+from .._checks import check_choice, check_int
+from .._model import find_layer, model_device, strip_probability
+from ..errors import ArgumentError
 
 METHODS = ("saliency", "gradient_x_input", "deeplift")
 
