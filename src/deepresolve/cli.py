@@ -298,10 +298,10 @@ def _n_outputs(net: torch.nn.Module, shape: tuple[int, ...], adapters: dict) -> 
 def print_table(result, top: int = 5) -> None:
     """The per-class table of important and non-additive channels, as a rich table."""
     df = result.table(top)
-    if "top pair" in df:  # one readable column instead of four
-        df["top pair"] = [f"{r['top pair']} {r['pair interaction']:+.2g} ({r['pair kind']}, p={r['pair p-value']:.2g})"
+    if "top pair" in df:  # one readable column instead of five
+        df["top pair"] = [f"{r['top pair']} {r['pair interaction']:+.2g} ({r['pair kind']}, q={r['pair q-value']:.2g})"
                           if r["top pair"] else "" for _, r in df.iterrows()]
-        df = df.drop(columns=["pair interaction", "pair p-value", "pair kind"])
+        df = df.drop(columns=["pair interaction", "pair p-value", "pair q-value", "pair kind"])
     table = Table(title=f"DeepResolve: layer {result.layer_label!r}, {result.n_restarts} restarts, "
                         f"lambda = {result.params.get('l2'):.3g}")
     for col in df.columns:
