@@ -132,11 +132,12 @@ def interactions(
     min_effect: float = 0.1,
     scale: str = "auto",
     margin: float = 0.1,
-    significance: float = 0.01,
+    significance: float = 0.05,
+    fdr: str = "class",
     groups: Sequence[int] | None = None,
     words: np.ndarray | None = None,
     group_threshold: float = 0.5,
-    motif_words: str = "scan",
+    motif_words: str | np.ndarray = "scan",
     word_length: int | None = None,
     inputs: np.ndarray | torch.Tensor | None = None,
     backgrounds: int = 256,
@@ -194,8 +195,15 @@ def interactions(
         The null hypothesis of the p-values: the pair's interaction is at most ``margin`` times the class's rms
         main effect (an effectively additive pair); one-sided t-test over the contexts.
     significance : float
-        Significance level: a pair whose p-value is below it is called significant (``Interactions.table``,
-        the summaries, the figures). Formerly ``alpha``, which still works with a FutureWarning.
+        Significance level: a pair whose Benjamini-Hochberg q-value (of the family ``fdr``) is below it is called
+        significant (``Interactions.table``, the summaries, the figures): a false discovery rate. Formerly
+        ``alpha``, which still works with a FutureWarning.
+    fdr : {"class", "all"}
+        The family the q-values that decide significance are computed over: each class's pairs of a level
+        ("class", default: which pairs act together for this output), or all classes' pairs of a level ("all":
+        for a screen over many outputs, e.g. a 919-class model, where a per-class rate would let about
+        ``significance`` of the classes without any interaction each show a false pair). The result keeps both
+        (``qvalues``, ``qvalues_all``).
     groups : (K,) int, optional
         Motif group of each channel, instead of grouping by co-activation or the word scan.
     words : (K, 4, w) one-hot, optional
@@ -203,10 +211,12 @@ def interactions(
     group_threshold : float
         Relative response (above the level on the backgrounds) that makes two channels one group
         (:func:`~.players.motif_groups`), or a channel a member of a scanned word's group.
-    motif_words : {"scan", "filters"}
+    motif_words : {"scan", "filters"} or (G, 4, w) one-hot
         Where the motif groups and their words come from: "scan" (default), the word scan
-        (:func:`~.words.scan_words`); "filters", channels grouped by their responses to each other's filter words.
-        See the module docstring.
+        (:func:`~.words.scan_words`); "filters", channels grouped by their responses to each other's filter words;
+        or the groups' words themselves (known motifs: which of them interact?), w <= L // 2, a zero column
+        keeping the background's base; each channel then joins the group whose word raises it most, as in the
+        scan. See the module docstring.
     word_length : int, optional
         k of the word scan: 4^k x 4 body passes. Default 8 for inputs up to 200 bp, else 6 (a 1000-bp DeepSEA
         body pass costs about 20 ms on one CPU thread: 16,384 passes are minutes, 262,144 an hour and a half);
@@ -223,8 +233,10 @@ def interactions(
         Names of the K channels (default ``"ch{k}"``).
     seed : int
         Drives every random choice: the backgrounds (and which ``inputs`` are shuffled, and how), the random
-        sequences and places of the on-levels' words and of the word scan, the contexts' backgrounds, slot
-        layouts, channel positions and coalitions, and a deeper layer's receptive-field ascent.
+        sequences and places of the on-levels' words, of the given motif words and of the word scan, the
+        contexts' backgrounds, slot layouts and channel positions (a stream of their own), each group's coins
+        and slot priorities (a stream keyed by the seed and the group's word), and a deeper layer's
+        receptive-field ascent.
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
     batch_size : int, optional
@@ -244,22 +256,22 @@ def interactions(
     """
     opts = make_options(input_shape=input_shape, at=at, contexts=contexts, context_on=context_on,
                         context_groups=context_groups, top=top, min_effect=min_effect, scale=scale, margin=margin,
-                        significance=significance, group_threshold=group_threshold, motif_words=motif_words,
+                        significance=significance, fdr=fdr, group_threshold=group_threshold, motif_words=motif_words,
                         word_length=word_length, inputs=inputs, backgrounds=backgrounds, seed=seed, device=device,
                         batch_size=batch_size, verbose=verbose)
     model = adapt(model, output, channels_last, fixed_inputs)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
                                  channel_names=channel_names, words=words, groups=groups)
-    rng = np.random.default_rng(opts.seed)  # one stream, drawn from stage by stage in this order
+    rng = np.random.default_rng(opts.seed)  # the backgrounds', then the players'; the contexts have their own
     background_seqs = draw_backgrounds(rng, opts)
     players = find_players(model, layer, net, background_seqs, opts, rng, words=args.words, groups=args.groups)
-    ctx = draw_contexts(rng, opts, background_seqs, width=players.group_words.shape[2], channels=net.channels,
-                        positions=net.positions, groups=players.n_groups)
-    # the coalition: the groups strongest alone or with one partner, in pure background contexts
+    ctx = draw_contexts(opts, background_seqs, width=players.group_words.shape[2], channels=net.channels,
+                        positions=net.positions, group_words=players.group_words)
+    # the coalition: the distinct motifs strongest alone or with one partner, in pure background contexts
     alone = Evaluator(net, ctx, players, torch.zeros(ctx.coin.shape, dtype=torch.bool), args.classes, opts.batch)
     strength = group_strength(alone, opts.top)
-    coalition, coalition_groups = choose_coalition(ctx, strength, opts.context_groups)
+    coalition, coalition_groups = choose_coalition(ctx, strength, opts.context_groups, players.copies)
     ev = Evaluator(net, ctx, players, coalition, args.classes, opts.batch)
     main, logit = main_effects(ev, np.arange(players.channels + players.n_groups))
     channel_pairs, group_pairs = screen_pairs(main, logit, strength, channels=players.channels, top=opts.top,
@@ -290,9 +302,10 @@ def _result(layer: str, opts: Options, net: Network, args: LayerArguments, playe
         pvalues=stats.pvalues[:, :P], tables=stats.tables[:, :P], group_main=main[:, K:], group_pairs=group_pairs - K,
         group_values=stats.values[:, P:], group_pvalues=stats.pvalues[:, P:], group_tables=stats.tables[:, P:],
         on_levels=players.on_levels, words=players.words, group_words=players.group_words, layer=layer,
+        group_copies=players.copies,
         params=dict(at=opts.at, scale=net.scale, contexts=opts.contexts, min_effect=opts.min_effect,
                     context_on=opts.context_on, context_groups=opts.context_groups, top=opts.top, margin=opts.margin,
-                    significance=opts.significance, group_threshold=opts.group_threshold,
+                    significance=opts.significance, fdr=opts.fdr, group_threshold=opts.group_threshold,
                     motif_words=opts.motif_words, word_length=opts.word_length, backgrounds=opts.backgrounds,
                     background="dinucleotide shuffles of inputs" if opts.inputs is not None else "uniform random",
                     on_levels=players.how, coalition_groups=coalition_groups.tolist(), seed=opts.seed,

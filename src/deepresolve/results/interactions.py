@@ -93,6 +93,10 @@ class Interactions:
     layer : str
     params : dict
         Every setting of the run.
+    group_copies : (G, G) bool
+        ``group_copies[g, h]``: groups g and h are copies of one motif by what the network does with them (the
+        diagonal is True; the identity for results without it). A pair of copies is named ``"redundant (copies of
+        one motif)"``, not as an interaction of two motifs.
     qvalues, group_qvalues : (C, P) and (C, Q) float
         Benjamini-Hochberg q-values of ``pvalues`` and ``group_pvalues`` over each class's pairs of the level
         (:func:`bh_qvalues`); computed from the p-values, also when a file written without them is loaded.
@@ -119,6 +123,7 @@ class Interactions:
     group_words: np.ndarray
     layer: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    group_copies: np.ndarray | None = None
     qvalues: np.ndarray = field(init=False, repr=False)
     group_qvalues: np.ndarray = field(init=False, repr=False)
     qvalues_all: np.ndarray = field(init=False, repr=False)
@@ -130,6 +135,8 @@ class Interactions:
     _Q_ARRAYS = ("qvalues", "group_qvalues", "qvalues_all", "group_qvalues_all")
 
     def __post_init__(self) -> None:
+        if self.group_copies is None:
+            self.group_copies = np.eye(self.n_groups, dtype=bool)
         for name, p in (("", self.pvalues), ("group_", self.group_pvalues)):
             setattr(self, f"{name}qvalues", bh_qvalues(p, family="class"))
             setattr(self, f"{name}qvalues_all", bh_qvalues(p, family="all"))
@@ -241,10 +248,12 @@ class Interactions:
         for x in order[:top]:
             i, j = (int(v) for v in at.pairs[x])
             t = at.tables[c, x]
+            copies = level == "group" and bool(self.group_copies[i, j])
             rows.append({"i": i, "j": j, "label_i": at.names[i], "label_j": at.names[j],
                          "interaction": float(at.values[c, x]), "pvalue": float(at.p[c, x]),
                          "qvalue": float(at.q_class[c, x]), "qvalue_all": float(at.q_all[c, x]),
-                         "significant": bool(at.q[c, x] < significance), "kind": kind(t),
+                         "significant": bool(at.q[c, x] < significance),
+                         "kind": "redundant (copies of one motif)" if copies else kind(t),
                          "t00": t[0, 0], "t01": t[0, 1], "t10": t[1, 0], "t11": t[1, 1]})
         return pd.DataFrame(rows)
 
@@ -257,7 +266,7 @@ class Interactions:
         if name in target:
             del target[name]
         g = target.create_group(name)
-        for a in self._ARRAYS + self._Q_ARRAYS:
+        for a in self._ARRAYS + ("group_copies",) + self._Q_ARRAYS:
             g.create_dataset(a, data=np.asarray(getattr(self, a)))
         g.attrs["format"] = FORMAT
         g.attrs["layer"] = self.layer
@@ -302,7 +311,11 @@ class Interactions:
             if got != want:
                 raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {want} (C = {C} classes, "
                                       f"K = {K} channels, {P} pairs, {Q} group pairs), got {got}")
-        return cls(**a, layer=str(g.attrs["layer"]), **texts)
+        copies = g["group_copies"][()] if "group_copies" in g else None  # files before it: each group its own
+        if copies is not None and copies.shape != (G, G):
+            raise FileFormatError(f"{where}: expected {name}/group_copies of shape {(G, G)} (G = {G} motif groups), "
+                                  f"got {copies.shape}")
+        return cls(**a, layer=str(g.attrs["layer"]), **texts, group_copies=copies)
 
     def summary(self, top: int = 5) -> str:
         """Readable summary: settings, then each class's top group pairs."""
