@@ -217,15 +217,22 @@ def pair_statistics(ev: Evaluator, pairs: np.ndarray, main: np.ndarray, *, top: 
 
 
 def _pair_logits(ev: Evaluator, pairs: np.ndarray) -> torch.Tensor:
-    """Logits (n, P, 2, 2, C) of player pairs (P >= 1) in each context, with each player off/on."""
+    """Logits (n, P, 2, 2, C) of player pairs (P >= 1) in each context, with each player off/on.
+
+    Of two groups, the one of lower priority in the context takes slot 0 (in all four rows), so that a pair's
+    sequences do not depend on the groups' indices."""
     P, n = len(pairs), ev.n
-    ctx = torch.arange(n).repeat_interleave(4 * P)
-    pr = torch.as_tensor(pairs).repeat(n, 1).repeat_interleave(4, 0)  # (n*P*4, 2)
+    pr = torch.as_tensor(pairs).repeat(n, 1)  # (n*P, 2)
+    ctx = torch.arange(n).repeat_interleave(P)
+    g = (pr - ev.K).clamp(min=0)
+    swap = (pr >= ev.K).all(1) & (ev.priority[ctx, g[:, 1]] < ev.priority[ctx, g[:, 0]])
+    pr = torch.where(swap[:, None], pr.flip(1), pr).repeat_interleave(4, 0)  # (n*P*4, 2)
     ab = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]]).repeat(n * P, 1)
     on = torch.where(ab.bool(), pr, torch.full_like(pr, -1))
     drop_pp = torch.stack([ev.dropped(pair) for pair in pairs])
     drop = drop_pp.repeat(n, 1).repeat_interleave(4, 0)
-    return ev(ctx, on, drop).reshape(n, P, 2, 2, -1).double()
+    v = ev(ctx.repeat_interleave(4), on, drop).reshape(n, P, 2, 2, -1).double()
+    return torch.where(swap.reshape(n, P, 1, 1, 1), v.transpose(2, 3), v)
 
 
 def _pair_tables(ev: Evaluator, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

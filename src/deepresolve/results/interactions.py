@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 import h5py
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control
 
 from .._checks import existing_file
 from ..errors import ArgumentError, FileFormatError
@@ -42,6 +41,10 @@ def bh_qvalues(pvalues: np.ndarray, *, family: str = "class") -> np.ndarray:
     """
     if family not in FDR_FAMILIES:
         raise ArgumentError(f"family: expected one of {', '.join(map(repr, FDR_FAMILIES))}, got {family!r}")
+    # imported here: loading a result that stores its q-values imports no scipy (only files written before them,
+    # and results built without them, compute them)
+    from scipy.stats import false_discovery_control
+
     p = np.asarray(pvalues, dtype=float)
     q = np.full(p.shape, np.nan)
     for rows in (range(len(p)) if family == "class" else [...]):
@@ -99,7 +102,7 @@ class Interactions:
         one motif)"``, not as an interaction of two motifs.
     qvalues, group_qvalues : (C, P) and (C, Q) float
         Benjamini-Hochberg q-values of ``pvalues`` and ``group_pvalues`` over each class's pairs of the level
-        (:func:`bh_qvalues`); computed from the p-values, also when a file written without them is loaded.
+        (:func:`bh_qvalues`); computed from the p-values when not given (a file written before them loads so).
     qvalues_all, group_qvalues_all : (C, P) and (C, Q) float
         The same over all classes' pairs of the level.
     """
@@ -124,22 +127,23 @@ class Interactions:
     layer: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     group_copies: np.ndarray | None = None
-    qvalues: np.ndarray = field(init=False, repr=False)
-    group_qvalues: np.ndarray = field(init=False, repr=False)
-    qvalues_all: np.ndarray = field(init=False, repr=False)
-    group_qvalues_all: np.ndarray = field(init=False, repr=False)
+    qvalues: np.ndarray | None = field(default=None, repr=False)
+    group_qvalues: np.ndarray | None = field(default=None, repr=False)
+    qvalues_all: np.ndarray | None = field(default=None, repr=False)
+    group_qvalues_all: np.ndarray | None = field(default=None, repr=False)
 
     _ARRAYS = ("classes", "groups", "main", "pairs", "values", "pvalues", "tables", "group_main", "group_pairs",
                "group_values", "group_pvalues", "group_tables", "on_levels", "words", "group_words")
-    # written for readers of the file; a load computes them again from the p-values (files before them lack them)
-    _Q_ARRAYS = ("qvalues", "group_qvalues", "qvalues_all", "group_qvalues_all")
+    # arrays files written before them lack: the identity, and q-values from the p-values
+    _LATER_ARRAYS = ("group_copies", "qvalues", "group_qvalues", "qvalues_all", "group_qvalues_all")
 
     def __post_init__(self) -> None:
         if self.group_copies is None:
             self.group_copies = np.eye(self.n_groups, dtype=bool)
-        for name, p in (("", self.pvalues), ("group_", self.group_pvalues)):
-            setattr(self, f"{name}qvalues", bh_qvalues(p, family="class"))
-            setattr(self, f"{name}qvalues_all", bh_qvalues(p, family="all"))
+        for prefix, p in (("", self.pvalues), ("group_", self.group_pvalues)):
+            for suffix, family in (("", "class"), ("_all", "all")):
+                if getattr(self, f"{prefix}qvalues{suffix}") is None:
+                    setattr(self, f"{prefix}qvalues{suffix}", bh_qvalues(p, family=family))
 
     @property
     def significance(self) -> float:
@@ -266,7 +270,7 @@ class Interactions:
         if name in target:
             del target[name]
         g = target.create_group(name)
-        for a in self._ARRAYS + ("group_copies",) + self._Q_ARRAYS:
+        for a in self._ARRAYS + self._LATER_ARRAYS:
             g.create_dataset(a, data=np.asarray(getattr(self, a)))
         g.attrs["format"] = FORMAT
         g.attrs["layer"] = self.layer
@@ -311,11 +315,14 @@ class Interactions:
             if got != want:
                 raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {want} (C = {C} classes, "
                                       f"K = {K} channels, {P} pairs, {Q} group pairs), got {got}")
-        copies = g["group_copies"][()] if "group_copies" in g else None  # files before it: each group its own
-        if copies is not None and copies.shape != (G, G):
-            raise FileFormatError(f"{where}: expected {name}/group_copies of shape {(G, G)} (G = {G} motif groups), "
-                                  f"got {copies.shape}")
-        return cls(**a, layer=str(g.attrs["layer"]), **texts, group_copies=copies)
+        later = {n: g[n][()] for n in cls._LATER_ARRAYS if n in g}
+        expected = {"group_copies": (G, G), "qvalues": (C, P), "qvalues_all": (C, P), "group_qvalues": (C, Q),
+                    "group_qvalues_all": (C, Q)}
+        for field_name, got in later.items():
+            if got.shape != expected[field_name]:
+                raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {expected[field_name]} (C = "
+                                      f"{C} classes, {G} motif groups, {P} pairs, {Q} group pairs), got {got.shape}")
+        return cls(**a, layer=str(g.attrs["layer"]), **texts, **later)
 
     def summary(self, top: int = 5) -> str:
         """Readable summary: settings, then each class's top group pairs."""
