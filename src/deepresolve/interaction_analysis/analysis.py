@@ -14,13 +14,14 @@ The K channels of the layer, and its G *motif groups*: the motifs the network re
 detect it (trained networks learn one motif with several filters, which then interact like an OR, through
 saturation, and one filter often matches parts of several motifs).
 
-* **Preferred word** of each channel: for a first-layer channel (a convolution on the one-hot input followed only
-  by element-wise activations, max pooling, dropout or reshaping) the consensus of its filter, which gives the
-  largest response the filter can give to any sequence (sum of the column maxima of the weights plus the bias);
-  for deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random
-  sequences. ``words=`` overrides both (e.g. known motifs). **On-level** ``a_k``: the channel's response to its
-  own word written into random sequences (its largest response over the layer's positions, averaged over 16
-  sequences); exact for a first-layer channel.
+* **Preferred word** of each channel: for a first-layer channel (a convolution on the one-hot input followed only by
+  element-wise activations, max pooling, dropout or reshaping; rearrangements before it that hand the one-hot input
+  on unchanged, as in a Keras file or a ``channels_last`` model, do not count) the consensus of its filter, which
+  gives the largest response the filter can give to any sequence (sum of the column maxima of the weights plus the
+  bias); for deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random
+  sequences. ``words=`` overrides both (e.g. known motifs). **On-level** ``a_k``: the channel's response to its own
+  word written into random sequences (its largest response over the layer's positions, averaged over 16 sequences);
+  exact for a first-layer channel.
 * **Motif groups**, ``motif_words="scan"`` (default; the word scan, :func:`~.words.scan_words`): every k-mer
   (k = 8 for inputs up to 200 bp, else 6; ``word_length``; never more than the channels' word width or L // 2)
   is written into random sequences, and its *read* is how much it changes the output of the head's first linear
@@ -32,6 +33,13 @@ saturation, and one filter often matches parts of several motifs).
   of its range (on-level above its level on the backgrounds; else ``groups`` is -1 for it). It needs no output
   class and no partner, so it finds motifs that act only together. With ``words=`` or ``groups=`` given, the
   groups are made as for "filters".
+* ``motif_words`` given as words (G, 4, w) one-hot (known motifs; a zero column keeps the background's base):
+  each word is a group, and a channel joins the group whose word raises it most, as in the scan (each word
+  written into the same 16 random sequences at the same places, so a channel's choice does not depend on the
+  other words).
+* **Copies**: ``Players.copies`` (G, G) marks groups that are copies of one motif by what the network does with
+  them (each group its own motif until a rule fills it). Contexts treat a motif's copies as that motif (below);
+  a pair of copies is reported as ``"redundant (copies of one motif)"``.
 * ``motif_words="filters"``: channels k, l whose preferred words make each other fire at ``group_threshold`` of
   their range or more, joined by average-linkage clustering (``groups=`` overrides); a group is switched on with
   the word of its member of highest on-level. Why it is not the default: on trained models a filter's consensus
@@ -42,15 +50,29 @@ saturation, and one filter often matches parts of several motifs).
 Switching players on (how W > 1 is handled)
 -------------------------------------------
 A *context* is a background sequence (uniform random; dinucleotide shuffles of ``inputs=`` when given) with
-``L // w`` non-overlapping slots for words of width w, in random order, and one uniformly random position of the
-layer's W positions for every channel. A **group** is switched on in sequence space: its word is written into
-slot 0 (player i) or slot 1 (player j) and the body computes the layer's map, so the motif occurrence sets every
-channel and position of the layer as a real occurrence does (a single-column edit of the map does not: on a
+``L // w`` non-overlapping slots for words of width w (the width of the group words' array), in random order, and one
+uniformly random position of the layer's W positions for every channel. A **group** is switched on in sequence
+space: its word is written into slot 0 or slot 1 (of a pair's two groups, the one of lower priority in the context,
+below, takes slot 0; a single player slot 0) and the body computes the layer's map, so the motif occurrence sets
+every channel and position of the layer as a real occurrence does (a single-column edit of the map does not: on a
 trained set I model it gave the XOR pair -1.4 where planting the motifs gives -18 in logits). A **channel** is
-switched on in feature space: ``H[k, w] = max(H[k, w], a_k)`` at the context's position w for it. A context
-also carries a random *coalition*: each of the ``context_groups`` strongest groups (below) is present (written
-into the slots from 2 on, as far as slots last) with probability ``context_on``, so that interactions that need
-a third motif (set I's XOR needs CAGGTC) are seen; the groups of i and j are removed from it.
+switched on in feature space: ``H[k, w] = max(H[k, w], a_k)`` at the context's position w for it. A context also
+carries a random *coalition*: each of the ``context_groups`` strongest distinct motifs (below; a group that
+``copies`` marks as a copy of one already chosen is passed over) is present with probability ``context_on`` (written
+into the slots from 2 on, in the order of the context's priorities for them, as far as slots last), so that
+interactions that need a third motif (set I's XOR needs CAGGTC) are seen; a row that measures i and j removes from
+it the groups of i and j and every copy of them.
+
+**Contexts do not depend on how many copies of a motif were found, nor on the groups' order.** The backgrounds
+are drawn before the players; the slot layouts, channel positions and the backgrounds' assignment to contexts
+come from a stream of their own (keyed by ``seed``); each group's coin (present or not) and slot priority in
+every context come from a stream keyed by ``seed`` and the group's word. Why: with one stream, a motif found as
+three groups (shifted or mismatched copies) changed the draws of every context, entered the coalition three
+times as often, and a pair's dropped groups missed its copies. Measured on the committed set I model
+(``paper/fixtures/set_one``, its three motifs given as words, 128 contexts): adding a copy of GCTCAT shifted by
+one base as a fourth group left every pair of the three motifs unchanged (identical to float rounding) when the
+copy is marked in ``copies``; unmarked, it joined the coalition and moved CAGGTC x GCTCAT from +0.35 to +0.02,
+CAGGTC x CGCTTG from +0.10 to -0.06 and GCTCAT x CGCTTG from -0.46 to -0.27.
 
 Statistics
 ----------
@@ -77,9 +99,16 @@ sigmoid/softmax; else the raw output):
   the logit scale the set I XOR pair was evaluated on 3 of 4 seeds and ranked first on 1, against 2 and 0 on the
   probability scale alone; the other cases unchanged. Interactions and p-values stay on the output scale.
 * **p-value**: one-sided t-test over the contexts of the interval null ``|interaction| <= margin x s_c``, with
-  ``s_c`` the rms of the class's ``top`` largest main effects (channels and groups together): a pair is
-  significant (p below ``significance``) when it is reliably larger than a tenth (default) of a typical main
-  effect, so small interactions of an additive network's ReLUs are not.
+  ``s_c`` the rms of the class's ``top`` largest main effects (channels and groups together): small interactions
+  of an additive network's ReLUs (below a tenth, by default, of a typical main effect) are null.
+* **q-value**: Benjamini-Hochberg (:func:`scipy.stats.false_discovery_control`) over a family of pairs of one
+  level (channel pairs and group pairs are separate families): each class's pairs (``qvalues``,
+  ``group_qvalues``) and all classes' pairs (``qvalues_all``, ``group_qvalues_all``). A pair is **significant**
+  when the q-value of the family ``fdr`` ("class" by default: which pairs act together for this output; "all" for
+  a screen over many outputs, where per-class rates let about ``significance`` of the classes without any
+  interaction each show a false pair) is below ``significance`` (0.05): a false discovery rate over the pairs
+  evaluated, not a per-pair error rate, so that ``top`` players giving hundreds of pairs do not give their
+  share of false ones.
 
 Cost
 ----
