@@ -115,7 +115,8 @@ Cost
 Every pass below is one sequence through the body (and the head's first linear map or the head), ``batch_size``
 sequences per forward pass. The word scan: 4^k x 4 passes (k = 8: 262,144, seconds for a small model; inputs
 over 200 bp get k = 6, 16,384 passes, minutes for a 1000-bp DeepSEA body), then 16 per outlier k-mer (the second
-read; a few hundred outliers on the benchmark models) and 16 x 3k per word kept (its core). The on-levels: 16 K
+read; a few hundred outliers on the benchmark models) and 16 x 3k per word kept (its core); given motif words
+instead: 16 (G + 1). The on-levels: 16 K
 (each channel's word in 16 random sequences); a deeper layer's preferred words add the receptive-field ascent,
 150 steps x 4 starts per channel. With P evaluated pairs (the union over classes of channel and group pairs: at
 most ``C top (top - 1) / 2`` of each, and at most K (K - 1) / 2 channel and G (G - 1) / 2 group pairs), n
