@@ -68,7 +68,7 @@ def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.
     of ``layer``.
 
     ``backgrounds`` (N, 4, L) set each channel's level on random sequences. ``rng`` draws the places words are
-    written at and the word scan's random sequences, in that order.
+    written at, then the word scan's or the given motif words' random sequences.
     """
     length, K = opts.length, net.channels
     if words is None:
