@@ -12,13 +12,12 @@ from torch import nn
 
 from deepresolve._model import strip_probability
 from deepresolve.baselines import attribute, layer_attribution, marginal_interactions, shapley_interactions
-from deepresolve.baselines._players import bh_qvalues
 from deepresolve.errors import ArgumentError, DeepResolveError, FileFormatError
 from deepresolve.io.sequences import one_hot
 from deepresolve.paper.datasets import synthetic_set_one
 from deepresolve.paper.logic import MOTIFS, hand_built
 from deepresolve.paper.zoo import synthetic_cnn, tf_cnn
-from deepresolve.results import PairScores
+from deepresolve.results import PairScores, bh_qvalues
 from tests.test_interactions import load_fixture
 
 

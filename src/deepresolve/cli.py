@@ -270,6 +270,18 @@ def _inputs(path: Path | None) -> np.ndarray | None:
     return None if path is None else load_inputs(path)
 
 
+def _consensus_words(path: Path) -> np.ndarray:
+    """The motifs of a MEME file as one-hot consensus words (G, 4, w), each PWM column's most likely base; shorter
+    motifs end in zero columns (which keep the background's bases), up to the longest."""
+    from .motifs import read_meme
+
+    pwms = list(read_meme(path).values())
+    words = np.zeros((len(pwms), 4, max(p.shape[1] for p in pwms)), dtype=np.float32)
+    for g, pwm in enumerate(pwms):
+        words[g, pwm.argmax(0), np.arange(pwm.shape[1])] = 1.0
+    return words
+
+
 def _input_shape(text: str | None, net: torch.nn.Module) -> tuple[int, ...]:
     """``--input-shape`` as given (checked against the layout the model file records), or the recorded shape."""
     from .io.keras import check_input_shape
@@ -298,10 +310,10 @@ def _n_outputs(net: torch.nn.Module, shape: tuple[int, ...], adapters: dict) -> 
 def print_table(result, top: int = 5) -> None:
     """The per-class table of important and non-additive channels, as a rich table."""
     df = result.table(top)
-    if "top pair" in df:  # one readable column instead of four
-        df["top pair"] = [f"{r['top pair']} {r['pair interaction']:+.2g} ({r['pair kind']}, p={r['pair p-value']:.2g})"
+    if "top pair" in df:  # one readable column instead of five
+        df["top pair"] = [f"{r['top pair']} {r['pair interaction']:+.2g} ({r['pair kind']}, q={r['pair q-value']:.2g})"
                           if r["top pair"] else "" for _, r in df.iterrows()]
-        df = df.drop(columns=["pair interaction", "pair p-value", "pair kind"])
+        df = df.drop(columns=["pair interaction", "pair p-value", "pair q-value", "pair kind"])
     table = Table(title=f"DeepResolve: layer {result.layer_label!r}, {result.n_restarts} restarts, "
                         f"lambda = {result.params.get('l2'):.3g}")
     for col in df.columns:
@@ -475,6 +487,13 @@ def interactions_command(
                                          "logit scale (a group's also with one partner)."),
         motif_words: str = typer.Option("scan", help="Motif groups from the word scan of all k-mers ('scan') or "
                                                       "from the filters' own words ('filters')."),
+        motifs: Optional[Path] = typer.Option(None, help="MEME file of known motifs (e.g. from JASPAR): their "
+                                                         "consensus words are the motif groups, instead of "
+                                                         "--motif-words (which pairs of them interact?)."),
+        significance: float = typer.Option(0.05, help="A pair is significant when its Benjamini-Hochberg q-value is "
+                                                      "below this (a false discovery rate)."),
+        fdr: str = typer.Option("class", help="The q-values' family: each class's pairs ('class') or all classes' "
+                                              "pairs ('all', for screens over many outputs)."),
         word_length: Optional[int] = typer.Option(None, help="k of the word scan (default 8 up to 200 bp, else 6)."),
         scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' "
                                                "or 'logit'."),
@@ -498,6 +517,10 @@ def interactions_command(
         parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
+    if motifs is not None and motif_words != "scan":
+        raise ArgumentError(f"--motif-words: expected none with --motifs (the file's motifs are the groups), got "
+                            f"{motif_words!r}")
+    given_words = None if motifs is None else _consensus_words(motifs)
     adapters = _adapters(output, channels_last, fixed_input)
     net = _model(model, weights, architecture, factory_kwargs, trust_pickle)
     shape = _input_shape(input_shape, net)
@@ -507,7 +530,8 @@ def interactions_command(
     labels = name_classes(names, chosen or list(range(n_outputs)), n_outputs)
     with _output(out):
         ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
-                     motif_words=motif_words, word_length=word_length, inputs=inputs_array, seed=seed, device=device,
+                     motif_words=motif_words if given_words is None else given_words, significance=significance,
+                     fdr=fdr, word_length=word_length, inputs=inputs_array, seed=seed, device=device,
                      batch_size=batch_size, class_names=labels, **adapters)
         ix.save(out / "interactions.h5")
         write_tsv(pairs_long(ix), out / "interactions.tsv")

@@ -14,7 +14,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from scipy.stats import false_discovery_control
 from scipy.stats import t as student_t
 from torch import nn
 
@@ -37,8 +36,8 @@ from .._checks import (
 from .._checks import class_names as name_classes
 from .._model import Device, Model, check_device, forward, frozen_copy, strip_probability
 from ..errors import ArgumentError, ModelError
-from ..io.sequences import decode, one_hot
-from ..results import PairScores
+from ..io.sequences import decode, one_hot, slot_starts
+from ..results import PairScores, bh_qvalues
 from ..split import ADAPTER_PARAMETERS, adapt, adapter_params
 
 #: Sequences per forward pass when ``batch_size`` is not given.
@@ -182,12 +181,7 @@ def draw_contexts(rng: np.random.Generator, s: Setup, n: int, slots: int) -> Con
         gc = 0.5 if s.backgrounds == "uniform" else s.backgrounds
         seqs = random_one_hot((n, 4, s.length), probs=[[(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]],
                               dtype=np.float32, random_state=int(rng.integers(2 ** 32))).float()
-    width = s.words.shape[2]
-    slack = s.length - slots * width
-    offsets = np.sort(rng.integers(0, slack + 1, (n, slots)), axis=1)  # uniform non-overlapping layouts
-    starts = offsets + width * np.arange(slots)[None, :]
-    starts = np.take_along_axis(starts, rng.permuted(np.tile(np.arange(slots), (n, 1)), axis=1), axis=1)
-    return Contexts(sequences=seqs, starts=torch.from_numpy(starts))
+    return Contexts(sequences=seqs, starts=torch.from_numpy(slot_starts(rng, n, s.length, s.words.shape[2], slots)))
 
 
 class Scorer:
@@ -238,17 +232,6 @@ def t_test(d: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(se > 0, mean / se, np.where(mean == 0, 0.0, np.copysign(np.inf, mean)))
     return mean, 2 * student_t.sf(np.abs(t), n - 1)
-
-
-def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values (C, P) of p-values (C, P) within each row (scipy's false_discovery_control);
-    NaN p-values are left out and stay NaN."""
-    q = np.full(pvalues.shape, np.nan)
-    for c, row in enumerate(pvalues):
-        ok = np.isfinite(row)
-        if ok.any():
-            q[c, ok] = false_discovery_control(row[ok], method="bh")
-    return q
 
 
 def pair_scores(s: Setup, method: str, values: np.ndarray, pvalues: np.ndarray, tables: np.ndarray,

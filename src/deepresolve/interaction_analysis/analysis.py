@@ -14,13 +14,14 @@ The K channels of the layer, and its G *motif groups*: the motifs the network re
 detect it (trained networks learn one motif with several filters, which then interact like an OR, through
 saturation, and one filter often matches parts of several motifs).
 
-* **Preferred word** of each channel: for a first-layer channel (a convolution on the one-hot input followed only
-  by element-wise activations, max pooling, dropout or reshaping) the consensus of its filter, which gives the
-  largest response the filter can give to any sequence (sum of the column maxima of the weights plus the bias);
-  for deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random
-  sequences. ``words=`` overrides both (e.g. known motifs). **On-level** ``a_k``: the channel's response to its
-  own word written into random sequences (its largest response over the layer's positions, averaged over 16
-  sequences); exact for a first-layer channel.
+* **Preferred word** of each channel: for a first-layer channel (a convolution on the one-hot input followed only by
+  element-wise activations, max pooling, dropout or reshaping; rearrangements before it that hand the one-hot input
+  on unchanged, as in a Keras file or a ``channels_last`` model, do not count) the consensus of its filter, which
+  gives the largest response the filter can give to any sequence (sum of the column maxima of the weights plus the
+  bias); for deeper channels the receptive-field ascent of :func:`deepresolve.motifs.channel_motifs` from random
+  sequences. ``words=`` overrides both (e.g. known motifs). **On-level** ``a_k``: the channel's response to its own
+  word written into random sequences (its largest response over the layer's positions, averaged over 16 sequences);
+  exact for a first-layer channel.
 * **Motif groups**, ``motif_words="scan"`` (default; the word scan, :func:`~.words.scan_words`): every k-mer
   (k = 8 for inputs up to 200 bp, else 6; ``word_length``; never more than the channels' word width or L // 2)
   is written into random sequences, and its *read* is how much it changes the output of the head's first linear
@@ -32,6 +33,13 @@ saturation, and one filter often matches parts of several motifs).
   of its range (on-level above its level on the backgrounds; else ``groups`` is -1 for it). It needs no output
   class and no partner, so it finds motifs that act only together. With ``words=`` or ``groups=`` given, the
   groups are made as for "filters".
+* ``motif_words`` given as words (G, 4, w) one-hot (known motifs; a zero column keeps the background's base):
+  each word is a group, and a channel joins the group whose word raises it most, as in the scan (each word
+  written into the same 16 random sequences at the same places, so a channel's choice does not depend on the
+  other words).
+* **Copies**: ``Players.copies`` (G, G) marks groups that are copies of one motif by what the network does with
+  them (each group its own motif until a rule fills it). Contexts treat a motif's copies as that motif (below);
+  a pair of copies is reported as ``"redundant (copies of one motif)"``.
 * ``motif_words="filters"``: channels k, l whose preferred words make each other fire at ``group_threshold`` of
   their range or more, joined by average-linkage clustering (``groups=`` overrides); a group is switched on with
   the word of its member of highest on-level. Why it is not the default: on trained models a filter's consensus
@@ -42,15 +50,29 @@ saturation, and one filter often matches parts of several motifs).
 Switching players on (how W > 1 is handled)
 -------------------------------------------
 A *context* is a background sequence (uniform random; dinucleotide shuffles of ``inputs=`` when given) with
-``L // w`` non-overlapping slots for words of width w, in random order, and one uniformly random position of the
-layer's W positions for every channel. A **group** is switched on in sequence space: its word is written into
-slot 0 (player i) or slot 1 (player j) and the body computes the layer's map, so the motif occurrence sets every
-channel and position of the layer as a real occurrence does (a single-column edit of the map does not: on a
+``L // w`` non-overlapping slots for words of width w (the width of the group words' array), in random order, and one
+uniformly random position of the layer's W positions for every channel. A **group** is switched on in sequence
+space: its word is written into slot 0 or slot 1 (of a pair's two groups, the one of lower priority in the context,
+below, takes slot 0; a single player slot 0) and the body computes the layer's map, so the motif occurrence sets
+every channel and position of the layer as a real occurrence does (a single-column edit of the map does not: on a
 trained set I model it gave the XOR pair -1.4 where planting the motifs gives -18 in logits). A **channel** is
-switched on in feature space: ``H[k, w] = max(H[k, w], a_k)`` at the context's position w for it. A context
-also carries a random *coalition*: each of the ``context_groups`` strongest groups (below) is present (written
-into the slots from 2 on, as far as slots last) with probability ``context_on``, so that interactions that need
-a third motif (set I's XOR needs CAGGTC) are seen; the groups of i and j are removed from it.
+switched on in feature space: ``H[k, w] = max(H[k, w], a_k)`` at the context's position w for it. A context also
+carries a random *coalition*: each of the ``context_groups`` strongest distinct motifs (below; a group that
+``copies`` marks as a copy of one already chosen is passed over) is present with probability ``context_on`` (written
+into the slots from 2 on, in the order of the context's priorities for them, as far as slots last), so that
+interactions that need a third motif (set I's XOR needs CAGGTC) are seen; a row that measures i and j removes from
+it the groups of i and j and every copy of them.
+
+**Contexts do not depend on how many copies of a motif were found, nor on the groups' order.** The backgrounds
+are drawn before the players; the slot layouts, channel positions and the backgrounds' assignment to contexts
+come from a stream of their own (keyed by ``seed``); each group's coin (present or not) and slot priority in
+every context come from a stream keyed by ``seed`` and the group's word. Why: with one stream, a motif found as
+three groups (shifted or mismatched copies) changed the draws of every context, entered the coalition three
+times as often, and a pair's dropped groups missed its copies. Measured on the committed set I model
+(``paper/fixtures/set_one``, its three motifs given as words, 128 contexts): adding a copy of GCTCAT shifted by
+one base as a fourth group left every pair of the three motifs unchanged (identical to float rounding) when the
+copy is marked in ``copies``; unmarked, it joined the coalition and moved CAGGTC x GCTCAT from +0.35 to +0.02,
+CAGGTC x CGCTTG from +0.10 to -0.06 and GCTCAT x CGCTTG from -0.46 to -0.27.
 
 Statistics
 ----------
@@ -77,16 +99,24 @@ sigmoid/softmax; else the raw output):
   the logit scale the set I XOR pair was evaluated on 3 of 4 seeds and ranked first on 1, against 2 and 0 on the
   probability scale alone; the other cases unchanged. Interactions and p-values stay on the output scale.
 * **p-value**: one-sided t-test over the contexts of the interval null ``|interaction| <= margin x s_c``, with
-  ``s_c`` the rms of the class's ``top`` largest main effects (channels and groups together): a pair is
-  significant (p below ``significance``) when it is reliably larger than a tenth (default) of a typical main
-  effect, so small interactions of an additive network's ReLUs are not.
+  ``s_c`` the rms of the class's ``top`` largest main effects (channels and groups together): small interactions
+  of an additive network's ReLUs (below a tenth, by default, of a typical main effect) are null.
+* **q-value**: Benjamini-Hochberg (:func:`scipy.stats.false_discovery_control`) over a family of pairs of one
+  level (channel pairs and group pairs are separate families): each class's pairs (``qvalues``,
+  ``group_qvalues``) and all classes' pairs (``qvalues_all``, ``group_qvalues_all``). A pair is **significant**
+  when the q-value of the family ``fdr`` ("class" by default: which pairs act together for this output; "all" for
+  a screen over many outputs, where per-class rates let about ``significance`` of the classes without any
+  interaction each show a false pair) is below ``significance`` (0.05): a false discovery rate over the pairs
+  evaluated, not a per-pair error rate, so that ``top`` players giving hundreds of pairs do not give their
+  share of false ones.
 
 Cost
 ----
 Every pass below is one sequence through the body (and the head's first linear map or the head), ``batch_size``
 sequences per forward pass. The word scan: 4^k x 4 passes (k = 8: 262,144, seconds for a small model; inputs
 over 200 bp get k = 6, 16,384 passes, minutes for a 1000-bp DeepSEA body), then 16 per outlier k-mer (the second
-read; a few hundred outliers on the benchmark models) and 16 x 3k per word kept (its core). The on-levels: 16 K
+read; a few hundred outliers on the benchmark models) and 16 x 3k per word kept (its core); given motif words
+instead: 16 (G + 1). The on-levels: 16 K
 (each channel's word in 16 random sequences); a deeper layer's preferred words add the receptive-field ascent,
 150 steps x 4 starts per channel. With P evaluated pairs (the union over classes of channel and group pairs: at
 most ``C top (top - 1) / 2`` of each, and at most K (K - 1) / 2 channel and G (G - 1) / 2 group pairs), n
@@ -132,11 +162,12 @@ def interactions(
     min_effect: float = 0.1,
     scale: str = "auto",
     margin: float = 0.1,
-    significance: float = 0.01,
+    significance: float = 0.05,
+    fdr: str = "class",
     groups: Sequence[int] | None = None,
     words: np.ndarray | None = None,
     group_threshold: float = 0.5,
-    motif_words: str = "scan",
+    motif_words: str | np.ndarray = "scan",
     word_length: int | None = None,
     inputs: np.ndarray | torch.Tensor | None = None,
     backgrounds: int = 256,
@@ -194,8 +225,15 @@ def interactions(
         The null hypothesis of the p-values: the pair's interaction is at most ``margin`` times the class's rms
         main effect (an effectively additive pair); one-sided t-test over the contexts.
     significance : float
-        Significance level: a pair whose p-value is below it is called significant (``Interactions.table``,
-        the summaries, the figures). Formerly ``alpha``, which still works with a FutureWarning.
+        Significance level: a pair whose Benjamini-Hochberg q-value (of the family ``fdr``) is below it is called
+        significant (``Interactions.table``, the summaries, the figures): a false discovery rate. Formerly
+        ``alpha``, which still works with a FutureWarning.
+    fdr : {"class", "all"}
+        The family the q-values that decide significance are computed over: each class's pairs of a level
+        ("class", default: which pairs act together for this output), or all classes' pairs of a level ("all":
+        for a screen over many outputs, e.g. a 919-class model, where a per-class rate would let about
+        ``significance`` of the classes without any interaction each show a false pair). The result keeps both
+        (``qvalues``, ``qvalues_all``).
     groups : (K,) int, optional
         Motif group of each channel, instead of grouping by co-activation or the word scan.
     words : (K, 4, w) one-hot, optional
@@ -203,10 +241,12 @@ def interactions(
     group_threshold : float
         Relative response (above the level on the backgrounds) that makes two channels one group
         (:func:`~.players.motif_groups`), or a channel a member of a scanned word's group.
-    motif_words : {"scan", "filters"}
+    motif_words : {"scan", "filters"} or (G, 4, w) one-hot
         Where the motif groups and their words come from: "scan" (default), the word scan
-        (:func:`~.words.scan_words`); "filters", channels grouped by their responses to each other's filter words.
-        See the module docstring.
+        (:func:`~.words.scan_words`); "filters", channels grouped by their responses to each other's filter words;
+        or the groups' words themselves (known motifs: which of them interact?), w <= L // 2, a zero column
+        keeping the background's base; each channel then joins the group whose word raises it most, as in the
+        scan. See the module docstring.
     word_length : int, optional
         k of the word scan: 4^k x 4 body passes. Default 8 for inputs up to 200 bp, else 6 (a 1000-bp DeepSEA
         body pass costs about 20 ms on one CPU thread: 16,384 passes are minutes, 262,144 an hour and a half);
@@ -223,8 +263,10 @@ def interactions(
         Names of the K channels (default ``"ch{k}"``).
     seed : int
         Drives every random choice: the backgrounds (and which ``inputs`` are shuffled, and how), the random
-        sequences and places of the on-levels' words and of the word scan, the contexts' backgrounds, slot
-        layouts, channel positions and coalitions, and a deeper layer's receptive-field ascent.
+        sequences and places of the on-levels' words, of the given motif words and of the word scan, the
+        contexts' backgrounds, slot layouts and channel positions (a stream of their own), each group's coins
+        and slot priorities (a stream keyed by the seed and the group's word), and a deeper layer's
+        receptive-field ascent.
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
     batch_size : int, optional
@@ -244,22 +286,22 @@ def interactions(
     """
     opts = make_options(input_shape=input_shape, at=at, contexts=contexts, context_on=context_on,
                         context_groups=context_groups, top=top, min_effect=min_effect, scale=scale, margin=margin,
-                        significance=significance, group_threshold=group_threshold, motif_words=motif_words,
+                        significance=significance, fdr=fdr, group_threshold=group_threshold, motif_words=motif_words,
                         word_length=word_length, inputs=inputs, backgrounds=backgrounds, seed=seed, device=device,
                         batch_size=batch_size, verbose=verbose)
     model = adapt(model, output, channels_last, fixed_inputs)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
                                  channel_names=channel_names, words=words, groups=groups)
-    rng = np.random.default_rng(opts.seed)  # one stream, drawn from stage by stage in this order
+    rng = np.random.default_rng(opts.seed)  # the backgrounds', then the players'; the contexts have their own
     background_seqs = draw_backgrounds(rng, opts)
     players = find_players(model, layer, net, background_seqs, opts, rng, words=args.words, groups=args.groups)
-    ctx = draw_contexts(rng, opts, background_seqs, width=players.group_words.shape[2], channels=net.channels,
-                        positions=net.positions, groups=players.n_groups)
-    # the coalition: the groups strongest alone or with one partner, in pure background contexts
+    ctx = draw_contexts(opts, background_seqs, width=players.group_words.shape[2], channels=net.channels,
+                        positions=net.positions, group_words=players.group_words)
+    # the coalition: the distinct motifs strongest alone or with one partner, in pure background contexts
     alone = Evaluator(net, ctx, players, torch.zeros(ctx.coin.shape, dtype=torch.bool), args.classes, opts.batch)
     strength = group_strength(alone, opts.top)
-    coalition, coalition_groups = choose_coalition(ctx, strength, opts.context_groups)
+    coalition, coalition_groups = choose_coalition(ctx, strength, opts.context_groups, players.copies)
     ev = Evaluator(net, ctx, players, coalition, args.classes, opts.batch)
     main, logit = main_effects(ev, np.arange(players.channels + players.n_groups))
     channel_pairs, group_pairs = screen_pairs(main, logit, strength, channels=players.channels, top=opts.top,
@@ -290,9 +332,10 @@ def _result(layer: str, opts: Options, net: Network, args: LayerArguments, playe
         pvalues=stats.pvalues[:, :P], tables=stats.tables[:, :P], group_main=main[:, K:], group_pairs=group_pairs - K,
         group_values=stats.values[:, P:], group_pvalues=stats.pvalues[:, P:], group_tables=stats.tables[:, P:],
         on_levels=players.on_levels, words=players.words, group_words=players.group_words, layer=layer,
+        group_copies=players.copies,
         params=dict(at=opts.at, scale=net.scale, contexts=opts.contexts, min_effect=opts.min_effect,
                     context_on=opts.context_on, context_groups=opts.context_groups, top=opts.top, margin=opts.margin,
-                    significance=opts.significance, group_threshold=opts.group_threshold,
+                    significance=opts.significance, fdr=opts.fdr, group_threshold=opts.group_threshold,
                     motif_words=opts.motif_words, word_length=opts.word_length, backgrounds=opts.backgrounds,
                     background="dinucleotide shuffles of inputs" if opts.inputs is not None else "uniform random",
                     on_levels=players.how, coalition_groups=coalition_groups.tolist(), seed=opts.seed,

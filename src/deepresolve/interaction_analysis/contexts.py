@@ -1,16 +1,27 @@
 """The random contexts every statistic is averaged over: background sequences, word slots, the layer position of
-each channel, and the coalition of groups present in each context."""
+each channel, and the coalition of groups present in each context.
+
+What a context holds does not depend on how many motif groups were found, nor on their order: the slot layouts
+and channel positions come from a stream of their own (keyed by the seed), and each group's coin and slot
+priority from a stream keyed by the seed and the group's word. Why: a motif found as three groups (shifted or
+mismatched copies) used to reshuffle the draws of every context, so adding a copy changed every other pair.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..errors import ModelError
+from ..io.sequences import slot_starts
 from .network import random_sequences
 from .options import Options
+
+#: Keys of the streams under the seed: the contexts' layouts and positions, and each group's coins.
+_LAYOUT_STREAM, _GROUP_STREAM = 1, 2
 
 
 @dataclass(frozen=True)
@@ -28,12 +39,15 @@ class Contexts:
         The layer position at which each channel is switched on.
     coin : (n, G) bool tensor
         Which groups are present in each context if they are in the coalition (probability ``context_on``).
+    priority : (n, G) float64 tensor
+        The order in which a context's coalition groups take the slots from 2 on (lowest first).
     """
 
     sequences: torch.Tensor
     starts: torch.Tensor
     positions: torch.Tensor
     coin: torch.Tensor
+    priority: torch.Tensor
 
     @property
     def n(self) -> int:
@@ -51,41 +65,78 @@ def draw_backgrounds(rng: np.random.Generator, opts: Options) -> torch.Tensor:
     return dinucleotide_shuffle(opts.inputs[pick], n=1, random_state=opts.seed)[:, 0]
 
 
-def draw_contexts(rng: np.random.Generator, opts: Options, backgrounds: torch.Tensor, *, width: int, channels: int,
-                  positions: int, groups: int) -> Contexts:
+def group_draws(seed: int, words: np.ndarray, n: int, context_on: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's coins and slot priorities in n contexts, from a stream keyed by ``seed`` and the group's word.
+
+    Parameters
+    ----------
+    seed : int
+    words : (G, 4, w) float
+        The groups' words.
+    n : int
+        Contexts.
+    context_on : float
+        Probability of a coin being True.
+
+    Returns
+    -------
+    coin : (n, G) bool
+    priority : (n, G) float64 in [0, 1)
+        A group's column depends only on ``seed`` and its word (context c's draws are the same for every n > c):
+        not on the other groups, their number or their order.
+    """
+    coin, priority = np.zeros((n, len(words)), bool), np.zeros((n, len(words)))
+    for g, word in enumerate(words):
+        digest = hashlib.sha256(np.ascontiguousarray(word, dtype=np.float32).tobytes()).digest()
+        stream = np.random.default_rng([seed, _GROUP_STREAM, *np.frombuffer(digest, dtype=np.uint32).tolist()])
+        coin[:, g] = stream.random(n) < context_on
+        priority[:, g] = stream.random(n)
+    return coin, priority
+
+
+def draw_contexts(opts: Options, backgrounds: torch.Tensor, *, width: int, channels: int, positions: int,
+                  group_words: np.ndarray) -> Contexts:
     """``opts.contexts`` contexts on ``backgrounds`` (N, 4, L), with L // ``width`` slots for words of that width,
-    a position of the layer's ``positions`` for each of its ``channels``, and a coin for each of ``groups``.
+    a position of the layer's ``positions`` for each of its ``channels``, and a coin and a slot priority for each
+    of the groups, whose words are ``group_words`` (G, 4, w) (:func:`group_draws`).
 
     Each context takes a background at random: all different when there are as many backgrounds as contexts,
-    else drawn with replacement.
+    else drawn with replacement. The backgrounds, slot layouts and positions come from a stream keyed by
+    ``opts.seed`` alone.
     """
     n, length = opts.contexts, opts.length
     n_slots = length // width
     if n_slots < 2:
         raise ModelError(f"input_shape: expected an input of at least {2 * width} bp, so that two {width}-bp motif "
                          f"words fit side by side, got {length} bp")
+    rng = np.random.default_rng([opts.seed, _LAYOUT_STREAM])
     ctx_bg = torch.from_numpy(rng.choice(len(backgrounds), n, replace=n > len(backgrounds)))
-    slack = length - n_slots * width
-    offsets = np.sort(rng.integers(0, slack + 1, (n, n_slots)), axis=1)  # uniform non-overlapping layouts
-    starts = offsets + width * np.arange(n_slots)[None, :]
-    starts = np.take_along_axis(starts, rng.permuted(np.tile(np.arange(n_slots), (n, 1)), axis=1), axis=1)
+    starts = slot_starts(rng, n, length, width, n_slots)
+    coin, priority = group_draws(opts.seed, group_words, n, opts.context_on)
     return Contexts(sequences=backgrounds[ctx_bg], starts=torch.from_numpy(starts),
                     positions=torch.from_numpy(rng.integers(0, positions, (n, channels))),
-                    coin=torch.from_numpy(rng.random((n, groups)) < opts.context_on))
+                    coin=torch.from_numpy(coin), priority=torch.from_numpy(priority))
 
 
-def choose_coalition(contexts: Contexts, strength: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
-    """The coalition: the ``size`` groups of largest ``strength`` (C, G) over classes, each present in a context
+def choose_coalition(contexts: Contexts, strength: np.ndarray, size: int,
+                     copies: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """The coalition: the ``size`` groups of largest ``strength`` (C, G) over classes that are distinct motifs (a
+    group that ``copies`` (G, G) marks as a copy of one already chosen is passed over), each present in a context
     where its coin says so.
 
     Returns
     -------
     present : (n, G) bool tensor
         The coalition's groups present in each context.
-    chosen : (size,) int
-        The coalition's groups, strongest first.
+    chosen : (m,) int
+        The coalition's groups, strongest first; m <= ``size``.
     """
-    chosen = np.argsort(-strength.max(0), kind="stable")[:size]
+    chosen: list[int] = []
+    for g in np.argsort(-strength.max(0, initial=-np.inf), kind="stable").tolist():
+        if len(chosen) == size:
+            break
+        if not copies[g, chosen].any():
+            chosen.append(g)
     present = torch.zeros(contexts.coin.shape, dtype=torch.bool)
     present[:, chosen] = contexts.coin[:, chosen]
-    return present, chosen
+    return present, np.array(chosen, dtype=int)

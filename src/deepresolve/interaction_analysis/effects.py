@@ -19,9 +19,10 @@ class Evaluator:
 
     A row is (context, players a and b switched on or -1, groups dropped from the coalition). Groups are
     switched on in sequence space: the group's word is written into the context's background sequence at one of
-    the context's slots (slot 0 for a, 1 for b, the coalition's groups from slot 2 on, in group order, as far as
-    slots last); the body gives the layer's map; channels are then switched on in feature space at the context's
-    position for them, ``H[k, w] = max(H[k, w], a_k)``; the head gives the logits.
+    the context's slots (slot 0 for a, 1 for b, the coalition's groups from slot 2 on, in the order of the
+    context's priorities for them, as far as slots last); the body gives the layer's map; channels are then
+    switched on in feature space at the context's position for them, ``H[k, w] = max(H[k, w], a_k)``; the head
+    gives the logits.
 
     Parameters
     ----------
@@ -39,9 +40,10 @@ class Evaluator:
                  classes: list[int], batch: int):
         self.body, self.head, self.shape, self.squash = net.body, net.head, net.map_shape, net.squash
         self.seqs, self.starts = contexts.sequences, contexts.starts  # (n, 4, L), (n, slots)
+        self.priority = contexts.priority  # (n, G)
         self.words = torch.from_numpy(players.group_words).float()  # (G, 4, w)
         self.on, self.pos, self.coalition = torch.from_numpy(players.on_levels).float(), contexts.positions, coalition
-        self.player_groups = players.player_groups
+        self.player_groups, self.copies = players.player_groups, torch.from_numpy(players.copies)
         self.K, self.classes = players.channels, torch.as_tensor(classes)
         self.device, self.batch = net.device, batch
 
@@ -54,6 +56,12 @@ class Evaluator:
     def G(self) -> int:
         """Motif groups."""
         return len(self.words)
+
+    def dropped(self, players: np.ndarray) -> torch.Tensor:
+        """(G,) bool: the groups a row that switches ``players`` on leaves out of the coalition, their groups and
+        every copy of them (a copy of i in the coalition would switch i's motif on where i is meant to be off)."""
+        groups = np.concatenate([self.player_groups[p] for p in players]).astype(int)
+        return self.copies[groups].any(0)
 
     def _write(self, x: torch.Tensor, rows: torch.Tensor, groups: torch.Tensor, starts: torch.Tensor) -> None:
         w = self.words.shape[-1]
@@ -70,7 +78,10 @@ class Evaluator:
             r = torch.arange(len(c))
             x = self.seqs[c].clone()
             active = self.coalition[c] & ~d
-            slot = 1 + torch.cumsum(active.long(), 1)  # coalition groups from slot 2 on
+            # coalition groups from slot 2 on, by the context's priorities (not by group index: which slot a group
+            # takes must not depend on the other groups found)
+            order = torch.argsort(self.priority[c], dim=1)
+            slot = torch.empty_like(order).scatter_(1, order, 1 + torch.cumsum(active.gather(1, order).long(), 1))
             for g in torch.nonzero(active.any(0)).flatten().tolist():
                 rows = r[active[:, g] & (slot[:, g] < n_slots)]
                 if len(rows):
@@ -92,15 +103,14 @@ class Evaluator:
 
 def main_effects(ev: Evaluator, players: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Main effects (C, len(players)), the mean over contexts of v(S + p) - v(S) with S the context without p's
-    group: on the output scale (the sigmoid of the logits when ``ev.squash``) and on the logit scale."""
+    group and its copies (:meth:`Evaluator.dropped`): on the output scale (the sigmoid of the logits when
+    ``ev.squash``) and on the logit scale."""
     m = len(players)
     ctx = torch.arange(ev.n).repeat_interleave(2 * m)
     pl = torch.as_tensor(players).repeat(ev.n).repeat_interleave(2)
     on = torch.stack([torch.where(torch.arange(len(pl)) % 2 == 1, pl, torch.full_like(pl, -1)),
                       torch.full_like(pl, -1)], 1)
-    drop_p = torch.zeros(m, ev.G, dtype=torch.bool)
-    for q, p in enumerate(players):
-        drop_p[q, ev.player_groups[p]] = True
+    drop_p = torch.stack([ev.dropped([p]) for p in players])
     drop = drop_p.repeat(ev.n, 1).repeat_interleave(2, 0)
     v = ev(ctx, on, drop).reshape(ev.n, m, 2, -1).double()
     logit = (v[:, :, 1] - v[:, :, 0]).mean(0).T.numpy()
@@ -207,18 +217,22 @@ def pair_statistics(ev: Evaluator, pairs: np.ndarray, main: np.ndarray, *, top: 
 
 
 def _pair_logits(ev: Evaluator, pairs: np.ndarray) -> torch.Tensor:
-    """Logits (n, P, 2, 2, C) of player pairs (P >= 1) in each context, with each player off/on."""
+    """Logits (n, P, 2, 2, C) of player pairs (P >= 1) in each context, with each player off/on.
+
+    Of two groups, the one of lower priority in the context takes slot 0 (in all four rows), so that a pair's
+    sequences do not depend on the groups' indices."""
     P, n = len(pairs), ev.n
-    ctx = torch.arange(n).repeat_interleave(4 * P)
-    pr = torch.as_tensor(pairs).repeat(n, 1).repeat_interleave(4, 0)  # (n*P*4, 2)
+    pr = torch.as_tensor(pairs).repeat(n, 1)  # (n*P, 2)
+    ctx = torch.arange(n).repeat_interleave(P)
+    g = (pr - ev.K).clamp(min=0)
+    swap = (pr >= ev.K).all(1) & (ev.priority[ctx, g[:, 1]] < ev.priority[ctx, g[:, 0]])
+    pr = torch.where(swap[:, None], pr.flip(1), pr).repeat_interleave(4, 0)  # (n*P*4, 2)
     ab = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]]).repeat(n * P, 1)
     on = torch.where(ab.bool(), pr, torch.full_like(pr, -1))
-    drop_pp = torch.zeros(P, ev.G, dtype=torch.bool)
-    for q, (i, j) in enumerate(pairs):
-        drop_pp[q, ev.player_groups[i]] = True
-        drop_pp[q, ev.player_groups[j]] = True
+    drop_pp = torch.stack([ev.dropped(pair) for pair in pairs])
     drop = drop_pp.repeat(n, 1).repeat_interleave(4, 0)
-    return ev(ctx, on, drop).reshape(n, P, 2, 2, -1).double()
+    v = ev(ctx.repeat_interleave(4), on, drop).reshape(n, P, 2, 2, -1).double()
+    return torch.where(swap.reshape(n, P, 1, 1, 1), v.transpose(2, 3), v)
 
 
 def _pair_tables(ev: Evaluator, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

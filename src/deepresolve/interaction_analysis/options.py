@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .._checks import (
+    AnyOf,
     Array,
     Bool,
     Choice,
@@ -33,6 +34,7 @@ from .._checks import (
 from .._checks import class_names as name_classes
 from .._model import Device, Model, check_device
 from ..errors import ArgumentError
+from ..results.interactions import FDR_FAMILIES
 from ..split import ADAPTER_PARAMETERS
 from .network import Network
 from .words import check_word_source
@@ -51,7 +53,9 @@ class Options:
     """The checked settings of one analysis (see :func:`~deepresolve.interaction_analysis.interactions`).
 
     ``length`` is L of the one-hot input (4, L); ``scale`` is as given ("auto" is resolved by the split);
-    ``inputs`` the real sequences (N, 4, L) as a float tensor, or None; ``batch`` the sequences per forward pass.
+    ``motif_words`` is "scan", "filters" or "given", and then ``group_words`` holds the given words (G, 4, w)
+    float32 (else None); ``inputs`` the real sequences (N, 4, L) as a float tensor, or None; ``batch`` the
+    sequences per forward pass.
     """
 
     length: int
@@ -64,8 +68,10 @@ class Options:
     scale: str
     margin: float
     significance: float
+    fdr: str
     group_threshold: float
     motif_words: str
+    group_words: np.ndarray | None
     word_length: int | None
     inputs: torch.Tensor | None
     backgrounds: int
@@ -91,9 +97,10 @@ PARAMETERS: dict[str, Spec] = dict(
     model=Model(), layer=Layer(), input_shape=SequenceShape(), classes=Classes(), at=Choice("output", "input"),
     contexts=Int(minimum=1), context_on=Float(minimum=0.0, maximum=1.0), context_groups=Int(minimum=0),
     top=Int(minimum=2), min_effect=Float(minimum=0.0), scale=Choice("auto", "probability", "logit"),
-    margin=Float(minimum=0.0), significance=Float(minimum=0.0, below=1.0),
+    margin=Float(minimum=0.0), significance=Float(minimum=0.0, below=1.0), fdr=Choice(*FDR_FAMILIES),
     groups=OptionalOf(Array(("K",), integer=True)), words=OptionalOf(Array(("K", 4, "w"))),
-    group_threshold=Float(minimum=0.0), motif_words=Choice("filters", "scan"),
+    group_threshold=Float(minimum=0.0),
+    motif_words=AnyOf(Choice("filters", "scan"), Array(("G", 4, "w"), what="one-hot motif words")),
     word_length=OptionalOf(Int(minimum=2, maximum=10)), inputs=OptionalOf(Array(("N", 4, "L"))),
     backgrounds=Int(minimum=1), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), seed=Seed(),
     device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
@@ -118,19 +125,35 @@ def check_inputs(inputs: np.ndarray | torch.Tensor | None, length: int) -> torch
     return x
 
 
+def check_motif_words(words: object, length: int) -> np.ndarray:
+    """Given motif words (G, 4, w) as float32: each column one base or none (a zero column keeps the background's
+    base), each word with at least one base, and w <= L // 2 (two words fit side by side)."""
+    a = np.asarray(words, dtype=np.float32)
+    if len(a) == 0 or a.shape[2] > length // 2 or a.shape[2] == 0:
+        raise ArgumentError(f"motif_words: expected at least one word of 1 to {length // 2} bp (two must fit in "
+                            f"{length} bp), got shape {a.shape}")
+    columns = a.sum(1)
+    if not (((a == 0) | (a == 1)).all() and ((columns == 0) | (columns == 1)).all() and (columns == 1).any(1).all()):
+        raise ArgumentError("motif_words: expected one-hot words (each column one base, or all zero to keep the "
+                            "background's base; at least one base per word), got other values")
+    return a
+
+
 def make_options(*, input_shape: tuple[int, ...], at: str, contexts: int, context_on: float, context_groups: int,
-                 top: int, min_effect: float, scale: str, margin: float, significance: float,
-                 group_threshold: float, motif_words: str, word_length: int | None,
+                 top: int, min_effect: float, scale: str, margin: float, significance: float, fdr: str,
+                 group_threshold: float, motif_words: str | np.ndarray, word_length: int | None,
                  inputs: np.ndarray | torch.Tensor | None, backgrounds: int, seed: int,
                  device: torch.device | None, batch_size: int | None, verbose: bool) -> Options:
     """The settings of one analysis from the arguments of
     :func:`~deepresolve.interaction_analysis.interactions`, each already checked by :data:`PARAMETERS`; ``inputs``
-    checked against ``input_shape``."""
+    and given ``motif_words`` checked against ``input_shape``."""
     length = input_shape[1]
+    given = not isinstance(motif_words, str)
     return Options(
         length=length, at=at, contexts=contexts, context_on=context_on, context_groups=context_groups, top=top,
-        min_effect=min_effect, scale=scale, margin=margin, significance=significance,
-        group_threshold=group_threshold, motif_words=motif_words, word_length=word_length,
+        min_effect=min_effect, scale=scale, margin=margin, significance=significance, fdr=fdr,
+        group_threshold=group_threshold, motif_words="given" if given else motif_words,
+        group_words=check_motif_words(motif_words, length) if given else None, word_length=word_length,
         inputs=check_inputs(inputs, length), backgrounds=backgrounds, seed=seed, device=check_device(device),
         batch=DEFAULT_BATCH if batch_size is None else batch_size, verbose=verbose,
     )
@@ -153,6 +176,9 @@ def check_layer_arguments(net: Network, layer: str, opts: Options, *, classes: S
         if words.ndim != 3 or words.shape[0] != K or words.shape[1] != 4 or not 1 <= words.shape[2] <= length:
             raise ArgumentError(f"words: expected one-hot of shape ({K}, 4, w) with w <= {length}, "
                                 f"got {words.shape}")
+    if groups is not None and opts.group_words is not None:
+        raise ArgumentError("groups: expected None with motif_words given as words (each channel joins the group of "
+                            "the word that raises it most), got groups too")
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != (K,) or not np.issubdtype(groups.dtype, np.integer):

@@ -63,11 +63,12 @@ class Players:
 
 def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.Tensor, opts: Options,
                  rng: np.random.Generator, *, words: np.ndarray | None, groups: np.ndarray | None) -> Players:
-    """Preferred words (or the given ``words``), on-levels and motif groups (from the word scan, the channels'
-    responses to each other's words, or the given ``groups``) of ``layer``.
+    """Preferred words (or the given ``words``), on-levels and motif groups (from the given motif words
+    ``opts.group_words``, the word scan, the channels' responses to each other's words, or the given ``groups``)
+    of ``layer``.
 
     ``backgrounds`` (N, 4, L) set each channel's level on random sequences. ``rng`` draws the places words are
-    written at and the word scan's random sequences, in that order.
+    written at, then the word scan's or the given motif words' random sequences.
     """
     length, K = opts.length, net.channels
     if words is None:
@@ -78,16 +79,16 @@ def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.
     resp = resp.reshape(K, WORD_BACKGROUNDS, K).mean(1).double().numpy()  # resp[k, l]: channel l on channel k's word
     on_levels = np.diag(resp).copy()
     background_level = layer_maps(net.body, backgrounds, net.device, opts.batch).amax(-1).double().mean(0).numpy()
-    if groups is None and how != "given" and opts.motif_words == "scan":
-        # motif groups from the word scan; a channel joins the group whose word raises it most, if by at least
-        # group_threshold of its own range (on-level above background)
+    if opts.group_words is not None:
+        group_words = opts.group_words
+        group_of = _join(_word_profiles(net, group_words, length, rng, opts.batch), on_levels, background_level,
+                         opts.group_threshold)
+        how += "; motif groups from the given motif words"
+    elif groups is None and how != "given" and opts.motif_words == "scan":
         k = min(opts.word_length or (8 if length <= 200 else 6), words.shape[2], length // 2)
         group_words, _, profile = scan_words(net.body, net.head, net.map_shape, length, k, rng=rng,
                                              device=net.device, batch=opts.batch, max_words=opts.top)
-        span = np.where(on_levels - background_level > 0, on_levels - background_level, np.inf)
-        rel = profile / span[None, :]
-        group_of = np.where(rel.max(0, initial=-np.inf) >= opts.group_threshold, rel.argmax(0) if len(rel) else -1,
-                            -1)
+        group_of = _join(profile, on_levels, background_level, opts.group_threshold)
         how += f"; motif groups by word scan ({4 ** k:,} {k}-mers)"
         if len(group_words) == 0:
             raise ModelError(f"words: expected motif words of {layer!r} from the word scan, got none (no k-mer "
@@ -105,6 +106,31 @@ def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.
     player_groups = [group_of[p:p + 1][group_of[p:p + 1] >= 0] for p in range(K)] + [np.array([g]) for g in range(G)]
     return Players(words=words, how=how, on_levels=on_levels, groups=group_of, group_words=group_words,
                    player_groups=player_groups, copies=np.eye(G, dtype=bool))
+
+
+def _join(profile: np.ndarray, on_levels: np.ndarray, background_level: np.ndarray, threshold: float) -> np.ndarray:
+    """(K,) the motif group each channel joins: the one whose word raises it most (``profile`` (G, K), the rise of
+    each channel's largest response when the word is written in), if by at least ``threshold`` of its own range
+    (on-level above its ``background_level``); else -1."""
+    span = np.where(on_levels - background_level > 0, on_levels - background_level, np.inf)
+    rel = profile / span[None, :]
+    return np.where(rel.max(0, initial=-np.inf) >= threshold, rel.argmax(0) if len(rel) else -1, -1)
+
+
+def _word_profiles(net: Network, words: np.ndarray, length: int, rng: np.random.Generator,
+                   batch: int) -> np.ndarray:
+    """(G, K) the rise of each channel's largest response when each word (G, 4, w) is written into the same
+    ``WORD_BACKGROUNDS`` random sequences at the same places (a zero column keeps the sequence's base), over the
+    sequences' own: one word's profile does not depend on the other words."""
+    base = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (WORD_BACKGROUNDS, length))].transpose(0, 2, 1)
+    w = words.shape[2]
+    starts = rng.integers(0, length - w + 1, WORD_BACKGROUNDS)
+    x = np.repeat(base[None], len(words), 0)  # (G, B, 4, L)
+    for b, s in enumerate(starts):
+        x[:, b, :, s:s + w] = np.where(words.any(1, keepdims=True), words, x[:, b, :, s:s + w])
+    level = layer_maps(net.body, torch.from_numpy(base.copy()), net.device, batch).amax(-1)  # (B, K)
+    resp = layer_maps(net.body, torch.from_numpy(x.reshape(-1, 4, length)), net.device, batch).amax(-1)
+    return (resp.reshape(len(words), WORD_BACKGROUNDS, -1) - level[None]).mean(1).double().numpy()
 
 
 def _insert(words: np.ndarray, length: int, n_bg: int, rng: np.random.Generator) -> torch.Tensor:

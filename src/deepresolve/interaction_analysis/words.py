@@ -8,7 +8,7 @@ from torch import nn
 
 from .._model import is_a
 from ..errors import ArgumentError
-from .network import as_channels, leaf_modules, random_sequences
+from .network import REARRANGEMENTS, as_channels, leaf_modules, random_sequences
 
 # modules after which a first-layer channel's largest response is still at its filter's consensus: element-wise
 # and increasing over positive responses, max pooling, or reshaping
@@ -69,7 +69,7 @@ def _head_reader(head: nn.Module) -> nn.Module:
     for i, m in enumerate(leaves):
         if is_a(m, nn.Linear, nn.Conv1d, nn.Conv2d):
             return nn.Sequential(*leaves[:i + 1])
-        if not is_a(m, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Identity):
+        if not is_a(m, nn.Dropout, *REARRANGEMENTS):
             break
     return nn.Identity()
 

@@ -146,3 +146,15 @@ def load_inputs(source: str | Path | np.ndarray) -> np.ndarray:
         return one_hot(seqs, where=f"inputs file {str(path)!r}: ")
     except ArgumentError as err:  # the letters came from the file: a file error, not an argument error
         raise FileFormatError(str(err)) from None
+
+
+def slot_starts(rng: np.random.Generator, n: int, length: int, width: int, slots: int) -> np.ndarray:
+    """Where ``slots`` non-overlapping places of ``width`` bp start in each of ``n`` sequences of ``length`` bp.
+
+    Each sequence's layout is uniform among the non-overlapping ones (sorted offsets into the slack), and its
+    places are listed in random order, so place 0 is anywhere in the sequence. Returns (n, slots) int64.
+    """
+    slack = length - slots * width
+    offsets = np.sort(rng.integers(0, slack + 1, (n, slots)), axis=1)
+    starts = offsets + width * np.arange(slots)[None, :]
+    return np.take_along_axis(starts, rng.permuted(np.tile(np.arange(slots), (n, 1)), axis=1), axis=1)

@@ -40,7 +40,8 @@ def interaction_claims(ix: Interactions) -> dict:
     A group counts as a motif's when its word matches it (:func:`deepresolve.paper.logic.word_motifs`). For each
     pair of :data:`SET_ONE_PAIRS`: the best-ranked group pair joining the two
     motifs (rank 1-based by |interaction| among all evaluated group pairs, None when no such pair was evaluated),
-    its interaction, p-value, significance and truth-table kind. ``expected`` is the sign the logic predicts.
+    its interaction, p-value, q-value (over the class's group pairs), significance (by q) and truth-table kind.
+    ``expected`` is the sign the logic predicts.
     """
     df = ix.table(int(ix.classes[0]), level="group", top=None).reset_index(drop=True)
     group_motifs = [{m} for m in word_motifs(ix.group_words, SET_ONE_MOTIFS)]
@@ -54,6 +55,7 @@ def interaction_claims(ix: Interactions) -> dict:
                       "pair": None if best is None else f"{best.label_i} x {best.label_j}",
                       "interaction": None if best is None else float(best.interaction),
                       "pvalue": None if best is None else float(best.pvalue),
+                      "qvalue": None if best is None else float(best.qvalue),
                       "significant": bool(best is not None and best.significant),
                       "kind": None if best is None else best.kind}
     return out
@@ -63,9 +65,10 @@ def _print_interactions(console, ix: Interactions, found: dict) -> None:
     """The top motif-group pairs with their truth tables, then set I's pairs stated beside the paper's IL view."""
     console.print(f"[bold]Feature interactions[/bold] of pool1 (an addition to the paper): {ix.params['contexts']} "
                   f"random contexts, {ix.params['scale']} scale; top pairs of motif groups (* significant at "
-                  f"p < {ix.significance}), truth table = mean output with neither / the first / the second / both on:")
+                  f"Benjamini-Hochberg q < {ix.significance}), truth table = mean output with neither / the first / "
+                  f"the second / both on:")
     for rank, r in enumerate(ix.table(int(ix.classes[0]), level="group", top=5).itertuples(), 1):
-        console.print(f"  {rank}. {r.label_i} x {r.label_j}: {r.interaction:+.3f} (p={r.pvalue:.2g}"
+        console.print(f"  {rank}. {r.label_i} x {r.label_j}: {r.interaction:+.3f} (q={r.qvalue:.2g}"
                       f"{' *' if r.significant else ''}), {r.kind}; {r.t00:.2f} / {r.t10:.2f} / {r.t01:.2f} / "
                       f"{r.t11:.2f}")
     for label, f in found.items():
@@ -77,7 +80,7 @@ def _print_interactions(console, ix: Interactions, found: dict) -> None:
         sign = "antagonistic" if f["interaction"] < 0 else "synergistic"
         verdict = "as the logic says" if sign == f["expected"] else f"NOT {f['expected']} as the logic says"
         console.print(f"{label} {a} x {b}: {sign} ({verdict}), rank {f['rank']} of {f['of']} group pairs "
-                      f"({f['pair']}, {f['interaction']:+.3f}, p={f['pvalue']:.2g}"
+                      f"({f['pair']}, {f['interaction']:+.3f}, q={f['qvalue']:.2g}"
                       f"{', significant' if f['significant'] else ', not significant'}; {f['kind']})")
 
 

@@ -6,10 +6,11 @@
 - :func:`load`: read a saved result. Loading needs numpy, h5py and pandas only.
 """
 
-from .interactions import Interactions, kind
+from .interactions import Interactions, bh_qvalues, kind
 from .pair_scores import PairScores
 from .result import CATEGORIES, Result, categories, check_result, load, top_pairs
 from .tables import channels_long, pairs_long, write_tsv
 
-__all__ = ["CATEGORIES", "Interactions", "PairScores", "Result", "categories", "channels_long", "check_result", "kind",
+__all__ = ["CATEGORIES", "Interactions", "PairScores", "Result", "bh_qvalues", "categories", "channels_long",
+           "check_result", "kind",
            "load", "pairs_long", "top_pairs", "write_tsv"]

@@ -2,7 +2,8 @@
 
 Shapes: C classes, K channels, G motif groups, P channel pairs and Q group pairs evaluated. A pair's 2 x 2 *truth
 table* ``t[a, b]`` is the mean output (on the run's output scale, ``params["scale"]``) with player i off/on
-(``a``) and player j off/on (``b``); :func:`kind` names its logic.
+(``a``) and player j off/on (``b``); :func:`kind` names its logic. A pair is *significant* when its
+Benjamini-Hochberg q-value (:func:`bh_qvalues`) is below the run's level ``params["significance"]``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -24,6 +25,35 @@ from ._rows import class_row
 #: The format tag of an interactions group.
 FORMAT = "deepresolve-interactions-2"
 _ATTRS = ("layer", "class_names", "channel_names", "params")
+
+#: The families a pair's q-value is computed over (``params["fdr"]``): each class's pairs of a level, or the pairs
+#: of a level over all classes.
+FDR_FAMILIES = ("class", "all")
+#: The significance level of runs that stored none.
+DEFAULT_SIGNIFICANCE = 0.05
+
+
+def bh_qvalues(pvalues: np.ndarray, *, family: str = "class") -> np.ndarray:
+    """Benjamini-Hochberg q-values (:func:`scipy.stats.false_discovery_control`) of p-values (C, P).
+
+    ``family="class"``: over each row (one class's P pairs); ``"all"``: over all C x P values. A NaN p-value (a
+    pair a method gives none for) gets a NaN q-value and is not counted. Returns (C, P) float.
+    """
+    if family not in FDR_FAMILIES:
+        raise ArgumentError(f"family: expected one of {', '.join(map(repr, FDR_FAMILIES))}, got {family!r}")
+    # imported here: loading a result that stores its q-values imports no scipy (only files written before them,
+    # and results built without them, compute them)
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(pvalues, dtype=float)
+    q = np.full(p.shape, np.nan)
+    for rows in (range(len(p)) if family == "class" else [...]):
+        tested = np.isfinite(p[rows])
+        if tested.any():
+            sub = np.full(p[rows].shape, np.nan)
+            sub[tested] = false_discovery_control(p[rows][tested])
+            q[rows] = sub
+    return q
 
 
 @dataclass
@@ -66,6 +96,15 @@ class Interactions:
     layer : str
     params : dict
         Every setting of the run.
+    group_copies : (G, G) bool
+        ``group_copies[g, h]``: groups g and h are copies of one motif by what the network does with them (the
+        diagonal is True; the identity for results without it). A pair of copies is named ``"redundant (copies of
+        one motif)"``, not as an interaction of two motifs.
+    qvalues, group_qvalues : (C, P) and (C, Q) float
+        Benjamini-Hochberg q-values of ``pvalues`` and ``group_pvalues`` over each class's pairs of the level
+        (:func:`bh_qvalues`); computed from the p-values when not given (a file written before them loads so).
+    qvalues_all, group_qvalues_all : (C, P) and (C, Q) float
+        The same over all classes' pairs of the level.
     """
 
     classes: np.ndarray
@@ -87,15 +126,36 @@ class Interactions:
     group_words: np.ndarray
     layer: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    group_copies: np.ndarray | None = None
+    qvalues: np.ndarray | None = field(default=None, repr=False)
+    group_qvalues: np.ndarray | None = field(default=None, repr=False)
+    qvalues_all: np.ndarray | None = field(default=None, repr=False)
+    group_qvalues_all: np.ndarray | None = field(default=None, repr=False)
 
     _ARRAYS = ("classes", "groups", "main", "pairs", "values", "pvalues", "tables", "group_main", "group_pairs",
                "group_values", "group_pvalues", "group_tables", "on_levels", "words", "group_words")
+    # arrays files written before them lack: the identity, and q-values from the p-values
+    _LATER_ARRAYS = ("group_copies", "qvalues", "group_qvalues", "qvalues_all", "group_qvalues_all")
+
+    def __post_init__(self) -> None:
+        if self.group_copies is None:
+            self.group_copies = np.eye(self.n_groups, dtype=bool)
+        for prefix, p in (("", self.pvalues), ("group_", self.group_pvalues)):
+            for suffix, family in (("", "class"), ("_all", "all")):
+                if getattr(self, f"{prefix}qvalues{suffix}") is None:
+                    setattr(self, f"{prefix}qvalues{suffix}", bh_qvalues(p, family=family))
 
     @property
     def significance(self) -> float:
-        """The level below which a pair's p-value is called significant (``params["significance"]``)."""
+        """The level below which a pair's q-value is called significant (``params["significance"]``)."""
         # files written before the option was renamed store it as "alpha"
-        return float(self.params.get("significance", self.params.get("alpha", 0.01)))
+        return float(self.params.get("significance", self.params.get("alpha", DEFAULT_SIGNIFICANCE)))
+
+    @property
+    def fdr(self) -> str:
+        """The family of the q-values that decide significance (``params["fdr"]``): "class" (each class's pairs of
+        a level, the default) or "all" (all classes' pairs of a level)."""
+        return str(self.params.get("fdr", "class"))
 
     @property
     def n_groups(self) -> int:
@@ -131,6 +191,11 @@ class Interactions:
         return self._dense(self.pairs, self.pvalues, len(self.channel_names), np.nan)
 
     @property
+    def qvalue(self) -> np.ndarray:
+        """(C, K, K) the q-values that decide significance (of the family :attr:`fdr`; as :attr:`pvalue`)."""
+        return self._dense(self.pairs, self._level("channel").q, len(self.channel_names), np.nan)
+
+    @property
     def group_matrix(self) -> np.ndarray:
         """(C, G, G) interactions between motif groups (as :attr:`matrix`)."""
         return self._dense(self.group_pairs, self.group_values, self.n_groups, 0.0)
@@ -140,16 +205,24 @@ class Interactions:
         """(C, G, G) p-values between motif groups."""
         return self._dense(self.group_pairs, self.group_pvalues, self.n_groups, np.nan)
 
+    @property
+    def group_qvalue(self) -> np.ndarray:
+        """(C, G, G) the q-values that decide significance between motif groups."""
+        return self._dense(self.group_pairs, self._level("group").q, self.n_groups, np.nan)
+
     def index_of(self, cls: int | str, argument: str = "cls") -> int:
         """Row of ``cls`` (an output index or a class name) in this result's arrays (:func:`class_row`)."""
         return class_row(self.classes, self.class_names, cls, argument)
 
-    def _level(self, level: str):
-        if level == "channel":
-            return self.pairs, self.values, self.pvalues, self.tables, self.channel_names
-        if level == "group":
-            return self.group_pairs, self.group_values, self.group_pvalues, self.group_tables, self.group_names
-        raise ArgumentError(f"level: expected 'channel' or 'group', got {level!r}")
+    def _level(self, level: str) -> _Level:
+        if level not in ("channel", "group"):
+            raise ArgumentError(f"level: expected 'channel' or 'group', got {level!r}")
+        prefix = "" if level == "channel" else "group_"
+        q_class, q_all = getattr(self, f"{prefix}qvalues"), getattr(self, f"{prefix}qvalues_all")
+        return _Level(pairs=getattr(self, f"{prefix}pairs"), values=getattr(self, f"{prefix}values"),
+                      p=getattr(self, f"{prefix}pvalues"), q_class=q_class, q_all=q_all,
+                      q=q_all if self.fdr == "all" else q_class, tables=getattr(self, f"{prefix}tables"),
+                      names=self.channel_names if level == "channel" else self.group_names)
 
     def truth_table(self, cls: int | str, i: int, j: int, *, level: str = "channel") -> np.ndarray:
         """2 x 2 truth table t[a, b] of mean outputs (output scale): a = player i off/on, b = player j off/on.
@@ -157,7 +230,8 @@ class Interactions:
         Players are channels (``level="channel"``) or motif groups (``level="group"``).
         """
         c = self.index_of(cls)
-        pairs, _, _, tables, names = self._level(level)
+        at = self._level(level)
+        pairs, tables, names = at.pairs, at.tables, at.names
         for a, b, swap in ((i, j, False), (j, i, True)):
             hit = np.flatnonzero((pairs[:, 0] == a) & (pairs[:, 1] == b))
             if len(hit):
@@ -167,18 +241,23 @@ class Interactions:
                             f"({i}, {j}), which was not evaluated")
 
     def table(self, cls: int | str, *, level: str = "group", top: int | None = 20) -> pd.DataFrame:
-        """Pairs of one class ranked by |interaction|, with labels, p-value, significance and truth-table kind."""
+        """Pairs of one class ranked by |interaction|, with labels, p-value, q-values (``qvalue`` over the class's
+        pairs of the level, ``qvalue_all`` over all classes'), significance (the q-value of the family
+        :attr:`fdr` below :attr:`significance`) and truth-table kind."""
         c = self.index_of(cls)
-        pairs, values, pvalues, tables, names = self._level(level)
+        at = self._level(level)
         significance = self.significance
-        order = np.argsort(-np.abs(np.nan_to_num(values[c], nan=0.0)), kind="stable")
+        order = np.argsort(-np.abs(np.nan_to_num(at.values[c], nan=0.0)), kind="stable")
         rows = []
-        for q in order[:top]:
-            i, j = (int(v) for v in pairs[q])
-            t = tables[c, q]
-            rows.append({"i": i, "j": j, "label_i": names[i], "label_j": names[j],
-                         "interaction": float(values[c, q]), "pvalue": float(pvalues[c, q]),
-                         "significant": bool(pvalues[c, q] < significance), "kind": kind(t),
+        for x in order[:top]:
+            i, j = (int(v) for v in at.pairs[x])
+            t = at.tables[c, x]
+            copies = level == "group" and bool(self.group_copies[i, j])
+            rows.append({"i": i, "j": j, "label_i": at.names[i], "label_j": at.names[j],
+                         "interaction": float(at.values[c, x]), "pvalue": float(at.p[c, x]),
+                         "qvalue": float(at.q_class[c, x]), "qvalue_all": float(at.q_all[c, x]),
+                         "significant": bool(at.q[c, x] < significance),
+                         "kind": "redundant (copies of one motif)" if copies else kind(t),
                          "t00": t[0, 0], "t01": t[0, 1], "t10": t[1, 0], "t11": t[1, 1]})
         return pd.DataFrame(rows)
 
@@ -191,7 +270,7 @@ class Interactions:
         if name in target:
             del target[name]
         g = target.create_group(name)
-        for a in self._ARRAYS:
+        for a in self._ARRAYS + self._LATER_ARRAYS:
             g.create_dataset(a, data=np.asarray(getattr(self, a)))
         g.attrs["format"] = FORMAT
         g.attrs["layer"] = self.layer
@@ -222,20 +301,28 @@ class Interactions:
                                   f"without {', '.join(missing)}")
         texts = {a: json_attribute(g.attrs[a], f"{name}/{a}", where)
                  for a in ("class_names", "channel_names", "params")}
-        out = cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]), **texts)
-        C, K, G = len(out.classes), len(out.channel_names), out.group_main.shape[-1] if out.group_main.ndim == 2 else -1
-        P, Q = len(out.pairs), len(out.group_pairs)
-        expected = {"class_names": (len(out.class_names), C), "groups": (out.groups.shape, (K,)),
-                    "main": (out.main.shape, (C, K)), "values": (out.values.shape, (C, P)),
-                    "pvalues": (out.pvalues.shape, (C, P)), "tables": (out.tables.shape, (C, P, 2, 2)),
-                    "group_main": (out.group_main.shape, (C, G)), "group_values": (out.group_values.shape, (C, Q)),
-                    "group_pvalues": (out.group_pvalues.shape, (C, Q)),
-                    "group_tables": (out.group_tables.shape, (C, Q, 2, 2))}
+        a = {n: g[n][()] for n in cls._ARRAYS}
+        C, K = len(a["classes"]), len(texts["channel_names"])
+        G = a["group_main"].shape[-1] if a["group_main"].ndim == 2 else -1
+        P, Q = len(a["pairs"]), len(a["group_pairs"])
+        expected = {"class_names": (len(texts["class_names"]), C), "groups": (a["groups"].shape, (K,)),
+                    "main": (a["main"].shape, (C, K)), "values": (a["values"].shape, (C, P)),
+                    "pvalues": (a["pvalues"].shape, (C, P)), "tables": (a["tables"].shape, (C, P, 2, 2)),
+                    "group_main": (a["group_main"].shape, (C, G)), "group_values": (a["group_values"].shape, (C, Q)),
+                    "group_pvalues": (a["group_pvalues"].shape, (C, Q)),
+                    "group_tables": (a["group_tables"].shape, (C, Q, 2, 2))}
         for field_name, (got, want) in expected.items():
             if got != want:
                 raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {want} (C = {C} classes, "
                                       f"K = {K} channels, {P} pairs, {Q} group pairs), got {got}")
-        return out
+        later = {n: g[n][()] for n in cls._LATER_ARRAYS if n in g}
+        expected = {"group_copies": (G, G), "qvalues": (C, P), "qvalues_all": (C, P), "group_qvalues": (C, Q),
+                    "group_qvalues_all": (C, Q)}
+        for field_name, got in later.items():
+            if got.shape != expected[field_name]:
+                raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {expected[field_name]} (C = "
+                                      f"{C} classes, {G} motif groups, {P} pairs, {Q} group pairs), got {got.shape}")
+        return cls(**a, layer=str(g.attrs["layer"]), **texts, **later)
 
     def summary(self, top: int = 5) -> str:
         """Readable summary: settings, then each class's top group pairs."""
@@ -243,12 +330,14 @@ class Interactions:
                  f"channels in {self.n_groups} motif groups; {len(self.pairs)} channel pairs and "
                  f"{len(self.group_pairs)} group pairs evaluated over {self.params.get('contexts')} contexts "
                  f"({self.params.get('scale')} scale); p-values against |interaction| <= {self.params.get('margin')} "
-                 f"x rms main effect, significance level {self.significance}"]
+                 f"x rms main effect, significant at Benjamini-Hochberg q < {self.significance} over "
+                 f"{'all classes' if self.fdr == 'all' else 'each class'}'s pairs"]
+        q_column = "qvalue_all" if self.fdr == "all" else "qvalue"
         for c, name in enumerate(self.class_names[:20]):
             df = self.table(self.classes[c], top=top)
             sig = df[df["significant"]] if len(df) else df
             lines.append(f"{name}: " + ("; ".join(
-                f"{r.label_i} x {r.label_j} {r.interaction:+.3g} ({r.kind}, p={r.pvalue:.2g})"
+                f"{r.label_i} x {r.label_j} {r.interaction:+.3g} ({r.kind}, q={getattr(r, q_column):.2g})"
                 for r in sig.itertuples())
                 or "no significant pair"))
         if len(self.class_names) > 20:
@@ -261,6 +350,19 @@ class Interactions:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+class _Level(NamedTuple):
+    """The arrays of one level of a result: q the q-values that decide significance (``q_class`` or ``q_all``)."""
+
+    pairs: np.ndarray
+    values: np.ndarray
+    p: np.ndarray
+    q_class: np.ndarray
+    q_all: np.ndarray
+    q: np.ndarray
+    tables: np.ndarray
+    names: list[str]
 
 
 def kind(t: np.ndarray, tol: float = 0.5) -> str:

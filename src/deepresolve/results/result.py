@@ -334,7 +334,8 @@ class Result:
 
 
 def top_pairs(interactions: Interactions, classes: np.ndarray | None = None, *, level: str = "group") -> pd.DataFrame:
-    """One row per class: its top pair by |interaction| (names, interaction, p-value, truth-table kind).
+    """One row per class: its top pair by |interaction| (names, interaction, p-value, the q-value that decides its
+    significance (:attr:`Interactions.fdr`), truth-table kind).
 
     ``classes`` (output indices) sets the rows' order; a class that ``interactions`` did not analyse, or that has no
     evaluated pair, gets empty cells.
@@ -343,7 +344,7 @@ def top_pairs(interactions: Interactions, classes: np.ndarray | None = None, *, 
     rows = []
     for output in classes.tolist():
         row: dict[str, Any] = {"output": int(output), "class": "", "top pair": "", "pair interaction": np.nan,
-                               "pair p-value": np.nan, "pair kind": ""}
+                               "pair p-value": np.nan, "pair q-value": np.nan, "pair kind": ""}
         if int(output) in interactions.classes:
             c = interactions.index_of(int(output))
             row["class"] = interactions.class_names[c]
@@ -351,7 +352,9 @@ def top_pairs(interactions: Interactions, classes: np.ndarray | None = None, *, 
             if len(best):
                 r = best.iloc[0]
                 row.update({"top pair": f"{r.label_i} x {r.label_j}", "pair interaction": float(r.interaction),
-                            "pair p-value": float(r.pvalue), "pair kind": r.kind})
+                            "pair p-value": float(r.pvalue),
+                            "pair q-value": float(r.qvalue_all if interactions.fdr == "all" else r.qvalue),
+                            "pair kind": r.kind})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,8 +1,9 @@
 """Pictures of feature interactions (:class:`deepresolve.results.Interactions`, from :func:`deepresolve.interactions`).
 
 As in :mod:`deepresolve.viz.plot`: figures are built without ``pyplot``, returned, and saved when ``path`` is given;
-red = synergy (interaction > 0), blue = antagonism (< 0), grey = pair not evaluated. Marks carry a ``gid``:
-``"interaction"`` (the heatmap), ``"significant"`` (dots on significant pairs), ``"truth_table"``.
+red = synergy (interaction > 0), blue = antagonism (< 0), grey = pair not evaluated; a pair is significant when its
+Benjamini-Hochberg q-value is below the run's level (:class:`~deepresolve.results.Interactions`). Marks carry a
+``gid``: ``"interaction"`` (the heatmap), ``"significant"`` (dots on significant pairs), ``"truth_table"``.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ def _check(res: object, level: str) -> Interactions:
 
 
 def _evaluated(res: Interactions, c: int, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """The sub-matrix of the players that take part in at least one evaluated pair: (players, matrix, p, labels)."""
+    """The sub-matrix of the players that take part in at least one evaluated pair: (players, matrix, q, labels), q
+    the q-values that decide significance."""
     pairs = res.pairs if level == "channel" else res.group_pairs
     m = (res.matrix if level == "channel" else res.group_matrix)[c]
-    p = (res.pvalue if level == "channel" else res.group_pvalue)[c]
+    q = (res.qvalue if level == "channel" else res.group_qvalue)[c]
     names = res.channel_names if level == "channel" else res.group_names
     players = np.unique(pairs) if len(pairs) else np.zeros(0, int)
-    return players, m[np.ix_(players, players)], p[np.ix_(players, players)], [names[k] for k in players]
+    return players, m[np.ix_(players, players)], q[np.ix_(players, players)], [names[k] for k in players]
 
 
 def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes | None = None,
@@ -44,7 +46,8 @@ def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes
     """Clustered heatmap of one class's interactions between the players that were paired.
 
     Rows and columns are ordered by average-linkage clustering of the players' interaction profiles (correlation
-    of their rows), so players that interact with the same partners sit together; significant pairs get a dot.
+    of their rows), so players that interact with the same partners sit together; significant pairs (q-value below
+    the run's level) get a dot.
 
     Parameters
     ----------
@@ -60,7 +63,7 @@ def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes
     """
     res = _check(res, level)
     c = res.index_of(cls)
-    players, m, p, labels = _evaluated(res, c, level)
+    players, m, q, labels = _evaluated(res, c, level)
     if len(players) == 0:
         raise ArgumentError(f"cls: expected a class with at least one evaluated {level} pair, got {cls!r}")
     filled = np.nan_to_num(m)
@@ -69,14 +72,14 @@ def heatmap(res: Interactions, cls: int | str, *, level: str = "group", ax: Axes
         with np.errstate(invalid="ignore", divide="ignore"):
             sim = np.nan_to_num(np.corrcoef(filled + np.eye(len(players)) * np.abs(filled).max()))
         order = leaf_order(sim)
-    m, p = m[np.ix_(order, order)], p[np.ix_(order, order)]
+    m, q = m[np.ix_(order, order)], q[np.ix_(order, order)]
     labels = [labels[i] for i in order]
     size = 2.5 + 0.25 * len(players)
     fig, ax = figure_and_axes(ax, (size + 1.2, size))
     vmax = float(np.nanmax(np.abs(m))) or 1.0
     im = ax.imshow(np.ma.masked_invalid(m), cmap=DIVERGING, vmin=-vmax, vmax=vmax, interpolation="nearest")
     im.set_gid("interaction")
-    sig = np.argwhere(np.nan_to_num(p, nan=1.0) < res.significance)
+    sig = np.argwhere(np.nan_to_num(q, nan=1.0) < res.significance)
     if len(sig):
         ax.scatter(sig[:, 1], sig[:, 0], s=8, c="k", gid="significant")
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
@@ -91,7 +94,7 @@ def truth_tables(res: Interactions, cls: int | str, *, top: int = 4, level: str 
     """The 2 x 2 truth tables (mean output, player i off/on by player j off/on) of one class's ``top`` pairs.
 
     Pairs are ranked by |interaction| (:meth:`deepresolve.results.Interactions.table`); one panel per pair, on one
-    grey scale, titled with the table's kind and the interaction (``*``: significant).
+    grey scale, titled with the table's kind and the interaction (``*``: significant by q-value).
     """
     res = _check(res, level)
     top = check_int(top, "top", minimum=1)

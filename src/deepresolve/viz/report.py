@@ -536,10 +536,12 @@ def _interactions_html(result: Result, i: int) -> str:
     parts.append(_figure_html(
         ivz.heatmap(ix, output, level="group"), f"interaction heatmap of {name}",
         "Interactions between motif groups (channels that detect one motif), clustered; red synergy, blue "
-        "antagonism, grey not evaluated; dots: significant pairs.", dpi=80))
+        "antagonism, grey not evaluated; dots: significant pairs (Benjamini-Hochberg q-value below "
+        f"{ix.significance:g}).", dpi=80))
     parts.append(_figure_html(
         ivz.truth_tables(ix, output, top=4, level="group"), f"truth tables of {name}",
-        "Truth tables of the top pairs by |interaction|: mean output with each group off/on (* significant).", dpi=80))
+        "Truth tables of the top pairs by |interaction|: mean output with each group off/on (* significant by "
+        "q-value).", dpi=80))
     return "".join(parts)
 
 
