@@ -337,7 +337,7 @@ def test_broken_graphs_raise_one_line(tmp_path):
     with pytest.raises(DeepResolveError, match="cycle"):
         load_model(write(g, tmp_path / "b.h5"))
     g, _ = chain(rng)
-    g.layers["conv1d"]["cls"] = "SeparableConv1D"
-    with pytest.raises(ModelError, match=r"'SeparableConv1D', which is not supported; supported layers: "
+    g.layers["conv1d"]["cls"] = "LocallyConnected1D"
+    with pytest.raises(ModelError, match=r"'LocallyConnected1D', which is not supported; supported layers: "
                                          r"Convolution1D, .*; or give a torch module for it"):
         load_model(write(g, tmp_path / "c.h5"))
