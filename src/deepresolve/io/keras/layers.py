@@ -25,7 +25,13 @@ Facts the converters respect (see the Keras sources of each version):
   default gate activation of Keras 1/2 recurrent layers (``sigmoid`` in tf.keras and Keras 3 configs).
 - Recurrent kernels are ``(channels, gates * units)`` with the gates in the order LSTM i, f, c, o and GRU z, r, h
   (PyTorch: i, f, g, o and r, z, n); Keras 1 saved one (W, U, b) triple per gate, LSTM in the order i, c, f, o.
-  ``Bidirectional`` stores the forward copy's arrays, then the backward copy's.
+  ``Bidirectional`` stores the forward copy's arrays, then the backward copy's. Keras 2's ``CuDNNLSTM``/``CuDNNGRU``
+  use the same kernels with sigmoid gates and a bias of ``2 * gates * units``: the input biases, then the recurrent
+  ones (``keras/layers/cudnn_recurrent.py``); cuDNN's GRU applies the reset gate after the recurrent product, as a
+  Keras GRU with ``reset_after=True``.
+- Separable convolutions (Keras 2/3) are a depthwise convolution (output channel ``c * depth_multiplier + m``,
+  kernel ``(*window, channels, depth_multiplier)``) with the layer's strides, padding and dilation, then a pointwise
+  one (``(*ones, channels * depth_multiplier, filters)``), then the bias (``ops.separable_conv`` in Keras 3).
 """
 
 from __future__ import annotations
