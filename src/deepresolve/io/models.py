@@ -28,7 +28,7 @@ from .._checks import (
     existing_file,
 )
 from ..errors import ArgumentError, FileFormatError, MissingFileError, ModelError
-from .formats import sniff
+from .formats import KERAS_KINDS, sniff
 from .keras import load_keras
 
 #: Prefixes that wrappers put before every key of a state dict: ``nn.DataParallel``/DDP (``module.``), a
@@ -155,7 +155,7 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
         raise ArgumentError(f"factory_kwargs: expected only with a 'package.module:factory' model, got the file "
                             f"{str(source)!r}")
     kind = sniff(path)
-    if kind in ("folder", "saved_model", "hdf5", "json", "keras_zip"):
+    if kind in KERAS_KINDS:
         return load_keras(path, onehot=onehot, weights=weights, fixed_inputs=fixed_inputs,
                           custom_layers=custom_layers, reverse_complement_inputs=reverse_complement_inputs,
                           input_shape=input_shape)
