@@ -177,10 +177,11 @@ def test_deepcpg_dna_module_and_joint_model(tmp_path, fmt):
 
 def test_nested_model_and_open_length(tmp_path):
     """A model used as a layer of another is built as a module of its own; an input without a length takes the
-    length given."""
+    length given; separable and depthwise convolutions (dilated, strided, several kernels per channel)."""
     inner_in = keras.Input((None, 4))
     h = keras.layers.Conv1D(5, 7, padding="same", activation="relu", name="conv")(inner_in)
     h = keras.layers.SeparableConv1D(4, 3, depth_multiplier=2, padding="same", dilation_rate=2, name="sep")(h)
+    h = keras.layers.DepthwiseConv1D(3, strides=2, depth_multiplier=2, activation="relu", name="depthwise")(h)
     encoder = keras.Model(inner_in, keras.layers.GlobalMaxPooling1D(name="gmp")(h), name="encoder")
     x_in = keras.Input((None, 4), name="sequence")
     out = keras.layers.Dense(2, name="dense")(encoder(x_in))
