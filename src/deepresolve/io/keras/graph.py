@@ -4,7 +4,12 @@ when the model is built.
 
 - A layer applied several times (a shared layer) is one module called several times.
 - The model takes one input, the DNA sequence. A model with several inputs is built only when every other input
-  is given a fixed value (``fixed_inputs``); those become buffers, broadcast over the batch.
+  is given a fixed value (``fixed_inputs``; those become buffers, broadcast over the batch) or is computed as the
+  sequence's reverse complement (``reverse_complement``: a :class:`~.modules.ReverseComplement` module named after
+  that input).
+- A layer's outputs after the first are supported when they are constants at inference (``Converted.extra``, e.g.
+  the flag of basenji's ``StochasticReverseComplement``), held like fixed inputs.
+- A model used as a layer is a :class:`KerasGraph` (or ``nn.Sequential``) of its own under that layer's name.
 - Several outputs are flattened (in Keras's element order) and joined into one ``(N, C)`` tensor;
   ``output_names`` names its columns and ``output_heads`` gives each output's columns.
 - The forward pass is plain Python over a fixed plan, so ``torch.fx`` traces it and
