@@ -114,8 +114,10 @@ def strip_probability(model: nn.Module) -> tuple[nn.Module, bool]:
     """The model without a final Sigmoid/Softmax/LogSoftmax (module or function), and whether one was dropped.
 
     Parameters are shared, not copied. Handled: ``nn.Sequential`` (nested too) ending in such a module, and
-    ``torch.fx.GraphModule`` whose output is such a call (modified in place: pass a copy). Anything else is
-    returned as it is.
+    ``torch.fx.GraphModule`` whose output is such a call, possibly moved afterwards (flattened, permuted, flipped,
+    chosen by ``torch.where``) or joined with others by ``torch.cat`` when every joined part ends in one (a model
+    with one sigmoid head per task); the graph is modified in place: pass a copy. Anything else is returned as it
+    is.
     """
     if isinstance(model, nn.Sequential):
         names = list(model._modules)
@@ -133,15 +135,61 @@ def strip_probability(model: nn.Module) -> tuple[nn.Module, bool]:
         output = next(n for n in model.graph.nodes if n.op == "output")
         last = output.args[0]
         if isinstance(last, fx.Node):
-            is_prob = (last.op == "call_module" and _is_probability(model.get_submodule(last.target))) or \
-                      (last.op == "call_function" and last.target in _PROBABILITY_FUNCTIONS) or \
-                      (last.op == "call_method" and last.target in _PROBABILITY_METHODS)
-            if is_prob:
-                output.args = (last.args[0],)
+            path: set[fx.Node] = {output}
+            found = _final_probabilities(model, last, path)
+            # each one's value may only reach the output along the path (its shape may be read anywhere)
+            if found and all(user in path or _reads_shape(user) for node in path for user in node.users):
+                for node in found:
+                    node.replace_all_uses_with(node.args[0])
                 model.graph.eliminate_dead_code()
                 model.recompile()
                 return model, True
     return model, False
+
+
+# Operations that move or select elements without changing them: a probability before them is still a final one
+# (e.g. a sigmoid head flattened, heads joined, basenji's SwitchReverse).
+_MOVING_METHODS = {"reshape", "view", "flatten", "movedim", "permute", "transpose", "squeeze", "unsqueeze", "flip",
+                   "contiguous"}
+_MOVING_FUNCTIONS = {torch.reshape, torch.flatten, torch.movedim, torch.permute, torch.transpose, torch.squeeze,
+                     torch.unsqueeze, torch.flip}
+
+
+def _is_probability_node(model: fx.GraphModule, node: fx.Node) -> bool:
+    return (node.op == "call_module" and _is_probability(model.get_submodule(node.target))) or \
+           (node.op == "call_function" and node.target in _PROBABILITY_FUNCTIONS) or \
+           (node.op == "call_method" and node.target in _PROBABILITY_METHODS)
+
+
+def _final_probabilities(model: fx.GraphModule, node: fx.Node, path: set[fx.Node]) -> list[fx.Node]:
+    """The probability nodes whose values ``node`` is made of through element-moving operations alone (each part of
+    a concatenation; both branches of a ``torch.where``), ``[]`` when any part is not one; ``path`` collects the
+    nodes walked through."""
+    path.add(node)
+    if _is_probability_node(model, node):
+        return [node]
+    moving = (node.op == "call_method" and node.target in _MOVING_METHODS) or \
+             (node.op == "call_function" and node.target in _MOVING_FUNCTIONS)
+    if moving and isinstance(node.args[0], fx.Node):
+        return _final_probabilities(model, node.args[0], path)
+    parts: list = []
+    if node.op == "call_function" and node.target is torch.cat and isinstance(node.args[0], (list, tuple)):
+        parts = list(node.args[0])
+    elif node.op == "call_function" and node.target is torch.where and len(node.args) == 3:
+        parts = list(node.args[1:])
+    found: list[fx.Node] = []
+    for part in parts:
+        inner = _final_probabilities(model, part, path) if isinstance(part, fx.Node) else []
+        if not inner:
+            return []
+        found += [n for n in inner if n not in found]
+    return found
+
+
+def _reads_shape(node: fx.Node) -> bool:
+    """``x.shape`` or ``x.size()``: reads the shape only (or a condition of a ``torch.where``, never the value)."""
+    return (node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",)) or \
+           (node.op == "call_method" and node.target in ("size", "dim"))
 
 
 def check_model(model: object, argument: str = "model") -> nn.Module:

@@ -14,7 +14,7 @@ import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -157,7 +157,10 @@ OUTPUT_OPTION = typer.Option(None, "--output", help="What to score when the mode
                              "profile reduced over its positions).")
 CHANNELS_LAST_OPTION = typer.Option(False, "--channels-last", help="The model takes (N, L, 4) sequences.")
 FIXED_INPUT_OPTION = typer.Option(None, "--fixed-input", help="NAME=FILE.npy: a constant forward argument, "
-                                  "without the batch axis (e.g. X_ctl=zeros.npy); repeat for several.")
+                                  "without the batch axis (e.g. X_ctl=zeros.npy), or a Keras model's input held "
+                                  "constant, in its Keras shape; repeat for several.")
+RC_INPUT_OPTION = typer.Option(None, "--reverse-complement-input", help="A Keras model's input that takes the "
+                               "sequence's reverse complement (DeepMEL: the second input); repeat for several.")
 FACTORY_KWARGS_OPTION = typer.Option(None, "--factory-kwargs", help="JSON keyword arguments for a "
                                      "'package.module:factory' model, e.g. '{\"n_filters\": 64}'.")
 TRUST_PICKLE_OPTION = typer.Option(False, "--trust-pickle", help="Load a whole pickled module (runs arbitrary code "
@@ -232,7 +235,8 @@ def _lines(path: Path | None, option: str) -> list[str] | None:
 
 
 def _model(spec: str, weights: Path | None, architecture: str | None = None, factory_kwargs: str | None = None,
-           trust_pickle: bool = False) -> torch.nn.Module:
+           trust_pickle: bool = False, **keras: Any) -> torch.nn.Module:
+    """The model; ``keras``: :func:`_keras_inputs` for a Keras file."""
     from .io.models import load_model
 
     kwargs = None
@@ -245,7 +249,24 @@ def _model(spec: str, weights: Path | None, architecture: str | None = None, fac
             raise ArgumentError(f"--factory-kwargs: expected a JSON object such as '{{\"n_filters\": 64}}', got "
                                 f"{factory_kwargs!r}")
     return load_model(spec, weights=weights, architecture=architecture, factory_kwargs=kwargs,
-                      trust_pickle=trust_pickle)
+                      trust_pickle=trust_pickle, **keras)
+
+
+def _keras_inputs(spec: str, architecture: str | None, adapters: dict, rc_input: list[str] | None,
+                  input_shape: str | None) -> dict:
+    """A Keras file's inputs are its loader's (:func:`~deepresolve.io.keras.load_keras`): ``--fixed-input`` values
+    move from ``adapters`` to ``fixed_inputs``, ``--reverse-complement-input`` names the inputs that take the
+    reverse complement, and ``--input-shape`` gives a length the file leaves open. Other models: ``{}``."""
+    from .io.formats import KERAS_KINDS, sniff
+
+    keras = architecture is None and Path(spec).exists() and sniff(Path(spec)) in KERAS_KINDS
+    if not keras:
+        if rc_input:
+            raise ArgumentError(f"--reverse-complement-input: expected only for a Keras model file, got {spec!r}")
+        return {}
+    fixed, adapters["fixed_inputs"] = adapters["fixed_inputs"], None
+    return {"fixed_inputs": fixed, "reverse_complement_inputs": rc_input or None,
+            "input_shape": None if input_shape is None else parse_shape(input_shape)}
 
 
 def _adapters(output: str | None, channels_last: bool, fixed_input: list[str] | None) -> dict:
@@ -255,7 +276,7 @@ def _adapters(output: str | None, channels_last: bool, fixed_input: list[str] | 
     fixed = {}
     for item in fixed_input or []:
         name, sep, path = item.partition("=")
-        if not sep or not name.isidentifier() or not path:
+        if not sep or not name or not path:
             raise ArgumentError(f"--fixed-input: expected NAME=FILE.npy, got {item!r}")
         fixed[name] = torch.as_tensor(load_inputs(Path(path)), dtype=torch.float32)
     parsed: object = output
@@ -329,6 +350,8 @@ def layers(model: str = MODEL_ARGUMENT,
            weights: Optional[Path] = WEIGHTS_OPTION,
            architecture: Optional[str] = ARCHITECTURE_OPTION,
            channels_last: bool = CHANNELS_LAST_OPTION,
+           fixed_input: Optional[list[str]] = FIXED_INPUT_OPTION,
+           reverse_complement_input: Optional[list[str]] = RC_INPUT_OPTION,
            factory_kwargs: Optional[str] = FACTORY_KWARGS_OPTION,
            trust_pickle: bool = TRUST_PICKLE_OPTION) -> None:
     """List the layers of a model with their output shapes, to choose --layer."""
@@ -336,7 +359,11 @@ def layers(model: str = MODEL_ARGUMENT,
 
     if input_shape is not None:
         parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
-    net = _model(model, weights, architecture, factory_kwargs, trust_pickle)
+    adapters = _adapters(None, channels_last, fixed_input)
+    keras = _keras_inputs(model, architecture, adapters, reverse_complement_input, input_shape)
+    if adapters["fixed_inputs"]:  # the layers of a PyTorch model are listed from its sequence input alone
+        raise ArgumentError(f"--fixed-input: expected only for a Keras model file here, got {model!r}")
+    net = _model(model, weights, architecture, factory_kwargs, trust_pickle, **keras)
     shape = _input_shape(input_shape, net)
     table = Table(title="layers (H = a layer's output; use --at input for its input)")
     for col in ("name", "type", "output shape (K, W...)"):
@@ -356,6 +383,7 @@ def run(model: str = MODEL_ARGUMENT,
         output: Optional[str] = OUTPUT_OPTION,
         channels_last: bool = CHANNELS_LAST_OPTION,
         fixed_input: Optional[list[str]] = FIXED_INPUT_OPTION,
+        reverse_complement_input: Optional[list[str]] = RC_INPUT_OPTION,
         factory_kwargs: Optional[str] = FACTORY_KWARGS_OPTION,
         trust_pickle: bool = TRUST_PICKLE_OPTION,
         replay_head: bool = typer.Option(False, "--replay-head", help="For a model no tracer can follow: rerun it "
@@ -414,7 +442,8 @@ def run(model: str = MODEL_ARGUMENT,
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
     adapters = _adapters(output, channels_last, fixed_input)
-    net = _model(model, weights, architecture, factory_kwargs, trust_pickle)
+    keras = _keras_inputs(model, architecture, adapters, reverse_complement_input, input_shape)
+    net = _model(model, weights, architecture, factory_kwargs, trust_pickle, **keras)
     shape = _input_shape(input_shape, net)
     chosen = parse_classes(classes, _n_outputs(net, shape, adapters))
     names = names if names is not None else getattr(net, "output_names", None)
@@ -477,6 +506,7 @@ def interactions_command(
         output: Optional[str] = OUTPUT_OPTION,
         channels_last: bool = CHANNELS_LAST_OPTION,
         fixed_input: Optional[list[str]] = FIXED_INPUT_OPTION,
+        reverse_complement_input: Optional[list[str]] = RC_INPUT_OPTION,
         factory_kwargs: Optional[str] = FACTORY_KWARGS_OPTION,
         trust_pickle: bool = TRUST_PICKLE_OPTION,
         at: str = AT_OPTION,
@@ -522,7 +552,8 @@ def interactions_command(
                             f"{motif_words!r}")
     given_words = None if motifs is None else _consensus_words(motifs)
     adapters = _adapters(output, channels_last, fixed_input)
-    net = _model(model, weights, architecture, factory_kwargs, trust_pickle)
+    keras = _keras_inputs(model, architecture, adapters, reverse_complement_input, input_shape)
+    net = _model(model, weights, architecture, factory_kwargs, trust_pickle, **keras)
     shape = _input_shape(input_shape, net)
     n_outputs = _n_outputs(net, shape, adapters)
     chosen = parse_classes(classes, n_outputs)

@@ -337,7 +337,69 @@ def test_broken_graphs_raise_one_line(tmp_path):
     with pytest.raises(DeepResolveError, match="cycle"):
         load_model(write(g, tmp_path / "b.h5"))
     g, _ = chain(rng)
-    g.layers["conv1d"]["cls"] = "SeparableConv1D"
-    with pytest.raises(ModelError, match=r"'SeparableConv1D', which is not supported; supported layers: "
+    g.layers["conv1d"]["cls"] = "LocallyConnected1D"
+    with pytest.raises(ModelError, match=r"'LocallyConnected1D', which is not supported; supported layers: "
                                          r"Convolution1D, .*; or give a torch module for it"):
         load_model(write(g, tmp_path / "c.h5"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line feeds a Keras model's other inputs: DeepCpG's CpG neighbourhoods held constant, DeepMEL's
+# reverse strand computed from the sequence
+
+
+def deepcpg_like(rng, L=30, cells=2, window=3):
+    """DeepCpG's joint model as Keras 2 named it ('dna', 'cpg/state', 'cpg/dist', one 'cpg/<cell>' per cell)."""
+    g = Graph()
+    dna = g.input("dna", (L, 4))
+    state, dist = g.input("cpg/state", (cells, 2 * window)), g.input("cpg/dist", (cells, 2 * window))
+    h = g.add("Conv1D", "dna/conv1d_1", dna, [("kernel", rng.normal(size=(5, 4, 3))), ("bias", rng.normal(size=3))],
+              filters=3, kernel_size=[5], activation="relu")
+    h = g.add("GlobalMaxPooling1D", "dna/pool", h)
+    c = g.add("Concatenate", "cpg/concat", [state, dist], axis=-1)
+    c = g.add("TimeDistributed", "cpg/dense", c, [("kernel", rng.normal(size=(4 * window, 2))),
+                                                 ("bias", rng.normal(size=2))],
+              layer={"class_name": "Dense", "config": {"name": "dense", "units": 2, "activation": "relu"}})
+    c = g.add("Flatten", "cpg/flatten", c)
+    h = g.add("Concatenate", "joint", [h, c], axis=-1)
+    outs = [g.add("Dense", f"cpg/cell{i}", h, [("kernel", rng.normal(size=(3 + 2 * cells, 1))),
+                                               ("bias", rng.normal(size=1))], units=1, activation="sigmoid")
+            for i in range(cells)]
+    return g.output(*outs)
+
+
+def deepmel_like(rng, L=20):
+    g = Graph()
+    fw, rv = g.input("forward_input", (L, 4)), g.input("reverse_input", (L, 4))
+    W, b = rng.normal(size=(5, 4, 3)), rng.normal(size=3)
+    heads = []
+    for x in (fw, rv):
+        h = g.add("Conv1D", "conv1d", x, [("kernel", W), ("bias", b)], filters=3, kernel_size=[5], activation="relu")
+        heads.append(g.add("GlobalMaxPooling1D", "pool", h))
+    return g.output(g.add("Average", "average", heads))
+
+
+def test_cli_feeds_keras_fixed_and_reverse_complement_inputs(tmp_path):
+    from typer.testing import CliRunner
+
+    from deepresolve.cli import app
+
+    rng = np.random.default_rng(7)
+    cpg = write(deepcpg_like(rng), tmp_path / "deepcpg.h5")
+    np.save(tmp_path / "state.npy", rng.integers(0, 2, (2, 6)).astype(np.float32))
+    np.save(tmp_path / "dist.npy", rng.uniform(0, 1, (2, 6)).astype(np.float32))
+    fixed = ["--fixed-input", f"cpg/state={tmp_path / 'state.npy'}", "--fixed-input",
+             f"cpg/dist={tmp_path / 'dist.npy'}"]
+    runner = CliRunner()
+    out = runner.invoke(app, ["layers", str(cpg), *fixed])
+    assert out.exit_code == 0 and "dna/conv1d_1" in out.output and "cpg/cell1" in out.output, out.output
+    out = runner.invoke(app, ["run", str(cpg), "--layer", "dna/conv1d_1", *fixed, "--restarts", "2", "--steps", "5",
+                              "--l2", "1", "--out", str(tmp_path / "o")])
+    assert out.exit_code == 0, out.output
+    res = dr.load(tmp_path / "o" / "result.h5")
+    assert res.fivs.shape[:2] == (2, 2)  # two cells' outputs, two restarts
+    mel = write(deepmel_like(rng), tmp_path / "deepmel.h5")
+    out = runner.invoke(app, ["layers", str(mel), "--reverse-complement-input", "reverse_input"])
+    assert out.exit_code == 0 and "reverse_input" in out.output and "ReverseComplement" in out.output, out.output
+    out = runner.invoke(app, ["layers", str(mel)])  # without it: the loader says which input to name
+    assert isinstance(out.exception, ModelError) and "reverse_complement_inputs=['reverse_input']" in str(out.exception)

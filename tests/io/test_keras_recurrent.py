@@ -1,5 +1,6 @@
-"""Keras recurrent layers (LSTM, GRU, Bidirectional) against numpy forwards written from Keras's cell equations:
-Keras 1 per-gate weights (LSTM gates saved i, c, f, o), hard_sigmoid gates, GRU reset_after, go_backwards."""
+"""Keras recurrent layers (LSTM, GRU, Bidirectional, Keras 2's CuDNNLSTM/CuDNNGRU) against numpy forwards written
+from the cell equations: Keras 1 per-gate weights (LSTM gates saved i, c, f, o), hard_sigmoid gates, GRU
+reset_after, go_backwards, cuDNN's two biases per gate."""
 
 from __future__ import annotations
 
@@ -102,4 +103,36 @@ def test_gru_reset_after_and_bidirectional_lstm_keras2_keras3(tmp_path, dialect)
     want = [np.concatenate([gru_reset_after(xi, gk, gr, gb, backwards=True),
                             lstm(xi, *halves[0], gate=sigmoid) + lstm(xi, *halves[1], gate=sigmoid, backwards=True)])
             for xi in x]
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-5)
+
+
+def test_cudnn_lstm_and_gru_keras2(tmp_path):
+    """Keras 2's CuDNNLSTM/CuDNNGRU (GPU-only in Keras): sigmoid gates, and an input and a recurrent bias per gate
+    (``bias`` of 8u / 6u values: input biases, then recurrent ones). cuDNN's LSTM adds both to every gate; its GRU
+    keeps the recurrent bias inside the reset gate's product: h' = tanh(W_h x + b_Wh + r * (R_h h + b_Rh))."""
+    rng = np.random.default_rng(2)
+    L, C, u = 6, 3, 2
+    g = Graph()
+    x_in = g.input("x", (L, C))
+    gk, gr, gb = rng.normal(size=(C, 3 * u)), rng.normal(size=(u, 3 * u)), rng.normal(size=6 * u)
+    a = g.add("CuDNNGRU", "gru", x_in, [("kernel", gk), ("recurrent_kernel", gr), ("bias", gb)], units=u,
+              return_sequences=False, go_backwards=True, return_state=False, stateful=False)
+    halves = [[rng.normal(size=(C, 4 * u)), rng.normal(size=(u, 4 * u)), rng.normal(size=8 * u)] for _ in range(2)]
+    weights = [(f"{d}_cu_dnnlstm/{n}", arr) for d, half in zip(("forward", "backward"), halves)
+               for n, arr in zip(("kernel", "recurrent_kernel", "bias"), half)]
+    inner = {"class_name": "CuDNNLSTM", "config": {"name": "cu_dnnlstm", "units": u, "return_sequences": True,
+                                                   "go_backwards": False}}
+    b = g.add("Bidirectional", "bidirectional", x_in, weights, layer=inner, merge_mode="concat")
+    b = g.add("Flatten", "flatten", b)
+    x = rng.normal(size=(2, L, C))
+    with torch.no_grad():
+        got = load_keras(write(g.output(a, b), tmp_path / "m.h5", "k2"))(torch.tensor(x, dtype=torch.float32)).numpy()
+    want = []
+    for xi in x:
+        fw = lstm(xi, halves[0][0], halves[0][1], halves[0][2][:4 * u] + halves[0][2][4 * u:], gate=sigmoid,
+                  sequences=True)
+        bw = lstm(xi, halves[1][0], halves[1][1], halves[1][2][:4 * u] + halves[1][2][4 * u:], gate=sigmoid,
+                  sequences=True, backwards=True)[::-1]
+        want.append(np.concatenate([gru_reset_after(xi, gk, gr, gb.reshape(2, 3 * u), backwards=True),
+                                    np.concatenate([fw, bw], axis=1).reshape(-1)]))
     np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-5)

@@ -99,7 +99,7 @@ def test_what_cannot_be_loaded_is_refused_in_one_line(tmp_path):
         (lambda: load_model(tmp_path / "net.bin", weights=tmp_path / "state.bin"), ArgumentError,
          r"weights= is read only for a 'package\.module:factory' model or a Keras architecture"),
         (lambda: load_model(tmp_path / "net.bin", fixed_inputs={"a": 1.0}), ArgumentError,
-         r"fixed_inputs/custom_layers: expected only for a Keras model, got a torchscript file"),
+         r"fixed_inputs: expected only for a Keras model, got a torchscript file"),
         (lambda: load_model(tmp_path / "saved"), ModelError,
          r"TensorFlow SavedModel folder, which cannot be read without TensorFlow; .*model\.save\('model\.h5'\)"),
         (lambda: load_keras(tmp_path / "net.bin"), FileFormatError,

@@ -90,7 +90,8 @@ def test_keras_layout_helpers_refuse_what_they_cannot_do():
 
     from deepresolve.errors import ModelError
     from deepresolve.io.keras import FromOneHot, sequence_input
-    from deepresolve.io.keras.modules import KerasSoftmax
+    from deepresolve.io.keras.files import LayerSpec
+    from deepresolve.io.keras.layers import Context, activation_module
 
     with pytest.raises(ArgumentError, match=r"^onehot: expected shape \(N, alphabet, length\), got \(4, 10\)$"):
         sequence_input(torch.nn.Identity(), torch.zeros(4, 10))
@@ -98,6 +99,9 @@ def test_keras_layout_helpers_refuse_what_they_cannot_do():
                        match=r"^model: expected a Keras input layout that takes sequences .*, got 'dense'$"):
         FromOneHot("dense")
     # A Keras softmax runs over Keras's last axis, the channels of a feature map (fixed when the model is built,
-    # so that torch.fx can trace it); it used to refuse anything but an (N, D) tensor.
+    # so that torch.fx can trace it); it used to refuse anything but an (N, D) tensor. It is torch's own Softmax,
+    # which split_model leaves out of a head as it leaves out a final Sigmoid.
     x = torch.randn(2, 3, 4)
-    torch.testing.assert_close(KerasSoftmax(dim=1)(x).sum(dim=1), torch.ones(2, 4))
+    softmax = activation_module("softmax", LayerSpec("Dense", "d", {}, 2, "m.h5"), Context(None, "", False, True), 3)
+    assert isinstance(softmax, torch.nn.Softmax)
+    torch.testing.assert_close(softmax(x).sum(dim=1), torch.ones(2, 4))

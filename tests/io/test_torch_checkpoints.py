@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
 from collections import OrderedDict
 
 import published as P
@@ -113,13 +114,73 @@ def onnx_model(path):
 
 def test_onnx_converts_without_torchvision(tmp_path):
     if importlib.util.find_spec("onnx2torch") is None:  # found, not imported: importing it may need torchvision
-        pytest.skip("onnx2torch is not installed")
+        pytest.skip(ONNX_SKIP)
     x, want = onnx_model(tmp_path / "net.onnx")
     model = load_model(tmp_path / "net.onnx")
     torch.testing.assert_close(model(x), want, rtol=1e-4, atol=1e-5)
     layer = next(name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv1d))
     body, head = dr.split_model(model, layer, input_shape=(4, 10))
     torch.testing.assert_close(head(body(x)), want, rtol=1e-4, atol=1e-5)
+
+
+ONNX_SKIP = "onnx2torch is not installed: pip install onnx, then pip install onnx2torch --no-deps"
+
+
+class ConvNet(torch.nn.Module):
+    """A small genomic CNN: conv, pool, a second conv with padding, a sigmoid per task."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.pool = torch.nn.Conv1d(4, 6, 7), torch.nn.MaxPool1d(2)
+        self.conv2, self.dense = torch.nn.Conv1d(6, 5, 3, padding=1), torch.nn.Linear(5 * 12, 3)
+
+    def forward(self, x):
+        h = self.conv2(self.pool(torch.relu(self.conv1(x))))
+        return torch.sigmoid(self.dense(torch.relu(h).flatten(1)))
+
+
+def test_onnx_round_trip_from_torch_onnx_export(tmp_path):
+    """A model exported by torch.onnx.export (the TorchScript exporter, dynamo=False: the dynamo exporter needs
+    onnxscript), loaded back through onnx2torch, cut and resolved."""
+    if importlib.util.find_spec("onnx2torch") is None or importlib.util.find_spec("onnx") is None:
+        pytest.skip(ONNX_SKIP)
+    torch.manual_seed(0)
+    net = ConvNet().eval()
+    x = torch.randn(4, 4, 30)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated in favour of the dynamo one
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x[:1],), tmp_path / "net.onnx", dynamo=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    model = load_model(tmp_path / "net.onnx")
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x), rtol=1e-5, atol=1e-5)
+    convs = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv1d)]
+    assert len(convs) == 2
+    body, head = dr.split_model(model, convs[1], input_shape=(4, 30))
+    with torch.no_grad():  # the head scores logits: the sigmoid is left out
+        logits = net.dense(torch.relu(net.conv2(net.pool(torch.relu(net.conv1(x))))).flatten(1))
+        torch.testing.assert_close(head(body(x)), logits, rtol=1e-5, atol=1e-5)
+    res = dr.resolve(model, convs[1], input_shape=(4, 30), restarts=2, steps=10, seed=0)
+    assert res.ofiv.shape == (3, 5)
+
+
+def test_onnx_refusals_are_one_line(tmp_path):
+    if importlib.util.find_spec("onnx2torch") is None or importlib.util.find_spec("onnx") is None:
+        pytest.skip(ONNX_SKIP)
+    from onnx import TensorProto, helper, save
+
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "junk.onnx").write_bytes(b"\xff\xff\xff\xff")
+    graph = helper.make_graph([helper.make_node("Hardmax", ["x"], ["y"], axis=1)], "net",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 10])])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "hardmax.onnx"))
+    for name, error, message in (("empty", FileFormatError, "holds no ONNX graph"),
+                                 ("junk", FileFormatError, "is not a readable ONNX model"),
+                                 ("hardmax", ModelError, r"no converter for the ONNX operator Hardmax \(opset 13\)")):
+        with pytest.raises(error, match=message) as caught:
+            load_model(tmp_path / f"{name}.onnx")
+        assert "\n" not in str(caught.value)
 
 
 def test_onnx_without_the_converter_says_what_to_install(tmp_path, monkeypatch):

@@ -16,6 +16,9 @@ from ..errors import FileFormatError
 KINDS = ("folder", "saved_model", "hdf5", "json", "keras_zip", "torchscript", "torch_pickle", "pickle", "onnx",
          "unknown")
 
+#: The kinds a Keras model comes as (:func:`~deepresolve.io.keras.load_keras` reads them; a SavedModel is refused).
+KERAS_KINDS = ("folder", "saved_model", "hdf5", "json", "keras_zip")
+
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # HDF5 allows a user block before the superblock: the signature may sit at 0, 512, 1024, 2048, ...
 _HDF5_OFFSETS = (0, 512, 1024, 2048)

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import types
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from .._checks import BadValue, Bool, ExistingFile, Instance, OptionalOf, Spec, Text, declare, existing_file
+from .._checks import (
+    BadValue,
+    Bool,
+    ExistingFile,
+    Instance,
+    Names,
+    OptionalOf,
+    Shape,
+    Spec,
+    Text,
+    declare,
+    existing_file,
+)
 from ..errors import ArgumentError, FileFormatError, MissingFileError, ModelError
-from .formats import sniff
+from .formats import KERAS_KINDS, sniff
 from .keras import load_keras
 
 #: Prefixes that wrappers put before every key of a state dict: ``nn.DataParallel``/DDP (``module.``), a
@@ -63,12 +76,15 @@ class ModelSource(Spec):
          fixed_inputs=OptionalOf(Instance(Mapping, "a dict of Keras input names to values")),
          custom_layers=OptionalOf(Instance(Mapping, "a dict of Keras layer names to torch modules")),
          factory_kwargs=OptionalOf(Instance(Mapping, "a dict of keyword arguments of the factory")),
-         trust_pickle=Bool())
+         trust_pickle=Bool(), reverse_complement_inputs=OptionalOf(Names(label="reverse_complement_inputs")),
+         input_shape=OptionalOf(Shape()))
 def load_model(source: str | Path, *, weights: str | Path | None = None, onehot: bool = True,
                architecture: str | None = None, rc_average: bool = False,
                features: str | Path | None = None, fixed_inputs: Mapping[str, Any] | None = None,
                custom_layers: Mapping[str, nn.Module] | None = None,
-               factory_kwargs: Mapping[str, Any] | None = None, trust_pickle: bool = False) -> nn.Module:
+               factory_kwargs: Mapping[str, Any] | None = None, trust_pickle: bool = False,
+               reverse_complement_inputs: Sequence[str] | None = None,
+               input_shape: Sequence[int] | None = None) -> nn.Module:
     """Load a trained model, dispatching on what ``source`` holds (told from its content, not its name).
 
     Parameters
@@ -100,6 +116,12 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
     fixed_inputs, custom_layers : dict, optional
         For Keras models with several inputs or with layers the importer cannot build: see
         :func:`~deepresolve.io.keras.load_keras`.
+    reverse_complement_inputs : list of str, optional
+        For Keras models that take the sequence's reverse complement as another input (DeepMEL): those inputs'
+        names; the model then takes the sequence alone (:func:`~deepresolve.io.keras.load_keras`).
+    input_shape : tuple of int, optional
+        For Keras models whose file leaves the sequence length open: the input shape to build the model for,
+        without the batch axis, e.g. ``(4, 1000)``.
     factory_kwargs : dict, optional
         Keyword arguments for the ``"package.module:factory"`` call, e.g. ``{"n_filters": 64, "n_layers": 8}``.
     trust_pickle : bool
@@ -133,12 +155,16 @@ def load_model(source: str | Path, *, weights: str | Path | None = None, onehot:
         raise ArgumentError(f"factory_kwargs: expected only with a 'package.module:factory' model, got the file "
                             f"{str(source)!r}")
     kind = sniff(path)
-    if kind in ("folder", "saved_model", "hdf5", "json", "keras_zip"):
+    if kind in KERAS_KINDS:
         return load_keras(path, onehot=onehot, weights=weights, fixed_inputs=fixed_inputs,
-                          custom_layers=custom_layers)
-    if fixed_inputs is not None or custom_layers is not None:
-        raise ArgumentError(f"fixed_inputs/custom_layers: expected only for a Keras model, got a "
-                            f"{kind.replace('_', ' ')} file {str(source)!r}")
+                          custom_layers=custom_layers, reverse_complement_inputs=reverse_complement_inputs,
+                          input_shape=input_shape)
+    keras_only = {"fixed_inputs": fixed_inputs, "custom_layers": custom_layers,
+                  "reverse_complement_inputs": reverse_complement_inputs, "input_shape": input_shape}
+    given = next((k for k, v in keras_only.items() if v is not None), None)
+    if given is not None:
+        raise ArgumentError(f"{given}: expected only for a Keras model, got a {kind.replace('_', ' ')} file "
+                            f"{str(source)!r}")
     if weights is not None:
         raise ArgumentError(f"weights= is read only for a 'package.module:factory' model or a Keras architecture "
                             f"(.json); {str(source)!r} holds its own weights")
@@ -289,7 +315,7 @@ def _from_onnx(path: Path) -> nn.Module:
     refuses those two operators, so every other model converts.
     """
     try:
-        import onnx  # noqa: F401
+        import onnx
     except ImportError:
         raise ModelError(f"loading {str(path)!r} needs onnx and onnx2torch: pip install onnx, then pip install "
                          "onnx2torch --no-deps (its torchvision requirement would replace the installed torch)"
@@ -304,10 +330,23 @@ def _from_onnx(path: Path) -> nn.Module:
     except RuntimeError:  # a torchvision built for another torch fails while registering its operators
         convert = _onnx2torch_without_torchvision()
     try:
-        return convert(str(path)).eval()
+        proto = onnx.load(str(path))
+    except Exception as err:  # protobuf's DecodeError, or a truncated file
+        raise FileFormatError(f"{str(path)!r} is not a readable ONNX model ({type(err).__name__}: "
+                              f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})"[:400]) from None
+    if not proto.graph.node:  # protobuf reads an empty file as an empty model
+        raise FileFormatError(f"{str(path)!r} holds no ONNX graph (an empty or truncated file); export the model "
+                              "again with torch.onnx.export")
+    try:
+        return convert(proto).eval()
     except Exception as err:
-        raise ModelError(f"onnx2torch cannot convert {str(path)!r}: {type(err).__name__}: "
-                         f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:400]) from None
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        missing = re.search(r"operation_type='([^']*)', version=(\d+)", text)
+        if missing:  # onnx2torch's registry has no converter for this operator at this opset
+            raise ModelError(f"onnx2torch cannot convert {str(path)!r}: it has no converter for the ONNX operator "
+                             f"{missing[1]} (opset {missing[2]}); export the model without that operation (or with "
+                             "another opset_version), or load the PyTorch model itself") from None
+        raise ModelError(f"onnx2torch cannot convert {str(path)!r}: {type(err).__name__}: {text}"[:400]) from None
 
 
 def _onnx2torch_without_torchvision() -> Any:

@@ -19,7 +19,7 @@ from .graph import KerasGraph
 from .inputs import check_input_shape, sequence_input
 from .layers import SUPPORTED_ACTIVATIONS, SUPPORTED_LAYERS
 from .load import load_keras
-from .modules import FromOneHot
+from .modules import FromOneHot, SigmoidGELU
 
-__all__ = ["SUPPORTED_ACTIVATIONS", "SUPPORTED_LAYERS", "FromOneHot", "KerasGraph", "check_input_shape",
+__all__ = ["SUPPORTED_ACTIVATIONS", "SUPPORTED_LAYERS", "FromOneHot", "KerasGraph", "SigmoidGELU", "check_input_shape",
            "load_keras", "sequence_input"]

@@ -60,6 +60,17 @@ class LayerSpec:
     module: str = ""  # Keras 3: the Python module of the class ("keras.layers", "keras.src.ops.numpy", ...)
     weights: list[tuple[str, np.ndarray]] | None = None  # (stored name, array); None: the file has no group for it
     weights_file: str = ""
+    nested: KerasFile | None = None  # a model used as a layer: its own layers, weights attached to them
+
+    def wrapped(self, weights: list[tuple[str, np.ndarray]] | None) -> LayerSpec:
+        """The layer a wrapper (``Bidirectional``, ``TimeDistributed``) holds, with ``weights``."""
+        inner = self.field("layer", expected="the wrapped layer's config")
+        if not isinstance(inner, dict) or not isinstance(inner.get("config", {}), dict):
+            raise FileFormatError(f"{self.where()}: field 'layer' must hold the wrapped layer's config; found "
+                                  f"{inner!r:.80}")
+        return LayerSpec(class_name(inner.get("class_name")), self.name, dict(inner.get("config", {})), self.version,
+                         self.source, module=str(inner.get("module") or ""), weights=weights,
+                         weights_file=self.weights_file)
 
     def where(self) -> str:
         return f"{self.source}: layer {self.name!r} ({self.cls})"
@@ -249,6 +260,22 @@ def _read_keras_zip(path: Path, weights: Path | None) -> KerasFile:
 def _attach(model: KerasFile, weights: dict[str, list[tuple[str, np.ndarray]]]) -> None:
     for layer in model.layers:
         layer.weights, layer.weights_file = weights.get(layer.name), model.weights_file
+        if layer.nested is not None:
+            layer.nested.weights_file = model.weights_file
+            _attach(layer.nested, _by_inner_layer(layer.weights or [], layer.nested))
+
+
+def _by_inner_layer(weights: list[tuple[str, np.ndarray]], nested: KerasFile) -> dict[str, list]:
+    """A nested model's weights, stored under its own layer name (``encoder/conv1d/kernel:0``), by inner layer: the
+    first part of each stored name that names one of its layers."""
+    names = {layer.name for layer in nested.layers}
+    found: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for stored, array in weights:
+        parts = stored.split("/")
+        owner = next((i for i, part in enumerate(parts) if part in names), None)
+        if owner is not None:
+            found.setdefault(parts[owner], []).append(("/".join(parts[owner:]), array))
+    return found
 
 
 def _read_text(path: Path) -> str:
@@ -347,12 +374,23 @@ def _model(version: int, functional: bool, layers: list[LayerSpec], specs: list,
     return KerasFile(version, functional, layers, [], [], source, "", "")
 
 
+def class_name(value: Any) -> str:
+    """A layer's class as a config names it; a registered custom class ``"package>Class"`` is ``"Class"``."""
+    return str(value).rsplit(">", 1)[-1]
+
+
+#: Classes of a model used as a layer of another.
+NESTED_MODELS = ("Functional", "Model", "Sequential")
+
+
 def _layer_spec(spec: dict, version: int, source: str, functional: bool) -> LayerSpec:
     cfg = spec.get("config", {})
     cfg = dict(cfg) if isinstance(cfg, dict) else {}
-    cls = str(spec.get("class_name"))
+    cls = class_name(spec.get("class_name"))
     name = str(spec.get("name") or cfg.get("name") or cls)
     layer = LayerSpec(cls, name, cfg, version, source, module=str(spec.get("module") or ""))
+    if cls in NESTED_MODELS and isinstance(cfg.get("layers"), list):
+        layer.nested = _parse_config({"class_name": cls, "config": cfg}, f"{source}: layer {name!r}", str(version))
     if functional:
         nodes = spec.get("inbound_nodes", [])
         if not isinstance(nodes, list):
@@ -474,7 +512,10 @@ def _read_keras3_store(f: h5py.File, model: KerasFile, where: str) -> dict[str, 
         key = snake_case(layer.cls)
         used[key] = used[key] + 1 if key in used else 0
         path = f"{top}/{key}" + (f"_{used[key]}" if used[key] else "")
-        if path in f:
+        if path in f and layer.nested is not None:  # a store of its own: named after its layers, as in an .h5
+            weights[layer.name] = [(f"{inner}/{stored}", array) for inner, arrays in
+                                   _read_keras3_store(f[path], layer.nested, where).items() for stored, array in arrays]
+        elif path in f:
             weights[layer.name] = _store_vars(f[path], path, where, layer.name)
     return weights
 

@@ -23,10 +23,13 @@ class Built:
     layout: str
     input_shape: tuple[int, ...]  # the shape the module takes, without the batch axis
     keras_layers: dict[str, str]  # module name -> Keras layer name
+    out_shape: tuple[int, ...] = ()  # the shape of the (first) output, channels first, without the batch axis
 
 
-def declared_shape(layer: LayerSpec, fallback: list | None = None, role: str = "the first layer") -> tuple[int, ...]:
-    """The input shape (without the batch axis) a first layer or an ``InputLayer`` (``role``) declares."""
+def declared_shape(layer: LayerSpec, fallback: list | None = None, role: str = "the first layer",
+                   open_length: bool = False) -> tuple[int, ...]:
+    """The input shape (without the batch axis) a first layer or an ``InputLayer`` (``role``) declares; with
+    ``open_length``, sizes the file leaves open are None."""
     cfg = layer.cfg
     shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
     if shape is None and cfg.get("input_shape") is not None:  # Keras 0.x writes input_shape without the batch
@@ -37,7 +40,8 @@ def declared_shape(layer: LayerSpec, fallback: list | None = None, role: str = "
     if shape is None:
         shape = fallback
     if not isinstance(shape, list) or len(shape) < 2 or \
-            not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape[1:]):
+            not all((isinstance(s, int) and not isinstance(s, bool) and s > 0) or (open_length and s is None)
+                    for s in shape[1:]):
         raise FileFormatError(f"{layer.where()}: {role} of {layer.source!r} must declare a full "
                               f"batch_input_shape (or input_shape); found {shape}")
     return tuple(shape[1:])

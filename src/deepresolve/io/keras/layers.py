@@ -25,11 +25,18 @@ Facts the converters respect (see the Keras sources of each version):
   default gate activation of Keras 1/2 recurrent layers (``sigmoid`` in tf.keras and Keras 3 configs).
 - Recurrent kernels are ``(channels, gates * units)`` with the gates in the order LSTM i, f, c, o and GRU z, r, h
   (PyTorch: i, f, g, o and r, z, n); Keras 1 saved one (W, U, b) triple per gate, LSTM in the order i, c, f, o.
-  ``Bidirectional`` stores the forward copy's arrays, then the backward copy's.
+  ``Bidirectional`` stores the forward copy's arrays, then the backward copy's. Keras 2's ``CuDNNLSTM``/``CuDNNGRU``
+  use the same kernels with sigmoid gates and a bias of ``2 * gates * units``: the input biases, then the recurrent
+  ones (``keras/layers/cudnn_recurrent.py``); cuDNN's GRU applies the reset gate after the recurrent product, as a
+  Keras GRU with ``reset_after=True``.
+- Separable convolutions (Keras 2/3) are a depthwise convolution (output channel ``c * depth_multiplier + m``,
+  kernel ``(*window, channels, depth_multiplier)``) with the layer's strides, padding and dilation, then a pointwise
+  one (``(*ones, channels * depth_multiplier, filters)``), then the bias (``ops.separable_conv`` in Keras 3).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -40,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import FileFormatError, ModelError
-from .files import KerasFile, LayerSpec
+from .files import NESTED_MODELS, KerasFile, LayerSpec
 from .modules import (
     AvgPoolSame,
     Bidirectional,
@@ -50,14 +57,16 @@ from .modules import (
     GlobalPool,
     HardSigmoid,
     KerasFlatten,
+    KerasLayer,
     KerasPermute,
     KerasRecurrent,
     KerasReLU,
     KerasReshape,
-    KerasSoftmax,
     Merge,
     Pad,
     SampleNorm,
+    SwitchReverse,
+    TimeDistributed,
 )
 
 BACKENDS = ("theano", "tensorflow")
@@ -118,6 +127,9 @@ class Converted:
     pieces: list[tuple[str, nn.Module]]  # (role, module) in order; the first takes all the layer's inputs
     activated: bool = False  # the layer has its own ``activation`` setting (convolutions, dense layers)
     out_shape: tuple[int, ...] = field(default=())  # set by convert()
+    # Outputs after the first that are constant at inference (without the batch axis), e.g. the flag of basenji's
+    # StochasticReverseComplement.
+    extra: tuple[torch.Tensor, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -143,7 +155,7 @@ def activation_module(name: object, layer: LayerSpec, ctx: Context, rank: int) -
     if name == "linear":
         return None
     if name == "softmax":
-        return KerasSoftmax(ctx.axis(-1, rank) if rank > 2 else -1)
+        return nn.Softmax(ctx.axis(-1, rank) if rank > 2 else -1)
     if name == "hard_sigmoid":
         return nn.Hardsigmoid() if layer.version >= 3 else HardSigmoid()
     if isinstance(name, str) and name in _ACTIVATIONS:
@@ -308,6 +320,55 @@ def _conv(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Conv
         _check_size(layer, "bias", arrays[1], kernel.shape[0])
         set_param(conv.bias, arrays[1])
     return Converted("conv", [*pieces, ("conv", conv)], activated=True)
+
+
+def _depthwise(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
+    """Keras 2/3 ``SeparableConv1D/2D`` and ``DepthwiseConv1D/2D``, as Keras computes them.
+
+    Depthwise: each input channel ``c`` convolved with its own ``depth_multiplier`` kernels (output channel
+    ``c * depth_multiplier + m``, with the layer's strides, padding and dilation); separable: then a pointwise
+    (window 1, stride 1, valid) convolution to ``filters`` channels. The bias, then the activation, come last.
+    """
+    dims = _dims(layer)
+    cur = _spatial(layer, ctx, shapes, dims)
+    if layer.version < 2:
+        raise ModelError(f"{layer.where()}: separable and depthwise convolutions load from Keras 2/3 files only")
+    if ctx.conv_backend(layer, None) != "tensorflow":
+        raise ModelError(f"{layer.where()}: separable and depthwise convolutions trained with Theano are not "
+                         "supported")
+    s = _conv_settings(layer, dims)
+    if s.padding not in ("same", "valid"):
+        raise ModelError(f"{layer.where()}: padding {s.padding!r} is not supported; use 'same' or 'valid'")
+    separable = layer.cls.startswith("Separable")
+    multiplier = layer.ints("depth_multiplier", 1, 1)[0]
+    names = ["depthwise_kernel"] + ["pointwise_kernel"] * separable + ["bias"] * s.bias
+    arrays = layer.arrays(names)
+    D = arrays[0]  # (*window, channels, multiplier)
+    if D.shape != (*s.window, cur[0], multiplier):
+        raise FileFormatError(f"{layer.where()}: expected a depthwise kernel of shape {(*s.window, cur[0], multiplier)}"
+                              f"; found {D.shape}")
+    depth = cur[0] * multiplier
+    depthwise = (nn.Conv1d if dims == 1 else nn.Conv2d)(cur[0], depth, s.window, stride=s.strides, dilation=s.dilation,
+                                                        groups=cur[0], bias=not separable and s.bias)
+    set_param(depthwise.weight, D.transpose((dims, dims + 1, *range(dims))).reshape(depth, 1, *s.window))
+    span = [(k - 1) * d + 1 for k, d in zip(s.window, s.dilation)]
+    pieces = _pad_piece([_same_pads(n, k, st, "tensorflow") for n, k, st in zip(cur[1:], span, s.strides)], 0.0) \
+        if s.padding == "same" else []
+    if not separable:
+        if s.bias:
+            _check_size(layer, "bias", arrays[1], depth)
+            set_param(depthwise.bias, arrays[1])
+        return Converted("conv", [*pieces, ("conv", depthwise)], activated=True)
+    P = arrays[1]  # (*ones, channels * multiplier, filters)
+    if P.ndim != dims + 2 or P.shape[:dims] != (1,) * dims or P.shape[dims] != depth:
+        raise FileFormatError(f"{layer.where()}: expected a pointwise kernel of shape "
+                              f"{(*(1,) * dims, depth, 'filters')}; found {P.shape}")
+    pointwise = (nn.Conv1d if dims == 1 else nn.Conv2d)(depth, P.shape[-1], 1, bias=s.bias)
+    set_param(pointwise.weight, P.transpose((dims + 1, dims, *range(dims))))
+    if s.bias:
+        _check_size(layer, "bias", arrays[2], P.shape[-1])
+        set_param(pointwise.bias, arrays[2])
+    return Converted("conv", [*pieces, ("depthwise", depthwise), ("conv", pointwise)], activated=True)
 
 
 def _conv_transpose(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
@@ -550,7 +611,7 @@ def _activation(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -
     axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
     if not isinstance(axis, int):
         raise ModelError(f"{layer.where()}: softmax over axes {axis!r} is not supported; use one axis")
-    return Converted("activation", [("softmax", KerasSoftmax(ctx.axis(axis, rank) if rank > 2 else -1))])
+    return Converted("activation", [("softmax", nn.Softmax(ctx.axis(axis, rank) if rank > 2 else -1))])
 
 
 def _batchnorm(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
@@ -622,17 +683,27 @@ _KERAS1_GATE_TRIPLES = {"lstm": (0, 2, 1, 3), "gru": (0, 1, 2)}
 
 
 def _recurrent_module(layer: LayerSpec, ctx: Context, cur: tuple[int, ...], go_backwards: bool) -> nn.Module:
-    cell = "lstm" if layer.cls == "LSTM" else "gru"
+    cell = "lstm" if layer.cls in ("LSTM", "CuDNNLSTM") else "gru"
     gates = 4 if cell == "lstm" else 3
     if layer.version >= 2:
+        cudnn = layer.cls.startswith("CuDNN")
         units = layer.ints("units", 1)[0]
-        recurrent = layer.field("recurrent_activation", "hard_sigmoid" if layer.version == 2 else "sigmoid")
-        use_bias = bool(layer.field("use_bias", True))
-        reset_after = cell == "gru" and bool(layer.field("reset_after", False))
+        # cuDNN computes sigmoid gates and tanh, and a GRU whose reset gate scales the recurrent term (reset_after)
+        recurrent = "sigmoid" if cudnn else \
+            layer.field("recurrent_activation", "hard_sigmoid" if layer.version == 2 else "sigmoid")
+        use_bias = cudnn or bool(layer.field("use_bias", True))
+        reset_after = cell == "gru" and (cudnn or bool(layer.field("reset_after", False)))
         for key in ("return_state", "stateful", "time_major"):
             if layer.field(key, False):
                 raise ModelError(f"{layer.where()}: {key}=True is not supported")
         arrays = layer.arrays(["kernel", "recurrent_kernel"] + ["bias"] * use_bias)
+        if cudnn:  # one input bias and one recurrent bias per gate, one after the other
+            bias = arrays[2]
+            if bias.shape != (2 * gates * units,):
+                raise FileFormatError(f"{layer.where()}: expected a bias of shape {(2 * gates * units,)}; found "
+                                      f"{bias.shape}")
+            # an LSTM adds both biases to every gate; a GRU keeps the recurrent one inside the reset gate's product
+            arrays[2] = bias[:gates * units] + bias[gates * units:] if cell == "lstm" else bias.reshape(2, -1)
     else:
         units = layer.ints("output_dim", 1)[0]
         recurrent = layer.field("inner_activation", "hard_sigmoid")
@@ -649,25 +720,30 @@ def _recurrent_module(layer: LayerSpec, ctx: Context, cur: tuple[int, ...], go_b
                                ("bias", bias, (2, gates * units) if reset_after else (gates * units,))):
         if array.shape != shape:
             raise FileFormatError(f"{layer.where()}: expected a {what} of shape {shape}; found {array.shape}")
+    activation = "tanh" if layer.cls.startswith("CuDNN") else layer.field("activation", "tanh")
     return KerasRecurrent(cell, *(torch.as_tensor(np.asarray(a, np.float32)) for a in (kernel, recurrent_kernel, bias)),
-                          activation_module(layer.field("activation", "tanh"), layer, ctx, 2) or nn.Identity(),
+                          activation_module(activation, layer, ctx, 2) or nn.Identity(),
                           activation_module(recurrent, layer, ctx, 2) or nn.Identity(), cur[1],
                           bool(layer.field("return_sequences", False)), go_backwards, reset_after)
 
 
 def _recurrent(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
+    """``LSTM``, ``GRU``, and Keras 2's ``CuDNNLSTM``/``CuDNNGRU`` (the same cells with sigmoid gates and two biases
+    per gate: LSTM ``i, f, c, o`` input biases then recurrent ones, summed; GRU ``z, r, h`` as a ``reset_after``
+    GRU, see ``keras/layers/cudnn_recurrent.py`` of Keras 2.2)."""
     cur = _spatial(layer, ctx, shapes, 1)
     module = _recurrent_module(layer, ctx, cur, bool(layer.field("go_backwards", False)))
-    return Converted(layer.cls.lower(), [(layer.cls.lower(), module)])
+    kind = "lstm" if "LSTM" in layer.cls else "gru"
+    return Converted(kind, [(kind, module)])
 
 
 def _bidirectional(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
     """``Bidirectional``: the wrapped layer's weights for the forward copy, then for the backward copy."""
     cur = _spatial(layer, ctx, shapes, 1)
-    inner = layer.field("layer", expected="the wrapped layer's config")
-    cls = inner.get("class_name") if isinstance(inner, dict) else None
-    if cls not in ("LSTM", "GRU"):
-        raise ModelError(f"{layer.where()}: wraps a {cls!r}; Bidirectional LSTM and GRU layers are supported")
+    inner = layer.wrapped(None)
+    if inner.cls not in _RECURRENT:
+        raise ModelError(f"{layer.where()}: wraps a {inner.cls!r}; Bidirectional {', '.join(_RECURRENT)} layers are "
+                         "supported")
     merge = layer.field("merge_mode", "concat")
     if merge not in ("concat", "sum", "mul", "ave"):
         raise ModelError(f"{layer.where()}: merge_mode {merge!r} is not supported; use concat, sum, mul or ave")
@@ -677,17 +753,44 @@ def _bidirectional(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]
     forward = [w for w in weights if "backward" not in w[0].rsplit(layer.name, 1)[-1]]
     if len(backward) != len(forward):
         forward, backward = weights[:len(weights) // 2], weights[len(weights) // 2:]
-    copies = []
-    for half in (forward, backward):
-        cfg = inner.get("config", {})
-        spec = LayerSpec(cls, layer.name, dict(cfg) if isinstance(cfg, dict) else {}, layer.version, layer.source,
-                         weights=half if layer.weights is not None else None, weights_file=layer.weights_file)
-        copies.append(spec)
+    copies = [layer.wrapped(half if layer.weights is not None else None) for half in (forward, backward)]
     go_backwards = bool(copies[0].field("go_backwards", False))
     module = Bidirectional(_recurrent_module(copies[0], ctx, cur, go_backwards),
                            _recurrent_module(copies[1], ctx, cur, not go_backwards), merge,
                            bool(copies[0].field("return_sequences", False)))
     return Converted("bidirectional", [("bidirectional", module)])
+
+
+_RECURRENT = ("LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU")
+
+
+def _time_distributed(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
+    """``TimeDistributed``: the wrapped layer applied to each step of Keras's axis 1 (e.g. a ``Dense`` at every
+    position, DeepMEL's and DeepCpG's pattern)."""
+    cur = _single(layer, shapes)
+    if not ctx.channels_last or len(cur) < 2:
+        raise ModelError(f"{layer.where()}: needs a channels-last input with a time axis; the layers before it give "
+                         f"{cur}")
+    inner = layer.wrapped(layer.weights)
+    step = (cur[0], *cur[2:])  # one step, channels first
+    converted = convert(inner, ctx, [step])
+    pieces = converted.pieces
+    module = pieces[0][1] if len(pieces) == 1 else KerasLayer(pieces)
+    return Converted("timedistributed", [("timedistributed", TimeDistributed(module, cur[1], converted.out_shape))])
+
+
+def _basenji(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:
+    """basenji's (and scBasset's) training-time augmentations, identities at inference as their code says:
+    ``StochasticShift`` returns the sequence, ``StochasticReverseComplement`` the sequence and the flag False (a
+    constant here), ``SwitchReverse`` its first input reversed where the flag is set (never, at inference)."""
+    if layer.cls != "SwitchReverse":
+        _single(layer, shapes)
+        flag = (torch.zeros((), dtype=torch.bool),) if layer.cls == "StochasticReverseComplement" else ()
+        return Converted("identity", [("identity", nn.Identity())], extra=flag)
+    if len(shapes) != 2 or len(shapes[0]) + 1 not in (3, 4) or shapes[1] != ():
+        raise ModelError(f"{layer.where()}: takes a rank-3 or rank-4 tensor and a flag, as basenji's SwitchReverse "
+                         f"does; the model gives it {shapes}")
+    return Converted("switch", [("switch_reverse", SwitchReverse(len(shapes[0]) + 1))])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -707,13 +810,17 @@ CONVERTERS: dict[str, Callable[[LayerSpec, Context, list[tuple[int, ...]]], Conv
     "Merge": _merge, "ReLU": _activation, "LeakyReLU": _activation, "ELU": _activation, "Softmax": _activation,
     "SpatialDropout1D": _dropout, "SpatialDropout2D": _dropout, "GaussianNoise": _identity,
     "GaussianDropout": _identity, "AlphaDropout": _identity, "ActivityRegularization": _identity,
-    "LSTM": _recurrent, "GRU": _recurrent, "Bidirectional": _bidirectional,
+    "LSTM": _recurrent, "GRU": _recurrent, "Bidirectional": _bidirectional, "CuDNNLSTM": _recurrent,
+    "CuDNNGRU": _recurrent, "TimeDistributed": _time_distributed, "SeparableConv1D": _depthwise,
+    "SeparableConv2D": _depthwise, "DepthwiseConv1D": _depthwise, "DepthwiseConv2D": _depthwise,
+    "StochasticReverseComplement": _basenji, "StochasticShift": _basenji, "SwitchReverse": _basenji,
 }
 # Keras 2 aliases of the same classes
 for _alias, _cls in (("MaxPool1D", "MaxPooling1D"), ("MaxPool2D", "MaxPooling2D"), ("AvgPool1D", "AveragePooling1D"),
                      ("AvgPool2D", "AveragePooling2D"), ("GlobalMaxPool1D", "GlobalMaxPooling1D"),
                      ("GlobalAvgPool1D", "GlobalAveragePooling1D"), ("GlobalMaxPool2D", "GlobalMaxPooling2D"),
-                     ("GlobalAvgPool2D", "GlobalAveragePooling2D"), ("Convolution2DTranspose", "Conv2DTranspose")):
+                     ("GlobalAvgPool2D", "GlobalAveragePooling2D"), ("Convolution2DTranspose", "Conv2DTranspose"),
+                     ("SeparableConvolution1D", "SeparableConv1D"), ("SeparableConvolution2D", "SeparableConv2D")):
     CONVERTERS[_alias] = CONVERTERS[_cls]
 SUPPORTED_LAYERS = tuple(CONVERTERS)
 
@@ -725,10 +832,15 @@ def unsupported(layer: LayerSpec) -> ModelError:
                           "holds as bytecode and cannot be rebuilt; give a torch module for it: "
                           f"custom_layers={{{layer.name!r}: module}} (it receives and returns channels-first "
                           "tensors (N, C, L))")
-    if layer.cls in ("Model", "Functional", "Sequential"):
-        return ModelError(f"{layer.where()}: layer {layer.name!r} is a nested Keras model, which is not supported; "
-                          f"in Keras, save it on its own (model.get_layer({layer.name!r}).save(...)) and load that, "
-                          f"or give a torch module for it: custom_layers={{{layer.name!r}: module}}")
+    if layer.cls in NESTED_MODELS:
+        return ModelError(f"{layer.where()}: layer {layer.name!r} is a nested Keras model whose config lists no "
+                          f"layers; in Keras, save it on its own (model.get_layer({layer.name!r}).save(...)) and load "
+                          f"that, or give a torch module for it: custom_layers={{{layer.name!r}: module}}")
+    if layer.cls == "GELU":
+        return ModelError(f"{layer.where()}: layer {layer.name!r} is a custom GELU layer, whose code the file does not "
+                          "hold; basenji's and scBasset's computes x * sigmoid(1.702 x): give "
+                          "custom_layers={'GELU': deepresolve.io.keras.SigmoidGELU()} for those, or the module its "
+                          "code computes (torch.nn.GELU() for the exact GELU)")
     if ".ops." in layer.module:
         return ModelError(f"{layer.where()}: {layer.name!r} is a raw Keras operation, not a layer, which is not "
                           f"supported; give a torch module for it: custom_layers={{{layer.name!r}: module}}")
@@ -738,8 +850,11 @@ def unsupported(layer: LayerSpec) -> ModelError:
 
 
 def custom_module(layer: LayerSpec, custom_layers: dict[str, nn.Module]) -> nn.Module | None:
-    """The module the caller gave for ``layer``, by its name or, failing that, its class."""
-    return custom_layers.get(layer.name, custom_layers.get(layer.cls))
+    """The module the caller gave for ``layer`` by its name or, failing that, a copy of the one given for its class
+    (one module per layer, so that each layer is a module of its own name)."""
+    if layer.name in custom_layers:
+        return custom_layers[layer.name]
+    return copy.deepcopy(custom_layers[layer.cls]) if layer.cls in custom_layers else None
 
 
 def convert(layer: LayerSpec, ctx: Context, shapes: list[tuple[int, ...]]) -> Converted:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
-from ..._checks import Bool, Choice, ExistingFile, Instance, OptionalOf, declare
+from ..._checks import Bool, Choice, ExistingFile, Instance, Names, OptionalOf, Shape, declare
 from ...errors import ArgumentError
 from .files import read_keras
 from .graph import build_graph
@@ -18,10 +18,14 @@ from .sequential import build_sequential
 @declare(path=ExistingFile("Keras model path", folders=True), backend=OptionalOf(Choice(*BACKENDS)), onehot=Bool(),
          weights=OptionalOf(ExistingFile("weights", expected="a Keras weights file")),
          fixed_inputs=OptionalOf(Instance(Mapping, "a dict of Keras input names to values")),
-         custom_layers=OptionalOf(Instance(Mapping, "a dict of Keras layer names to torch modules")))
+         custom_layers=OptionalOf(Instance(Mapping, "a dict of Keras layer names to torch modules")),
+         reverse_complement_inputs=OptionalOf(Names(label="reverse_complement_inputs")),
+         input_shape=OptionalOf(Shape()))
 def load_keras(path: str | Path, backend: str | None = None, onehot: bool = False, *,
                weights: str | Path | None = None, fixed_inputs: Mapping[str, Any] | None = None,
-               custom_layers: Mapping[str, nn.Module] | None = None) -> nn.Module:
+               custom_layers: Mapping[str, nn.Module] | None = None,
+               reverse_complement_inputs: Sequence[str] | None = None,
+               input_shape: Sequence[int] | None = None) -> nn.Module:
     """Rebuild a Keras model (0.x to 3.x files, ``Sequential`` or functional) as a PyTorch module.
 
     Parameters
@@ -49,8 +53,16 @@ def load_keras(path: str | Path, backend: str | None = None, onehot: bool = Fals
         then takes the sequence alone.
     custom_layers : dict of str -> nn.Module, optional
         A module for a layer the importer cannot build (a ``Lambda``, a custom class), by Keras layer name or
-        class name. It receives the layer's inputs and returns its output as tensors are held here:
-        channels-first ``(N, C, L)`` (Keras's ``(N, L, C)`` with its last axis moved to position 1).
+        class name (each layer of the class gets its own copy). It receives the layer's inputs and returns its
+        output as tensors are held here: channels-first ``(N, C, L)`` (Keras's ``(N, L, C)`` with its last axis
+        moved to position 1).
+    reverse_complement_inputs : list of str, optional
+        For a model that reads both strands (DeepMEL: the sequence and its reverse complement as two inputs): the
+        inputs, by Keras name, computed as the reverse complement of the sequence input (channels and positions
+        reversed, A-C-G-T order), so that the model takes the sequence alone.
+    input_shape : tuple of int, optional
+        The shape the module takes, without the batch axis (``(4, L)`` with ``onehot``, else Keras's layout): read
+        only when the file leaves the sequence length open (``None``), to build the model for length ``L``.
 
     Returns
     -------
@@ -66,8 +78,9 @@ def load_keras(path: str | Path, backend: str | None = None, onehot: bool = Fals
         ``onehot``), ``keras_input_shape`` (Keras's, e.g. ``(L, 4)``), ``keras_layout`` ("th2d", "tf2d", "1d"
         or "dense"), ``onehot_input``, ``keras_backend``, ``keras_version`` (0-3), ``keras_layers`` (module name
         -> Keras layer name); functional models also ``output_names`` (one per output column when outputs were
-        joined, else None), ``output_heads`` (Keras output name -> its (start, stop) columns), ``keras_inputs``
-        and ``fixed_inputs`` (input names).
+        joined, else None), ``output_heads`` (Keras output name -> its (start, stop) columns), ``keras_inputs``,
+        ``fixed_inputs`` and ``reverse_complement_inputs`` (input names). A model used as a layer of another is a
+        module of its own under that layer's name, its layers reachable as ``<layer>.<inner layer>``.
 
     Raises
     ------
@@ -82,15 +95,18 @@ def load_keras(path: str | Path, backend: str | None = None, onehot: bool = Fals
     """
     fixed = _mapping(fixed_inputs, "fixed_inputs", object)
     custom = _mapping(custom_layers, "custom_layers", nn.Module)
+    rc = tuple(str(n) for n in reverse_complement_inputs or ())
+    shape = None if input_shape is None else tuple(input_shape)
     model_file = read_keras(path, weights)
     ctx = Context.of(model_file, backend)
     if model_file.functional:
-        built = build_graph(model_file, ctx, bool(onehot), fixed, custom)
+        built = build_graph(model_file, ctx, bool(onehot), fixed, custom, rc, shape)
     else:
-        if fixed:
-            raise ArgumentError(f"fixed_inputs: expected only for a functional model with several inputs, got "
-                                f"{sorted(fixed)} for a Sequential model")
-        built = build_sequential(model_file, ctx, bool(onehot), custom)
+        if fixed or rc:
+            what = "fixed_inputs" if fixed else "reverse_complement_inputs"
+            raise ArgumentError(f"{what}: expected only for a functional model with several inputs, got "
+                                f"{sorted(fixed or rc)} for a Sequential model")
+        built = build_sequential(model_file, ctx, bool(onehot), custom, shape)
     model = built.module
     model.eval()
     model.onehot_input = bool(onehot)

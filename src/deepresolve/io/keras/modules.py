@@ -103,25 +103,20 @@ class FromOneHot(nn.Module):
         return f"layout={self.layout!r}"
 
 
-class KerasSoftmax(nn.Module):
-    """Keras ``softmax`` over Keras's last axis, which is ``dim`` here (1 for a channels-first feature map)."""
-
-    def __init__(self, dim: int = -1) -> None:
-        super().__init__()
-        self.dim = int(dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(x, dim=self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
-
-
 class HardSigmoid(nn.Module):
     """Keras 1/2 ``hard_sigmoid``: ``clip(0.2 x + 0.5, 0, 1)`` (Keras 3 and PyTorch use slope 1/6 instead)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (0.2 * x + 0.5).clamp(0.0, 1.0)
+
+
+class SigmoidGELU(nn.Module):
+    """``x * sigmoid(1.702 x)``: the ``GELU`` layer of basenji and scBasset (an approximation of the exact GELU that
+    Keras's ``gelu`` activation computes). Give it for their custom layer: ``custom_layers={"GELU": SigmoidGELU()}``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(1.702 * x) * x
 
 
 class Exponential(nn.Module):
@@ -434,3 +429,58 @@ class Bidirectional(nn.Module):
 
     def extra_repr(self) -> str:
         return f"merge={self.merge!r}, return_sequences={self.return_sequences}"
+
+
+class ReverseComplement(nn.Module):
+    """The reverse complement of one-hot sequences held channels-first ``(N, 4, ..., L)`` in the order A, C, G, T:
+    the channels and the positions reversed (an input of a model that reads both strands)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flip((1, -1))
+
+
+class SwitchReverse(nn.Module):
+    """basenji's ``SwitchReverse``: ``x`` with its spatial axes reversed where the flag is set (a sequence that was
+    reverse-complemented in training); at inference the flag is False and ``x`` passes unchanged.
+
+    Parameters
+    ----------
+    rank : int
+        The rank of ``x`` (batch axis included): 3 or 4. ``x`` is channels-first, so its spatial axes are 2.. here.
+    """
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        self.rank = int(rank)
+
+    def forward(self, x: torch.Tensor, reverse: torch.Tensor) -> torch.Tensor:
+        flag = reverse.reshape(-1, *([1] * (self.rank - 1))) != 0
+        return torch.where(flag, x.flip(tuple(range(2, self.rank))), x)
+
+    def extra_repr(self) -> str:
+        return f"rank={self.rank}"
+
+
+class TimeDistributed(nn.Module):
+    """Keras ``TimeDistributed``: ``inner`` applied to each step of Keras's axis 1 (axis 2 here, channels first).
+
+    Parameters
+    ----------
+    inner : nn.Module
+        Computes the wrapped layer on one step, channels-first, batch axis first.
+    steps : int
+        The number of steps.
+    inner_shape : tuple of int
+        The shape ``inner`` returns, without the batch axis.
+    """
+
+    def __init__(self, inner: nn.Module, steps: int, inner_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.inner, self.steps, self.inner_shape = inner, int(steps), tuple(int(s) for s in inner_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inner(x.movedim(2, 1).flatten(0, 1))  # (N * steps, *step shape)
+        return y.reshape(-1, self.steps, *self.inner_shape).movedim(1, 2)
+
+    def extra_repr(self) -> str:
+        return f"steps={self.steps}, inner_shape={self.inner_shape}"
