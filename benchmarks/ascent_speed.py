@@ -18,7 +18,7 @@ Figures (all measured in one run, on whatever device is picked):
       (with --tol and --cuts when given, else each optimiser's defaults): steps per row, wall time and the
       objective gap to the best of them and a "bundle" run of --subset-steps steps (median, 90 %, max).
 
---l2 auto takes the lambda of resolve's default policy ("gradient", over all 919 classes) and its restart scale.
+--l2 auto takes the lambda of resolve's default policy (over all 919 classes) and its restart scale.
 --plain-conv runs the head's convolutions through torch's own backward instead of the CPU fast path
 (deepresolve.ascent.fastconv), to compare the two.
 The measured figures, with the command and CPU of each, are in docs/ascent_figures.md.
@@ -32,7 +32,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections import OrderedDict
 
@@ -43,7 +42,7 @@ from torch import nn
 import deepresolve as dr
 from deepresolve._model import check_device
 from deepresolve.ascent import evaluate, feature_ascent
-from deepresolve.regularization import gradient_l2
+from deepresolve.regularization import choose_l2
 
 FEATURES = (480, 60)
 
@@ -92,9 +91,9 @@ def steps_to_reach(trace: np.ndarray, target: float, rel: float = 1e-4) -> int:
 
 
 def auto_l2(head: nn.Module) -> tuple[float, float]:
-    """lambda and restart scale of resolve's default policy on this head ("gradient", all 919 classes)."""
-    lam, g2 = gradient_l2(head, FEATURES, range(919))
-    return lam, 1.0 / math.sqrt(g2 * math.prod(FEATURES))
+    """lambda and restart scale of resolve's default policy on this head (all 919 classes)."""
+    choice = choose_l2("auto", head, nn.Identity(), FEATURES, range(919), input_shape=None)
+    return choice.l2, choice.init_scale
 
 
 def step_options(args: argparse.Namespace, optimizer: str) -> dict:

@@ -84,6 +84,7 @@ from deepresolve.paper.set_three import (
     synthetic_set_three,
 )
 from deepresolve.paper.train import train_model
+from deepresolve.regularization import POLICIES
 from deepresolve.viz import plot
 
 MEASURES = ("OFIV+ similarity", "label correlation", "last-layer cosine")
@@ -113,7 +114,7 @@ def run_seed(seed: int, data, design, args) -> dict:
           f"({info['train_seconds']:.0f} s)", flush=True)
 
     start = time.perf_counter()
-    l2 = args.l2 if args.l2 in ("auto", "gradient", "prior", "norm") else float(args.l2)
+    l2 = args.l2 if args.l2 in ("auto", *POLICIES) else float(args.l2)
     kept = out / "result.h5"
     if kept.exists():  # kept like the model: delete it to compute it again (e.g. with another --l2)
         res = dr.load(kept)
