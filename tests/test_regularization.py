@@ -147,7 +147,31 @@ def test_gradient_lambda_makes_the_linearised_optimum_gain_one_nat():
     assert float(gain[1]) == pytest.approx(1.0, rel=1e-4)  # one nat
 
 
-def test_gradient_policy_falls_back_to_the_prior_when_the_head_is_flat_at_the_centre():
+def test_default_policy_keeps_what_the_paper_shows_on_set_two(one_thread):
+    """The committed set II model (four classes, additive logic) reads as it does at the paper's lambda = 1: one
+    mixture component per class (no non-additive channel), each class's two strongest positive channels are its own
+    motifs, every class has negative terms, and OFIV+ similarity (but not the full OFIV's correlation) puts the
+    three classes sharing motifs above every pair with class 4."""
+    from deepresolve.paper.claims import conv_weights, kmer_channel_names, motif_of, set_two_claims
+    from deepresolve.paper.datasets import SET_TWO_MOTIFS
+    from deepresolve.paper.fixtures import load_fixture
+
+    model, _ = load_fixture("set_two")
+    names = kmer_channel_names(conv_weights(model), list(SET_TWO_MOTIFS))
+    claims = {}
+    for l2 in (1.0, "auto"):
+        res = dr.resolve(model, "pool1", input_shape=(4, 40), restarts=10, l2=l2, seed=0, channel_names=names)
+        c = set_two_claims(res, [motif_of(n) for n in names], dr.weight_cosine(model), dr.ofiv_correlation(res),
+                           dr.class_similarity(res))
+        claims[l2] = {k: c[k] for k in ("bic_one", "own_motifs_top2", "negatives", "similarity_separates",
+                                        "ofiv_corr_separates")}
+    assert res.params["l2_policy"] == "reach"
+    assert claims["auto"] == claims[1.0] == {"bic_one": True, "own_motifs_top2": True, "negatives": True,
+                                              "similarity_separates": True, "ofiv_corr_separates": False}
+
+
+@pytest.mark.parametrize("policy", ["auto", "gradient"])
+def test_gradient_policies_fall_back_to_the_prior_when_the_head_is_flat_at_the_centre(policy):
     """An AND of two features, both off at H = 0: no first-order scale there."""
     and_head = nn.Sequential(nn.Identity(), nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 1))
     with torch.no_grad():
@@ -156,11 +180,11 @@ def test_gradient_policy_falls_back_to_the_prior_when_the_head_is_flat_at_the_ce
         and_head[3].weight.fill_(1.0)
         and_head[3].bias.zero_()
     inputs = torch.rand(30, 2)
-    res = dr.resolve(and_head, "0", inputs=inputs, restarts=2)
+    res = dr.resolve(and_head, "0", inputs=inputs, restarts=2, l2=policy)
     assert res.params["l2_policy"] == "prior (head flat at the centre)"
     assert res.params["l2"] == pytest.approx(prior_l2(inputs)[0], rel=1e-6)
     with pytest.raises(ValueError, match=r"one axis of size 4.*got \(2,\)"):
-        dr.resolve(and_head, "0", input_shape=(2,), restarts=2)
+        dr.resolve(and_head, "0", input_shape=(2,), restarts=2, l2=policy)
 
 
 def test_a_fixed_number_stays_possible():
