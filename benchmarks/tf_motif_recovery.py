@@ -148,11 +148,12 @@ def run_model(folder: str, release: str, pool_path: str | None, restarts: int, s
     from tangermeme.ersatz import dinucleotide_shuffle
 
     import deepresolve
-    from deepresolve._model import capture, strip_probability
+    from deepresolve._model import strip_probability
     from deepresolve.baselines import layer_attribution
     from deepresolve.io.keras import load_keras
     from deepresolve.motifs import deepmotif, filter_pwms, jaspar_motifs, tomtom_matches
     from deepresolve.motifs.encode import jaspar_keys_for, parse_experiment
+    from deepresolve.split import capture
 
     name = Path(folder).name
     exp = parse_experiment(name)
