@@ -28,21 +28,26 @@ Policies (``resolve(..., l2=...)``; the chosen value is recorded in ``result.par
     every class is flat the policy falls back to "prior" (recorded as ``l2_policy = "prior (head flat at the
     centre)"``).
 
-    Why (measured; the commands are in the benchmarks' docstrings): the region's size decides what the FIVs show.
-    Small regions show the head's first-order response at the centre, which ranks a TF model's known motif first
-    (Tomtom p < 0.05) in 140 of the 141 shared tf422 models for any gain up to 8 nats, but 137 at 16, 135 at 64,
-    116 at 256 (the same in the mean FIV, with or without ``nonnegative``: the far optima favour other channels).
-    Set III's class similarity needs the opposite: its classes are conjunctions of motifs that the head's
-    first-order response at 0 does not see, and OFIV+ similarity passes last-layer cosine (Spearman 0.60) only
-    from a mean gain of 16-32 nats on (0.52 at 1 nat, 0.64 at 64-1024). The classes' gradients at the centre
-    differ by 8-13x between the mean and the weakest class, so 8 nats for the weakest is 64-105 on average for
-    set III (Spearman 0.638 0.632 0.659 over 3 training seeds, cosine 0.604 0.602 0.607), and exactly 8 for a
-    single-class model (tf422: 140 of 141).
+    Why (measured with ``benchmarks/tf_motif_recovery.py --rankings-only`` and ``benchmarks/set_three.py``; the
+    gain G below is the mean class's linearised gain, lambda = mean_c ||g_c||^2 / (2 G)): the size of the region
+    decides what the FIVs show, and two analyses pull it apart. A small region shows the head's first-order response
+    at the centre, which ranks a TF model's known motif first (Tomtom p < 0.05) in 139-140 of the 141 shared tf422
+    models for G = 1-8 (140 at 8), but 137 at G = 16, 135 at 64, 116 at 256 (the mean FIV ranks alike, and
+    ``nonnegative=True`` does not lift it: 135 at 64): far from the centre other channels win. Set III's class
+    similarity needs the opposite: its classes are conjunctions of motifs that the first-order response at 0 does
+    not see, and OFIV+ similarity passes last-layer cosine (Spearman 0.60) only from G = 8-32 on, depending on the
+    training seed (0.50-0.53 at G = 1, 0.63-0.66 at G = 64-1024). No single G does both. What does is that a
+    multi-class head's classes differ: the weakest class's ||g_c||^2 is 8-13x below the mean on set III, so 8 nats
+    for the weakest class is G = 64-105 there (Spearman 0.638 0.632 0.659 over 3 training seeds, cosine 0.604 0.602
+    0.607), and exactly G = 8 for a single-class model (tf422: 140 of 141, non-additive channels in 9 models).
+    What it trades: with many classes the weakest one sets the region for all (not measured beyond set III's 120
+    classes); give ``"gradient"`` or a number to stay nearer the centre.
 ``"gradient"`` (the default before ``"reach"``)
     The same trust region for a one-nat mean gain: ``lambda = mean_c ||g_c||^2 / 2``, restarts at
     ``init_scale = 1 / sqrt(D mean_c ||g_c||^2)``; flat heads fall back to "prior" as above. It keeps the FIVs at
-    the head's first-order response (tf422: 140 of 141; 1 model with non-additive channels) and misses what acts
-    beyond it (set III: Spearman 0.53 0.50 0.51, below last-layer cosine).
+    the head's first-order response (tf422: 140 of 141; 1 model with non-additive channels, as in the authors'
+    results for these models) and misses what acts beyond it (set III: Spearman 0.528 0.503 0.512, below
+    last-layer cosine).
 ``"prior"``
     Read the penalty as a Gaussian log-prior on H and take its curvature from the Gaussian fitted to real feature
     maps: ``lambda ||H - c||^2`` is ``-log N(H; c, v I)`` up to a constant when ``lambda = 1 / (2 v)``, and the
