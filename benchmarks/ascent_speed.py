@@ -18,21 +18,21 @@ Figures (all measured in one run, on whatever device is picked):
       (with --tol and --cuts when given, else each optimiser's defaults): steps per row, wall time and the
       objective gap to the best of them and a "bundle" run of --subset-steps steps (median, 90 %, max).
 
---l2 auto takes the lambda of resolve's default policy ("gradient", over all 919 classes) and its restart scale.
+--l2 auto (or a policy name: reach, gradient) takes the lambda of resolve's default policy (or of that policy) over
+all 919 classes, and its restart scale.
 --plain-conv runs the head's convolutions through torch's own backward instead of the CPU fast path
 (deepresolve.ascent.fastconv), to compare the two.
 The measured figures, with the command and CPU of each, are in docs/ascent_figures.md.
 
 Usage:
   python benchmarks/ascent_speed.py [--classes 16] [--restarts 10] [--device cpu|cuda]
-                                    [--subset 24 [--subset-restarts 2]] [--l2 L|auto] [--tol T] [--cuts K]
+                                    [--subset 24 [--subset-restarts 2]] [--l2 L|auto|gradient] [--tol T] [--cuts K]
                                     [--full [--full-only] [--optimizer NAME] [--compare N]] [--plain-conv]
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections import OrderedDict
 
@@ -43,7 +43,7 @@ from torch import nn
 import deepresolve as dr
 from deepresolve._model import check_device
 from deepresolve.ascent import evaluate, feature_ascent
-from deepresolve.regularization import gradient_l2
+from deepresolve.regularization import choose_l2
 
 FEATURES = (480, 60)
 
@@ -91,10 +91,10 @@ def steps_to_reach(trace: np.ndarray, target: float, rel: float = 1e-4) -> int:
     return int(hit[0]) + 1 if len(hit) else -1
 
 
-def auto_l2(head: nn.Module) -> tuple[float, float]:
-    """lambda and restart scale of resolve's default policy on this head ("gradient", all 919 classes)."""
-    lam, g2 = gradient_l2(head, FEATURES, range(919))
-    return lam, 1.0 / math.sqrt(g2 * math.prod(FEATURES))
+def policy_l2(head: nn.Module, policy: str) -> tuple[float, float]:
+    """lambda and restart scale of a head-only policy ("auto", "reach", "gradient") on this head (all 919 classes)."""
+    choice = choose_l2(policy, head, nn.Identity(), FEATURES, range(919), input_shape=None)
+    return choice.l2, choice.init_scale
 
 
 def step_options(args: argparse.Namespace, optimizer: str) -> dict:
@@ -109,7 +109,7 @@ def subset_comparison(head: nn.Module, args: argparse.Namespace, device: torch.d
     """(f): "matched" and "bundle" against a long "bundle" run on a spread subset of classes."""
     n_classes, restarts, reference_steps = args.subset, args.subset_restarts, args.subset_steps
     classes = list(range(3, 919, 919 // n_classes))[:n_classes]
-    l2, init_scale = auto_l2(head) if args.l2 == "auto" else (float(args.l2), 1.0)
+    l2, init_scale = policy_l2(head, args.l2) if isinstance(args.l2, str) else (args.l2, 1.0)
     t0 = time.perf_counter()
     reference = feature_ascent(head, FEATURES, classes, restarts, l2, optimizer="bundle", tol=0.0,
                                patience=reference_steps + 1, steps=reference_steps, init_scale=init_scale,
@@ -142,7 +142,8 @@ def main() -> None:
     parser.add_argument("--optimizer", default=None, choices=["bundle", "matched", "paper"],
                         help="optimiser of the full run (default: resolve's default)")
     parser.add_argument("--full-only", action="store_true", help="skip (a)-(d)")
-    parser.add_argument("--l2", default="1", help="lambda of (e) and (f): a number or 'auto' (default 1)")
+    parser.add_argument("--l2", default="1", help="lambda of (e) and (f): a number, 'auto', 'reach' or 'gradient' "
+                        "(default 1)")
     parser.add_argument("--tol", type=float, default=None, help="tol of (e) and (f) (default: the optimiser's)")
     parser.add_argument("--cuts", type=int, default=None, help="cuts of \"bundle\" in (e) and (f) (default: 6)")
     parser.add_argument("--compare", type=int, default=0,
@@ -158,7 +159,7 @@ def main() -> None:
         import deepresolve.ascent.engine
 
         deepresolve.ascent.engine.fast_input_gradients = lambda module: module
-    if args.l2 != "auto":
+    if args.l2 not in ("auto", "reach", "gradient"):
         args.l2 = float(args.l2)
 
     device = check_device(args.device)

@@ -5,10 +5,11 @@ the 16 channels of the globally max-pooled layer (module ``flatten``, K = 16, W 
 filter k) are ranked by
 
 - **DeepResolve**: the OFIV of :func:`deepresolve.resolve` with its default lambda policy (``l2="auto"`` =
-  "gradient": the linearised optimum at H = 0 raises the logit by one nat, :mod:`deepresolve.regularization`;
+  "reach": the linearised optimum at H = 0 raises the logit by 8 nats, :mod:`deepresolve.regularization`;
   10 restarts, seed 0; no input data); also, as a sweep, the other policies -- "prior" (lambda = 1 / (2 v), v the
   variance of the layer's maps of random sequences) and the paper's norm-matching heuristic ("norm", random
-  sequences standing in for real ones) -- and fixed lambda = 0.1, 1, 3, 10;
+  sequences standing in for real ones) -- and fixed lambda = 0.1, 1, 3, 10 (``--l2`` chooses others, e.g.
+  "gradient", the one-nat policy that was the default before);
 - **authors**: the authors' published OFIVs for the same model (``authors_ofiv.tsv`` beside the model folders);
 - **saliency**, **gradient x input**, **DeepLIFT** (zero reference): :func:`deepresolve.baselines.layer_attribution`
   on the same layer, averaged over a positive set (below);
@@ -41,11 +42,23 @@ models: every setting is a library default or the paper's.
 Output: ``<out>/models/<model>.tsv`` (one row per method) and ``<model>.filters.tsv`` (one row per filter), written
 atomically as each model finishes; a rerun skips models already done with the current set of methods (resume
 after an interruption). At the end ``<out>/table1.tsv``, ``<out>/rank_tests.tsv``, ``<out>/fig5.tsv`` and
-``<out>/fig5.png`` are written and the tables are printed.
+``<out>/fig5.png`` are written and the tables are printed, with the number of models in which each lambda setting
+flags non-additive channels (the paper: 2 of 422).
+
+``--l2`` replaces the sweep by chosen lambda settings (policy names or numbers); ``--rankings-only`` runs only the
+DeepResolve rankings (with the authors' OFIVs and chance for comparison), skipping the positive set, the
+input-dependent baselines, DeepMotif and Fig. 5, which cost most of the time.
+
+Measured on the 141 shared models (``--rankings-only --l2 auto gradient prior norm 1 3 10``, one worker, 110 s):
+known motif first with Tomtom p < 0.05 in 140 (auto = "reach"), 140 ("gradient"), 135 ("prior"), 116 ("norm"),
+133 (lambda = 1), 138 (3 and 10) models, the authors' OFIVs 138; models with non-additive channels: 9, 1, 55, 28,
+54, 40, 9 (the authors' results: 1).
 
 Usage::
 
     .venv/bin/python benchmarks/tf_motif_recovery.py --models tf422/ --out runs/table1 --workers 2
+    .venv/bin/python benchmarks/tf_motif_recovery.py --models tf422/ --out runs/lambda --rankings-only \
+        --l2 auto prior 1
 
 where ``tf422/`` holds the authors' published model folders (and, optionally, ``authors_ofiv.tsv``).
 """
@@ -63,13 +76,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: lambda settings of the sweep: (method name, resolve's l2); the first is resolve's default
-SWEEP = (("DeepResolve", "auto"), ("DeepResolve l2=prior", "prior"), ("DeepResolve l2=norm", "norm"),
-         ("DeepResolve l2=0.1", 0.1), ("DeepResolve l2=1", 1.0), ("DeepResolve l2=3", 3.0), ("DeepResolve l2=10", 10.0))
-RANKED = (*(m for m, _ in SWEEP), "authors", "saliency", "gradient_x_input", "deeplift")
-METHODS = (*RANKED, "enhanced DeepMotif", "chance")
-BASELINES = ("authors", "saliency", "gradient_x_input", "deeplift")
-SWEEP_POLICIES = [m for m, l2 in SWEEP if isinstance(l2, str)]
+#: lambda settings of the default sweep (resolve's l2); the first is resolve's default
+SWEEP_L2 = ("auto", "prior", "norm", 0.1, 1.0, 3.0, 10.0)
+INPUT_METHODS = ("saliency", "gradient_x_input", "deeplift")
+BASELINES = ("authors", *INPUT_METHODS)
+
+
+def sweep_methods(settings: tuple) -> tuple[tuple[str, str | float], ...]:
+    """(method name, resolve's l2) of each lambda setting: "DeepResolve" for the default, "DeepResolve l2=<x>"."""
+    return tuple(("DeepResolve" if l2 == "auto" else f"DeepResolve l2={l2:g}" if isinstance(l2, float)
+                  else f"DeepResolve l2={l2}", l2) for l2 in settings)
+
+
+def method_names(sweep: tuple, rankings_only: bool) -> tuple[str, ...]:
+    """Every method of a run, in table order."""
+    ranked = (*(m for m, _ in sweep), *(("authors",) if rankings_only else BASELINES))
+    return (*ranked, *(() if rankings_only else ("enhanced DeepMotif",)), "chance")
+
+
+def parse_l2(value: str) -> str | float:
+    """``--l2``'s values: a policy name of resolve, or a number."""
+    try:
+        return float(value)
+    except ValueError:
+        from deepresolve.regularization import POLICIES
+
+        if value not in ("auto", *POLICIES):
+            raise argparse.ArgumentTypeError(f"expected a number or a policy ({', '.join(('auto', *POLICIES))}), "
+                                             f"got {value!r}") from None
+        return value
+
 LAYER = "flatten"
 TOPS = (1, 3, 5)
 THRESHOLDS = (0.5, 0.05)
@@ -106,17 +142,24 @@ def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: int, authors: np.ndarray | None = None,
-              fig5_n: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_model(folder: str, release: str, pool_path: str | None, restarts: int, seed: int,
+              authors: np.ndarray | None = None, fig5_n: int = 200, sweep: tuple = sweep_methods(SWEEP_L2)
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 rows (``<model>.tsv``) and filter rows (``<model>.filters.tsv``) of one model.
+
+    ``pool_path`` None: only the DeepResolve rankings of ``sweep`` (and the authors' OFIVs), no baselines,
+    DeepMotif or Fig. 5 activations.
+    """
     import torch
     from tangermeme.ersatz import dinucleotide_shuffle
 
     import deepresolve
-    from deepresolve._model import capture, strip_probability
+    from deepresolve._model import strip_probability
     from deepresolve.baselines import layer_attribution
     from deepresolve.io.keras import load_keras
     from deepresolve.motifs import deepmotif, filter_pwms, jaspar_motifs, tomtom_matches
     from deepresolve.motifs.encode import jaspar_keys_for, parse_experiment
+    from deepresolve.split import capture
 
     name = Path(folder).name
     exp = parse_experiment(name)
@@ -125,13 +168,8 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
     if not keys:
         raise ValueError(f"{name}: factor {exp.factor} has no motif in {release}")
     model = load_keras(folder, onehot=True)
-
-    pool = np.load(pool_path)
-    net, _ = strip_probability(model)
-    with torch.no_grad():
-        logits = torch.cat([net(torch.from_numpy(pool[i:i + 4096])) for i in range(0, len(pool), 4096)])[:, 0]
-    n_pos = max(1, len(pool) // 100)
-    positives = pool[torch.topk(logits, n_pos).indices.numpy()]
+    rankings_only = pool_path is None
+    length = 101  # the published models' input length
 
     pwms = filter_pwms(model)
     K = len(pwms)
@@ -140,37 +178,47 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
     p_factor = np.array([fac.loc[str(k), "p_value"] for k in range(K)])
     best_any = tt[tt["rank"] == 1].set_index("query")
 
-    scores, chosen_l2 = {}, {}
-    for method, l2 in SWEEP:
-        res = deepresolve.resolve(model, LAYER, input_shape=(4, pool.shape[2]), classes=[0], restarts=restarts,
+    scores, chosen_l2, flagged, results = {}, {}, {}, {}
+    for method, l2 in sweep:
+        res = deepresolve.resolve(model, LAYER, input_shape=(4, length), classes=[0], restarts=restarts,
                                   l2=l2, seed=seed, device="cpu")
         scores[method], chosen_l2[method] = np.asarray(res.ofiv[0], dtype=float), float(res.params["l2"])
-        if method == "DeepResolve":
-            default = res
+        flagged[method], results[method] = int(res.non_additive[0].sum()), res
     if authors is not None:
         scores["authors"] = np.asarray(authors, dtype=float)
-    for method in ("saliency", "gradient_x_input", "deeplift"):
-        scores[method] = (layer_attribution(model, LAYER, positives, method=method, cls=0)
-                          .mean(axis=0).reshape(K, -1).mean(axis=1))
+    n_pos, extra = 0, {}
+    if not rankings_only:
+        pool = np.load(pool_path)
+        net, _ = strip_probability(model)
+        with torch.no_grad():
+            logits = torch.cat([net(torch.from_numpy(pool[i:i + 4096])) for i in range(0, len(pool), 4096)])[:, 0]
+        n_pos = max(1, len(pool) // 100)
+        positives = pool[torch.topk(logits, n_pos).indices.numpy()]
+        for method in INPUT_METHODS:
+            scores[method] = (layer_attribution(model, LAYER, positives, method=method, cls=0)
+                              .mean(axis=0).reshape(K, -1).mean(axis=1))
 
-    dm_pwms, dm_info = deepmotif(model, 0, length=pool.shape[2], n_starts=100, width=25, n_best=5, seed=seed)
-    dm_tt = tomtom_matches(list(dm_pwms), targets, names=[str(i) for i in range(len(dm_pwms))], n_jobs=1)
-    dm_fac = dm_tt[dm_tt.target.isin(keys)].sort_values("p_value").drop_duplicates("query").set_index("query")
-    dm_p = np.array([dm_fac.loc[str(i), "p_value"] for i in range(len(dm_pwms))])
+        dm_pwms, _ = deepmotif(model, 0, length=length, n_starts=100, width=25, n_best=5, seed=seed)
+        dm_tt = tomtom_matches(list(dm_pwms), targets, names=[str(i) for i in range(len(dm_pwms))], n_jobs=1)
+        dm_fac = dm_tt[dm_tt.target.isin(keys)].sort_values("p_value").drop_duplicates("query").set_index("query")
+        dm_p = np.array([dm_fac.loc[str(i), "p_value"] for i in range(len(dm_pwms))])
 
-    # Fig. 5: activation on sequences carrying the factor's motif and on their dinucleotide shuffles
-    factor_pos = background_pool({k: targets[k] for k in keys}, fig5_n, length=pool.shape[2], seed=seed + 1)
-    factor_neg = dinucleotide_shuffle(torch.from_numpy(factor_pos), n=1, random_state=seed)[:, 0].float()
-    with torch.no_grad():
-        act_pos = capture(model, LAYER, torch.from_numpy(factor_pos)).reshape(fig5_n, K, -1).amax(-1).mean(0).numpy()
-        act_neg = capture(model, LAYER, factor_neg).reshape(fig5_n, K, -1).amax(-1).mean(0).numpy()
+        # Fig. 5: activation on sequences carrying the factor's motif and on their dinucleotide shuffles
+        factor_pos = background_pool({k: targets[k] for k in keys}, fig5_n, length=length, seed=seed + 1)
+        factor_neg = dinucleotide_shuffle(torch.from_numpy(factor_pos), n=1, random_state=seed)[:, 0].float()
+        with torch.no_grad():
+            extra["activation_positive"] = (capture(model, LAYER, torch.from_numpy(factor_pos))
+                                            .reshape(fig5_n, K, -1).amax(-1).mean(0).numpy())
+            extra["activation_negative"] = (capture(model, LAYER, factor_neg)
+                                            .reshape(fig5_n, K, -1).amax(-1).mean(0).numpy())
 
     best_filter = int(np.argmin(p_factor))
     rows = []
-    for method in METHODS:
+    for method in method_names(sweep, rankings_only):
         row = {"model": name, "factor": exp.factor, "method": method, "best_filter": best_filter,
-               "best_filter_p": float(p_factor[best_filter]), "n_positives": n_pos, "l2": chosen_l2.get(method, np.nan)}
-        if method in RANKED and method not in scores:  # no published OFIVs for this model
+               "best_filter_p": float(p_factor[best_filter]), "n_positives": n_pos, "l2": chosen_l2.get(method, np.nan),
+               "non_additive": flagged.get(method, np.nan)}
+        if method == "authors" and method not in scores:  # no published OFIVs for this model
             continue
         if method in scores:
             ranks = ranks_from_scores(scores[method])
@@ -196,10 +244,9 @@ def run_model(folder: str, release: str, pool_path: str, restarts: int, seed: in
         "best_jaspar": [best_any.loc[str(k), "target"] for k in range(K)],
         "best_jaspar_p": [best_any.loc[str(k), "p_value"] for k in range(K)],
         **{f"score_{m}": s for m, s in scores.items()},
-        "non_additive": default.non_additive[0].astype(int),
-        "activation_positive": act_pos, "activation_negative": act_neg,
+        **{f"non_additive_{m}": r.non_additive[0].astype(int) for m, r in results.items()},
+        **extra,
     })
-    per_filter.attrs["deepmotif_scores"] = dm_info["scores"]
     return per_method, per_filter
 
 
@@ -209,8 +256,8 @@ def _write_atomic(df: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def _worker(folder: str, release: str, pool_path: str, out: str, restarts: int, seed: int, authors: np.ndarray | None,
-            fig5_n: int) -> tuple[str, float]:
+def _worker(folder: str, release: str, pool_path: str | None, out: str, restarts: int, seed: int,
+            authors: np.ndarray | None, fig5_n: int, sweep: tuple) -> tuple[str, float]:
     import torch
 
     torch.set_num_threads(1)  # tiny models; a single thread avoids oversubscribing the cores
@@ -221,7 +268,7 @@ def _worker(folder: str, release: str, pool_path: str, out: str, restarts: int, 
     except Exception:
         pass
     started = time.time()
-    per_method, per_filter = run_model(folder, release, pool_path, restarts, seed, authors, fig5_n)
+    per_method, per_filter = run_model(folder, release, pool_path, restarts, seed, authors, fig5_n, sweep)
     name = Path(folder).name
     models = Path(out) / "models"
     _write_atomic(per_filter, models / f"{name}.filters.tsv")
@@ -229,17 +276,21 @@ def _worker(folder: str, release: str, pool_path: str, out: str, restarts: int, 
     return name, time.time() - started
 
 
-def summarize(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarize(frames: list[pd.DataFrame], methods: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 (hits per method and, for DeepResolve's settings, models with non-additive channels) and the rank
+    tests of resolve's default against each baseline (none when the default was not run)."""
     from scipy.stats import mannwhitneyu, wilcoxon
 
     df = pd.concat(frames, ignore_index=True)
     n = df.model.nunique()
     cols = [f"top{k}_p<{t}" for t in THRESHOLDS for k in TOPS]
-    table = df.groupby("method", sort=False)[cols].sum().reindex([m for m in METHODS if m in set(df.method)])
+    table = df.groupby("method", sort=False)[cols].sum().reindex([m for m in methods if m in set(df.method)])
     table.insert(0, "models", n)
+    table["models_non_additive"] = (df.assign(flag=df.non_additive > 0).groupby("method").flag.sum()
+                                    .where(df.groupby("method").non_additive.count() > 0))
     tests = []
     dr = df[df.method == "DeepResolve"].set_index("model")["best_filter_rank"]
-    for method in BASELINES:
+    for method in BASELINES if not dr.empty else ():
         other = df[df.method == method].set_index("model")["best_filter_rank"]
         if other.empty:
             continue
@@ -356,7 +407,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--authors", type=Path, default=None,
                         help="the authors' OFIV table (default: <models>/authors_ofiv.tsv when present)")
     parser.add_argument("--fig5-n", type=int, default=200, help="positive sequences per model for Fig. 5")
+    parser.add_argument("--l2", type=parse_l2, nargs="+", default=list(SWEEP_L2), metavar="L2",
+                        help="lambda settings of the DeepResolve rankings: policies of resolve (auto, reach, gradient, "
+                             "prior, norm) or numbers (default: %(default)s)")
+    parser.add_argument("--rankings-only", action="store_true",
+                        help="only the DeepResolve rankings (and the authors' OFIVs): no positive set, input-dependent "
+                             "baselines, DeepMotif or Fig. 5")
     args = parser.parse_args(argv)
+    sweep = sweep_methods(tuple(dict.fromkeys(args.l2)))
+    methods = method_names(sweep, args.rankings_only)
 
     if not args.models.is_dir():
         parser.error(f"--models {str(args.models)!r} is not a folder")
@@ -380,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
 
     targets = jaspar_motifs(args.jaspar)
     (args.out / "models").mkdir(parents=True, exist_ok=True)
-    pool_path = args.out / f"pool_{args.jaspar}_{args.pool}_{args.seed}.npy"
-    if not pool_path.exists():
+    pool_path = None if args.rankings_only else args.out / f"pool_{args.jaspar}_{args.pool}_{args.seed}.npy"
+    if pool_path is not None and not pool_path.exists():
         tmp = pool_path.with_name(pool_path.stem + ".tmp.npy")
         np.save(tmp, background_pool(targets, args.pool, seed=args.seed))
         tmp.replace(pool_path)
@@ -390,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def done(folder: Path) -> bool:  # finished with the current methods (older runs lack the sweep and authors)
         path = args.out / "models" / f"{folder.name}.tsv"
-        wanted = set(METHODS) - ({"authors"} if folder.name not in authors else set())
+        wanted = set(methods) - ({"authors"} if folder.name not in authors else set())
         return path.exists() and wanted <= set(pd.read_csv(path, sep="\t").method)
 
     todo = [f for f in folders if not done(f)]
@@ -398,8 +457,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.workers} workers, {args.jaspar}, pool {args.pool})", flush=True)
     started = time.time()
     failures = []
-    jobs = [(str(f), args.jaspar, str(pool_path), str(args.out), args.restarts, args.seed, authors.get(f.name),
-             args.fig5_n) for f in todo]
+    jobs = [(str(f), args.jaspar, None if pool_path is None else str(pool_path), str(args.out), args.restarts,
+             args.seed, authors.get(f.name), args.fig5_n, sweep) for f in todo]
     if args.workers == 1:
         for i, job in enumerate(jobs, 1):
             try:
@@ -426,21 +485,28 @@ def main(argv: list[str] | None = None) -> int:
     if not frames:
         print("no finished models to summarise", file=sys.stderr)
         return 1
-    table, tests = summarize(frames)
+    table, tests = summarize(frames, methods)
     _write_atomic(table.reset_index(), args.out / "table1.tsv")
     _write_atomic(tests, args.out / "rank_tests.tsv")
     print(format_table(table))
-    lam = pd.concat(frames).query("method in @SWEEP_POLICIES").groupby("method").l2.describe()
-    print("lambda chosen per model by the policies:")
-    print(lam[["min", "25%", "50%", "75%", "max"]].to_string(float_format=lambda v: f"{v:.3g}"))
-    filters = pd.concat([pd.read_csv(p.with_name(p.name[:-4] + ".filters.tsv"), sep="\t")
-                         for p in done_paths if p.exists()], ignore_index=True)
-    f5 = fig5(filters, path=args.out / "fig5.png")
-    _write_atomic(f5, args.out / "fig5.tsv")
+    policies = [m for m, l2 in sweep if isinstance(l2, str)]
+    every = pd.concat(frames)
+    lam = every[every.method.isin(policies)].groupby("method").l2.describe()
+    if not lam.empty:
+        print("lambda chosen per model by the policies:")
+        print(lam[["min", "25%", "50%", "75%", "max"]].to_string(float_format=lambda v: f"{v:.3g}"))
+    print("models with non-additive channels:")
+    print(table.models_non_additive.dropna().astype(int).to_string())
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(tests.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-        print(f"Fig. 5: filters grouped by OFIV rank ({args.out / 'fig5.png'})")
-        print(f5.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if not args.rankings_only:
+        filters = pd.concat([pd.read_csv(p.with_name(p.name[:-4] + ".filters.tsv"), sep="\t")
+                             for p in done_paths if p.exists()], ignore_index=True)
+        f5 = fig5(filters, path=args.out / "fig5.png")
+        _write_atomic(f5, args.out / "fig5.tsv")
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(f"Fig. 5: filters grouped by OFIV rank ({args.out / 'fig5.png'})")
+            print(f5.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if failures:
         print(f"{len(failures)} models failed: {failures}", file=sys.stderr)
     return 0 if not failures else 2

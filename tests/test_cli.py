@@ -133,7 +133,7 @@ MISTAKES = [
     ([a if a != "4,20" else "4;20" for a in RUN], "--input-shape: expected positive sizes separated by commas"),
     (RUN + ["--optimizer", "adam"], "optimizer: expected one of 'matched', 'bundle', 'paper', got 'adam'"),
     (RUN + ["--l2", "0"], r"l2 \(lambda\): expected a finite number > 0, got 0"),
-    (RUN + ["--l2", "big"], "--l2: expected a positive number or one of auto, gradient, prior, norm, got 'big'"),
+    (RUN + ["--l2", "big"], "--l2: expected a positive number or one of auto, reach, gradient, prior, norm, got 'big'"),
     (RUN[:-1] + ["0"], "restarts: expected an integer >= 1, got 0"),
     (RUN + ["--steps", "0"], "steps: expected an integer >= 1, got 0"),
     (RUN + ["--tol", "-1"], r"tol: expected a finite number >= 0.0, got -1.0"),

@@ -36,7 +36,7 @@ BAD = [
     (dict(input_shape=(9,)), r"the body .* failed on an input of shape \(1, 9\)|the model failed"),
     (dict(restarts=0), "restarts: expected an integer >= 1, got 0"),
     (dict(l2=0), "l2 .lambda.: expected a finite number > 0, got 0"),
-    (dict(l2="big"), "l2: expected one of 'auto', 'gradient', 'prior', 'norm', got 'big'"),
+    (dict(l2="big"), "l2: expected one of 'auto', 'reach', 'gradient', 'prior', 'norm', got 'big'"),
     (dict(l2_center="mean"), "inputs: expected a few real inputs .* got None"),
     (dict(l2="prior"), r"input_shape: expected a one-hot DNA input with exactly one axis of size 4.* got \(8,\)"),
     (dict(steps=0), "steps: expected an integer >= 1, got 0"),

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from .ascent import ASCENT_OPTIONS
 from .errors import ArgumentError, DeepResolveError, MissingFileError
+from .regularization import POLICIES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="DeepResolve: which learned features drive each output of a genomic CNN, which "
@@ -391,8 +392,8 @@ def run(model: str = MODEL_ARGUMENT,
         at: str = AT_OPTION,
         classes: Optional[str] = CLASSES_OPTION,
         restarts: int = typer.Option(ASCENT_OPTIONS["restarts"].default, help=_ascent_help("restarts")),
-        l2: str = typer.Option("auto", help="lambda, or a policy: 'auto' (= 'gradient'), 'prior' or 'norm' "
-                                           "(see deepresolve.regularization)."),
+        l2: str = typer.Option("auto", help="lambda, or a policy: 'auto' (= 'reach'), 'gradient', 'prior' or "
+                                           "'norm' (see deepresolve.regularization)."),
         optimizer: str = typer.Option(ASCENT_OPTIONS["optimizer"].default, help=_ascent_help("optimizer")),
         steps: Optional[int] = typer.Option(None, help=_ascent_help("steps")),
         tol: Optional[float] = typer.Option(None, help=_ascent_help("tol")),
@@ -433,12 +434,12 @@ def run(model: str = MODEL_ARGUMENT,
     if input_shape is not None:
         parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
     l2_value: float | str = l2
-    if l2 not in ("auto", "gradient", "prior", "norm"):
+    if l2 not in ("auto", *POLICIES):
         try:
             l2_value = float(l2)
         except ValueError:
-            raise ArgumentError(f"--l2: expected a positive number or one of auto, gradient, prior, norm, got {l2!r}") \
-                from None
+            raise ArgumentError(f"--l2: expected a positive number or one of {', '.join(('auto', *POLICIES))}, "
+                                f"got {l2!r}") from None
     names = _lines(class_names, "--class-names")
     inputs_array = _inputs(inputs)
     adapters = _adapters(output, channels_last, fixed_input)

@@ -140,10 +140,11 @@ def resolve(
         Output indices to explain; None = every output.
     restarts : int
         T, random initialisations per class (the paper uses 10).
-    l2 : float or {"auto", "gradient", "prior", "norm"}
+    l2 : float or {"auto", "reach", "gradient", "prior", "norm"}
         lambda, or a policy that chooses it from the model's own scale (:mod:`deepresolve.regularization`):
-        "auto" (default) = "gradient", lambda = mean_c ||grad S_c(0)||^2 / 2, so that the linearised optimum raises
-        the logit by one nat (needs no inputs); "prior" = 1 / (2 v), v the per-element variance of reference maps;
+        "auto" (default) = "reach", lambda = min_c ||grad S_c(0)||^2 / 16, so that every class's linearised optimum
+        raises its logit by at least 8 nats (needs no inputs); "gradient" = mean_c ||grad S_c(0)||^2 / 2 (one nat
+        for the mean class); "prior" = 1 / (2 v), v the per-element variance of reference maps;
         "norm" = the paper's heuristic (FIM norm = mean reference-map norm). Reference maps come from ``inputs``
         or, without them, from random one-hot sequences. The chosen value and policy are in ``result.params["l2"]``
         and ``["l2_policy"]``.

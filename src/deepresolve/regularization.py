@@ -10,22 +10,44 @@ linearisation at "nothing detected"; at small lambda the ascent runs far outside
 
 Policies (``resolve(..., l2=...)``; the chosen value is recorded in ``result.params``)
 -------------------------------------------------------------------------------------
-``"gradient"`` (the default, ``"auto"``)
+``"reach"`` (the default, ``"auto"``)
     Read the penalty as a trust region around its centre c (0 in the paper) and size the region by the head's own
     first-order behaviour there: with g_c = grad S_c(c), the optimum of the linearised objective
     ``S_c(c) + g_c . (H - c) - lambda ||H - c||^2`` is ``c + g_c / (2 lambda)`` and raises the class logit by
-    ``||g_c||^2 / (2 lambda)``. The logit is a log-odds, in nats; lambda is set so that this predicted gain is one
-    nat (an e-fold change of the odds): ``lambda = mean_c ||g_c||^2 / 2`` (one lambda for all classes, so their
-    FIVs stay comparable). The ascent then explores the region where the head's response to H is of the order of
-    its own unit, and the restarts are drawn over it (``init_scale = r / sqrt(D)``, r = ``1 / sqrt(mean_c
-    ||g_c||^2)`` the linearised FIM's norm, D = number of elements of H). It needs nothing but the head: no
-    inputs, any input type. Exactly scale-free: g scales by 1/s, lambda by 1/s^2, r by s. When the head is flat at
-    the centre (every g_c = 0, e.g. an AND of features that are all off at 0) there is no first-order scale, and
-    the policy falls back to "prior" (recorded as ``l2_policy = "prior (head flat at the centre)"``).
-    What it trades: the restarts explore a region of about one nat of logit around the centre, so the FIVs lean
-    towards the head's first-order response there, and non-additivity is seen where it acts within that region
-    (on the 141 shared tf422 models: one model with a non-additive channel; the paper reports 2 of 422). Give a
-    smaller lambda (or "prior") to explore farther.
+    ``||g_c||^2 / (2 lambda)`` nats (the logit is a log-odds). lambda is the largest for which this predicted gain
+    is at least ``REACH_NATS`` = 8 nats for *every* class: ``lambda = min_c ||g_c||^2 / 16`` (one lambda for all
+    classes, so their FIVs stay comparable). 8 nats is an odds ratio of about 3000, the step from "nothing
+    detected" to "detected": at H = 0 the measured models' logits sit at -5 to -6 nats (median over the tf422
+    models and over set III's classes), so the region reaches where each class would be called, to first order.
+    The minimum, not the mean, because a class whose first-order response at the centre is weak is the one whose
+    features are off there (an AND whose partners are all absent): with the mean, such a class's FIM hardly
+    leaves the centre. The restarts are drawn at the size of the linearised optima (``init_scale =
+    sqrt(mean_c ||g_c||^2) / (2 lambda sqrt(D))``, D = number of elements of H). It needs nothing but the head:
+    no inputs, any input type. Exactly scale-free: g scales by 1/s, lambda by 1/s^2, the restarts' scale by s.
+    Classes whose gradient is exactly 0 (flat at the centre) have no first-order scale and do not count; when
+    every class is flat the policy falls back to "prior" (recorded as ``l2_policy = "prior (head flat at the
+    centre)"``).
+
+    Why (measured with ``benchmarks/tf_motif_recovery.py --rankings-only`` and ``benchmarks/set_three.py``; the
+    gain G below is the mean class's linearised gain, lambda = mean_c ||g_c||^2 / (2 G)): the size of the region
+    decides what the FIVs show, and two analyses pull it apart. A small region shows the head's first-order response
+    at the centre, which ranks a TF model's known motif first (Tomtom p < 0.05) in 139-140 of the 141 shared tf422
+    models for G = 1-8 (140 at 8), but 137 at G = 16, 135 at 64, 116 at 256 (the mean FIV ranks alike, and
+    ``nonnegative=True`` does not lift it: 135 at 64): far from the centre other channels win. Set III's class
+    similarity needs the opposite: its classes are conjunctions of motifs that the first-order response at 0 does
+    not see, and OFIV+ similarity passes last-layer cosine (Spearman 0.60) only from G = 8-32 on, depending on the
+    training seed (0.50-0.53 at G = 1, 0.63-0.66 at G = 64-1024). No single G does both. What does is that a
+    multi-class head's classes differ: the weakest class's ||g_c||^2 is 8-13x below the mean on set III, so 8 nats
+    for the weakest class is G = 64-105 there (Spearman 0.638 0.632 0.659 over 3 training seeds, cosine 0.604 0.602
+    0.607), and exactly G = 8 for a single-class model (tf422: 140 of 141, non-additive channels in 9 models).
+    What it trades: with many classes the weakest one sets the region for all (not measured beyond set III's 120
+    classes); give ``"gradient"`` or a number to stay nearer the centre.
+``"gradient"`` (the default before ``"reach"``)
+    The same trust region for a one-nat mean gain: ``lambda = mean_c ||g_c||^2 / 2``, restarts at
+    ``init_scale = 1 / sqrt(D mean_c ||g_c||^2)``; flat heads fall back to "prior" as above. It keeps the FIVs at
+    the head's first-order response (tf422: 140 of 141; 1 model with non-additive channels, as in the authors'
+    results for these models) and misses what acts beyond it (set III: Spearman 0.528 0.503 0.512, below
+    last-layer cosine).
 ``"prior"``
     Read the penalty as a Gaussian log-prior on H and take its curvature from the Gaussian fitted to real feature
     maps: ``lambda ||H - c||^2`` is ``-log N(H; c, v I)`` up to a constant when ``lambda = 1 / (2 v)``, and the
@@ -65,9 +87,11 @@ from ._checks import check_int
 from .ascent import feature_ascent
 from .errors import ArgumentError, ModelError
 
-#: Named lambda policies understood by :func:`choose_l2` (``"auto"`` is the default policy).
-POLICIES = ("gradient", "prior", "norm")
-DEFAULT_POLICY = "gradient"
+#: Named lambda policies understood by :func:`choose_l2` (``"auto"`` is :data:`DEFAULT_POLICY`).
+POLICIES = ("reach", "gradient", "prior", "norm")
+DEFAULT_POLICY = "reach"
+#: Logit gain (nats) of every class's linearised optimum under the "reach" policy.
+REACH_NATS = 8.0
 
 
 @dataclass
@@ -85,8 +109,8 @@ class L2Choice:
     reference : str
         What it was derived from: "head gradient at the centre", "inputs (N=...)" or "random sequences (N=...)".
     scale : float
-        "gradient": mean_c ||grad S_c(c)||^2; "prior" and "norm": v, the mean per-element variance of the
-        reference maps.
+        "reach": min_c ||grad S_c(c)||^2 over the classes not flat there; "gradient": mean_c ||grad S_c(c)||^2;
+        "prior" and "norm": v, the mean per-element variance of the reference maps.
     fim_norm : float or None
         "norm" only: the mean FIM norm reached at ``l2``.
     """
@@ -100,7 +124,8 @@ class L2Choice:
 
     def params(self) -> dict:
         """The entries :func:`deepresolve.resolve` records in ``result.params``."""
-        key = "l2_mean_squared_gradient" if self.policy == "gradient" else "l2_reference_variance"
+        key = {"reach": "l2_min_squared_gradient", "gradient": "l2_mean_squared_gradient"}.get(
+            self.policy, "l2_reference_variance")
         out = {"l2_policy": self.policy, "l2_reference": self.reference, key: self.scale}
         if self.fim_norm is not None:
             out["l2_fim_norm"] = self.fim_norm
@@ -175,37 +200,65 @@ def prior_l2(maps: torch.Tensor) -> tuple[float, float]:
     return 1.0 / (2.0 * v), v
 
 
-def gradient_l2(head: nn.Module, feature_shape: Sequence[int], classes: Sequence[int],
-                center: torch.Tensor | None = None, *, device: torch.device | str = "cpu",
-                batch_size: int = 256) -> tuple[float, float]:
-    """lambda for which the linearised optimum at the penalty's centre raises the class logit by one nat.
+def squared_gradients(head: nn.Module, feature_shape: Sequence[int], classes: Sequence[int],
+                      center: torch.Tensor | None = None, *, device: torch.device | str = "cpu",
+                      batch_size: int = 256) -> np.ndarray:
+    """Each class's squared gradient norm at the penalty's centre, ``||grad S_c(center)||^2``.
 
     Parameters
     ----------
     head : nn.Module
         Maps H (N, *feature_shape) to class scores (N, C_all).
     feature_shape : tuple
-    classes : list of int
+    classes : list of int, length C
     center : feature_shape tensor, optional
         The penalty's centre, where the gradients are taken (default 0).
 
     Returns
     -------
-    lambda = mean_c ||grad S_c(center)||^2 / 2, and that mean squared gradient norm (0 when the head is flat there)
+    (C,) float64 array, 0 for a class whose score is flat at the centre.
     """
     c = torch.zeros(tuple(feature_shape)) if center is None else center.float()
     head = head.to(device)
-    total = 0.0
+    out = []
     for i in range(0, len(classes), batch_size):
         cls = torch.as_tensor(list(classes[i:i + batch_size]), device=device)
         h = c.to(device).expand(len(cls), *c.shape).clone().requires_grad_(True)
         with torch.enable_grad():
             (g,) = torch.autograd.grad(head(h).gather(1, cls[:, None]).sum(), h)  # row r: gradient of its own class
-        total += float((g.double() ** 2).flatten(1).sum(dim=1).sum())
-    g2 = total / len(classes)
-    if not math.isfinite(g2):
-        raise ModelError(f"the head's gradient at the penalty's centre is not finite ({g2})")
-    return g2 / 2.0, g2
+        out.append((g.double() ** 2).flatten(1).sum(dim=1).cpu().numpy())
+    g2 = np.concatenate(out)
+    if not np.isfinite(g2).all():
+        raise ModelError(f"the head's gradient at the penalty's centre is not finite for classes "
+                         f"{[int(classes[i]) for i in np.flatnonzero(~np.isfinite(g2))[:5]]}")
+    return g2
+
+
+def gradient_policy_l2(policy: str, squared: np.ndarray, size: int) -> L2Choice | None:
+    """lambda and restart scale of the "reach" or "gradient" policy from the classes' squared gradient norms.
+
+    Parameters
+    ----------
+    policy : {"reach", "gradient"}
+    squared : (C,) array
+        ``||grad S_c(center)||^2`` of each class (:func:`squared_gradients`).
+    size : int
+        D, the number of elements of H.
+
+    Returns
+    -------
+    L2Choice, or None when every class is flat at the centre (no first-order scale).
+    """
+    live = squared[squared > 0]
+    if not len(live):
+        return None
+    mean = float(squared.mean())
+    if policy == "reach":  # every class gains at least REACH_NATS to first order
+        lam, scale = float(live.min()) / (2.0 * REACH_NATS), float(live.min())
+    else:  # the mean class gains one nat
+        lam, scale = mean / 2.0, mean
+    # restarts at the size of the linearised optima, sqrt(mean ||g_c||^2) / (2 lambda), spread over D elements
+    return L2Choice(lam, math.sqrt(mean) / (2.0 * lam * math.sqrt(size)), policy, "head gradient at the centre", scale)
 
 
 def norm_matched_l2(head: nn.Module, feature_shape: Sequence[int], classes: Sequence[int], target_norm: float,
@@ -246,7 +299,7 @@ def choose_l2(policy: str, head: nn.Module, body: nn.Module, feature_shape: Sequ
 
     Parameters
     ----------
-    policy : {"auto", "gradient", "prior", "norm"}
+    policy : {"auto", "reach", "gradient", "prior", "norm"}
     head, body : nn.Module
         The split model (:func:`deepresolve.split_model`).
     feature_shape : tuple
@@ -273,11 +326,11 @@ def choose_l2(policy: str, head: nn.Module, body: nn.Module, feature_shape: Sequ
     name = DEFAULT_POLICY if policy == "auto" else policy
     if name not in POLICIES:
         raise ArgumentError(f"l2: expected a positive number or one of {('auto', *POLICIES)}, got {policy!r}")
-    if name == "gradient":
-        lam, g2 = gradient_l2(head, feature_shape, classes, center, device=device)
-        if g2 > 0:
-            init = 1.0 / math.sqrt(g2 * math.prod(feature_shape))
-            return L2Choice(lam, init, name, "head gradient at the centre", g2)
+    if name in ("reach", "gradient"):
+        squared = squared_gradients(head, feature_shape, classes, center, device=device)
+        choice = gradient_policy_l2(name, squared, math.prod(feature_shape))
+        if choice is not None:
+            return choice
     if inputs is None:
         if input_shape is None:
             raise ArgumentError(f"input_shape: expected (4, L) to draw random reference sequences for l2={policy!r} "
