@@ -298,6 +298,23 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
+def training_summary(out: Path, names: list[str], seeds: list[int]) -> list[str]:
+    """Per case: models kept (passing the check) of the seeds asked, seeds replaced, test AUC (R2) of the kept."""
+    lines = [f"{'case':18s} {'half':6s} {'arch':8s} {'kept':>5s} {'replaced':>8s} {'failed seeds':>12s}  test AUC / R2 "
+             f"of the kept models"]
+    for name in names:
+        metas = [passing_seed(out, name, s, train=False) for s in seeds]
+        done = [m for m in metas if m is not None]
+        if not done:
+            continue
+        kept = [m for m in done if m["ok"]]
+        fits = [m.get("test_auc", m.get("test_r2")) for m in kept]
+        lines.append(f"{name:18s} {CASES[name].half:6s} {CASES[name].arch:8s} {len(kept):>2d}/{len(done):<2d} "
+                     f"{sum(m['replaced'] for m in done):8d} {len(done) - len(kept):12d}  "
+                     + " ".join(f"{f:.3f}" for f in fits))
+    return lines
+
+
 def _cases_of(args) -> list[str]:
     names = [n for n in args.cases if args.half == "all" or CASES[n].half == args.half]
     if args.half == "all":  # tune half first
@@ -325,6 +342,7 @@ def main(argv=None) -> int:
                 if not meta["ok"]:
                     print(f"{name} seed {seed}: no model implementing the logic in {MAX_TRIES} tries", flush=True)
     if args.stage == "train":
+        print("\n".join(training_summary(args.out, names, args.seeds)))
         return 0
     tsv = args.tsv or args.out / "scores.tsv"
     rows = _tsv_rows(tsv)
