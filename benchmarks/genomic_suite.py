@@ -61,7 +61,7 @@ from deepresolve.paper.genomic import CASES
 from deepresolve.paper.logic import check_logic, train_logic_model
 from deepresolve.paper.train import split_indices
 
-MAX_TRIES = 5
+MAX_TRIES = 3
 
 
 def _atomic_write(path: Path, write) -> None:
