@@ -367,7 +367,7 @@ def main(argv=None) -> int:
         for name in LOGIC_CASES:
             for seed in args.seeds:
                 model, data, meta = logic_model(args.out / "logic", name, seed)
-                if model is None:
+                if model is None or ("logic", name, meta["seed"], "interactions") in done:
                     continue
                 meta = dict(meta, requested_seed=seed)
                 print(f"logic {name} seed {meta['seed']}", flush=True)
@@ -376,7 +376,7 @@ def main(argv=None) -> int:
         for name in names:
             for seed in args.seeds:
                 meta = passing_seed(args.out, name, seed, train=args.stage == "all")
-                if meta is None or not meta["ok"]:
+                if meta is None or not meta["ok"] or ("genomic", name, meta["seed"], "interactions") in done:
                     continue
                 model, data = load_model(args.out, meta)
                 print(f"{name} seed {meta['seed']} ({CASES[name].half})", flush=True)
