@@ -234,7 +234,15 @@ def analyse(out: Path, truth: Truth, model, *, done: set, emit) -> None:
         except (ImportError, AttributeError):
             continue
         t = time.perf_counter()
-        ps = fn(model, res.group_words, input_shape=shape, seed=meta["requested_seed"])
+        try:
+            ps = fn(model, res.group_words, input_shape=shape, seed=meta["requested_seed"])
+        except DeepResolveError as e:  # e.g. fewer than two group words: the pair cannot be found
+            for task in range(len(truth.pairs)):
+                row = truth.row(method, task)
+                row.update(first=False if truth.primary[task] is not None else "",
+                           seconds=round(time.perf_counter() - t, 1), error=str(e).replace("\t", " ")[:200])
+                emit(row)
+            continue
         secs = time.perf_counter() - t
         motif_of = truth.name(ps.words)
         for task in range(len(truth.pairs)):
