@@ -281,24 +281,24 @@ def summary(rows: list[dict]) -> list[str]:
                   for m in ("interactions", "resolve", "marginal", "shapley")}
             ia = by["interactions"]
             per_model = {}
-            for r in ia:  # a model is clean / first when every task is
+            for r in ia:  # a model is first / clean when every task is; a refused run is not clean or not
                 k = r["seed"]
                 f0, c0 = per_model.get(k, ("", "True"))
-                first = r["first"] if r["first"] != "" else f0
-                if f0 == "False":
-                    first = "False"
-                per_model[k] = (first, "True" if c0 == "True" and r["false_sig"] == "0" else "False")
+                first = "False" if f0 == "False" else (r["first"] or f0)
+                clean = "" if r["error"] else "True" if c0 == "True" and r["false_sig"] == "0" else "False"
+                per_model[k] = (first, clean)
 
             def method_counts(rs):
                 firsts = [r["first"] for r in rs if r["first"] != ""]
                 clean = {}
                 for r in rs:
-                    clean[r["seed"]] = clean.get(r["seed"], True) and r["false_sig"] == "0"
+                    if not r["error"]:
+                        clean[r["seed"]] = clean.get(r["seed"], True) and r["false_sig"] == "0"
                 return frac(firsts), frac([str(v) for v in clean.values()])
 
             mf, mc = method_counts(by["marginal"])
             sf, sc = method_counts(by["shapley"])
-            one = {r["seed"]: r["one_group"] for r in ia}
+            one = {r["seed"]: r["one_group"] for r in ia}  # refused: no group for any motif
             lines.append(f"{name:18s} {len(per_model):6d} {frac([v[0] for v in per_model.values()]):>10s} "
                          f"{frac(list(one.values())):>9s} {frac([v[1] for v in per_model.values()]):>12s} "
                          f"{frac([r['ofiv_top3'] for r in by['resolve']]):>9s} {mf:>10s} {mc:>10s} {sf:>10s} "
