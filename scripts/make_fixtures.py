@@ -9,7 +9,9 @@ Two families, one procedure (train with the case's seed on one thread, check, wr
 - the logic models of the interaction tests, :data:`LOGIC` (cases of ``deepresolve.paper.logic.CASES``), checked by
   ``deepresolve.paper.logic.check_logic`` on the held-out split (every presence pattern: the mean output has the
   label's sign and >= 70 % of its sequences are classified right; regression: every pattern's mean within 0.2 of the
-  target) and written to ``tests/fixtures/logic/NAME.pt`` (``tests/test_interactions.py``).
+  target) and written to ``tests/fixtures/logic/NAME.pt`` (``tests/test_interactions.py``);
+- 200-bp models of the genomics-like suite, :data:`GENOMIC` (cases of ``deepresolve.paper.genomic.CASES``), checked
+  the same way on every task and written to ``tests/fixtures/genomic/NAME.pt`` (``tests/paper/test_genomic.py``).
 
 Each sidecar ``NAME.json`` records the data, architecture, training settings, seed, the check's figures, sha256 of the
 ``.pt``, torch/numpy/python versions, the kernel-choosing environment variables and the command.
@@ -41,6 +43,7 @@ import torch
 from torch import nn
 
 from deepresolve.paper import fixtures
+from deepresolve.paper.genomic import CASES as GENOMIC_CASES
 from deepresolve.paper.logic import CASES as LOGIC_CASES
 from deepresolve.paper.logic import check_logic, train_logic_model
 
@@ -48,6 +51,10 @@ PACKAGE_DIR = Path(fixtures.__file__).parent
 LOGIC_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "logic"
 #: Logic fixture name -> (case of deepresolve.paper.logic.CASES, training seed).
 LOGIC = {"xor40": ("xor40", 0), "not": ("not", 0), "or": ("or", 0), "additive": ("additive", 0)}
+GENOMIC_DIR = LOGIC_DIR.parent / "genomic"
+#: Genomic fixture name -> (case of deepresolve.paper.genomic.CASES, training seed): the long-partner AND and the
+#: 3-task model (C AND (A XOR B) AND NOT D and the shared-core AND did not pass their check at seed 0).
+GENOMIC = {"and_long_200": ("and_long_200", 0), "multitask_200": ("multitask_200", 0)}
 
 
 def _write(model: nn.Module, out: Path, name: str, meta: dict, started: float, command: str) -> dict:
@@ -100,9 +107,10 @@ def make_paper(name: str, out: Path, command: str) -> dict:
 
 
 def make_logic(name: str, out: Path, command: str) -> dict | None:
-    """Train, check and write one logic fixture; None (nothing written) when the model does not implement its logic."""
-    case_name, seed = LOGIC[name]
-    case = LOGIC_CASES[case_name]
+    """Train, check and write one logic or genomic fixture; None (nothing written) when the model does not implement
+    its logic."""
+    case_name, seed = LOGIC[name] if name in LOGIC else GENOMIC[name]
+    case = LOGIC_CASES[case_name] if name in LOGIC else GENOMIC_CASES[case_name]
     started = time.perf_counter()
     data = case.data(seed)
     model, info = train_logic_model(case, data, seed)
@@ -112,18 +120,19 @@ def make_logic(name: str, out: Path, command: str) -> dict | None:
         return None
     meta = _write(model, out, name, {
         "case": case_name, "seed": seed, "motifs": list(case.motifs), "layer": case.layer, "length": case.length,
-        "regression": case.regression, **{k: v for k, v in info.items() if k != "split"}, "patterns": rows,
+        "regression": case.regression, **{k: v for k, v in info.items() if k != "split"}, "ok": ok, "patterns": rows,
     }, started, command)
     print(f"{name}: written ({meta['seconds']} s)", flush=True)
     return meta
 
 
 def main(argv: list[str] | None = None) -> int:
-    every = [*fixtures.CASES, *LOGIC]
+    every = [*fixtures.CASES, *LOGIC, *GENOMIC]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"fixtures to make (default: all of {every})")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder to write (default: the package's for the paper's, tests/fixtures/logic for logic)")
+                        help="folder to write (default: the package's for the paper's, tests/fixtures/logic for logic, "
+                             "tests/fixtures/genomic for the genomic suite)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(every))
     if unknown:
@@ -135,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     command = ("python scripts/make_fixtures.py " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     failed = []
     for name in args.names or every:
-        out = args.out or (PACKAGE_DIR if name in fixtures.CASES else LOGIC_DIR)
+        out = args.out or (PACKAGE_DIR if name in fixtures.CASES else LOGIC_DIR if name in LOGIC else GENOMIC_DIR)
         out.mkdir(parents=True, exist_ok=True)
         if name in fixtures.CASES:
             make_paper(name, out, command)

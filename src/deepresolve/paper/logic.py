@@ -191,15 +191,20 @@ CASES: dict[str, LogicCase] = {c.name: c for c in [
 primary pair is any one of them: all three are checked)."""
 
 
-def train_logic_model(case: LogicCase, data: SyntheticData, seed: int) -> tuple[nn.Module, dict]:
-    """Train the case's model on ``data`` (BCE, or MSE for the regression case); returns the model and its metrics."""
+def train_logic_model(case, data: SyntheticData, seed: int) -> tuple[nn.Module, dict]:
+    """Train the case's model on ``data`` (BCE, or MSE for the regression case); returns the model and its metrics.
+
+    ``case`` is a :class:`LogicCase` or any case with ``model()``, ``regression`` and ``train`` (e.g.
+    :class:`deepresolve.paper.genomic.GenomicCase`); a regression model is trained and returned without a trailing
+    Sigmoid.
+    """
     torch.manual_seed(seed)
     model = case.model()
     if not case.regression:
         fit = train_model(model, data.x, data.y, seed=seed, **case.train)
         return model.eval(), dict(test_auc=float(fit.test_auc[0]), epochs=len(fit.history), split=fit.split)
     split = split_indices(len(data), seed=seed)
-    net = model[:-1]  # no sigmoid: the output is the regression value
+    net = model[:-1] if isinstance(model[-1], nn.Sigmoid) else model  # the output is the regression value
     opt = torch.optim.Adam(net.parameters(), lr=case.train["lr"])
     gen = np.random.default_rng(seed)
     x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
@@ -227,36 +232,37 @@ def train_logic_model(case: LogicCase, data: SyntheticData, seed: int) -> tuple[
 
 def check_logic(model: nn.Module, data: SyntheticData, *, regression: bool = False, min_accuracy: float = 0.7,
                 max_error: float = 0.2, index: np.ndarray | None = None) -> tuple[bool, list[dict]]:
-    """Whether ``model`` implements the data's logic on every presence (or count) pattern.
+    """Whether ``model`` implements the data's logic on every presence (or count) pattern, for every output.
 
-    A classification model passes when, for every pattern, the mean logit has the label's sign and at least
-    ``min_accuracy`` of its sequences are classified right (logit > 0 for label 1); a regression model when every
-    pattern's mean prediction is within ``max_error`` of the target. Background-only sequences of set I are one
-    more pattern.
+    A classification model passes when, for every pattern and output (task), the mean logit has the label's sign
+    and at least ``min_accuracy`` of its sequences are classified right (logit > 0 for label 1); a regression model
+    when every pattern's mean prediction is within ``max_error`` of the target. Background-only sequences of set I
+    are one more pattern.
 
     Returns
     -------
     ok : bool
-    rows : list of dict, one per pattern: ``pattern`` (counts), ``n``, ``target``, ``mean`` prediction (the
-        logit for a classification), ``accuracy`` or ``error``.
+    rows : list of dict, one per (task, pattern): ``task`` (output column), ``pattern`` (counts), ``n``,
+        ``target``, ``mean`` prediction (the logit for a classification), ``accuracy`` or ``error``.
     """
     idx = np.arange(len(data)) if index is None else np.asarray(index)
     counts = data.params.get("counts", data.present.astype(int))[idx]
-    out = predict_logits(model, data.x[idx])[:, 0]
-    y = data.y[idx, 0]
+    outs = predict_logits(model, data.x[idx])
     keys = [tuple(c) + (int(b),) for c, b in zip(counts, data.background[idx])]
     rows, ok = [], True
-    for key in sorted(set(keys)):
-        sel = np.array([k == key for k in keys])
-        row = dict(pattern=tuple(int(v) for v in key[:-1]), background=bool(key[-1]), n=int(sel.sum()),
-                   target=float(y[sel].mean()), mean=float(out[sel].mean()))
-        if regression:
-            row["error"] = float(abs(out[sel].mean() - y[sel].mean()))
-            ok &= row["error"] <= max_error
-        else:
-            row["accuracy"] = float(((out[sel] > 0) == (y[sel] > 0.5)).mean())
-            ok &= row["accuracy"] >= min_accuracy and (row["mean"] > 0) == (row["target"] > 0.5)
-        rows.append(row)
+    for task in range(data.y.shape[1]):
+        out, y = outs[:, task], data.y[idx, task]
+        for key in sorted(set(keys)):
+            sel = np.array([k == key for k in keys])
+            row = dict(task=task, pattern=tuple(int(v) for v in key[:-1]), background=bool(key[-1]),
+                       n=int(sel.sum()), target=float(y[sel].mean()), mean=float(out[sel].mean()))
+            if regression:
+                row["error"] = float(abs(out[sel].mean() - y[sel].mean()))
+                ok &= row["error"] <= max_error
+            else:
+                row["accuracy"] = float(((out[sel] > 0) == (y[sel] > 0.5)).mean())
+                ok &= row["accuracy"] >= min_accuracy and (row["mean"] > 0) == (row["target"] > 0.5)
+            rows.append(row)
     return bool(ok), rows
 
 
