@@ -35,6 +35,7 @@ from .._checks import (
 from .._checks import class_names as name_classes
 from .._model import Device, Model, check_device
 from ..errors import ArgumentError
+from ..motifs.jaspar import JasparRelease
 from ..split import ADAPTER_PARAMETERS
 from .network import Network
 from .words import check_word_source
@@ -69,6 +70,7 @@ class Options:
     group_threshold: float
     motif_words: str
     word_length: int | None
+    jaspar: str | None
     inputs: torch.Tensor | None
     backgrounds: int
     seed: int
@@ -114,7 +116,8 @@ PARAMETERS: dict[str, Spec] = dict(
     margin=Float(minimum=0.0), significance=Float(minimum=0.0, below=1.0),
     groups=OptionalOf(Array(("K",), integer=True)), words=OptionalOf(Array(("K", 4, "w"))),
     group_threshold=Float(minimum=0.0), motif_words=Choice("filters", "scan"),
-    word_length=OptionalOf(Int(minimum=2, maximum=10)), inputs=OptionalOf(Array(("N", 4, "L"))),
+    word_length=OptionalOf(Int(minimum=2, maximum=10)), jaspar=OptionalOf(JasparRelease()),
+    inputs=OptionalOf(Array(("N", 4, "L"))),
     backgrounds=Int(minimum=1), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), seed=Seed(),
     device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
 )
@@ -140,7 +143,7 @@ def check_inputs(inputs: np.ndarray | torch.Tensor | None, length: int) -> torch
 
 def make_options(*, input_shape: tuple[int, ...], at: str, contexts: int, context_on: float, context_groups: int,
                  top: int, min_effect: float, scale: str, margin: float, significance: float,
-                 group_threshold: float, motif_words: str, word_length: int | None,
+                 group_threshold: float, motif_words: str, word_length: int | None, jaspar: str | None,
                  inputs: np.ndarray | torch.Tensor | None, backgrounds: int, seed: int,
                  device: torch.device | None, batch_size: int | None, verbose: bool) -> Options:
     """The settings of one analysis from the arguments of
@@ -151,7 +154,8 @@ def make_options(*, input_shape: tuple[int, ...], at: str, contexts: int, contex
         length=length, at=at, contexts=contexts, context_on=context_on, context_groups=context_groups, top=top,
         min_effect=min_effect, scale=scale, margin=margin, significance=significance,
         group_threshold=group_threshold, motif_words=motif_words, word_length=word_length,
-        inputs=check_inputs(inputs, length), backgrounds=backgrounds, seed=seed, device=check_device(device),
+        jaspar=jaspar, inputs=check_inputs(inputs, length), backgrounds=backgrounds, seed=seed,
+        device=check_device(device),
         batch=DEFAULT_BATCH if batch_size is None else batch_size, verbose=verbose,
     )
 

@@ -62,10 +62,22 @@ class Interactions:
     words : (K, 4, w) float
         One-hot preferred word of each channel.
     group_words : (G, 4, k) float
-        One-hot word of each motif group (what the group is switched on with).
+        One-hot word of each motif group (what the group is switched on with); a zero column keeps the background
+        base (words of different lengths share the width k, each centred in it).
     layer : str
     params : dict
         Every setting of the run.
+    group_pwms : (G, 4, k) float or None
+        Each group's PWM as the network reads it: probabilities at the columns of its word, zero columns
+        elsewhere (None in files written before PWMs were kept).
+    group_copies : (G, G) bool or None
+        ``group_copies[g, h]``: groups g and h are copies of one motif by what the network does with them (the
+        diagonal is True; None in files written before).
+    group_matches : pandas.DataFrame or None
+        The best JASPAR matches of each group PWM by Tomtom (``params["jaspar"]``), a few rows per group:
+        ``group``, ``rank`` (1 = best), ``target`` ("<matrix id> <name>"), ``p_value``, ``q_value``
+        (Benjamini-Hochberg over the group's targets), ``offset``, ``overlap``, ``strand``. None when matching
+        was off (or in files written before).
     """
 
     classes: np.ndarray
@@ -87,9 +99,13 @@ class Interactions:
     group_words: np.ndarray
     layer: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    group_pwms: np.ndarray | None = None
+    group_copies: np.ndarray | None = None
+    group_matches: pd.DataFrame | None = None
 
     _ARRAYS = ("classes", "groups", "main", "pairs", "values", "pvalues", "tables", "group_main", "group_pairs",
                "group_values", "group_pvalues", "group_tables", "on_levels", "words", "group_words")
+    _OPTIONAL = ("group_pwms", "group_copies")  # absent from files written before they were kept
 
     @property
     def significance(self) -> float:
@@ -103,13 +119,27 @@ class Interactions:
 
     @property
     def group_names(self) -> list[str]:
-        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``, ``"... (no channel)"``)."""
+        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``, ``"... (no channel)"``); a
+        base the word leaves to the background is N."""
         names = []
         for g, w in enumerate(self.group_words):
-            word = "".join("ACGT"[b] for b in np.asarray(w).argmax(0))
+            w = np.asarray(w)
+            on = np.flatnonzero(w.sum(0) > 0)
+            word = "".join("ACGT"[w[:, j].argmax()] if w[:, j].sum() > 0 else "N"
+                           for j in range(on[0], on[-1] + 1)) if len(on) else ""
             members = "+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g))
             names.append(f"{word} ({members or 'no channel'})")
         return names
+
+    @property
+    def group_best_matches(self) -> list[str]:
+        """Each group's best JASPAR match (``group_matches``, rank 1) as ``"MA0139.2 CTCF (q=0.003)"``; "" for a
+        group without one (matching off, or no target)."""
+        best = {}
+        if self.group_matches is not None:
+            for r in self.group_matches[self.group_matches["rank"] == 1].itertuples():
+                best[int(r.group)] = f"{r.target} (q={r.q_value:.2g})"
+        return [best.get(g, "") for g in range(self.n_groups)]
 
     @staticmethod
     def _dense(pairs: np.ndarray, values: np.ndarray, n: int, diagonal: float) -> np.ndarray:
@@ -172,12 +202,15 @@ class Interactions:
         pairs, values, pvalues, tables, names = self._level(level)
         significance = self.significance
         order = np.argsort(-np.abs(np.nan_to_num(values[c], nan=0.0)), kind="stable")
+        matches = self.group_best_matches if level == "group" else None
         rows = []
         for q in order[:top]:
             i, j = (int(v) for v in pairs[q])
             t = tables[c, q]
-            rows.append({"i": i, "j": j, "label_i": names[i], "label_j": names[j],
-                         "interaction": float(values[c, q]), "pvalue": float(pvalues[c, q]),
+            row = {"i": i, "j": j, "label_i": names[i], "label_j": names[j]}
+            if matches is not None:
+                row.update(match_i=matches[i], match_j=matches[j])
+            rows.append({**row, "interaction": float(values[c, q]), "pvalue": float(pvalues[c, q]),
                          "significant": bool(pvalues[c, q] < significance), "kind": kind(t),
                          "t00": t[0, 0], "t01": t[0, 1], "t10": t[1, 0], "t11": t[1, 1]})
         return pd.DataFrame(rows)
@@ -191,8 +224,14 @@ class Interactions:
         if name in target:
             del target[name]
         g = target.create_group(name)
-        for a in self._ARRAYS:
-            g.create_dataset(a, data=np.asarray(getattr(self, a)))
+        for a in self._ARRAYS + self._OPTIONAL:
+            if getattr(self, a) is not None:
+                g.create_dataset(a, data=np.asarray(getattr(self, a)))
+        if self.group_matches is not None:
+            m = g.create_group("group_matches")
+            for column in self.group_matches.columns:
+                values = self.group_matches[column].to_numpy()
+                m.create_dataset(column, data=values.astype(h5py.string_dtype()) if values.dtype == object else values)
         g.attrs["format"] = FORMAT
         g.attrs["layer"] = self.layer
         g.attrs["class_names"] = json.dumps(list(self.class_names))
@@ -222,7 +261,13 @@ class Interactions:
                                   f"without {', '.join(missing)}")
         texts = {a: json_attribute(g.attrs[a], f"{name}/{a}", where)
                  for a in ("class_names", "channel_names", "params")}
-        out = cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]), **texts)
+        matches = None
+        if "group_matches" in g:
+            m = g["group_matches"]
+            matches = pd.DataFrame({c: m[c].asstr()[()] if h5py.check_string_dtype(m[c].dtype) else m[c][()]
+                                    for c in m})
+        out = cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]), **texts,
+                  **{a: g[a][()] if a in g else None for a in cls._OPTIONAL}, group_matches=matches)
         C, K, G = len(out.classes), len(out.channel_names), out.group_main.shape[-1] if out.group_main.ndim == 2 else -1
         P, Q = len(out.pairs), len(out.group_pairs)
         expected = {"class_names": (len(out.class_names), C), "groups": (out.groups.shape, (K,)),
@@ -231,6 +276,10 @@ class Interactions:
                     "group_main": (out.group_main.shape, (C, G)), "group_values": (out.group_values.shape, (C, Q)),
                     "group_pvalues": (out.group_pvalues.shape, (C, Q)),
                     "group_tables": (out.group_tables.shape, (C, Q, 2, 2))}
+        if out.group_pwms is not None:
+            expected["group_pwms"] = (out.group_pwms.shape, out.group_words.shape)
+        if out.group_copies is not None:
+            expected["group_copies"] = (out.group_copies.shape, (G, G))
         for field_name, (got, want) in expected.items():
             if got != want:
                 raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {want} (C = {C} classes, "
@@ -244,6 +293,10 @@ class Interactions:
                  f"{len(self.group_pairs)} group pairs evaluated over {self.params.get('contexts')} contexts "
                  f"({self.params.get('scale')} scale); p-values against |interaction| <= {self.params.get('margin')} "
                  f"x rms main effect, significance level {self.significance}"]
+        if self.group_matches is not None:
+            lines.append("Motif groups and their best JASPAR match (Tomtom, " + str(self.params.get("jaspar")) + "): "
+                         + "; ".join(f"{n.split(' (')[0]} ~ {m or 'none'}"
+                                     for n, m in zip(self.group_names, self.group_best_matches)))
         for c, name in enumerate(self.class_names[:20]):
             df = self.table(self.classes[c], top=top)
             sig = df[df["significant"]] if len(df) else df
