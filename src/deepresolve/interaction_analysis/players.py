@@ -25,7 +25,7 @@ WORD_BACKGROUNDS = 16
 PROBES = 32
 #: When a word is a copy of a motif group (:class:`~.words.CopyRule`): the share of its read the group's base
 #: preferences explain, else the share of the group's core it carries, and the signatures' cosine.
-COPIES = CopyRule(same=0.6, core=0.75, parallel=0.5)
+COPIES = CopyRule(same=0.6, core=0.75, parallel=0.3)
 #: JASPAR matches kept per group.
 MATCHES = 3
 
@@ -47,6 +47,8 @@ class Players:
     group_words : (G, 4, w') float32 one-hot
         The word each group is switched on with; a zero column keeps the background base (words of different
         lengths share the width w', each centred in it).
+    group_reads : (G,) float64
+        How much each group's word changes what the head reads from the layer (:class:`~.words.WordReader`).
     group_pwms : (G, 4, w') float64
         Each group's PWM as the network reads it (:meth:`~.words.MotifWords.pwms`): probabilities at the
         columns of its word, zero columns elsewhere.
@@ -64,6 +66,7 @@ class Players:
     on_levels: np.ndarray
     groups: np.ndarray
     group_words: np.ndarray
+    group_reads: np.ndarray
     group_pwms: np.ndarray
     player_groups: list[np.ndarray]
     copies: np.ndarray
@@ -104,7 +107,7 @@ def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.
         # motif groups from the word scan; a channel joins the group whose word raises it most, if by at least
         # group_threshold of its own range (on-level above background)
         k = min(opts.word_length or (8 if length <= 200 else 6), width)
-        found, merged = scan_words(reader, k, COPIES, rng=rng, max_words=opts.top)
+        found, merged = scan_words(reader, k, COPIES, seeds=words, rng=rng, max_words=opts.top)
         if len(found) == 0:
             raise ModelError(f"words: expected motif words of {layer!r} from the word scan, got none (no k-mer "
                              f"changes what the head reads from the layer more than random k-mers do, read again on "
@@ -124,7 +127,7 @@ def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.
     G = len(found)
     player_groups = [group_of[p:p + 1][group_of[p:p + 1] >= 0] for p in range(K)] + [np.array([g]) for g in range(G)]
     return Players(words=words, how=how, on_levels=on_levels, groups=group_of, group_words=found.words,
-                   group_pwms=found.pwms(), player_groups=player_groups,
+                   group_reads=found.reads, group_pwms=found.pwms(), player_groups=player_groups,
                    copies=found.copies(COPIES))
 
 

@@ -308,10 +308,11 @@ class WordReader:
         return self._floors[w]
 
     @torch.no_grad()
-    def read(self, base: torch.Tensor, words: torch.Tensor, starts: torch.Tensor, *,
+    def read(self, base: torch.Tensor, words: torch.Tensor, starts: torch.Tensor, *, median: bool = False,
              signatures: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Each word (n, 4, w) written into every sequence of ``base`` (B, 4, L) at ``starts`` (n, B): reads (n,),
-        signatures (n, D) or None, profiles (n, K), float64."""
+        the mean (or ``median``) over the sequences of the norm of the change at the head's reader; signatures
+        (n, D), its mean, or None; profiles (n, K), float64."""
         B, n = len(base), len(words)
         hb = as_channels(self.body(base.to(self.device)).float())
         zb = self.reader(hb.reshape(B, *self.shape)).flatten(1)
@@ -324,10 +325,13 @@ class WordReader:
             write_words(x, torch.arange(len(x)), words[s:s + m].repeat_interleave(B, 0), starts[s:s + m].reshape(-1))
             h = as_channels(self.body(x.to(self.device)).float())
             dz = self.reader(h.reshape(len(x), *self.shape)).flatten(1) - zb.repeat(m, 1)
-            reads.append(dz.norm(dim=1).reshape(m, B).median(1).values.cpu())
+            norms = dz.norm(dim=1).reshape(m, B)
+            reads.append((norms.median(1).values if median else norms.mean(1)).cpu())
             if signatures:
                 sigs.append(dz.reshape(m, B, -1).mean(1).cpu())
             profiles.append((h.amax(-1) - ab.repeat(m, 1)).reshape(m, B, -1).mean(1).cpu())
+        if not n:
+            return torch.zeros(0).double(), zb.new_zeros(0, zb.shape[1]).double(), ab.new_zeros(0, ab.shape[1]).double()
         sig = torch.cat(sigs).double() if signatures else None
         return torch.cat(reads).double(), sig, torch.cat(profiles).double()
 
@@ -389,9 +393,9 @@ class WordReader:
 
 
 @torch.no_grad()
-def scan_words(reader: WordReader, k: int, rule: CopyRule, *, backgrounds: int = 4, rng: np.random.Generator,
-               max_words: int = 24, cutoff: float = 4.0, pool: int = 1024, rise: float = 0.05,
-               flank: float = 0.1) -> tuple[MotifWords, int]:
+def scan_words(reader: WordReader, k: int, rule: CopyRule, *, seeds: np.ndarray | None = None,
+               backgrounds: int = 4, rng: np.random.Generator, max_words: int = 24, cutoff: float = 4.0,
+               pool: int = 1024, rise: float = 0.05, flank: float = 0.1) -> tuple[MotifWords, int]:
     """Motif words of a layer: the k-mers the network reads, grown to whole motifs, one word per motif.
 
     DOC
@@ -401,17 +405,29 @@ def scan_words(reader: WordReader, k: int, rule: CopyRule, *, backgrounds: int =
     kmers = torch.from_numpy(np.indices((4,) * k).reshape(k, -1).T.copy())  # (4^k, k), lexicographic
     starts = torch.from_numpy(rng.integers(0, length - k + 1, (len(kmers), backgrounds)))
     eye = torch.eye(4)
-    read = reader.read(base, eye[kmers].transpose(1, 2), starts)[0].numpy()
+    read = reader.read(base, eye[kmers].transpose(1, 2), starts, median=True)[0].numpy()
     med = np.median(read)
-    mad = 1.4826 * np.median(np.abs(read - med))
-    with np.errstate(divide="ignore", invalid="ignore"):  # MAD 0 (exact detectors): anything above the bulk...
+    # the spread of the bulk: the MAD, or where most k-mers read alike (the median's, as on detectors that fire on
+    # few k-mers) the mean absolute deviation
+    mad = 1.4826 * np.median(np.abs(read - med)) or np.mean(np.abs(read - med))
+    with np.errstate(divide="ignore", invalid="ignore"):  # spread 0 (exact detectors): anything above the bulk...
         z = np.where(read > med, (read - med) / mad, 0.0)
     z[read < 0.1 * read.max()] = 0.0  # ...that is not negligible (a chance occurrence in one background)
     cand = np.flatnonzero(z >= cutoff)
     cand = cand[np.argsort(-read[cand], kind="stable")[:pool]]
-    words = eye[kmers[cand]].transpose(1, 2).numpy()
-    read, sig, _ = reader.measure(words) if len(cand) else (np.zeros(0), None, None)
-    keep = ((read > med + cutoff * mad) | ((mad == 0) & (read > med))) & (read >= 0.1 * read.max(initial=0.0))
+    words = list(eye[kmers[cand]].transpose(1, 2).numpy())
+    floors = [reader.floor(k)] * len(words)
+    if seeds is not None:
+        lo = max(0, (seeds.shape[2] - reader.width) // 2)  # a seed wider than any word: its middle
+        words += [word_span(w[:, lo:lo + reader.width]) for w in seeds]
+        floors += [reader.floor(w.shape[1]) for w in words[len(cand):]]
+    floors = np.array(floors)
+    read, sig, _ = reader.measure(words)
+
+    def outlier(w_read: float | np.ndarray, floor: float | np.ndarray) -> bool | np.ndarray:
+        return ((w_read > floor + cutoff * mad) | ((mad == 0) & (w_read > floor))) & (w_read >= 0.1 * read.max())
+
+    keep = outlier(read, floors) if len(read) else np.zeros(0, bool)
     chosen: list[Word] = []
     merged = 0
 
@@ -429,6 +445,8 @@ def scan_words(reader: WordReader, k: int, rule: CopyRule, *, backgrounds: int =
             merged += 1
             continue
         word, w_read, sens = reader.trim(word, w_read, flank=flank)
+        if not outlier(w_read, reader.floor(word.shape[1])):  # nothing the network reads once trimmed
+            continue
         new = Word(word, w_read, sens, reader.measure([word])[1][0], reader.floor(word.shape[1]))
         if any(rule.copies(m, new) for m in chosen):
             merged += 1

@@ -229,6 +229,7 @@ class Interactions:
                 g.create_dataset(a, data=np.asarray(getattr(self, a)))
         if self.group_matches is not None:
             m = g.create_group("group_matches")
+            m.attrs["columns"] = json.dumps(list(self.group_matches.columns))
             for column in self.group_matches.columns:
                 values = self.group_matches[column].to_numpy()
                 m.create_dataset(column, data=values.astype(h5py.string_dtype()) if values.dtype == object else values)
@@ -265,7 +266,7 @@ class Interactions:
         if "group_matches" in g:
             m = g["group_matches"]
             matches = pd.DataFrame({c: m[c].asstr()[()] if h5py.check_string_dtype(m[c].dtype) else m[c][()]
-                                    for c in m})
+                                    for c in json_attribute(m.attrs["columns"], f"{name}/group_matches", where)})
         out = cls(**{a: g[a][()] for a in cls._ARRAYS}, layer=str(g.attrs["layer"]), **texts,
                   **{a: g[a][()] if a in g else None for a in cls._OPTIONAL}, group_matches=matches)
         C, K, G = len(out.classes), len(out.channel_names), out.group_main.shape[-1] if out.group_main.ndim == 2 else -1
