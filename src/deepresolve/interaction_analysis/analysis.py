@@ -143,7 +143,7 @@ from .contexts import Contexts, choose_coalition, draw_backgrounds, draw_context
 from .effects import Evaluator, PairStatistics, group_strength, main_effects, pair_statistics, screen_pairs
 from .network import Network, split_network
 from .options import PARAMETERS, RENAMED_OPTIONS, LayerArguments, Options, check_layer_arguments, make_options
-from .players import Players, find_players
+from .players import Players, find_players, jaspar_matches
 
 
 @renamed_arguments(**RENAMED_OPTIONS)
@@ -169,6 +169,7 @@ def interactions(
     group_threshold: float = 0.5,
     motif_words: str | np.ndarray = "scan",
     word_length: int | None = None,
+    jaspar: str | None = "JASPAR2024",
     inputs: np.ndarray | torch.Tensor | None = None,
     backgrounds: int = 256,
     class_names: Sequence[str] | None = None,
@@ -251,6 +252,9 @@ def interactions(
         k of the word scan: 4^k x 4 body passes. Default 8 for inputs up to 200 bp, else 6 (a 1000-bp DeepSEA
         body pass costs about 20 ms on one CPU thread: 16,384 passes are minutes, 262,144 an hour and a half);
         never more than the channels' word width or L // 2.
+    jaspar : str or None
+        JASPAR release (bundled with pyjaspar, CORE vertebrates) each group's PWM is matched against by Tomtom
+        (``Interactions.group_matches``); None leaves the matching out.
     inputs : (N, 4, L) one-hot, optional
         Real sequences: the backgrounds become dinucleotide shuffles of them (the on-levels and the word scan
         keep uniform random sequences).
@@ -287,8 +291,8 @@ def interactions(
     opts = make_options(input_shape=input_shape, at=at, contexts=contexts, context_on=context_on,
                         context_groups=context_groups, top=top, min_effect=min_effect, scale=scale, margin=margin,
                         significance=significance, fdr=fdr, group_threshold=group_threshold, motif_words=motif_words,
-                        word_length=word_length, inputs=inputs, backgrounds=backgrounds, seed=seed, device=device,
-                        batch_size=batch_size, verbose=verbose)
+                        word_length=word_length, jaspar=jaspar, inputs=inputs, backgrounds=backgrounds, seed=seed,
+                        device=device, batch_size=batch_size, verbose=verbose)
     model = adapt(model, output, channels_last, fixed_inputs)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
@@ -331,12 +335,14 @@ def _result(layer: str, opts: Options, net: Network, args: LayerArguments, playe
         groups=players.groups, main=main[:, :K], pairs=channel_pairs, values=stats.values[:, :P],
         pvalues=stats.pvalues[:, :P], tables=stats.tables[:, :P], group_main=main[:, K:], group_pairs=group_pairs - K,
         group_values=stats.values[:, P:], group_pvalues=stats.pvalues[:, P:], group_tables=stats.tables[:, P:],
-        on_levels=players.on_levels, words=players.words, group_words=players.group_words, layer=layer,
-        group_copies=players.copies,
+        on_levels=players.on_levels, words=players.words, group_words=players.group_words,
+        group_pwms=players.group_pwms, group_copies=players.copies,
+        group_matches=None if opts.jaspar is None else jaspar_matches(players.group_pwms, opts.jaspar), layer=layer,
         params=dict(at=opts.at, scale=net.scale, contexts=opts.contexts, min_effect=opts.min_effect,
                     context_on=opts.context_on, context_groups=opts.context_groups, top=opts.top, margin=opts.margin,
                     significance=opts.significance, fdr=opts.fdr, group_threshold=opts.group_threshold,
-                    motif_words=opts.motif_words, word_length=opts.word_length, backgrounds=opts.backgrounds,
+                    motif_words=opts.motif_words, word_length=opts.word_length, jaspar=opts.jaspar,
+                    backgrounds=opts.backgrounds,
                     background="dinucleotide shuffles of inputs" if opts.inputs is not None else "uniform random",
                     on_levels=players.how, coalition_groups=coalition_groups.tolist(), seed=opts.seed,
                     input_shape=[4, opts.length], **adapters),

@@ -10,7 +10,7 @@ import torch
 from scipy.stats import t as student_t
 
 from .contexts import Contexts
-from .network import Network, as_channels
+from .network import Network, as_channels, write_words
 from .players import Players
 
 
@@ -64,9 +64,9 @@ class Evaluator:
         return self.copies[groups].any(0)
 
     def _write(self, x: torch.Tensor, rows: torch.Tensor, groups: torch.Tensor, starts: torch.Tensor) -> None:
-        w = self.words.shape[-1]
-        cols = starts[:, None] + torch.arange(w)[None, :]  # (r, w)
-        x[rows[:, None], :, cols] = self.words[groups].transpose(1, 2)
+        """The words of ``groups`` into rows ``rows`` of ``x`` from ``starts`` on; a word's zero columns keep the
+        background base (words of different lengths share one width)."""
+        write_words(x, rows, self.words[groups], starts)
 
     @torch.no_grad()
     def __call__(self, ctx: torch.Tensor, on: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:

@@ -79,6 +79,16 @@ def layer_maps(body: nn.Module, x: torch.Tensor, device: torch.device, batch: in
     return torch.cat([as_channels(body(x[i:i + batch].to(device)).float()).cpu() for i in range(0, len(x), batch)])
 
 
+def write_words(x: torch.Tensor, rows: torch.Tensor, words: torch.Tensor, starts: torch.Tensor) -> None:
+    """Write ``words`` (r, 4, w) into sequences ``x`` (N, 4, L) in place: word i into row ``rows[i]`` from position
+    ``starts[i]`` on. A zero column of a word keeps the sequence's base there: words of different lengths share one
+    width w, padded with zero columns, and a word may leave a base inside it to the background."""
+    cols = starts[:, None] + torch.arange(words.shape[-1])[None, :]  # (r, w)
+    new = words.transpose(1, 2).to(x.dtype)  # (r, w, 4)
+    at = (rows[:, None], slice(None), cols)
+    x[at] = torch.where(new.sum(-1, keepdim=True) > 0, new, x[at])
+
+
 def random_sequences(rng: np.random.Generator, n: int, length: int) -> torch.Tensor:
     """Uniform random one-hot sequences (n, 4, length)."""
     return torch.eye(4)[torch.from_numpy(rng.integers(0, 4, (n, length)))].transpose(1, 2).contiguous()

@@ -34,6 +34,7 @@ from .._checks import (
 from .._checks import class_names as name_classes
 from .._model import Device, Model, check_device
 from ..errors import ArgumentError
+from ..motifs.jaspar import JasparRelease
 from ..results.interactions import FDR_FAMILIES
 from ..split import ADAPTER_PARAMETERS
 from .network import Network
@@ -73,6 +74,7 @@ class Options:
     motif_words: str
     group_words: np.ndarray | None
     word_length: int | None
+    jaspar: str | None
     inputs: torch.Tensor | None
     backgrounds: int
     seed: int
@@ -101,7 +103,8 @@ PARAMETERS: dict[str, Spec] = dict(
     groups=OptionalOf(Array(("K",), integer=True)), words=OptionalOf(Array(("K", 4, "w"))),
     group_threshold=Float(minimum=0.0),
     motif_words=AnyOf(Choice("filters", "scan"), Array(("G", 4, "w"), what="one-hot motif words")),
-    word_length=OptionalOf(Int(minimum=2, maximum=10)), inputs=OptionalOf(Array(("N", 4, "L"))),
+    word_length=OptionalOf(Int(minimum=2, maximum=10)), jaspar=OptionalOf(JasparRelease()),
+    inputs=OptionalOf(Array(("N", 4, "L"))),
     backgrounds=Int(minimum=1), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), seed=Seed(),
     device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
 )
@@ -141,7 +144,7 @@ def check_motif_words(words: object, length: int) -> np.ndarray:
 
 def make_options(*, input_shape: tuple[int, ...], at: str, contexts: int, context_on: float, context_groups: int,
                  top: int, min_effect: float, scale: str, margin: float, significance: float, fdr: str,
-                 group_threshold: float, motif_words: str | np.ndarray, word_length: int | None,
+                 group_threshold: float, motif_words: str | np.ndarray, word_length: int | None, jaspar: str | None,
                  inputs: np.ndarray | torch.Tensor | None, backgrounds: int, seed: int,
                  device: torch.device | None, batch_size: int | None, verbose: bool) -> Options:
     """The settings of one analysis from the arguments of
@@ -154,7 +157,8 @@ def make_options(*, input_shape: tuple[int, ...], at: str, contexts: int, contex
         min_effect=min_effect, scale=scale, margin=margin, significance=significance, fdr=fdr,
         group_threshold=group_threshold, motif_words="given" if given else motif_words,
         group_words=check_motif_words(motif_words, length) if given else None, word_length=word_length,
-        inputs=check_inputs(inputs, length), backgrounds=backgrounds, seed=seed, device=check_device(device),
+        jaspar=jaspar, inputs=check_inputs(inputs, length), backgrounds=backgrounds, seed=seed,
+        device=check_device(device),
         batch=DEFAULT_BATCH if batch_size is None else batch_size, verbose=verbose,
     )
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch import nn
 
 from .._model import is_a
 from ..errors import ArgumentError
-from .network import REARRANGEMENTS, as_channels, leaf_modules, random_sequences
+from .network import REARRANGEMENTS, as_channels, leaf_modules, random_sequences, write_words
+
+#: Random words whose median read is the read of no motif (:meth:`WordReader.floor`).
+RANDOM_WORDS = 32
 
 # modules after which a first-layer channel's largest response is still at its filter's consensus: element-wise
 # and increasing over positive responses, max pooling, or reshaping
@@ -74,165 +80,376 @@ def _head_reader(head: nn.Module) -> nn.Module:
     return nn.Identity()
 
 
-def _has_core(x: np.ndarray, y: np.ndarray, core: np.ndarray) -> float:
-    """The largest share of ``y``'s core positions (``core``, bool (k,)) where k-mer ``x`` has ``y``'s base, over
-    relative shifts; core positions shifted past ``x``'s end count as missing (so 1.0: ``x`` carries the whole core)."""
-    k = len(y)
-    pos = np.flatnonzero(core)
+def reverse_complement(words: np.ndarray) -> np.ndarray:
+    """One-hot words or PWMs (..., 4, w) in A, C, G, T order, reverse-complemented (zero columns stay zero)."""
+    return np.ascontiguousarray(np.asarray(words)[..., ::-1, ::-1])
+
+
+def word_span(word: np.ndarray) -> np.ndarray:
+    """A word (4, w) without its zero columns at either end (those keep the background base)."""
+    on = np.flatnonzero(np.asarray(word).sum(0) > 0)
+    return word[:, on[0]:on[-1] + 1] if len(on) else word[:, :0]
+
+
+def framed(words: list[np.ndarray], width: int) -> np.ndarray:
+    """Words (4, w_i), w_i <= ``width``, each centred in ``width`` columns with zero columns around: (n, 4, width)
+    float32."""
+    out = np.zeros((len(words), 4, width), np.float32)
+    for i, w in enumerate(words):
+        lo = (width - w.shape[1]) // 2
+        out[i, :, lo:lo + w.shape[1]] = w
+    return out
+
+
+def explained_share(word: np.ndarray, read: float, motif: np.ndarray, sensitivity: np.ndarray, motif_read: float,
+                    floor: float) -> float:
+    """The share of a word's read that a motif's base preferences, as the network reads them, explain.
+
+    ``sensitivity`` (4, v) is the read of the motif's word ``motif`` (4, v; read ``motif_read``) with each base at
+    each column (:meth:`WordReader.sensitivity`). Taken as additive, it predicts the read of any word aligned to
+    the motif: the motif's read less what the word's bases lose against the motif's at the columns they cover
+    (an uncovered column holds a random base: it loses its mean). The word (4, w; zero columns hold random bases)
+    is aligned at every offset on both strands; the best prediction above ``floor`` (the read of a random word),
+    divided by the word's own read above it, is returned. A shifted copy, a reverse complement, a fragment or a
+    mismatched copy of the motif reads no more than the motif's preferences predict (share >= 1, or near it); a
+    distinct motif reads far more than the motif's preferences give it (a share near 0), however many bases the
+    two share, and a weak distinct motif too (its own low read is the denominator).
+
+    Returns
+    -------
+    float >= 0 (inf for a word that reads no more than a random one).
+    """
+    c = sensitivity - sensitivity.mean(0)
+    own = float((c * motif).sum())
+    v, w = c.shape[1], word.shape[1]
+    best = -np.inf
+    for u in (word, reverse_complement(word)):
+        scores = u.T @ c  # (w, v): word column i against motif column j
+        best = max(best, max(np.trace(scores, offset=o) for o in range(-(w - 1), v)))
+    predicted = max(motif_read - (own - best) - floor, 0.0)
+    excess = read - floor
+    return predicted / excess if excess > 0 else np.inf
+
+
+class Word(NamedTuple):
+    """A word (4, w) without zero end columns, its read, its sensitivity (4, w), its signature (D,) and the read
+    of a random word as wide (its floor)."""
+
+    word: np.ndarray
+    read: float
+    sensitivity: np.ndarray
+    signature: np.ndarray
+    floor: float
+
+    @property
+    def core(self) -> np.ndarray:
+        """(w,) bool: the columns the read depends on, where a base change (mean over the 3 others) removes at least
+        half of the read above the floor; at least w / 2 columns (the largest drops)."""
+        w = self.word.shape[1]
+        drop = self.read - (self.sensitivity.sum(0) - self.read) / 3  # the word's own base reads self.read
+        core = drop >= 0.5 * (self.read - self.floor)
+        if core.sum() < np.ceil(w / 2):
+            core = np.zeros(w, bool)
+            core[np.argsort(-drop, kind="stable")[:int(np.ceil(w / 2))]] = True
+        return core
+
+
+def carried_core(word: np.ndarray, motif: Word) -> float:
+    """The largest share of the motif's core (:attr:`Word.core`) that ``word`` (4, w) carries, at any relative
+    shift, on either strand: its bases at the motif's core columns (core columns shifted past the word's ends, or
+    onto its zero columns, count as missing)."""
+    pos = np.flatnonzero(motif.core)
+    want = motif.word.argmax(0)[pos]
     best = 0
-    for s in range(-k + 1, k):
-        at = pos + s
-        inside = (at >= 0) & (at < k)
-        best = max(best, int((x[at[inside]] == y[pos[inside]]).sum()))
+    for u in (word, reverse_complement(word)):
+        w = u.shape[1]
+        has = u.sum(0) > 0
+        bases = u.argmax(0)
+        for s in range(-motif.word.shape[1] + 1, w):
+            at = pos + s
+            inside = (at >= 0) & (at < w)
+            best = max(best, int(((bases[at[inside]] == want[inside]) & has[at[inside]]).sum()))
     return best / max(len(pos), 1)
 
 
-def _read_kmers(body: nn.Module, reader: nn.Module, shape: tuple[int, ...], base: torch.Tensor, kmers: torch.Tensor,
-                starts: torch.Tensor, device: torch.device, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each k-mer (n, k) written into every background sequence ``base`` (B, 4, L) at ``starts`` (n, B): the median
-    over the backgrounds of the norm of the change at the head's reader (n,), and the mean rise of each channel's
-    largest response (n, K). A pass holds whole k-mers, as many as fit in ``batch`` sequences (at least one: B)."""
-    B, k = len(base), kmers.shape[1]
-    hb = as_channels(body(base.to(device)).float())
-    zb = reader(hb.reshape(B, *shape)).flatten(1)
-    ab = hb.amax(-1)
-    eye = torch.eye(4)
-    reads, profiles = [], []
-    step = max(1, batch // B)
-    for s in range(0, len(kmers), step):
-        km = kmers[s:s + step]
-        n = len(km)
-        x = base.repeat(n, 1, 1)  # (n * B, 4, L)
-        cols = starts[s:s + n].reshape(-1, 1) + torch.arange(k)[None, :]
-        x[torch.arange(len(x))[:, None], :, cols] = eye[km.repeat_interleave(B, 0)]
-        h = as_channels(body(x.to(device)).float())
-        z = reader(h.reshape(len(x), *shape)).flatten(1)
-        reads.append((z - zb.repeat(n, 1)).norm(dim=1).reshape(n, B).median(1).values.cpu())
-        profiles.append((h.amax(-1) - ab.repeat(n, 1)).reshape(n, B, -1).mean(1).cpu())
-    return torch.cat(reads).double(), torch.cat(profiles).double()
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of two signatures (0 when one is zero)."""
+    n = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / n) if n > 0 else 0.0
 
 
-@torch.no_grad()
-def scan_words(body: nn.Module, head: nn.Module, shape: tuple[int, ...], length: int, k: int, *,
-               backgrounds: int = 4, rng: np.random.Generator, device: torch.device, batch: int = 4096,
-               max_words: int = 24, cutoff: float = 4.0, same: float = 0.75,
-               core_backgrounds: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Motif words of a layer: the k-mers the network reads, clustered into one word per motif (a word scan).
+class CopyRule(NamedTuple):
+    """When a word is a copy of a motif (:meth:`explains`): ``same``, the share of the word's read the motif's
+    base preferences must explain; ``core``, the share of the motif's core the word must otherwise carry;
+    ``parallel``, the cosine their signatures must reach."""
 
-    Every k-mer (all 4^k) is written at a random place of ``backgrounds`` random sequences; its *read* is the
-    median over them (a k-mer that forms a motif with one background's flanks does not count) of the norm of the
-    change it makes to the output of the head's first linear map (:func:`_head_reader`; the layer's map itself
-    when the head does not start with one), i.e. to what the rest of the network takes from the layer. Why there
-    and not at the layer: a trained layer responds to every k-mer somewhat (its filters are partial matches of
-    several motifs), but the head is trained to read the motifs; on five trained 3-way AND models the three
-    planted motifs were among the top 11 6-mers of 4,096 (the others: their shifted copies), while the layer's
-    own change ranked them 1,373rd or lower. The scan needs no output class and no partner motif, so it finds
-    motifs that act only together (an AND's members have no main effect).
+    same: float
+    core: float
+    parallel: float
 
-    K-mers whose read is an outlier (robust z-score, median and MAD, at least ``cutoff``; and at least a tenth of
-    the largest read) are read again on ``core_backgrounds`` fresh random sequences and kept if still an outlier
-    against the first reads' median and MAD (and at least a tenth of the largest second read): with 4
-    backgrounds the largest of 4^k reads include flukes, k-mers whose placements completed a motif with the
-    flanks, and inflated chimeras of two motifs' fragments (on a trained NOT model a GCTC..-fragment chimera went
-    from z 19.5 to 7.2 on fresh backgrounds and ranked below the real GCTCAT word, 16.6). In order of this second
-    read, a k-mer is a copy of an earlier word when, at some shift, it has that word's bases at ``same`` (3/4) or
-    more of the word's *core* positions (core positions shifted past its end count as missing): mismatched
-    copies, shifted copies, fragments at the k-mer's edge; else it starts a new word, up to ``max_words``. A
-    word's *core* is the positions its read depends on: where a single-base change (mean over the 3 others, read
-    on the same fresh sequences) removes at least half of its read above the median k-mer's; at least k / 2
-    positions (the largest drops). Why the core: a word's flanks are whatever k-mer read highest, and two motifs
-    can share a run of bases (set I's CGCTTG and GCTCAT share CGCT when GCTCAT follows a C); a rule on whole
-    words (6 of 8 bases, or a shared run of 4) merged set I's CGCTTG and GCTCAT words into one group on 2 of its
-    5 benchmark models (one kept only a fragment, GCTTGCGC, as CGCTTG's word; the other no GCTCAT word at all).
-    Why by sequence and not by the channels a k-mer excites: trained filters are partial matches of several
-    motifs, so two motifs excite much the same channels (cosine 0.8 between the channel profiles of two planted
-    motifs of a trained 3-way AND model).
+    def explains(self, motif: Word, word: np.ndarray, read: float, signature: np.ndarray, floor: float) -> bool:
+        """Whether ``word`` (its ``read``, ``signature`` and ``floor`` given) is a copy of ``motif`` by what the
+        network does with both: their signatures at the head's reader are near-parallel (cosine at least
+        ``parallel``), and the motif's base preferences, as the network reads them, account for the word: they
+        explain at least ``same`` of its read (:func:`explained_share`), or the word carries at least ``core`` of
+        the bases the motif's read depends on (:func:`carried_core`)."""
+        return cosine(signature, motif.signature) >= self.parallel and (
+            explained_share(word, read, motif.word, motif.sensitivity, motif.read, floor) >= self.same
+            or carried_core(word, motif) >= self.core)
 
-    Cost: 4^k x ``backgrounds`` body passes (one sequence each), then ``core_backgrounds`` per outlier and
-    ``core_backgrounds`` x 3k per word kept (its core).
+    def copies(self, a: Word, b: Word) -> bool:
+        """Whether words a and b are copies of one motif: one explains the other."""
+        return (self.explains(a, b.word, b.read, b.signature, b.floor)
+                or self.explains(b, a.word, a.read, a.signature, a.floor))
+
+
+@dataclass(frozen=True)
+class MotifWords:
+    """G motif words and what the network does with them (written into the probe sequences of a
+    :class:`WordReader`).
+
+    Attributes
+    ----------
+    words : (G, 4, width) float32
+        One-hot words, each centred in ``width`` columns; a zero column keeps the background base.
+    reads : (G,) float64
+        Each word's read (:meth:`WordReader.measure`).
+    sensitivities : (G, 4, width) float64
+        The read of the word with each base at each of its columns (0 at its zero columns).
+    signatures : (G, D) float64
+        The mean change each word makes at the head's reader.
+    profiles : (G, K) float64
+        The mean rise of each channel's largest response.
+    floors : (G,) float64
+        The read of a random word as wide as each word (:meth:`WordReader.floor`).
+    """
+
+    words: np.ndarray
+    reads: np.ndarray
+    sensitivities: np.ndarray
+    signatures: np.ndarray
+    profiles: np.ndarray
+    floors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def word(self, g: int) -> Word:
+        """Word g as a :class:`Word` (zero end columns cut)."""
+        on = np.flatnonzero(self.words[g].sum(0) > 0)
+        cut = slice(on[0], on[-1] + 1) if len(on) else slice(0, 0)
+        return Word(self.words[g][:, cut], float(self.reads[g]), self.sensitivities[g][:, cut], self.signatures[g],
+                    float(self.floors[g]))
+
+    def pwms(self) -> np.ndarray:
+        """(G, 4, width) PWMs of the words as the network reads them: at each column of a word, the read with each
+        base above the read with the worst base, normalised to sum 1 (a column whose base the network ignores is
+        uniform, one where it needs one base is that base); zero columns where the word has none."""
+        on = self.words.sum(1, keepdims=True) > 0
+        gain = self.sensitivities - self.sensitivities.min(1, keepdims=True)
+        gain = gain + 1e-3 * max(float(gain.max(initial=0.0)), 1e-12)  # ties (no preference) become uniform
+        return np.where(on, gain / gain.sum(1, keepdims=True), 0.0)
+
+    def copies(self, rule: CopyRule) -> np.ndarray:
+        """(G, G) bool: words that are copies of one motif, one explaining the other (:meth:`CopyRule.copies`); the
+        diagonal is True."""
+        words = [self.word(g) for g in range(len(self))]
+        out = np.eye(len(self), dtype=bool)
+        for g, a in enumerate(words):
+            for h, b in enumerate(words[:g]):
+                out[g, h] = out[h, g] = rule.copies(a, b)
+        return out
+
+
+class WordReader:
+    """Writes words into random sequences and measures what the rest of the network reads from the layer.
+
+    The *read* of a word is the median over sequences of the norm of the change it makes to the output of the
+    head's first linear map (:func:`_head_reader`); its *signature* the mean of that change (a vector); its
+    *profile* the mean rise of each channel's largest response. :meth:`measure` writes every word into the same
+    ``probes`` fresh random sequences at the same places, spread evenly over the input, so that words are compared
+    on equal terms and a position-dependent reader averages over the places (a shifted copy is written at much
+    the same places).
 
     Parameters
     ----------
     body, head : nn.Module
-        The model split at the layer (:class:`~deepresolve.interaction_analysis.network.Network`).
+        The model split at the layer.
     shape : tuple of int
-        The layer's map shape without the batch axis (what ``head`` takes).
+        The layer's map shape without the batch axis.
     length : int
-        L of the one-hot input (4, L).
-    k : int
-        Word length, at most L.
-    backgrounds : int
-        Random sequences of the first read.
+        L of the one-hot input.
+    width : int
+        The widest word (the frame every measured word is centred in).
     rng : numpy.random.Generator
-        Draws the random sequences and the places the k-mers are written at.
+        Draws the probe sequences.
+    probes : int
+        Probe sequences.
     device : torch.device
     batch : int
-        Sequences per forward pass; a pass holds whole k-mers (at least one k-mer's ``backgrounds``, or
-        ``core_backgrounds`` on the second read).
-    max_words : int
-        Most words returned.
-    cutoff : float
-        Robust z-score that makes a read an outlier.
-    same : float
-        Share of an earlier word's core that makes a k-mer its copy.
-    core_backgrounds : int
-        Fresh random sequences of the second read and of the cores.
-
-    Returns
-    -------
-    words : (M, 4, k) float32 one-hot
-        M <= ``max_words``, in order of their second read.
-    reads : (M,) float
-        Their second reads.
-    profiles : (M, K) float
-        Rise of each channel's largest response over the fresh random sequences' when the word is written in.
+        Sequences per forward pass (whole words: at least one word's sequences).
     """
-    reader = _head_reader(head)
+
+    def __init__(self, body: nn.Module, head: nn.Module, shape: tuple[int, ...], length: int, width: int, *,
+                 rng: np.random.Generator, probes: int, device: torch.device, batch: int):
+        self.body, self.reader, self.shape, self.device, self.batch = body, _head_reader(head), shape, device, batch
+        self.length, self.width = length, width
+        self.probe = random_sequences(rng, probes, length)
+        self.starts = torch.from_numpy(np.round(np.linspace(0, length - width, probes)).astype(np.int64))
+        self._floor_seed = int(rng.integers(2 ** 32))
+        self._floors: dict[int, float] = {}
+
+    def floor(self, w: int) -> float:
+        """The read of a random word of w bases: the median read of 32 random words (drawn once per w)."""
+        if w not in self._floors:
+            rng = np.random.default_rng([self._floor_seed, w])
+            words = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (RANDOM_WORDS, w))].transpose(0, 2, 1)
+            self._floors[w] = float(np.median(self.measure(words)[0]))
+        return self._floors[w]
+
+    @torch.no_grad()
+    def read(self, base: torch.Tensor, words: torch.Tensor, starts: torch.Tensor, *, median: bool = False,
+             signatures: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Each word (n, 4, w) written into every sequence of ``base`` (B, 4, L) at ``starts`` (n, B): reads (n,),
+        the mean (or ``median``) over the sequences of the norm of the change at the head's reader; signatures
+        (n, D), its mean, or None; profiles (n, K), float64."""
+        B, n = len(base), len(words)
+        hb = as_channels(self.body(base.to(self.device)).float())
+        zb = self.reader(hb.reshape(B, *self.shape)).flatten(1)
+        ab = hb.amax(-1)
+        reads, sigs, profiles = [], [], []
+        step = max(1, self.batch // B)
+        for s in range(0, n, step):
+            m = min(step, n - s)
+            x = base.repeat(m, 1, 1)  # (m * B, 4, L)
+            write_words(x, torch.arange(len(x)), words[s:s + m].repeat_interleave(B, 0), starts[s:s + m].reshape(-1))
+            h = as_channels(self.body(x.to(self.device)).float())
+            dz = self.reader(h.reshape(len(x), *self.shape)).flatten(1) - zb.repeat(m, 1)
+            norms = dz.norm(dim=1).reshape(m, B)
+            reads.append((norms.median(1).values if median else norms.mean(1)).cpu())
+            if signatures:
+                sigs.append(dz.reshape(m, B, -1).mean(1).cpu())
+            profiles.append((h.amax(-1) - ab.repeat(m, 1)).reshape(m, B, -1).mean(1).cpu())
+        if not n:
+            return torch.zeros(0).double(), zb.new_zeros(0, zb.shape[1]).double(), ab.new_zeros(0, ab.shape[1]).double()
+        sig = torch.cat(sigs).double() if signatures else None
+        return torch.cat(reads).double(), sig, torch.cat(profiles).double()
+
+    def measure(self, words: list[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Reads (n,), signatures (n, D) and profiles (n, K) of words (4, w_i), each centred in ``width`` columns
+        and written into the probe sequences at the probe places."""
+        x = torch.from_numpy(framed([word_span(w) for w in words], self.width))
+        read, sig, profile = self.read(self.probe, x, self.starts.repeat(len(x), 1), signatures=True)
+        return read.numpy(), sig.numpy(), profile.numpy()
+
+    def sensitivity(self, word: np.ndarray, read: float) -> np.ndarray:
+        """(4, w) the read of ``word`` (4, w; its ``read`` given) with each base at each column."""
+        w = word.shape[1]
+        own = word.argmax(0)
+        variants = [np.r_['1', word[:, :j], np.eye(4, dtype=np.float32)[:, b:b + 1], word[:, j + 1:]]
+                    for j in range(w) for b in range(4) if b != own[j]]
+        reads = self.measure(variants)[0]
+        out = np.full((4, w), float(read))
+        out[[b for j in range(w) for b in range(4) if b != own[j]], np.repeat(np.arange(w), 3)] = reads
+        return out
+
+    def describe(self, words: list[np.ndarray] | np.ndarray,
+                 sensitivities: list[np.ndarray] | None = None) -> MotifWords:
+        """:class:`MotifWords` of words (4, w_i): reads, signatures, profiles and the sensitivity of each (measured
+        unless given, (4, w_i) each for the words' spans)."""
+        spans = [word_span(w) for w in words]
+        reads, sigs, profiles = self.measure(spans)
+        sens = sensitivities or [self.sensitivity(w, r) for w, r in zip(spans, reads)]
+        return MotifWords(words=framed(spans, self.width), reads=reads, sensitivities=framed(sens, self.width),
+                          signatures=sigs, profiles=profiles, floors=np.array([self.floor(w.shape[1]) for w in spans]))
+
+    def extend(self, word: np.ndarray, read: float, *, rise: float) -> tuple[np.ndarray, float]:
+        """A word (4, w) and its read, grown base by base, on the side and with the base that raise the read most,
+        while that raises it by more than ``rise`` of its read above the read of a random word as wide
+        (:meth:`floor`), up to ``width`` columns."""
+        eye = np.eye(4, dtype=np.float32)
+        floor = self.floor(word.shape[1])
+        while word.shape[1] < self.width:
+            variants = [np.c_[eye[:, b:b + 1], word] for b in range(4)] + [np.c_[word, eye[:, b:b + 1]]
+                                                                         for b in range(4)]
+            reads = self.measure(variants)[0]
+            best = int(np.argmax(reads))
+            if reads[best] - read <= rise * (read - floor):
+                break
+            word, read = variants[best], float(reads[best])
+        return word, read
+
+    def trim(self, word: np.ndarray, read: float, *, flank: float) -> tuple[np.ndarray, float, np.ndarray]:
+        """A word (4, w; its ``read`` given) without the end columns whose best base change moves the read by less
+        than ``flank`` of its read above a random word's (bases the read does not depend on), its read and its
+        sensitivity (:meth:`sensitivity`)."""
+        sens = self.sensitivity(word, read)
+        depends = np.flatnonzero(sens.max(0) - sens.min(0) >= flank * (read - self.floor(word.shape[1])))
+        if len(depends) and len(depends) < word.shape[1] and depends[-1] - depends[0] + 1 < word.shape[1]:
+            word = word[:, depends[0]:depends[-1] + 1]
+            read = float(self.measure([word])[0][0])
+            sens = self.sensitivity(word, read)
+        return word, read, sens
+
+
+@torch.no_grad()
+def scan_words(reader: WordReader, k: int, rule: CopyRule, *, seeds: np.ndarray | None = None,
+               backgrounds: int = 4, rng: np.random.Generator, max_words: int = 24, cutoff: float = 4.0,
+               pool: int = 1024, rise: float = 0.05, flank: float = 0.1) -> tuple[MotifWords, int]:
+    """Motif words of a layer: the k-mers the network reads, grown to whole motifs, one word per motif.
+
+    DOC
+    """
+    length = reader.length
     base = random_sequences(rng, backgrounds, length)
     kmers = torch.from_numpy(np.indices((4,) * k).reshape(k, -1).T.copy())  # (4^k, k), lexicographic
     starts = torch.from_numpy(rng.integers(0, length - k + 1, (len(kmers), backgrounds)))
-    read, profile = (t.numpy() for t in _read_kmers(body, reader, shape, base, kmers, starts, device, batch))
+    eye = torch.eye(4)
+    read = reader.read(base, eye[kmers].transpose(1, 2), starts, median=True)[0].numpy()
     med = np.median(read)
-    mad = 1.4826 * np.median(np.abs(read - med))
-    with np.errstate(divide="ignore", invalid="ignore"):  # MAD 0 (exact detectors): anything above the bulk...
+    # the spread of the bulk: the MAD, or where most k-mers read alike (the median's, as on detectors that fire on
+    # few k-mers) the mean absolute deviation
+    mad = 1.4826 * np.median(np.abs(read - med)) or np.mean(np.abs(read - med))
+    with np.errstate(divide="ignore", invalid="ignore"):  # spread 0 (exact detectors): anything above the bulk...
         z = np.where(read > med, (read - med) / mad, 0.0)
     z[read < 0.1 * read.max()] = 0.0  # ...that is not negligible (a chance occurrence in one background)
-    # the outliers, read again on fresh backgrounds: the screen's largest reads include flukes (a k-mer whose
-    # placements happened to complete a motif with the flanks; chimeras of two motifs' fragments inflated so)
     cand = np.flatnonzero(z >= cutoff)
-    core_base = random_sequences(rng, core_backgrounds, length)
-    km = kmers.numpy()
+    cand = cand[np.argsort(-read[cand], kind="stable")[:pool]]
+    words = list(eye[kmers[cand]].transpose(1, 2).numpy())
+    floors = [reader.floor(k)] * len(words)
+    if seeds is not None:
+        lo = max(0, (seeds.shape[2] - reader.width) // 2)  # a seed wider than any word: its middle
+        words += [word_span(w[:, lo:lo + reader.width]) for w in seeds]
+        floors += [reader.floor(w.shape[1]) for w in words[len(cand):]]
+    floors = np.array(floors)
+    read, sig, _ = reader.measure(words)
 
-    def reread(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r, pr = _read_kmers(body, reader, shape, core_base, torch.from_numpy(rows),
-                            torch.from_numpy(rng.integers(0, length - k + 1, (len(rows), core_backgrounds))),
-                            device, batch)
-        return r.numpy(), pr.numpy()
+    def outlier(w_read: float | np.ndarray, floor: float | np.ndarray) -> bool | np.ndarray:
+        return ((w_read > floor + cutoff * mad) | ((mad == 0) & (w_read > floor))) & (w_read >= 0.1 * read.max())
 
-    read, profile = reread(km[cand]) if len(cand) else (np.zeros(0), np.zeros((0, profile.shape[1])))
-    keep = ((read > med + cutoff * mad) | ((mad == 0) & (read > med))) & (read >= 0.1 * read.max(initial=0.0))
-    cand, read, profile = cand[keep], read[keep], profile[keep]
-    chosen: list[int] = []
-    cores: list[np.ndarray] = []
-    for c in np.argsort(-read, kind="stable"):
+    keep = outlier(read, floors) if len(read) else np.zeros(0, bool)
+    chosen: list[Word] = []
+    merged = 0
+
+    def copy(word: np.ndarray, w_read: float, w_sig: np.ndarray) -> bool:
+        return any(rule.explains(m, word, w_read, w_sig, reader.floor(word.shape[1])) for m in chosen)
+
+    for c in np.flatnonzero(keep)[np.argsort(-read[keep], kind="stable")]:
         if len(chosen) == max_words:
             break
-        word = km[cand[c]]
-        if any(_has_core(word, km[cand[j]], core) >= same for j, core in zip(chosen, cores)):
+        if copy(words[c], read[c], sig[c]):
+            merged += 1
             continue
-        chosen.append(int(c))
-        # its core: where a single-base change (mean over the 3 others) removes half of the read above the
-        # median k-mer's; at least k / 2 positions (the largest drops)
-        variants = np.stack([np.r_[word[:p], b, word[p + 1:]] for p in range(k) for b in range(4) if b != word[p]])
-        drop = read[c] - reread(variants)[0].reshape(k, 3).mean(1)
-        core = drop >= 0.5 * (read[c] - med)
-        if core.sum() < np.ceil(k / 2):
-            core = np.zeros(k, bool)
-            core[np.argsort(-drop, kind="stable")[:int(np.ceil(k / 2))]] = True
-        cores.append(core)
-    idx = np.array(chosen, dtype=int)
-    words = np.eye(4, dtype=np.float32)[km[cand[idx]]].transpose(0, 2, 1).copy() if len(idx) else \
-        np.zeros((0, 4, k), np.float32)
-    return words, read[idx], profile[idx]
-
-
+        word, w_read = reader.extend(words[c], float(read[c]), rise=rise)
+        if copy(word, w_read, reader.measure([word])[1][0]):
+            merged += 1
+            continue
+        word, w_read, sens = reader.trim(word, w_read, flank=flank)
+        if not outlier(w_read, reader.floor(word.shape[1])):  # nothing the network reads once trimmed
+            continue
+        new = Word(word, w_read, sens, reader.measure([word])[1][0], reader.floor(word.shape[1]))
+        if any(rule.copies(m, new) for m in chosen):
+            merged += 1
+            continue
+        chosen.append(new)
+    return reader.describe([m.word for m in chosen], [m.sensitivity for m in chosen]), merged

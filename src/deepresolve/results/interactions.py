@@ -92,10 +92,14 @@ class Interactions:
     words : (K, 4, w) float
         One-hot preferred word of each channel.
     group_words : (G, 4, k) float
-        One-hot word of each motif group (what the group is switched on with).
+        One-hot word of each motif group (what the group is switched on with); a zero column keeps the background
+        base (words of different lengths share the width k, each centred in it).
     layer : str
     params : dict
         Every setting of the run.
+    group_pwms : (G, 4, k) float or None
+        Each group's PWM as the network reads it: probabilities at the columns of its word, zero columns
+        elsewhere (None in files written before PWMs were kept).
     group_copies : (G, G) bool
         ``group_copies[g, h]``: groups g and h are copies of one motif by what the network does with them (the
         diagonal is True; the identity for results without it). A pair of copies is named ``"redundant (copies of
@@ -105,6 +109,11 @@ class Interactions:
         (:func:`bh_qvalues`); computed from the p-values when not given (a file written before them loads so).
     qvalues_all, group_qvalues_all : (C, P) and (C, Q) float
         The same over all classes' pairs of the level.
+    group_matches : pandas.DataFrame or None
+        The best JASPAR matches of each group PWM by Tomtom (``params["jaspar"]``), a few rows per group:
+        ``group``, ``rank`` (1 = best), ``target`` ("<matrix id> <name>"), ``p_value``, ``q_value``
+        (Benjamini-Hochberg over the group's targets), ``offset``, ``overlap``, ``strand``. None when matching
+        was off (or in files written before).
     """
 
     classes: np.ndarray
@@ -126,7 +135,9 @@ class Interactions:
     group_words: np.ndarray
     layer: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    group_pwms: np.ndarray | None = None
     group_copies: np.ndarray | None = None
+    group_matches: pd.DataFrame | None = None
     qvalues: np.ndarray | None = field(default=None, repr=False)
     group_qvalues: np.ndarray | None = field(default=None, repr=False)
     qvalues_all: np.ndarray | None = field(default=None, repr=False)
@@ -134,8 +145,8 @@ class Interactions:
 
     _ARRAYS = ("classes", "groups", "main", "pairs", "values", "pvalues", "tables", "group_main", "group_pairs",
                "group_values", "group_pvalues", "group_tables", "on_levels", "words", "group_words")
-    # arrays files written before them lack: the identity, and q-values from the p-values
-    _LATER_ARRAYS = ("group_copies", "qvalues", "group_qvalues", "qvalues_all", "group_qvalues_all")
+    # arrays files written before them lack: the identity, q-values from the p-values, no PWMs
+    _LATER_ARRAYS = ("group_copies", "qvalues", "group_qvalues", "qvalues_all", "group_qvalues_all", "group_pwms")
 
     def __post_init__(self) -> None:
         if self.group_copies is None:
@@ -163,13 +174,27 @@ class Interactions:
 
     @property
     def group_names(self) -> list[str]:
-        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``, ``"... (no channel)"``)."""
+        """Each group named by its word and its channels (``"CAGGTCAA (ch3+ch7)"``, ``"... (no channel)"``); a
+        base the word leaves to the background is N."""
         names = []
         for g, w in enumerate(self.group_words):
-            word = "".join("ACGT"[b] for b in np.asarray(w).argmax(0))
+            w = np.asarray(w)
+            on = np.flatnonzero(w.sum(0) > 0)
+            word = "".join("ACGT"[w[:, j].argmax()] if w[:, j].sum() > 0 else "N"
+                           for j in range(on[0], on[-1] + 1)) if len(on) else ""
             members = "+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g))
             names.append(f"{word} ({members or 'no channel'})")
         return names
+
+    @property
+    def group_best_matches(self) -> list[str]:
+        """Each group's best JASPAR match (``group_matches``, rank 1) as ``"MA0139.2 CTCF (q=0.003)"``; "" for a
+        group without one (matching off, or no target)."""
+        best = {}
+        if self.group_matches is not None:
+            for r in self.group_matches[self.group_matches["rank"] == 1].itertuples():
+                best[int(r.group)] = f"{r.target} (q={r.q_value:.2g})"
+        return [best.get(g, "") for g in range(self.n_groups)]
 
     @staticmethod
     def _dense(pairs: np.ndarray, values: np.ndarray, n: int, diagonal: float) -> np.ndarray:
@@ -248,13 +273,16 @@ class Interactions:
         at = self._level(level)
         significance = self.significance
         order = np.argsort(-np.abs(np.nan_to_num(at.values[c], nan=0.0)), kind="stable")
+        matches = self.group_best_matches if level == "group" else None
         rows = []
         for x in order[:top]:
             i, j = (int(v) for v in at.pairs[x])
             t = at.tables[c, x]
             copies = level == "group" and bool(self.group_copies[i, j])
-            rows.append({"i": i, "j": j, "label_i": at.names[i], "label_j": at.names[j],
-                         "interaction": float(at.values[c, x]), "pvalue": float(at.p[c, x]),
+            row = {"i": i, "j": j, "label_i": at.names[i], "label_j": at.names[j]}
+            if matches is not None:
+                row.update(match_i=matches[i], match_j=matches[j])
+            rows.append({**row, "interaction": float(at.values[c, x]), "pvalue": float(at.p[c, x]),
                          "qvalue": float(at.q_class[c, x]), "qvalue_all": float(at.q_all[c, x]),
                          "significant": bool(at.q[c, x] < significance),
                          "kind": "redundant (copies of one motif)" if copies else kind(t),
@@ -271,7 +299,14 @@ class Interactions:
             del target[name]
         g = target.create_group(name)
         for a in self._ARRAYS + self._LATER_ARRAYS:
-            g.create_dataset(a, data=np.asarray(getattr(self, a)))
+            if getattr(self, a) is not None:
+                g.create_dataset(a, data=np.asarray(getattr(self, a)))
+        if self.group_matches is not None:
+            m = g.create_group("group_matches")
+            m.attrs["columns"] = json.dumps(list(self.group_matches.columns))
+            for column in self.group_matches.columns:
+                values = self.group_matches[column].to_numpy()
+                m.create_dataset(column, data=values.astype(h5py.string_dtype()) if values.dtype == object else values)
         g.attrs["format"] = FORMAT
         g.attrs["layer"] = self.layer
         g.attrs["class_names"] = json.dumps(list(self.class_names))
@@ -311,18 +346,23 @@ class Interactions:
                     "group_main": (a["group_main"].shape, (C, G)), "group_values": (a["group_values"].shape, (C, Q)),
                     "group_pvalues": (a["group_pvalues"].shape, (C, Q)),
                     "group_tables": (a["group_tables"].shape, (C, Q, 2, 2))}
+        matches = None
+        if "group_matches" in g:
+            m = g["group_matches"]
+            matches = pd.DataFrame({c: m[c].asstr()[()] if h5py.check_string_dtype(m[c].dtype) else m[c][()]
+                                    for c in json_attribute(m.attrs["columns"], f"{name}/group_matches", where)})
         for field_name, (got, want) in expected.items():
             if got != want:
                 raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {want} (C = {C} classes, "
                                       f"K = {K} channels, {P} pairs, {Q} group pairs), got {got}")
         later = {n: g[n][()] for n in cls._LATER_ARRAYS if n in g}
         expected = {"group_copies": (G, G), "qvalues": (C, P), "qvalues_all": (C, P), "group_qvalues": (C, Q),
-                    "group_qvalues_all": (C, Q)}
+                    "group_qvalues_all": (C, Q), "group_pwms": a["group_words"].shape}
         for field_name, got in later.items():
             if got.shape != expected[field_name]:
                 raise FileFormatError(f"{where}: expected {name}/{field_name} of shape {expected[field_name]} (C = "
                                       f"{C} classes, {G} motif groups, {P} pairs, {Q} group pairs), got {got.shape}")
-        return cls(**a, layer=str(g.attrs["layer"]), **texts, **later)
+        return cls(**a, layer=str(g.attrs["layer"]), **texts, **later, group_matches=matches)
 
     def summary(self, top: int = 5) -> str:
         """Readable summary: settings, then each class's top group pairs."""
@@ -333,6 +373,10 @@ class Interactions:
                  f"x rms main effect, significant at Benjamini-Hochberg q < {self.significance} over "
                  f"{'all classes' if self.fdr == 'all' else 'each class'}'s pairs"]
         q_column = "qvalue_all" if self.fdr == "all" else "qvalue"
+        if self.group_matches is not None:
+            lines.append("Motif groups and their best JASPAR match (Tomtom, " + str(self.params.get("jaspar")) + "): "
+                         + "; ".join(f"{n.split(' (')[0]} ~ {m or 'none'}"
+                                     for n, m in zip(self.group_names, self.group_best_matches)))
         for c, name in enumerate(self.class_names[:20]):
             df = self.table(self.classes[c], top=top)
             sig = df[df["significant"]] if len(df) else df
