@@ -174,5 +174,6 @@ def test_group_pwms_copies_and_matches_are_saved_and_old_files_still_load(tmp_pa
         for name in ("group_pwms", "group_copies", "group_matches"):
             del f["interactions"][name]
     old = Interactions.load(tmp_path / "i.h5")
-    assert old.group_pwms is None and old.group_copies is None and old.group_matches is None
+    assert old.group_pwms is None and old.group_matches is None
+    assert (old.group_copies == np.eye(old.n_groups, dtype=bool)).all()  # no copies marked
     assert old.group_best_matches == [""] and "JASPAR" not in old.summary()
