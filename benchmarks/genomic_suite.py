@@ -46,7 +46,7 @@ Load a cached model::
 from deepresolve.paper.genomic import CASES
     meta = json.load(open("runs/genomic/and_200_s0.json"))
     case = CASES[meta["case"]]; model = case.model(); model.load_state_dict(torch.load("runs/genomic/and_200_s0.pt"))
-    data = case.data(meta["seed"])  # the training data; the test split is meta["split_seed"]'s split_indices
+    data = case.data(meta["seed"])  # the training data; test split: split_indices(len(data), seed=meta["seed"])
 """
 
 from __future__ import annotations
