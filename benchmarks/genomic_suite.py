@@ -42,8 +42,7 @@ Usage::
 
 Load a cached model::
 
-    from deepresolve.errors import DeepResolveError
-from deepresolve.paper.genomic import CASES
+    from deepresolve.paper.genomic import CASES
     meta = json.load(open("runs/genomic/and_200_s0.json"))
     case = CASES[meta["case"]]; model = case.model(); model.load_state_dict(torch.load("runs/genomic/and_200_s0.pt"))
     data = case.data(meta["seed"])  # the training data; test split: split_indices(len(data), seed=meta["seed"])
