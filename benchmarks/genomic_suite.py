@@ -26,22 +26,26 @@ The summary per half prints, per case, the targets of the suite with counts over
 the right sign (>= 4/5 seeds), every used motif one group (>= 90 %), no significant non-interacting pair (>= 90 %),
 additive control clean.
 
-``--logic`` scores the cases of :mod:`deepresolve.paper.logic` the same way (models cached in ``<out>/logic``,
-trained by ``benchmarks/interactions_logic.py``'s procedure), to compare with the old suite's level.
+``--logic`` scores the cases of :mod:`deepresolve.paper.logic` (``--logic-cases``, default all) the same way
+(models cached in ``<out>/logic``, trained when missing by ``benchmarks/interactions_logic.py``'s procedure; groups
+named by :func:`deepresolve.paper.logic.word_motifs`), to compare with the old suite's level.
+
+A run that refuses (e.g. the word scan finds no word) is a row with ``error``: not first, no group, not counted as
+clean. Rows are per (model, method, task); a multi-task model is first / clean when every task is.
 
 Usage::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/genomic_suite.py --out runs/genomic --stage train --half tune
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/genomic_suite.py --out runs/genomic --stage analyse
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/genomic_suite.py --out runs/genomic --cases xor_200 --seeds 0 1
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/genomic_suite.py --out runs/genomic --logic --logic-cases set1
 
 Load a cached model::
 
-    from deepresolve.errors import DeepResolveError
-from deepresolve.paper.genomic import CASES
+    from deepresolve.paper.genomic import CASES
     meta = json.load(open("runs/genomic/and_200_s0.json"))
     case = CASES[meta["case"]]; model = case.model(); model.load_state_dict(torch.load("runs/genomic/and_200_s0.pt"))
-    data = case.data(meta["seed"])  # the training data; the test split is meta["split_seed"]'s split_indices
+    data = case.data(meta["seed"])  # the training data; test split: split_indices(len(data), seed=meta["seed"])
 """
 
 from __future__ import annotations
@@ -338,6 +342,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--half", choices=["tune", "report", "all"], default="all")
     ap.add_argument("--logic", action="store_true", help="score deepresolve.paper.logic's cases instead")
+    ap.add_argument("--logic-cases", nargs="+", default=None, help="with --logic: these cases (default all)")
     ap.add_argument("--tsv", type=Path, default=None, help="scores file (default <out>/scores.tsv)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -372,7 +377,9 @@ def main(argv=None) -> int:
         from deepresolve.paper.logic import CASES as LOGIC_CASES
 
         (args.out / "logic").mkdir(exist_ok=True)
-        for name in LOGIC_CASES:
+        for name in args.logic_cases or LOGIC_CASES:
+            if name not in LOGIC_CASES:
+                ap.error(f"--logic-cases: {name!r} is not one of {list(LOGIC_CASES)}")
             for seed in args.seeds:
                 model, data, meta = logic_model(args.out / "logic", name, seed)
                 if model is None or ("logic", name, meta["seed"], "interactions") in done:

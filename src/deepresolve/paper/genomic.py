@@ -461,12 +461,12 @@ def _and3(k):
     return _has(k, 0) & _has(k, 1) & _has(k, 2)
 
 
-#: Weights of the additive regression, per copy of A, B, C.
+#: Weights of the additive regression, per motif present (A, B, C).
 ADDITIVE_WEIGHTS = (1.0, -0.7, 0.5)
 
 
 def _additive(k):
-    return k[:, :3] @ np.array(ADDITIVE_WEIGHTS)
+    return (k[:, :3] > 0) @ np.array(ADDITIVE_WEIGHTS)
 
 
 def _complex(k):  # C AND (A XOR B) AND NOT D, motifs ordered (A, B, C, D)
@@ -549,8 +549,9 @@ def _cases() -> dict[str, GenomicCase]:
         _case("not", 1000, "conv1", ("RFX1", "HNF4A", "TEAD1")),
         _case("and3", 200, "dilated", ("CEBPB", "NFIC", "USF2", "GATA2"), n=9000),
         _case("and3", 1000, "conv1", ("NRF1", "RFX1", "CEBPB", "FOXA1"), n=9000),
-        _case("additive", 200, "dilated", ("CTCF", "NFKB1", "NRF1"), max_count=2, regression=True),
-        _case("additive", 1000, "conv1", ("CEBPB", "NFKB1", "HNF4A"), max_count=2, regression=True),
+        # presence, not counts: a global max pool cannot count copies (counts 0-2 in "dilated": test R2 0.71-0.73)
+        _case("additive", 200, "dilated", ("CTCF", "NFKB1", "NRF1"), regression=True),
+        _case("additive", 1000, "conv1", ("CEBPB", "NFKB1", "HNF4A"), regression=True),
         # B is the long partner (REST 20 bp, TP53 18 bp): in an AND it has no effect alone
         _case("and_long", 200, "conv2", ("CEBPB", "REST", "NFYA")),
         _case("and_long", 1000, "conv1", ("USF2", "TP53", "GATA2")),
