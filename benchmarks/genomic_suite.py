@@ -187,8 +187,12 @@ def score_groups(truth: Truth, motif_of: list) -> dict:
                 one_group=all(k == 1 for k in counts.values()), n_groups=len(motif_of))
 
 
-def analyse(out: Path, truth: Truth, model, *, done: set, emit) -> None:
-    """Every method on one model; each (method, task) row passed to ``emit`` as soon as it is scored."""
+METHODS = ("interactions", "resolve", "marginal", "shapley")
+
+
+def analyse(out: Path, truth: Truth, model, *, done: set, emit, methods: tuple[str, ...] = METHODS) -> None:
+    """The ``methods`` on one model (the baselines and resolve need the interactions' groups and words); each
+    (method, task) row passed to ``emit`` as soon as it is scored."""
     import deepresolve as dr
 
     case, meta = truth.case, truth.meta
@@ -218,7 +222,7 @@ def analyse(out: Path, truth: Truth, model, *, done: set, emit) -> None:
                                    stat[task] < res.significance), **groups, sig_by=sig_by, seconds=round(secs, 1))
             emit(row)
         ch_motif = truth.name(res.words)
-    if (*key, "resolve") not in done and res is not None:
+    if "resolve" in methods and (*key, "resolve") not in done and res is not None:
         t = time.perf_counter()
         rr = dr.resolve(model, case.layer, input_shape=shape, seed=meta["requested_seed"])
         secs = time.perf_counter() - t
@@ -230,7 +234,7 @@ def analyse(out: Path, truth: Truth, model, *, done: set, emit) -> None:
                        seconds=round(secs, 1))
             emit(row)
     for method in ("marginal", "shapley"):
-        if (*key, method) in done or res is None:
+        if method not in methods or (*key, method) in done or res is None:
             continue
         try:
             from deepresolve import baselines
@@ -341,6 +345,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--half", choices=["tune", "report", "all"], default="all")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                    help="methods to score (the interactions always run: the others use its groups)")
     ap.add_argument("--logic", action="store_true", help="score deepresolve.paper.logic's cases instead")
     ap.add_argument("--logic-cases", nargs="+", default=None, help="with --logic: these cases (default all)")
     ap.add_argument("--tsv", type=Path, default=None, help="scores file (default <out>/scores.tsv)")
@@ -386,7 +392,8 @@ def main(argv=None) -> int:
                     continue
                 meta = dict(meta, requested_seed=seed)
                 print(f"logic {name} seed {meta['seed']}", flush=True)
-                analyse(args.out, Truth("logic", LOGIC_CASES[name], data, model, meta), model, done=done, emit=emit)
+                analyse(args.out, Truth("logic", LOGIC_CASES[name], data, model, meta), model, done=done, emit=emit,
+                        methods=tuple(args.methods))
     else:
         for name in names:
             for seed in args.seeds:
@@ -395,7 +402,8 @@ def main(argv=None) -> int:
                     continue
                 model, data = load_model(args.out, meta)
                 print(f"{name} seed {meta['seed']} ({CASES[name].half})", flush=True)
-                analyse(args.out, Truth("genomic", CASES[name], data, model, meta), model, done=done, emit=emit)
+                analyse(args.out, Truth("genomic", CASES[name], data, model, meta), model, done=done, emit=emit,
+                        methods=tuple(args.methods))
     print("\n".join(summary(rows)))
     return 0
 
