@@ -13,8 +13,8 @@ from .._model import is_a
 from ..errors import ArgumentError
 from .network import REARRANGEMENTS, as_channels, leaf_modules, random_sequences, write_words
 
-#: Random words whose median read is the read of no motif (:meth:`WordReader.floor`).
-RANDOM_WORDS = 32
+#: Random words whose reads are those of no motif (:meth:`WordReader.null`).
+RANDOM_WORDS = 64
 
 # modules after which a first-layer channel's largest response is still at its filter's consensus: element-wise
 # and increasing over positive responses, max pooling, or reshaping
@@ -22,22 +22,30 @@ _FIRST_LAYER_FOLLOWERS = (nn.ReLU, nn.MaxPool1d, nn.Dropout, nn.Identity, nn.ELU
                           nn.Softplus, nn.Sigmoid, nn.Tanh, nn.Flatten)
 
 
-def first_layer_conv(body: nn.Module) -> nn.Conv1d | None:
-    """The convolution when the body is one Conv1d on the one-hot input (4 channels, no groups, no dilation)
-    followed only by element-wise or pooling modules (then a channel's largest response to any sequence is its
-    filter's consensus); else None."""
+def first_layer_filters(body: nn.Module) -> np.ndarray | None:
+    """The filters (K, 4, w) of the body's channels when the body is one Conv1d on the one-hot input (4 channels,
+    no groups, no dilation), optionally followed by a BatchNorm1d (folded in: each filter times its channel's
+    scale, so a channel whose scale is negative prefers its filter's least bases), then only by element-wise or
+    pooling modules: a channel's largest response to any sequence is then at the consensus of its filter; else
+    None."""
     leaves = leaf_modules(body)
     if not leaves or not is_a(leaves[0], nn.Conv1d) or leaves[0].in_channels != 4 or leaves[0].groups != 1:
         return None
-    if leaves[0].dilation != (1,) or not all(is_a(m, *_FIRST_LAYER_FOLLOWERS) for m in leaves[1:]):
+    rest = leaves[1:]
+    scale = np.ones(leaves[0].out_channels)
+    if rest and is_a(rest[0], nn.BatchNorm1d) and rest[0].running_var is not None:
+        bn = rest.pop(0)
+        scale = (bn.weight.detach().cpu().double() if bn.affine else torch.ones(bn.num_features, dtype=torch.double))
+        scale = (scale / torch.sqrt(bn.running_var.detach().cpu().double() + bn.eps)).numpy()
+    if leaves[0].dilation != (1,) or not all(is_a(m, *_FIRST_LAYER_FOLLOWERS) for m in rest):
         return None
-    return leaves[0]
+    return leaves[0].weight.detach().cpu().double().numpy() * scale[:, None, None]
 
 
 def check_word_source(body: nn.Module, layer: str, at: str) -> None:
     """Refuse ``at="input"`` for a deeper layer: its preferred words come from the receptive-field ascent of
     :func:`deepresolve.motifs.channel_motifs`, which reads a module's output."""
-    if at != "output" and first_layer_conv(body) is None:
+    if at != "output" and first_layer_filters(body) is None:
         raise ArgumentError(f"at: expected 'output' for a deeper layer (its preferred words come from the "
                             f"receptive-field ascent, which reads a module's output), got {at!r}; analyse the output "
                             f"of the module before {layer!r}, or give words=")
@@ -47,15 +55,14 @@ def preferred_words(model: nn.Module, layer: str, body: nn.Module, length: int, 
                     at: str = "output") -> tuple[np.ndarray, str]:
     """One-hot word (K, 4, w) that each channel of ``layer`` responds to most, and how it was found.
 
-    First-layer channels (:func:`first_layer_conv`): the filter's consensus (exact maximiser), w the filter width.
-    Deeper channels: the best fragment of the receptive-field ascent (:func:`deepresolve.motifs.channel_motifs`,
-    4 starts of 150 steps, picked among 64 random sequences drawn with ``seed``), its argmax bases; w the
-    receptive field. A deeper layer needs ``at="output"``.
+    First-layer channels (:func:`first_layer_filters`): the filter's consensus (exact maximiser), w the filter
+    width. Deeper channels: the best fragment of the receptive-field ascent
+    (:func:`deepresolve.motifs.channel_motifs`, 4 starts of 150 steps, picked among 64 random sequences drawn with
+    ``seed``), its argmax bases; w the receptive field. A deeper layer needs ``at="output"``.
     """
-    conv = first_layer_conv(body)
-    if conv is not None:
-        wts = conv.weight.detach().cpu().numpy()
-        return np.eye(4, dtype=np.float32)[wts.argmax(axis=1)].transpose(0, 2, 1).copy(), "filter consensus (exact)"
+    filters = first_layer_filters(body)
+    if filters is not None:
+        return np.eye(4, dtype=np.float32)[filters.argmax(axis=1)].transpose(0, 2, 1).copy(), "filter consensus (exact)"
     check_word_source(body, layer, at)
     from ..motifs import channel_motifs
 
@@ -78,6 +85,14 @@ def _head_reader(head: nn.Module) -> nn.Module:
         if not is_a(m, nn.Dropout, *REARRANGEMENTS):
             break
     return nn.Identity()
+
+
+def _centre_spread(values: np.ndarray) -> tuple[float, float]:
+    """The median of ``values`` and their spread: 1.4826 MAD, or where most are equal to the median (detectors
+    that fire on few words) the mean absolute deviation."""
+    med = float(np.median(values))
+    dev = np.abs(values - med)
+    return med, float(1.4826 * np.median(dev) or np.mean(dev))
 
 
 def reverse_complement(words: np.ndarray) -> np.ndarray:
@@ -296,16 +311,28 @@ class WordReader:
         self.length, self.width = length, width
         self.probe = random_sequences(rng, probes, length)
         self.starts = torch.from_numpy(np.round(np.linspace(0, length - width, probes)).astype(np.int64))
-        self._floor_seed = int(rng.integers(2 ** 32))
-        self._floors: dict[int, float] = {}
+        self._null_seed = int(rng.integers(2 ** 32))
+        self._nulls: dict[int, tuple[float, float]] = {}
+
+    def null(self, w: int) -> tuple[float, float]:
+        """The reads of random words of w bases (:data:`RANDOM_WORDS` of them, drawn once per w): their median
+        (the read of no motif, a word's *floor*) and their spread (1.4826 MAD, or the mean absolute deviation
+        where most read alike)."""
+        if w not in self._nulls:
+            rng = np.random.default_rng([self._null_seed, w])
+            words = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (RANDOM_WORDS, w))].transpose(0, 2, 1)
+            self._nulls[w] = _centre_spread(self.measure(words)[0])
+        return self._nulls[w]
 
     def floor(self, w: int) -> float:
-        """The read of a random word of w bases: the median read of 32 random words (drawn once per w)."""
-        if w not in self._floors:
-            rng = np.random.default_rng([self._floor_seed, w])
-            words = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (RANDOM_WORDS, w))].transpose(0, 2, 1)
-            self._floors[w] = float(np.median(self.measure(words)[0]))
-        return self._floors[w]
+        """The read of a random word of w bases (:meth:`null`)."""
+        return self.null(w)[0]
+
+    def outlier(self, word: np.ndarray, read: float, cutoff: float) -> bool:
+        """Whether a word (4, w) reads more than random words of w bases, by ``cutoff`` times their spread
+        (:meth:`null`)."""
+        floor, spread = self.null(word.shape[1])
+        return read > floor + cutoff * spread if spread > 0 else read > floor
 
     @torch.no_grad()
     def read(self, base: torch.Tensor, words: torch.Tensor, starts: torch.Tensor, *, median: bool = False,
@@ -365,16 +392,16 @@ class WordReader:
 
     def extend(self, word: np.ndarray, read: float, *, rise: float) -> tuple[np.ndarray, float]:
         """A word (4, w) and its read, grown base by base, on the side and with the base that raise the read most,
-        while that raises it by more than ``rise`` of its read above the read of a random word as wide
-        (:meth:`floor`), up to ``width`` columns."""
+        while that raises it by more than ``rise`` of its read above the read of a random word as wide and by
+        more than the spread of random words' reads (:meth:`null`), up to ``width`` columns."""
         eye = np.eye(4, dtype=np.float32)
-        floor = self.floor(word.shape[1])
         while word.shape[1] < self.width:
+            floor, spread = self.null(word.shape[1])
             variants = [np.c_[eye[:, b:b + 1], word] for b in range(4)] + [np.c_[word, eye[:, b:b + 1]]
                                                                          for b in range(4)]
             reads = self.measure(variants)[0]
             best = int(np.argmax(reads))
-            if reads[best] - read <= rise * (read - floor):
+            if reads[best] - read <= max(rise * (read - floor), spread):
                 break
             word, read = variants[best], float(reads[best])
         return word, read
@@ -406,28 +433,20 @@ def scan_words(reader: WordReader, k: int, rule: CopyRule, *, seeds: np.ndarray 
     starts = torch.from_numpy(rng.integers(0, length - k + 1, (len(kmers), backgrounds)))
     eye = torch.eye(4)
     read = reader.read(base, eye[kmers].transpose(1, 2), starts, median=True)[0].numpy()
-    med = np.median(read)
-    # the spread of the bulk: the MAD, or where most k-mers read alike (the median's, as on detectors that fire on
-    # few k-mers) the mean absolute deviation
-    mad = 1.4826 * np.median(np.abs(read - med)) or np.mean(np.abs(read - med))
+    med, mad = _centre_spread(read)
     with np.errstate(divide="ignore", invalid="ignore"):  # spread 0 (exact detectors): anything above the bulk...
         z = np.where(read > med, (read - med) / mad, 0.0)
     z[read < 0.1 * read.max()] = 0.0  # ...that is not negligible (a chance occurrence in one background)
     cand = np.flatnonzero(z >= cutoff)
     cand = cand[np.argsort(-read[cand], kind="stable")[:pool]]
     words = list(eye[kmers[cand]].transpose(1, 2).numpy())
-    floors = [reader.floor(k)] * len(words)
     if seeds is not None:
         lo = max(0, (seeds.shape[2] - reader.width) // 2)  # a seed wider than any word: its middle
         words += [word_span(w[:, lo:lo + reader.width]) for w in seeds]
-        floors += [reader.floor(w.shape[1]) for w in words[len(cand):]]
-    floors = np.array(floors)
     read, sig, _ = reader.measure(words)
-
-    def outlier(w_read: float | np.ndarray, floor: float | np.ndarray) -> bool | np.ndarray:
-        return ((w_read > floor + cutoff * mad) | ((mad == 0) & (w_read > floor))) & (w_read >= 0.1 * read.max())
-
-    keep = outlier(read, floors) if len(read) else np.zeros(0, bool)
+    # read again on the probe sequences, against random words as wide
+    keep = np.array([reader.outlier(w, r, cutoff) for w, r in zip(words, read)], bool) & (read >= 0.1 * read.max(
+        initial=0.0))
     chosen: list[Word] = []
     merged = 0
 
@@ -445,7 +464,7 @@ def scan_words(reader: WordReader, k: int, rule: CopyRule, *, seeds: np.ndarray 
             merged += 1
             continue
         word, w_read, sens = reader.trim(word, w_read, flank=flank)
-        if not outlier(w_read, reader.floor(word.shape[1])):  # nothing the network reads once trimmed
+        if not reader.outlier(word, w_read, cutoff):  # nothing the network reads once trimmed
             continue
         new = Word(word, w_read, sens, reader.measure([word])[1][0], reader.floor(word.shape[1]))
         if any(rule.copies(m, new) for m in chosen):
