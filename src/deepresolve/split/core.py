@@ -126,7 +126,9 @@ def split_at(model: nn.Module, layer: str, *, x: torch.Tensor | None, at: str, l
         h = forward(body, x, f"the body (input -> {layer!r} {at})")
         if not given_head:  # the split itself must reproduce the model exactly, on a batch of two different inputs
             pair = torch.cat([x, x.flip(-1)])
-            ref, out = forward(model, pair, "the model"), forward(head, forward(body, pair, "the body"), "the head")
+            ref = forward(model, pair, "the model")
+            out = forward(head, forward(body, pair, "the body"),
+                          "the head the tracer built (head='replay' reruns the model with H in place instead)")
             if not (isinstance(ref, torch.Tensor) and ref.shape == out.shape
                     and torch.allclose(ref, out, rtol=1e-4, atol=1e-5)):
                 raise SplitError(f"head(body(x)) differs from model(x) after splitting at {layer!r}; "
