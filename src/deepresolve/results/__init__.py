@@ -7,7 +7,7 @@
 
 from .interactions import Interactions, kind
 from .result import CATEGORIES, Result, categories, check_result, load, top_pairs
-from .tables import channels_long, pairs_long, write_tsv
+from .tables import channels_long, groups_long, pairs_long, write_tsv
 
-__all__ = ["CATEGORIES", "Interactions", "Result", "categories", "channels_long", "check_result", "kind", "load",
-           "pairs_long", "top_pairs", "write_tsv"]
+__all__ = ["CATEGORIES", "Interactions", "Result", "categories", "channels_long", "check_result", "groups_long", "kind",
+           "load", "pairs_long", "top_pairs", "write_tsv"]
