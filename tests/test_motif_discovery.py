@@ -21,7 +21,8 @@ from deepresolve.interaction_analysis.network import random_sequences, split_net
 from deepresolve.interaction_analysis.players import COPIES
 from deepresolve.interaction_analysis.words import WordReader
 from deepresolve.io.sequences import one_hot
-from deepresolve.results import Interactions, pairs_long
+from deepresolve.results import Interactions, groups_long, pairs_long
+from deepresolve.viz.interactions import group_logos
 
 #: JASPAR2024 MA0138.3 REST, its consensus: 20 bp, no other JASPAR motif close to it (Tomtom q 1e-7 against 0.76).
 REST = "TCAGCACCATGGACAGCGCC"
@@ -122,8 +123,12 @@ def test_a_long_motif_is_found_whole_and_matched_to_jaspar():
     assert best.target == "MA0138.3 REST" and best.q_value < 1e-3
     assert res.group_best_matches[0].startswith("MA0138.3 REST (q=")
     assert "MA0138.3 REST" in res.summary()
-    row = res.table(0, level="group", top=None)
-    assert row.empty or "match_i" in row
+    groups = groups_long(res)
+    assert groups.loc[0, "word"] == REST and groups.loc[0, "match_1"] == "MA0138.3 REST"
+    assert groups.loc[0, "pwm_consensus"] == REST and groups.loc[0, "copy_of"] == ""
+    fig = group_logos(res)
+    assert [im.get_gid() for ax in fig.axes for im in ax.get_images()] == ["group_logo"]
+    assert "MA0138.3 REST" in fig.axes[0].get_title("left")
 
 
 def test_a_word_grows_to_the_whole_motif_its_fragment_is_read_in():

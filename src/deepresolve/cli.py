@@ -427,7 +427,7 @@ def run(model: str = MODEL_ARGUMENT,
     """Run DeepResolve on a model. Finished rows go to OUT/checkpoint/ as they come: after an interruption (even
     kill -9) the same command resumes; a run with another model or settings is refused."""
     from .pipeline import resolve
-    from .results import channels_long, pairs_long, write_tsv
+    from .results import channels_long, groups_long, pairs_long, write_tsv
 
     out = _out_folder(out)
     _check_cluster_options(workers, scheduler)
@@ -461,7 +461,8 @@ def run(model: str = MODEL_ARGUMENT,
         written = ["result.h5", "summary.tsv", "channels.tsv"]
         if result.interactions is not None:
             write_tsv(pairs_long(result.interactions), out / "interactions.tsv")
-            written.append("interactions.tsv")
+            write_tsv(groups_long(result.interactions), out / "groups.tsv")
+            written += ["interactions.tsv", "groups.tsv"]
         if keep_fims:  # the result holds every row now; without the FIMs, the store is where the maps are
             shutil.rmtree(out / "checkpoint", ignore_errors=True)
     print_table(result)
@@ -501,7 +502,8 @@ def interactions_command(
         model: str = MODEL_ARGUMENT,
         layer: str = LAYER_OPTION,
         input_shape: Optional[str] = INPUT_SHAPE_OPTION,
-        out: Path = typer.Option(..., help="Output folder: interactions.h5 and interactions.tsv."),
+        out: Path = typer.Option(..., help="Output folder: interactions.h5, interactions.tsv and groups.tsv (motif "
+                                           "groups, their PWMs' consensus and JASPAR matches)."),
         weights: Optional[Path] = WEIGHTS_OPTION,
         architecture: Optional[str] = ARCHITECTURE_OPTION,
         output: Optional[str] = OUTPUT_OPTION,
@@ -526,6 +528,8 @@ def interactions_command(
         fdr: str = typer.Option("class", help="The q-values' family: each class's pairs ('class') or all classes' "
                                               "pairs ('all', for screens over many outputs)."),
         word_length: Optional[int] = typer.Option(None, help="k of the word scan (default 8 up to 200 bp, else 6)."),
+        jaspar: str = typer.Option("JASPAR2024", help="JASPAR release (pyjaspar, CORE vertebrates) each motif "
+                                                      "group's PWM is matched against by Tomtom, or 'none'."),
         scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' "
                                                "or 'logit'."),
         inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs: backgrounds become their "
@@ -541,7 +545,7 @@ def interactions_command(
     groups and channels are switched on in random contexts (an addition to the paper; see the README)."""
     from ._checks import class_names as name_classes
     from .interaction_analysis import interactions as measure
-    from .results import pairs_long, write_tsv
+    from .results import groups_long, pairs_long, write_tsv
 
     out = _out_folder(out)
     if input_shape is not None:
@@ -563,12 +567,14 @@ def interactions_command(
     with _output(out):
         ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
                      motif_words=motif_words if given_words is None else given_words, significance=significance,
-                     fdr=fdr, word_length=word_length, inputs=inputs_array, seed=seed, device=device,
+                     fdr=fdr, word_length=word_length, jaspar=None if jaspar == "none" else jaspar,
+                     inputs=inputs_array, seed=seed, device=device,
                      batch_size=batch_size, class_names=labels, **adapters)
         ix.save(out / "interactions.h5")
         write_tsv(pairs_long(ix), out / "interactions.tsv")
+        write_tsv(groups_long(ix), out / "groups.tsv")
     console.print(ix.summary())
-    console.print(f"wrote interactions.h5 and interactions.tsv to {out}")
+    console.print(f"wrote interactions.h5, interactions.tsv and groups.tsv to {out}")
 
 
 @app.command()

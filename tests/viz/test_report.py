@@ -66,7 +66,14 @@ def make_interactions(result: Result, seed: int = 0) -> Interactions:
                         words=np.zeros((K, 4, 6)),
                         group_words=np.eye(4)[rng.integers(0, 4, (K // 2, 6))].transpose(0, 2, 1),
                         layer=result.layer,
-                        params={"alpha": 0.01, "contexts": 16, "scale": "probability"})
+                        params={"alpha": 0.01, "contexts": 16, "scale": "probability", "jaspar": "JASPAR2024"},
+                        group_pwms=rng.dirichlet(np.ones(4), (K // 2, 6)).transpose(0, 2, 1),
+                        group_copies=np.eye(K // 2, dtype=bool),
+                        group_matches=pd.DataFrame({"group": [0, 0, 1], "rank": [1, 2, 1],
+                                                    "target": ["MA0139.2 CTCF", "MA1102.3 CTCFL", "MA0035.5 Gata1"],
+                                                    "p_value": [1e-6, 1e-4, 0.01], "q_value": [1e-3, 0.03, 0.5],
+                                                    "offset": [0, 1, 0], "overlap": [6, 5, 6],
+                                                    "strand": ["+", "-", "+"]}))
 
 
 @pytest.fixture(scope="module")
@@ -365,6 +372,11 @@ def test_report_contents(report4, result4):
     assert table.count("<tr>") - 1 == int(result4.non_additive.sum())
     # sortable tables carry numeric sort keys
     assert 'class="sortable"' in html and "data-sort=" in html
+    # motif groups: one row per group with its logo and JASPAR matches
+    groups = html[html.index('id="motif-groups"'):]
+    groups = groups[: groups.index("</section>")]
+    assert groups.count('alt="logo of group') == result4.interactions.n_groups
+    assert "MA0139.2 CTCF (p=1e-06, q=0.001); MA1102.3 CTCFL (p=0.0001, q=0.03)" in groups
     # feature interactions: a heatmap and the truth tables in every class section, the ensemble caption says so
     assert html.count('alt="interaction heatmap of') == html.count('alt="truth tables of') == 4
     assert "Lines above them join the top significant interacting channel pairs" in html

@@ -9,8 +9,8 @@
 from .interactions import Interactions, bh_qvalues, kind
 from .pair_scores import PairScores
 from .result import CATEGORIES, Result, categories, check_result, load, top_pairs
-from .tables import channels_long, pairs_long, write_tsv
+from .tables import channels_long, groups_long, pairs_long, write_tsv
 
 __all__ = ["CATEGORIES", "Interactions", "PairScores", "Result", "bh_qvalues", "categories", "channels_long",
-           "check_result", "kind",
+           "check_result", "groups_long", "kind",
            "load", "pairs_long", "top_pairs", "write_tsv"]

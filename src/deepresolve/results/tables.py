@@ -1,9 +1,11 @@
-"""Long tables of a result, one row per (class, channel) or per (class, level, pair), and writing them as TSV."""
+"""Long tables of a result, one row per (class, channel), per (class, level, pair) or per motif group, and writing
+them as TSV."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .._files import write_atomic
@@ -33,6 +35,28 @@ def pairs_long(interactions: Interactions) -> pd.DataFrame:
             df.insert(0, "output", int(output))
             frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def groups_long(interactions: Interactions) -> pd.DataFrame:
+    """One row per motif group: its word (N: a base left to the background), channels, the groups it is a copy of
+    (``group_copies``), the consensus of its PWM, and its best JASPAR matches (``group_matches``: target,
+    p-value and q-value by rank; empty without matching)."""
+    rows = []
+    matches = interactions.group_matches
+    for g, name in enumerate(interactions.group_names):
+        word, _, members = name.partition(" (")
+        row = {"group": g, "word": word, "channels": members.rstrip(")")}
+        if interactions.group_copies is not None:
+            row["copy_of"] = ",".join(str(h) for h in np.flatnonzero(interactions.group_copies[g]) if h != g)
+        if interactions.group_pwms is not None:
+            pwm = interactions.group_pwms[g]
+            row["pwm_consensus"] = "".join("ACGT"[pwm[:, j].argmax()] for j in range(pwm.shape[1]) if pwm[:, j].sum())
+        if matches is not None:
+            for r in matches[matches["group"] == g].sort_values("rank").itertuples():
+                row.update({f"match_{r.rank}": r.target, f"match_{r.rank}_p": r.p_value,
+                            f"match_{r.rank}_q": r.q_value})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def write_tsv(df: pd.DataFrame, path: str | Path) -> Path:

@@ -3,7 +3,8 @@
 As in :mod:`deepresolve.viz.plot`: figures are built without ``pyplot``, returned, and saved when ``path`` is given;
 red = synergy (interaction > 0), blue = antagonism (< 0), grey = pair not evaluated; a pair is significant when its
 Benjamini-Hochberg q-value is below the run's level (:class:`~deepresolve.results.Interactions`). Marks carry a
-``gid``: ``"interaction"`` (the heatmap), ``"significant"`` (dots on significant pairs), ``"truth_table"``.
+``gid``: ``"interaction"`` (the heatmap), ``"significant"`` (dots on significant pairs), ``"truth_table"``,
+``"group_logo"`` (a motif group's PWM).
 """
 
 from __future__ import annotations
@@ -115,4 +116,27 @@ def truth_tables(res: Interactions, cls: int | str, *, top: int = 4, level: str 
         ax.set_xlabel(r.label_j, fontsize=7)
         ax.set_ylabel(r.label_i, fontsize=7)
         ax.set_title(f"{r.kind}\n{r.interaction:+.2g}{' *' if r.significant else ''}", fontsize=8)
+    return finish(fig, path)
+
+
+def group_logos(res: Interactions, *, path: str | Path | None = None) -> Figure:
+    """The PWM of every motif group as the network reads it (``res.group_pwms``), one logo per row, titled with
+    the group's word, channels and best JASPAR match (``res.group_matches``).
+
+    Raises ArgumentError for a result without group PWMs (files written before they were kept).
+    """
+    res = _check(res, "group")
+    if res.group_pwms is None:
+        raise ArgumentError("res: expected an Interactions result with group PWMs, got one written before they were "
+                            "kept (rerun deepresolve.interactions)")
+    from .logos import logo_image
+
+    G = res.n_groups
+    fig = Figure(figsize=(4.5, 0.9 * max(G, 1) + 0.3), layout="constrained")
+    axes = fig.subplots(max(G, 1), 1, squeeze=False)[:, 0]
+    for g, (ax, name, match) in enumerate(zip(axes, res.group_names, res.group_best_matches)):
+        pwm = res.group_pwms[g][:, res.group_pwms[g].sum(0) > 0]
+        ax.imshow(logo_image(pwm), aspect="auto", interpolation="antialiased", gid="group_logo")
+        ax.set_axis_off()
+        ax.set_title(f"{g}: {name}" + (f"  ~ {match}" if match else ""), fontsize=8, loc="left")
     return finish(fig, path)

@@ -27,7 +27,7 @@ from .._checks import Array, Instance, Int, OptionalOf, OutputFile, Text, Via, d
 from .._files import write_atomic
 from .._provenance import package_versions
 from ..errors import ArgumentError
-from ..results import Result, categories, check_result
+from ..results import Result, categories, check_result, groups_long
 from . import plot
 
 __all__ = ["write_report", "package_versions", "normalise_motif_matches"]
@@ -522,6 +522,46 @@ def _class_section(result: Result, i: int, pwms: np.ndarray | None, best: list[t
     return "".join(parts)
 
 
+def _groups_section(result: Result) -> str:
+    """The motif groups of the interaction analysis: word, channels, PWM logo (as the network reads it), copies and
+    best JASPAR matches ('' without interactions)."""
+    ix = result.interactions
+    if ix is None:
+        return ""
+    from .logos import logo_image
+
+    parts = ['<section id="motif-groups"><h2>Motif groups</h2>',
+             "<p>The motifs the network reads at the layer (the interaction analysis's players): each group's word, "
+             "its channels, its PWM as the network reads it (the read with each base at each column, above the "
+             "worst base's) and its best JASPAR matches by Tomtom (q: Benjamini-Hochberg over the targets).</p>"]
+    rows = []
+    table = groups_long(ix)
+    for r in table.to_dict("records"):
+        g = int(r["group"])
+        logo = ""
+        if ix.group_pwms is not None:
+            pwm = ix.group_pwms[g][:, ix.group_pwms[g].sum(0) > 0]
+            data, width = _png_image(logo_image(pwm))
+            logo = f'<img src="data:image/png;base64,{data}" alt="logo of group {g}" width="{width}">'
+        matches = "; ".join(f"{r[f'match_{n}']} (p={_fmt(r[f'match_{n}_p'], 2)}, q={_fmt(r[f'match_{n}_q'], 2)})"
+                            for n in range(1, 4) if isinstance(r.get(f"match_{n}"), str))
+        rows.append(_cell(g, g) + _cell(r["word"]) + _cell(r["channels"]) + f"<td>{logo}</td>"
+                    + _cell(r.get("copy_of", "")) + _cell(matches or "-"))
+    parts.append(_table("motif-groups-table", ["group", "word", "channels", "PWM", "copy of", "JASPAR matches"],
+                        rows, filter_box=len(rows) > 10))
+    parts.append("</section>\n")
+    return "".join(parts)
+
+
+def _png_image(image: np.ndarray) -> tuple[str, int]:
+    """An RGBA image (h, w, 4) uint8 as base64 PNG and its width."""
+    import matplotlib.image
+
+    buf = io.BytesIO()
+    matplotlib.image.imsave(buf, image, format="png")
+    return base64.b64encode(buf.getvalue()).decode("ascii"), int(image.shape[1])
+
+
 def _interactions_html(result: Result, i: int) -> str:
     """The class's interaction heatmap and the truth tables of its top motif-group pairs ('' without interactions)."""
     from . import interactions as ivz
@@ -623,6 +663,7 @@ def _write_document(f: IO[str], result: Result, title: str, stamp: str, notes: l
         "</p></header>\n"
         '<nav><a href="#summary">Summary</a><a href="#parameters">Parameters</a><a href="#overview">Overview</a>'
         '<a href="#similarity">Similarity</a><a href="#index">All classes</a><a href="#channels">Channels</a>'
+        + ('<a href="#motif-groups">Motif groups</a>' if result.interactions is not None else "")
         + (f'<a href="#class-{section_rows[0]}">Class sections</a>' if section_rows else "")
         + "</nav>\n<main>\n")
     steps: list[Callable[[], str]] = [
@@ -632,6 +673,7 @@ def _write_document(f: IO[str], result: Result, title: str, stamp: str, notes: l
         lambda: _similarity_section(result, matrices),
         lambda: _index_section(result, set(section_rows)),
         lambda: _channels_section(result, best),
+        lambda: _groups_section(result),
     ]
     steps += [lambda i=i: _class_section(result, i, pwms, best) for i in section_rows]
     for make in steps:
