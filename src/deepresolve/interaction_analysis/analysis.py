@@ -26,20 +26,38 @@ saturation, and one filter often matches parts of several motifs).
   (k = 8 for inputs up to 200 bp, else 6; ``word_length``; never more than the channels' word width or L // 2)
   is written into random sequences, and its *read* is how much it changes the output of the head's first linear
   map (the layer's map itself when the head does not start with one), i.e. what the rest of the network takes
-  from the layer. K-mers whose read is a robust outlier, and still one when read again on fresh random
-  sequences, are taken in order of that second read, copies of an earlier word set aside (k-mers carrying 3/4
-  of its *core*, the bases its read depends on: shifted, mismatched, fragments), up to ``top`` words; each word
-  is a group, and a channel joins the group whose word raises it most, if by at least ``group_threshold`` (0.5)
-  of its range (on-level above its level on the backgrounds; else ``groups`` is -1 for it). It needs no output
+  from the layer. The k-mers whose read is a robust outlier, and the channels' preferred words, are candidates;
+  read again on fixed probe sequences, in order of their reads, each is either a copy of a motif found before
+  (below) or a new motif, grown base by base while its read rises (a long motif is found whole, up to the
+  channels' word width) and trimmed of end bases its read does not depend on, up to ``top`` motifs; each is a
+  group, and a channel joins the group whose word raises it most, if by at least ``group_threshold`` (0.5) of
+  its range (on-level above its level on the backgrounds; else ``groups`` is -1 for it). It needs no output
   class and no partner, so it finds motifs that act only together. With ``words=`` or ``groups=`` given, the
-  groups are made as for "filters".
+  groups are made as for "filters". Group words have different lengths: they are (G, 4, w') with each word
+  centred and zero columns that keep the background base wherever a word is written.
+* **Copies** (:class:`~.words.CopyRule`): a word is a copy of a motif when their signatures (the mean change
+  at the head's first map over the probe sequences, written at the same evenly spread places) are not far from
+  parallel (cosine >= 0.3) and the motif's base preferences, as the network reads them (its *sensitivity*: the
+  read with each base at each column), account for the word: taken as additive, they predict at least 0.6 of
+  the word's read above a random word's, at the best alignment on either strand (shifted, mismatched,
+  reverse-complement copies and fragments of long motifs), or the word carries 3/4 of the motif's *core* (the
+  columns where a base change removes half of its read: partial copies that read more than the additive
+  prediction, because trained filters detect parts of a motif on their own). Why not signatures alone, as
+  suggested by "copies are read alike": partners of symmetric logic are read alike too: set I's XOR pair at the
+  head's first map, cosine 0.996 (0.999 on the trained XOR fixture), and 0.93 between the channel profiles of
+  the trained OR fixture's two motifs, where shifted copies of one motif went down to 0.4; the explained share
+  separates them (0.00 to 0.33 between the planted motifs' words, against 0.6 to 1 for most copies). The scan
+  merges copies; ``Players.copies`` (``Interactions.group_copies``) flags copies among groups from any source,
+  e.g. two given words of one motif. Contexts treat a motif's copies as that motif (below); a pair of copies is
+  reported as ``"redundant (copies of one motif)"``.
+* **Group PWMs** (``Interactions.group_pwms``): at each column of a group's word, the read with each base above
+  the read with the worst base, normalised: the motif as the network reads it. Each is matched against JASPAR
+  (``jaspar``, a release bundled with pyjaspar, CORE vertebrates; None: no matching) by Tomtom
+  (``Interactions.group_matches``: the 3 best targets with p- and q-values).
 * ``motif_words`` given as words (G, 4, w) one-hot (known motifs; a zero column keeps the background's base):
   each word is a group, and a channel joins the group whose word raises it most, as in the scan (each word
-  written into the same 16 random sequences at the same places, so a channel's choice does not depend on the
-  other words).
-* **Copies**: ``Players.copies`` (G, G) marks groups that are copies of one motif by what the network does with
-  them (each group its own motif until a rule fills it). Contexts treat a motif's copies as that motif (below);
-  a pair of copies is reported as ``"redundant (copies of one motif)"``.
+  written into the same probe sequences at the same places, so a channel's choice does not depend on the other
+  words).
 * ``motif_words="filters"``: channels k, l whose preferred words make each other fire at ``group_threshold`` of
   their range or more, joined by average-linkage clustering (``groups=`` overrides); a group is switched on with
   the word of its member of highest on-level. Why it is not the default: on trained models a filter's consensus
@@ -114,9 +132,11 @@ Cost
 ----
 Every pass below is one sequence through the body (and the head's first linear map or the head), ``batch_size``
 sequences per forward pass. The word scan: 4^k x 4 passes (k = 8: 262,144, seconds for a small model; inputs
-over 200 bp get k = 6, 16,384 passes, minutes for a 1000-bp DeepSEA body), then 16 per outlier k-mer (the second
-read; a few hundred outliers on the benchmark models) and 16 x 3k per word kept (its core); given motif words
-instead: 16 (G + 1). The on-levels: 16 K
+over 200 bp get k = 6, 16,384 passes, minutes for a 1000-bp DeepSEA body), then 32 (the probe sequences) per
+candidate (at most 1,024 k-mers and the K preferred words), per random word of each width met (64 per width),
+per variant tried while a word grows (8 per base added) and per single-base variant of every word kept or grown
+(3 w per word of w bases); each group's PWM and copies need its 3 w' variants too; given motif words instead:
+32 per word and its 3 w' variants. The on-levels: 16 K
 (each channel's word in 16 random sequences); a deeper layer's preferred words add the receptive-field ascent,
 150 steps x 4 starts per channel. With P evaluated pairs (the union over classes of channel and group pairs: at
 most ``C top (top - 1) / 2`` of each, and at most K (K - 1) / 2 channel and G (G - 1) / 2 group pairs), n
