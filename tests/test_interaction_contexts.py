@@ -294,3 +294,26 @@ def test_cli_reads_motif_groups_from_a_meme_file(tmp_path):
     assert res.params["fdr"] == "all" and res.params["significance"] == 0.05
     refused = CliRunner().invoke(app, args + ["--out", str(tmp_path / "p"), "--motif-words", "filters"])
     assert refused.exit_code != 0 and "--motif-words: expected none with --motifs" in str(refused.exception)
+
+
+def test_rows_evaluated_together_give_what_each_row_gives_alone(set_one, monkeypatch):
+    # the shared engine evaluates a row once however many pairs need it (v(S) and v(S + i) of a context's pairs)
+    # and the body once for rows that differ only in channels: every row's logits must equal the row's alone
+    original = analysis.Evaluator.__call__
+    calls = []
+
+    def checked(ev, ctx, on, drop):
+        together = original(ev, ctx, on, drop)
+        picked = torch.arange(0, len(ctx), 11)
+        alone = torch.cat([original(ev, ctx[i:i + 1], on[i:i + 1], drop[i:i + 1]) for i in picked])
+        torch.testing.assert_close(together[picked], alone, rtol=1e-5, atol=1e-5)
+        keys, _ = ev._rows(ctx, on, drop)
+        calls.append((len(ctx), len(torch.unique(keys, dim=0))))
+        return together
+
+    monkeypatch.setattr(analysis.Evaluator, "__call__", checked)
+    words = words_of(*(m + "T" for m in SET_ONE))
+    res = interactions(set_one, "pool1", input_shape=(4, 40), motif_words=words, contexts=16, seed=0)
+    assert res.values.shape[1] > 10 and res.group_values.shape[1] == 3 and len(calls) >= 3
+    rows, distinct = calls[-1]  # the pairs: 4 rows per pair and context, v(S) and v(S + i) shared
+    assert distinct < 0.6 * rows

@@ -68,37 +68,57 @@ class Evaluator:
         background base (words of different lengths share one width)."""
         write_words(x, rows, self.words[groups], starts)
 
+    def _rows(self, ctx: torch.Tensor, on: torch.Tensor, drop: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Each row's key (rows, 1 + G + 4): its context, the coalition groups it writes, the groups written into
+        slots 0 and 1 and the channels switched on (-1 none), so that rows with equal keys have equal inputs and
+        maps; and the number of leading columns that fix the sequence (the body's input)."""
+        groups = torch.where(on >= self.K, on - self.K, torch.full_like(on, -1))
+        channels = torch.where((on >= 0) & (on < self.K), on, torch.full_like(on, -1)).sort(1).values
+        active = self.coalition[ctx] & ~drop
+        return torch.cat([ctx[:, None], active.long(), groups, channels], 1), 1 + self.G + 2
+
     @torch.no_grad()
     def __call__(self, ctx: torch.Tensor, on: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
-        """Logits (rows, C). ctx (rows,) context; on (rows, 2) players switched on (-1 none); drop (rows, G)."""
+        """Logits (rows, C). ctx (rows,) context; on (rows, 2) players switched on (-1 none); drop (rows, G).
+
+        Rows with the same input (e.g. v(S) and v(S + i) of a context's many pairs) are evaluated once, and the
+        body once for rows that differ only in the channels they switch on: the rows' logits do not depend on
+        which rows are evaluated together."""
+        keys, seq_cols = self._rows(ctx, on, drop)
+        unique, row_of = torch.unique(keys, dim=0, return_inverse=True)  # sorted: equal sequences are adjacent
         out = []
+        for s in range(0, len(unique), self.batch):
+            out.append(self._evaluate(unique[s:s + self.batch], seq_cols))
+        return torch.cat(out)[row_of] if out else torch.zeros(0, len(self.classes))
+
+    def _evaluate(self, keys: torch.Tensor, seq_cols: int) -> torch.Tensor:
+        """Logits (rows, C) of distinct row keys (:meth:`_rows`); the body runs once per distinct sequence."""
+        seqs, seq_of = torch.unique(keys[:, :seq_cols], dim=0, return_inverse=True)
+        c, active, g = seqs[:, 0], seqs[:, 1:1 + self.G].bool(), seqs[:, 1 + self.G:]
+        r = torch.arange(len(c))
+        x = self.seqs[c].clone()
         n_slots = self.starts.shape[1]
-        for s in range(0, len(ctx), self.batch):
-            c, o, d = ctx[s:s + self.batch], on[s:s + self.batch], drop[s:s + self.batch]
-            r = torch.arange(len(c))
-            x = self.seqs[c].clone()
-            active = self.coalition[c] & ~d
-            # coalition groups from slot 2 on, by the context's priorities (not by group index: which slot a group
-            # takes must not depend on the other groups found)
-            order = torch.argsort(self.priority[c], dim=1)
-            slot = torch.empty_like(order).scatter_(1, order, 1 + torch.cumsum(active.gather(1, order).long(), 1))
-            for g in torch.nonzero(active.any(0)).flatten().tolist():
-                rows = r[active[:, g] & (slot[:, g] < n_slots)]
-                if len(rows):
-                    self._write(x, rows, torch.full((len(rows),), g), self.starts[c[rows], slot[rows, g]])
-            for col in range(2):
-                rows = r[o[:, col] >= self.K]
-                if len(rows):
-                    self._write(x, rows, o[rows, col] - self.K, self.starts[c[rows], col])
-            h = as_channels(self.body(x.to(self.device)).float())
-            for col in range(2):
-                rows = r[(o[:, col] >= 0) & (o[:, col] < self.K)]
-                k = o[rows, col]
-                w = self.pos[c[rows], k]
-                h[rows, k, w] = torch.maximum(h[rows, k, w], self.on[k].to(h.device))
-            logits = self.head(h.reshape(len(c), *self.shape)).float()
-            out.append(logits[:, self.classes].cpu())
-        return torch.cat(out)
+        # coalition groups from slot 2 on, by the context's priorities (not by group index: which slot a group
+        # takes must not depend on the other groups found)
+        order = torch.argsort(self.priority[c], dim=1)
+        slot = torch.empty_like(order).scatter_(1, order, 1 + torch.cumsum(active.gather(1, order).long(), 1))
+        for grp in torch.nonzero(active.any(0)).flatten().tolist():
+            rows = r[active[:, grp] & (slot[:, grp] < n_slots)]
+            if len(rows):
+                self._write(x, rows, torch.full((len(rows),), grp), self.starts[c[rows], slot[rows, grp]])
+        for col in range(2):
+            rows = r[g[:, col] >= 0]
+            if len(rows):
+                self._write(x, rows, g[rows, col], self.starts[c[rows], col])
+        h = as_channels(self.body(x.to(self.device)).float())[seq_of]
+        r, c, k_on = torch.arange(len(keys)), keys[:, 0], keys[:, seq_cols:]
+        for col in range(2):
+            rows = r[k_on[:, col] >= 0]
+            k = k_on[rows, col]
+            w = self.pos[c[rows], k]
+            h[rows, k, w] = torch.maximum(h[rows, k, w], self.on[k].to(h.device))
+        logits = self.head(h.reshape(len(keys), *self.shape)).float()
+        return logits[:, self.classes].cpu()
 
 
 def main_effects(ev: Evaluator, players: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
