@@ -532,8 +532,16 @@ def interactions_command(
                                                       "group's PWM is matched against by Tomtom, or 'none'."),
         scale: str = typer.Option("auto", help="'auto' (probability for sigmoid/softmax models), 'probability' "
                                                "or 'logit'."),
-        inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs: backgrounds become their "
-                                                         "dinucleotide shuffles instead of random sequences."),
+        inputs: Optional[Path] = typer.Option(None, help=".npy/.npz/FASTA of real inputs for the backgrounds "
+                                                         "'shuffle' (the default with them) and 'markov'."),
+        background: Optional[str] = typer.Option(None, help="Context backgrounds: 'uniform' (random bases, the "
+                                                            "default without --inputs), 'gc' (random bases of GC "
+                                                            "fraction --gc), 'shuffle' (dinucleotide shuffles of "
+                                                            "--inputs) or 'markov' (an order --markov-order Markov "
+                                                            "chain fitted on --inputs)."),
+        gc: float = typer.Option(0.41, help="GC fraction of --background gc (default: the human genome's)."),
+        markov_order: int = typer.Option(2, help="Order k of --background markov: each base depends on the k "
+                                                 "before it."),
         class_names: Optional[Path] = CLASS_NAMES_OPTION,
         seed: int = typer.Option(0, help="Drives every random choice (backgrounds, the word scan's and on-levels' "
                                          "random sequences, contexts' slots, positions and coalitions)."),
@@ -568,8 +576,8 @@ def interactions_command(
         ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
                      motif_words=motif_words if given_words is None else given_words, significance=significance,
                      fdr=fdr, word_length=word_length, jaspar=None if jaspar == "none" else jaspar,
-                     inputs=inputs_array, seed=seed, device=device,
-                     batch_size=batch_size, class_names=labels, **adapters)
+                     inputs=inputs_array, background=background, gc=gc, markov_order=markov_order, seed=seed,
+                     device=device, batch_size=batch_size, class_names=labels, **adapters)
         ix.save(out / "interactions.h5")
         write_tsv(pairs_long(ix), out / "interactions.tsv")
         write_tsv(groups_long(ix), out / "groups.tsv")

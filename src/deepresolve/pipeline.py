@@ -203,10 +203,11 @@ def resolve(
     interactions : bool or dict
         Also measure feature interactions (an addition to the paper): True, or a dict of keyword options of
         :func:`deepresolve.interactions` (e.g. ``{"contexts": 128}``), runs it after the FIMs on the same model,
-        layer, ``at``, classes, names, ``inputs`` (its backgrounds are then their dinucleotide shuffles), seed and
-        device, and attaches the result as ``Result.interactions`` (None by default). Its ``batch_size`` is its
-        own (sequences per pass, default 4096; e.g. ``{"batch_size": 256}``): this call's ``batch_size`` counts
-        ascent rows and is not passed on. Not with ``head=``.
+        layer, ``at``, classes, names, seed and device, and ``inputs`` unless its ``background`` is one that draws
+        nothing from them ("uniform", "gc"; by default its backgrounds are the inputs' dinucleotide shuffles, or
+        uniform random sequences without inputs), and attaches the result as ``Result.interactions`` (None by
+        default). Its ``batch_size`` is its own (sequences per pass, default 4096; e.g. ``{"batch_size": 256}``):
+        this call's ``batch_size`` counts ascent rows and is not passed on. Not with ``head=``.
     client : distributed.Client, optional
         Compute the ascent on a Dask cluster (:mod:`deepresolve.distributed`): the rows not yet in ``checkpoint``
         are cut into chunks of classes, one task each; every finished chunk is written to ``checkpoint`` at once,
@@ -255,9 +256,13 @@ def resolve(
     if l2 in ("prior", "norm") and inputs is None:
         check_reference_shape(x.shape[1:])
     if interactions is not None:  # what resolve passes on, checked before the ascent
-        from .interaction_analysis.options import check_inputs, check_sequence_shape
+        from .interaction_analysis.options import FROM_INPUTS, check_background, check_inputs, check_sequence_shape
 
-        check_inputs(inputs, check_sequence_shape(tuple(x.shape[1:])))
+        # the inputs also serve the l2 policies: the analysis takes them only for a background drawn from them
+        background = interactions.get("background")
+        interaction_inputs = inputs if background is None or background in FROM_INPUTS else None
+        check_background(background, interaction_inputs)
+        check_inputs(interaction_inputs, check_sequence_shape(tuple(x.shape[1:])))
 
     body, head, h, scores = split_at(adapted, layer, x=x, at=at, logits=logits, head=head)
     feature_shape, n_outputs = tuple(h.shape[1:]), scores.shape[1]
@@ -373,7 +378,7 @@ def resolve(
         from .interaction_analysis import interactions as measure
 
         result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at,
-                                      inputs=inputs, seed=seed, device=dev, class_names=result.class_names,
+                                      inputs=interaction_inputs, seed=seed, device=dev, class_names=result.class_names,
                                       channel_names=result.channel_names, output=output,
                                       channels_last=channels_last, fixed_inputs=fixed_inputs, **interactions)
         result.params["seconds"] = time.perf_counter() - started

@@ -67,19 +67,28 @@ saturation, and one filter often matches parts of several motifs).
 
 Switching players on (how W > 1 is handled)
 -------------------------------------------
-A *context* is a background sequence (uniform random; dinucleotide shuffles of ``inputs=`` when given) with
-``L // w`` non-overlapping slots for words of width w (the width of the group words' array), in random order, and one
-uniformly random position of the layer's W positions for every channel. A **group** is switched on in sequence
-space: its word is written into slot 0 or slot 1 (of a pair's two groups, the one of lower priority in the context,
-below, takes slot 0; a single player slot 0) and the body computes the layer's map, so the motif occurrence sets
-every channel and position of the layer as a real occurrence does (a single-column edit of the map does not: on a
-trained set I model it gave the XOR pair -1.4 where planting the motifs gives -18 in logits). A **channel** is
-switched on in feature space: ``H[k, w] = max(H[k, w], a_k)`` at the context's position w for it. A context also
-carries a random *coalition*: each of the ``context_groups`` strongest distinct motifs (below; a group that
-``copies`` marks as a copy of one already chosen is passed over) is present with probability ``context_on`` (written
-into the slots from 2 on, in the order of the context's priorities for them, as far as slots last), so that
-interactions that need a third motif (set I's XOR needs CAGGTC) are seen; a row that measures i and j removes from
-it the groups of i and j and every copy of them.
+A *context* is a background sequence (``background``, below) with ``L // w`` non-overlapping slots for words of
+width w (the width of the group words' array), in random order, and one uniformly random position of the layer's W
+positions for every channel. A **group** is switched on in sequence space: its word is written into slot 0 or slot 1
+(of a pair's two groups, the one of lower priority in the context, below, takes slot 0; a single player slot 0) and
+the body computes the layer's map, so the motif occurrence sets every channel and position of the layer as a real
+occurrence does (a single-column edit of the map does not: on a trained set I model it gave the XOR pair -1.4 where
+planting the motifs gives -18 in logits). A **channel** is switched on in feature space:
+``H[k, w] = max(H[k, w], a_k)`` at the context's position w for it. A context also carries a random *coalition*:
+each of the ``context_groups`` strongest distinct motifs (below; a group that ``copies`` marks as a copy of one
+already chosen is passed over) is present with probability ``context_on`` (written into the slots from 2 on, in the
+order of the context's priorities for them, as far as slots last), so that interactions that need a third motif (set
+I's XOR needs CAGGTC) are seen; a row that measures i and j removes from it the groups of i and j and every copy of
+them.
+
+**Backgrounds** (``background``): "uniform", i.i.d. uniform bases (the default without ``inputs=``); "gc",
+i.i.d. bases of GC fraction ``gc`` (0.41 by default, the human genome's mean); "shuffle", dinucleotide shuffles of
+``inputs=`` (the default with them); "markov", samples of the order-``markov_order`` Markov chain fitted on
+``inputs=`` (their (k+1)-mer counts plus one; k = 2 by default, so their GC, CpG depletion and trinucleotides are
+kept while any motif they hold is broken up). Why a choice: a model trained on a genome reads uniform random DNA
+off its training distribution (GC 0.5 where the human genome has 0.41, CpG at 1/16 where it has about 1/100),
+so "gc" or, with real sequences, "markov" keeps its contexts closer to what it was trained on. The on-levels and
+the word scan keep uniform random sequences whatever the background.
 
 **Contexts do not depend on how many copies of a motif were found, nor on the groups' order.** The backgrounds
 are drawn before the players; the slot layouts, channel positions and the backgrounds' assignment to contexts
@@ -159,7 +168,7 @@ from torch import nn
 from .._checks import declare, renamed_arguments
 from ..results.interactions import Interactions
 from ..split import adapt, adapter_params
-from .contexts import Contexts, choose_coalition, draw_backgrounds, draw_contexts
+from .contexts import Contexts, background_params, choose_coalition, draw_backgrounds, draw_contexts
 from .effects import Evaluator, PairStatistics, group_strength, main_effects, pair_statistics, screen_pairs
 from .network import Network, split_network
 from .options import PARAMETERS, RENAMED_OPTIONS, LayerArguments, Options, check_layer_arguments, make_options
@@ -192,6 +201,9 @@ def interactions(
     jaspar: str | None = "JASPAR2024",
     inputs: np.ndarray | torch.Tensor | None = None,
     backgrounds: int = 256,
+    background: str | None = None,
+    gc: float = 0.41,
+    markov_order: int = 2,
     class_names: Sequence[str] | None = None,
     channel_names: Sequence[str] | None = None,
     seed: int = 0,
@@ -276,17 +288,32 @@ def interactions(
         JASPAR release (bundled with pyjaspar, CORE vertebrates) each group's PWM is matched against by Tomtom
         (``Interactions.group_matches``); None leaves the matching out.
     inputs : (N, 4, L) one-hot, optional
-        Real sequences: the backgrounds become dinucleotide shuffles of them (the on-levels and the word scan
-        keep uniform random sequences).
+        Real sequences (e.g. a few hundred from the training set) for the backgrounds "shuffle" and "markov".
     backgrounds : int
         Background sequences drawn. Each context takes one at random: all different when ``contexts <=
         backgrounds``, else drawn with replacement.
+    background : {"uniform", "gc", "shuffle", "markov"}, optional
+        The contexts' background sequences (N, 4, L): "uniform", i.i.d. uniform bases; "gc", i.i.d. bases with GC
+        fraction ``gc``; "shuffle", dinucleotide shuffles of ``inputs``; "markov", samples of the order
+        ``markov_order`` Markov chain fitted on ``inputs`` (their (k+1)-mer counts plus one). Default None:
+        "shuffle" with ``inputs``, "uniform" without. "shuffle" and "markov" need ``inputs``; "uniform" and "gc"
+        refuse them (they would be ignored). A model trained on a genome reads uniform random DNA off its
+        training distribution (the human genome's GC fraction is about 0.41, its CpG frequency about 1/100, not
+        1/16): "gc", or "markov" on real sequences, keeps the contexts closer to what it was trained on. The on-levels
+        and the word scan keep uniform random sequences whatever the background. Recorded in ``params``
+        (``background``, with ``gc`` or ``markov_order`` where they apply).
+    gc : float
+        GC fraction of the "gc" background, in (0, 1); default 0.41, the human genome's mean. Used by "gc" alone.
+    markov_order : int
+        k of the "markov" background, 0 to 10 and below L: each base depends on the k before it (0: the inputs'
+        base composition; 1 keeps their dinucleotide frequencies, e.g. CpG depletion; default 2, their
+        trinucleotides). Used by "markov" alone.
     class_names : sequence of str, optional
         Names of every output or of the chosen classes.
     channel_names : sequence of str, optional
         Names of the K channels (default ``"ch{k}"``).
     seed : int
-        Drives every random choice: the backgrounds (and which ``inputs`` are shuffled, and how), the random
+        Drives every random choice: the backgrounds (their bases; which ``inputs`` are shuffled, and how), the random
         sequences and places of the on-levels' words, of the given motif words and of the word scan, the
         contexts' backgrounds, slot layouts and channel positions (a stream of their own), each group's coins
         and slot priorities (a stream keyed by the seed and the group's word), and a deeper layer's
@@ -311,8 +338,9 @@ def interactions(
     opts = make_options(input_shape=input_shape, at=at, contexts=contexts, context_on=context_on,
                         context_groups=context_groups, top=top, min_effect=min_effect, scale=scale, margin=margin,
                         significance=significance, fdr=fdr, group_threshold=group_threshold, motif_words=motif_words,
-                        word_length=word_length, jaspar=jaspar, inputs=inputs, backgrounds=backgrounds, seed=seed,
-                        device=device, batch_size=batch_size, verbose=verbose)
+                        word_length=word_length, jaspar=jaspar, inputs=inputs, backgrounds=backgrounds,
+                        background=background, gc=gc, markov_order=markov_order, seed=seed, device=device,
+                        batch_size=batch_size, verbose=verbose)
     model = adapt(model, output, channels_last, fixed_inputs)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
@@ -362,8 +390,7 @@ def _result(layer: str, opts: Options, net: Network, args: LayerArguments, playe
                     context_on=opts.context_on, context_groups=opts.context_groups, top=opts.top, margin=opts.margin,
                     significance=opts.significance, fdr=opts.fdr, group_threshold=opts.group_threshold,
                     motif_words=opts.motif_words, word_length=opts.word_length, jaspar=opts.jaspar,
-                    backgrounds=opts.backgrounds,
-                    background="dinucleotide shuffles of inputs" if opts.inputs is not None else "uniform random",
+                    backgrounds=opts.backgrounds, **background_params(opts),
                     on_levels=players.how, coalition_groups=coalition_groups.tolist(), seed=opts.seed,
                     input_shape=[4, opts.length], **adapters),
     )

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import ModelError
 from ..io.sequences import slot_starts
-from .network import random_sequences
+from .network import one_hot_bases, random_sequences
 from .options import Options
 
 #: Keys of the streams under the seed: the contexts' layouts and positions, and each group's coins.
@@ -55,14 +55,79 @@ class Contexts:
 
 
 def draw_backgrounds(rng: np.random.Generator, opts: Options) -> torch.Tensor:
-    """``opts.backgrounds`` background sequences (N, 4, L): uniform random, or dinucleotide shuffles of sequences
-    of ``opts.inputs`` picked at random (with replacement when there are fewer than N)."""
-    if opts.inputs is None:
-        return random_sequences(rng, opts.backgrounds, opts.length)
+    """``opts.backgrounds`` background sequences (N, 4, L) of the model ``opts.background``.
+
+    "uniform": i.i.d. uniform bases. "gc": i.i.d. bases with GC fraction ``opts.gc`` (C and G ``gc / 2`` each, A and
+    T ``(1 - gc) / 2``). "shuffle": dinucleotide shuffles (tangermeme's) of sequences of ``opts.inputs`` picked at
+    random (with replacement when there are fewer than N). "markov": samples of the order-k Markov chain
+    (k = ``opts.markov_order``) fitted on ``opts.inputs`` (:func:`fit_markov`, :func:`sample_markov`). Every draw
+    comes from ``rng`` (the shuffles from ``opts.seed``).
+    """
+    n, length = opts.backgrounds, opts.length
+    if opts.background == "uniform":
+        return random_sequences(rng, n, length)
+    if opts.background == "gc":
+        at, gc = (1 - opts.gc) / 2, opts.gc / 2
+        return one_hot_bases(rng.choice(4, (n, length), p=[at, gc, gc, at]))
+    if opts.background == "markov":
+        initial, transition = fit_markov(opts.inputs.argmax(1).numpy(), opts.markov_order)
+        return one_hot_bases(sample_markov(rng, initial, transition, n, length))
     from tangermeme.ersatz import dinucleotide_shuffle
 
-    pick = rng.choice(len(opts.inputs), size=opts.backgrounds, replace=len(opts.inputs) < opts.backgrounds)
+    pick = rng.choice(len(opts.inputs), size=n, replace=len(opts.inputs) < n)
     return dinucleotide_shuffle(opts.inputs[pick], n=1, random_state=opts.seed)[:, 0]
+
+
+def background_params(opts: Options) -> dict[str, str | float | int]:
+    """What the result records of the background model: its name, and ``gc`` or ``markov_order`` where it has one."""
+    extra = {"gc": {"gc": opts.gc}, "markov": {"markov_order": opts.markov_order}}.get(opts.background, {})
+    return {"background": opts.background, **extra}
+
+
+def fit_markov(bases: np.ndarray, order: int, pseudocount: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The order-k Markov chain of sequences, from their (k+1)-mer counts.
+
+    Parameters
+    ----------
+    bases : (N, L) int
+        Base indices 0..3 (A, C, G, T), L > ``order``.
+    order : int
+        k: each base depends on the k bases before it.
+    pseudocount : float
+        Added to the count of every (k+1)-mer, so that one the sequences lack keeps a small probability.
+
+    Returns
+    -------
+    initial : (4^k,) float64
+        Distribution of a sequence's first k bases (the k-mers' frequencies, pseudocounts included); k-mers are
+        indexed by their bases in base 4, the first base most significant.
+    transition : (4^k, 4) float64
+        Distribution of the next base after each k-mer.
+    """
+    N, L = bases.shape
+    codes = np.zeros((N, L - order), dtype=np.int64)
+    for j in range(order + 1):  # the (k+1)-mer starting at each position, in base 4
+        codes = codes * 4 + bases[:, j:L - order + j]
+    counts = np.bincount(codes.ravel(), minlength=4 ** (order + 1)).reshape(4 ** order, 4) + pseudocount
+    return counts.sum(1) / counts.sum(), counts / counts.sum(1, keepdims=True)
+
+
+def sample_markov(rng: np.random.Generator, initial: np.ndarray, transition: np.ndarray, n: int,
+                  length: int) -> np.ndarray:
+    """n sequences of ``length`` base indices (n, length) int64 from the chain of :func:`fit_markov`: the first k
+    bases from ``initial`` (4^k,), each next one from ``transition`` (4^k, 4) given the k bases before it."""
+    states = len(initial)
+    order = (states.bit_length() - 1) // 2  # states = 4^k
+    state = np.minimum(np.searchsorted(np.cumsum(initial), rng.random(n), side="right"), states - 1)
+    out = np.empty((n, length), dtype=np.int64)
+    for j in range(min(order, length)):  # the first k bases are the digits of the initial k-mer
+        out[:, j] = state // 4 ** (order - 1 - j) % 4
+    cumulative = np.cumsum(transition, axis=1)
+    for j in range(order, length):
+        base = np.minimum((cumulative[state] <= rng.random(n)[:, None]).sum(1), 3)
+        out[:, j] = base
+        state = (state * 4 + base) % states
+    return out
 
 
 def group_draws(seed: int, words: np.ndarray, n: int, context_on: float) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,12 @@ def write_words(x: torch.Tensor, rows: torch.Tensor, words: torch.Tensor, starts
 
 def random_sequences(rng: np.random.Generator, n: int, length: int) -> torch.Tensor:
     """Uniform random one-hot sequences (n, 4, length)."""
-    return torch.eye(4)[torch.from_numpy(rng.integers(0, 4, (n, length)))].transpose(1, 2).contiguous()
+    return one_hot_bases(rng.integers(0, 4, (n, length)))
+
+
+def one_hot_bases(bases: np.ndarray) -> torch.Tensor:
+    """Base indices 0..3 (n, L) as one-hot float sequences (n, 4, L)."""
+    return torch.eye(4)[torch.from_numpy(bases)].transpose(1, 2).contiguous()
 
 
 def leaf_modules(module: nn.Module) -> list[nn.Module] | None:

@@ -10,7 +10,7 @@ model is split. A mistake raises :class:`~deepresolve.errors.ArgumentError` with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Sequence, Sized
 
 import numpy as np
 import torch
@@ -48,6 +48,11 @@ RENAMED_OPTIONS: dict[str, str] = {"alpha": "significance"}
 #: Sequences per forward pass when ``batch_size`` is not given.
 DEFAULT_BATCH = 4096
 
+#: The background models of ``background=``; those of :data:`FROM_INPUTS` are drawn from ``inputs``, the others
+#: use no data.
+BACKGROUNDS = ("uniform", "gc", "shuffle", "markov")
+FROM_INPUTS = ("shuffle", "markov")
+
 
 @dataclass(frozen=True)
 class Options:
@@ -55,8 +60,9 @@ class Options:
 
     ``length`` is L of the one-hot input (4, L); ``scale`` is as given ("auto" is resolved by the split);
     ``motif_words`` is "scan", "filters" or "given", and then ``group_words`` holds the given words (G, 4, w)
-    float32 (else None); ``inputs`` the real sequences (N, 4, L) as a float tensor, or None; ``batch`` the
-    sequences per forward pass.
+    float32 (else None); ``inputs`` the real sequences (N, 4, L) as a float tensor, or None; ``background`` the
+    background model resolved (one of :data:`BACKGROUNDS`; ``gc`` serves "gc" alone, ``markov_order`` "markov"
+    alone); ``batch`` the sequences per forward pass.
     """
 
     length: int
@@ -77,6 +83,9 @@ class Options:
     jaspar: str | None
     inputs: torch.Tensor | None
     backgrounds: int
+    background: str
+    gc: float
+    markov_order: int
     seed: int
     device: torch.device
     batch: int
@@ -105,8 +114,9 @@ PARAMETERS: dict[str, Spec] = dict(
     motif_words=AnyOf(Choice("filters", "scan"), Array(("G", 4, "w"), what="one-hot motif words")),
     word_length=OptionalOf(Int(minimum=2, maximum=10)), jaspar=OptionalOf(JasparRelease()),
     inputs=OptionalOf(Array(("N", 4, "L"))),
-    backgrounds=Int(minimum=1), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), seed=Seed(),
-    device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
+    backgrounds=Int(minimum=1), background=OptionalOf(Choice(*BACKGROUNDS)), gc=Float(above=0.0, below=1.0),
+    markov_order=Int(minimum=0, maximum=10), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()),
+    seed=Seed(), device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
 )
 
 
@@ -128,6 +138,29 @@ def check_inputs(inputs: np.ndarray | torch.Tensor | None, length: int) -> torch
     return x
 
 
+def check_background(background: str | None, inputs: Sized | None) -> str:
+    """The background model: ``background``, or when None "shuffle" with ``inputs`` (N, 4, L) and "uniform"
+    without. One drawn from inputs (:data:`FROM_INPUTS`) needs them; inputs given with one that uses no data are
+    refused, as they would be silently ignored."""
+    if background is None:
+        return "uniform" if inputs is None else "shuffle"
+    if background in FROM_INPUTS and inputs is None:
+        raise ArgumentError(f"background: expected 'uniform' or 'gc' without inputs ({background!r} is drawn from "
+                            f"inputs=, real sequences (N, 4, L)), got {background!r}")
+    if background not in FROM_INPUTS and inputs is not None:
+        raise ArgumentError(f"inputs: expected None with background={background!r}, which draws nothing from them "
+                            f"('shuffle' and 'markov' do), got {len(inputs)} sequences")
+    return background
+
+
+def check_markov_order(markov_order: int, length: int) -> int:
+    """``markov_order`` k below ``length``: a (k+1)-mer must fit in the inputs it is fitted on."""
+    if markov_order >= length:
+        raise ArgumentError(f"markov_order: expected an integer < {length} (the inputs' length; the chain is fitted "
+                            f"on their (k+1)-mers), got {markov_order}")
+    return markov_order
+
+
 def check_motif_words(words: object, length: int) -> np.ndarray:
     """Given motif words (G, 4, w) as float32: each column one base or none (a zero column keeps the background's
     base), each word with at least one base, and w <= L // 2 (two words fit side by side)."""
@@ -145,19 +178,23 @@ def check_motif_words(words: object, length: int) -> np.ndarray:
 def make_options(*, input_shape: tuple[int, ...], at: str, contexts: int, context_on: float, context_groups: int,
                  top: int, min_effect: float, scale: str, margin: float, significance: float, fdr: str,
                  group_threshold: float, motif_words: str | np.ndarray, word_length: int | None, jaspar: str | None,
-                 inputs: np.ndarray | torch.Tensor | None, backgrounds: int, seed: int,
-                 device: torch.device | None, batch_size: int | None, verbose: bool) -> Options:
+                 inputs: np.ndarray | torch.Tensor | None, backgrounds: int, background: str | None, gc: float,
+                 markov_order: int, seed: int, device: torch.device | None, batch_size: int | None,
+                 verbose: bool) -> Options:
     """The settings of one analysis from the arguments of
     :func:`~deepresolve.interaction_analysis.interactions`, each already checked by :data:`PARAMETERS`; ``inputs``
-    and given ``motif_words`` checked against ``input_shape``."""
+    and given ``motif_words`` checked against ``input_shape``, ``background`` against ``inputs``
+    (:func:`check_background`)."""
     length = input_shape[1]
     given = not isinstance(motif_words, str)
+    background = check_background(background, inputs)
     return Options(
         length=length, at=at, contexts=contexts, context_on=context_on, context_groups=context_groups, top=top,
         min_effect=min_effect, scale=scale, margin=margin, significance=significance, fdr=fdr,
         group_threshold=group_threshold, motif_words="given" if given else motif_words,
         group_words=check_motif_words(motif_words, length) if given else None, word_length=word_length,
-        jaspar=jaspar, inputs=check_inputs(inputs, length), backgrounds=backgrounds, seed=seed,
+        jaspar=jaspar, inputs=check_inputs(inputs, length), backgrounds=backgrounds, background=background, gc=gc,
+        markov_order=check_markov_order(markov_order, length) if background == "markov" else markov_order, seed=seed,
         device=check_device(device),
         batch=DEFAULT_BATCH if batch_size is None else batch_size, verbose=verbose,
     )
