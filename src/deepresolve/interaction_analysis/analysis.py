@@ -155,6 +155,14 @@ enters only through P. For K = 1000, C = 2000, top = 24, n = 64 and G = K (every
 ``motif_words="filters"`` can give): P <= 999,000 (C top (top - 1) / 2 = 552,000 exceeds K (K - 1) / 2 =
 499,500), so at most 2.6e8 passes, nearly all of them the pairs' (in practice far fewer: classes share their top
 players; the word scan keeps G <= top, which leaves about half).
+
+These are the rows asked for; rows with equal inputs are evaluated once (:class:`~.effects.Evaluator`): a
+context's v(S) is shared by every pair whose players are outside its coalition, and v(S + i) by every pair in which
+i takes the same slot, so the pairs cost about ``n (P + 2 (K + G))`` passes instead of ``4 n P``, and the groups'
+strength about ``n S (S + 1) / 2`` instead of ``2 n S (S - 1)``; a channel switched on changes only the head's
+input, so the body runs once per distinct sequence. Measured on a trained 1000-bp model of the genomics-like suite
+(32 channels, 24 groups, 552 pairs, 128 contexts; ``benchmarks/interactions_scale.py``): the pairs asked for 282,624
+rows and 87,393 were distinct, the groups' strength 147,456 and 44,544, the main effects 14,336 and 7,540.
 """
 
 from __future__ import annotations
