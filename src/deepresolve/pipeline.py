@@ -40,6 +40,7 @@ from ._checks import (
 from ._checks import class_names as name_classes
 from ._files import check_free_space, exclusive
 from ._model import Device, Model, check_device, model_fingerprint
+from ._progress import progress_bar
 from ._provenance import package_versions
 from .ascent import ASCENT_OPTIONS, Optimizer, feature_ascent, row_fivs
 from .ascent.options import StepOptions, optimizer_settings, run_params, run_settings
@@ -313,21 +314,8 @@ def resolve(
             store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
             skip = store.finished(reduce=None if keep_fims else row_fivs)
 
-        bar = None
-        if progress:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("(class, restart) pairs"),
-                           TimeElapsedColumn(), TimeRemainingColumn())
-            bar.start()
-            task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))
+        advance = held.enter_context(progress_bar("gradient ascent", "(class, restart) pairs", C * T,
+                                                  done=len(skip or {}), show=progress))
         run_ascent = feature_ascent
         if client is not None:  # chunks of classes on the cluster, each written to the store as it completes
             from .distributed import client_ascent
@@ -338,14 +326,11 @@ def resolve(
             out = run_ascent(
                 head, feature_shape, chosen, restarts, l2, skip=skip,
                 on_done=store.add if store else None,
-                progress=(lambda n: bar.advance(task, n)) if bar else None, keep_fims=keep_fims,
-                **ascent_kwargs,
+                progress=advance, keep_fims=keep_fims, **ascent_kwargs,
             )
         finally:
             if store:
                 store.flush()
-            if bar:
-                bar.stop()
 
     fims = None if out.fims is None else out.fims.reshape(C, T, K, -1).numpy().astype(np.float32, copy=False)
     summary = summarize_fivs(out.fivs, out.scores, seed=seed, inconsistency=inconsistency)
