@@ -26,6 +26,7 @@ from .._checks import (
     Layer,
     Names,
     OptionalOf,
+    OutputFolder,
     Seed,
     SequenceShape,
     Spec,
@@ -106,7 +107,8 @@ PARAMETERS: dict[str, Spec] = dict(
     word_length=OptionalOf(Int(minimum=2, maximum=10)), jaspar=OptionalOf(JasparRelease()),
     inputs=OptionalOf(Array(("N", 4, "L"))),
     backgrounds=Int(minimum=1), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), seed=Seed(),
-    device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
+    device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), checkpoint=OptionalOf(OutputFolder()),
+    progress=Bool(), **ADAPTER_PARAMETERS,
 )
 
 
