@@ -192,11 +192,12 @@ def resolve(
         A folder (a :class:`~deepresolve.store.RunStore`) where finished rows are written as they come. A rerun
         with the same model and settings resumes from it (batch size and device may differ); one with another
         model or other settings is refused with the settings that differ. Nothing is written before the first
-        rows finish.
+        rows finish. With ``interactions``, the analysis checkpoints its stages into the subfolder
+        ``interactions`` (:func:`deepresolve.interactions`'s ``checkpoint``), so a rerun resumes it too.
     checkpoint_every : float
         Seconds between writes of finished rows to ``checkpoint``.
     progress : bool
-        Show a progress bar.
+        Show a progress bar (with the time left) of the ascent, and of the interaction analysis' pairs.
     inconsistency : {"variance", "sign"}
         The inconsistency level: the paper's weighted variance of the FIVs (default) or its sign-disagreement part,
         (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size
@@ -360,7 +361,9 @@ def resolve(
         result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at,
                                       inputs=inputs, seed=seed, device=dev, class_names=result.class_names,
                                       channel_names=result.channel_names, output=output,
-                                      channels_last=channels_last, fixed_inputs=fixed_inputs, **interactions)
+                                      channels_last=channels_last, fixed_inputs=fixed_inputs,
+                                      checkpoint=None if checkpoint is None else interactions_checkpoint(checkpoint),
+                                      progress=progress, **interactions)
         result.params["seconds"] = time.perf_counter() - started
     return result
 
@@ -368,7 +371,13 @@ def resolve(
 #: Arguments of ``interactions`` that ``resolve`` fills in itself (not ``batch_size``: resolve's counts ascent rows,
 #: the analysis's sequences per pass).
 _SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "inputs", "seed", "device",
-                             "class_names", "channel_names", "output", "channels_last", "fixed_inputs")
+                             "class_names", "channel_names", "output", "channels_last", "fixed_inputs", "checkpoint",
+                             "progress")
+
+
+def interactions_checkpoint(checkpoint: str | Path) -> Path:
+    """The folder, inside a run's ``checkpoint``, of its interaction analysis' checkpoint."""
+    return Path(checkpoint) / "interactions"
 
 
 def _check_client(client: object) -> Any:

@@ -146,6 +146,13 @@ enters only through P. For K = 1000, C = 2000, top = 24, n = 64 and G = K (every
 ``motif_words="filters"`` can give): P <= 999,000 (C top (top - 1) / 2 = 552,000 exceeds K (K - 1) / 2 =
 499,500), so at most 2.6e8 passes, nearly all of them the pairs' (in practice far fewer: classes share their top
 players; the word scan keeps G <= top, which leaves about half).
+
+The pairs are evaluated in chunks of consecutive pairs (:func:`~.effects.pair_chunks`: at most 16,384 passes and
+2^24 logits each, so memory does not grow with P), each reduced at once to its truth tables. Such a run is long:
+with ``checkpoint=`` (:mod:`.checkpoint`) the players (the word scan included), the groups' strength, the main
+effects and every chunk of pairs are written to a folder as they finish, and a rerun of the same call skips them
+(after ``kill -9`` too), giving the uninterrupted result to the last bit; ``progress=True`` shows the pairs done
+and the time left.
 """
 
 from __future__ import annotations
