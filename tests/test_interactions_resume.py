@@ -214,3 +214,17 @@ def test_the_cli_resumes_from_its_checkpoint_and_removes_it(tmp_path, monkeypatc
     from deepresolve.results import Interactions
 
     _assert_same(Interactions.load(out / "interactions.h5"), ref)
+
+
+def test_resolve_checkpoints_its_interaction_analysis_in_a_subfolder(tmp_path, monkeypatch):
+    import deepresolve as dr
+
+    ck = tmp_path / "ck"
+    run = dict(input_shape=(4, 40), restarts=2, l2=1.0, steps=5, checkpoint=ck, interactions={"contexts": 16})
+    first = dr.resolve(hand_built("and"), "pool1", **run)
+    assert (ck / "interactions" / "settings.json").exists() and list((ck / "interactions").glob("pairs-*.npz"))
+    _no_word_scan(monkeypatch)
+    counter = Counter(monkeypatch)
+    again = dr.resolve(hand_built("and"), "pool1", **run)  # both resumed: the ascent's rows and the analysis
+    assert counter.rows == []
+    np.testing.assert_array_equal(again.interactions.group_tables, first.interactions.group_tables)

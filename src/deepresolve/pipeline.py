@@ -197,7 +197,7 @@ def resolve(
     checkpoint_every : float
         Seconds between writes of finished rows to ``checkpoint``.
     progress : bool
-        Show a progress bar (with the time left) of the ascent, and of the interaction analysis' pairs.
+        Show progress bars (with the time left) of the ascent, and of the interaction analysis' word scan and pairs.
     inconsistency : {"variance", "sign"}
         The inconsistency level: the paper's weighted variance of the FIVs (default) or its sign-disagreement part,
         (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size

@@ -151,8 +151,8 @@ The pairs are evaluated in chunks of consecutive pairs (:func:`~.effects.pair_ch
 2^24 logits each, so memory does not grow with P), each reduced at once to its truth tables. Such a run is long:
 with ``checkpoint=`` (:mod:`.checkpoint`) the players (the word scan included), the groups' strength, the main
 effects and every chunk of pairs are written to a folder as they finish, and a rerun of the same call skips them
-(after ``kill -9`` too), giving the uninterrupted result to the last bit; ``progress=True`` shows the pairs done
-and the time left.
+(after ``kill -9`` too), giving the uninterrupted result to the last bit; ``progress=True`` shows the k-mers of the
+word scan and the pairs done, and the time left.
 """
 
 from __future__ import annotations
@@ -335,7 +335,7 @@ def interactions(
         with a :class:`~deepresolve.errors.CheckpointError` naming each setting that differs; ``significance``,
         ``fdr`` and ``jaspar`` are not such settings. The folder is held by this call alone while it runs.
     progress : bool
-        Show a progress bar, with the time left, over the pairs.
+        Show progress bars, with the time left, over the word scan's k-mers and over the pairs.
     output, channels_last, fixed_inputs
         Adapters for models as published (a tuple, dict or profile output; ``(N, L, 4)`` input; constant forward
         arguments), as in :func:`deepresolve.resolve` (:mod:`deepresolve.split.adapters`).
@@ -365,7 +365,7 @@ def interactions(
         rng = np.random.default_rng(opts.seed)  # the backgrounds', then the players'; the contexts have their own
         background_seqs = draw_backgrounds(rng, opts)
         players = ckpt.players(lambda: find_players(model, layer, net, background_seqs, opts, rng, words=args.words,
-                                                    groups=args.groups))
+                                                    groups=args.groups, progress=progress))
         ctx = draw_contexts(opts, background_seqs, width=players.group_words.shape[2], channels=net.channels,
                             positions=net.positions, group_words=players.group_words)
         # the coalition: the distinct motifs strongest alone or with one partner, in pure background contexts
