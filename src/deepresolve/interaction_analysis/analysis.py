@@ -361,7 +361,7 @@ def interactions(
             held.enter_context(exclusive(checkpoint, "checkpoint"))
             ckpt = Checkpoint.at(checkpoint, checkpoint_settings(
                 model=fingerprint, layer=layer, classes=args.classes, opts=opts, words=args.words,
-                groups=args.groups, adapters=adapters))
+                groups=args.groups, adapters=adapters, fixed_inputs=fixed_inputs))
         rng = np.random.default_rng(opts.seed)  # the backgrounds', then the players'; the contexts have their own
         background_seqs = draw_backgrounds(rng, opts)
         players = ckpt.players(lambda: find_players(model, layer, net, background_seqs, opts, rng, words=args.words,

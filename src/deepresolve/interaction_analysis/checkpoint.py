@@ -37,13 +37,17 @@ NOT_SETTINGS = frozenset({"device", "batch", "verbose", "significance", "fdr", "
 
 
 def checkpoint_settings(*, model: str, layer: str, classes: list[int], opts: Options, words: np.ndarray | None,
-                        groups: np.ndarray | None, adapters: dict[str, Any]) -> dict[str, Any]:
+                        groups: np.ndarray | None, adapters: dict[str, Any],
+                        fixed_inputs: dict[str, Any] | None) -> dict[str, Any]:
     """What the analysis computes, for ``settings.json``: the ``model`` fingerprint
     (:func:`deepresolve._model.model_fingerprint`), ``layer``, ``classes``, the given channel ``words`` (a digest)
-    and ``groups``, the ``adapters`` (:func:`deepresolve.split.adapter_params`) and every option of ``opts`` but
-    :data:`NOT_SETTINGS`, under the names of the arguments, arrays (given motif words, ``inputs``) as digests."""
+    and ``groups``, the ``adapters`` (:func:`deepresolve.split.adapter_params`; the ``fixed_inputs`` by their
+    values' digests, not only their shapes) and every option of ``opts`` but :data:`NOT_SETTINGS`, under the names
+    of the arguments, arrays (given motif words, ``inputs``) as digests."""
     out: dict[str, Any] = {"model": model, "layer": layer, "classes": list(classes), "words": _digest(words),
                            "groups": None if groups is None else np.asarray(groups).tolist(), **adapters}
+    out["fixed_inputs"] = {name: _digest(v) if isinstance(v, (np.ndarray, torch.Tensor)) else repr(v)
+                           for name, v in (fixed_inputs or {}).items()}
     for f in fields(opts):
         if f.name not in NOT_SETTINGS:
             value = getattr(opts, f.name)
