@@ -426,7 +426,7 @@ def run(model: str = MODEL_ARGUMENT,
         ) -> None:
     """Run DeepResolve on a model. Finished rows go to OUT/checkpoint/ as they come: after an interruption (even
     kill -9) the same command resumes; a run with another model or settings is refused."""
-    from .pipeline import resolve
+    from .pipeline import interactions_checkpoint, resolve
     from .results import channels_long, groups_long, pairs_long, write_tsv
 
     out = _out_folder(out)
@@ -465,6 +465,8 @@ def run(model: str = MODEL_ARGUMENT,
             written += ["interactions.tsv", "groups.tsv"]
         if keep_fims:  # the result holds every row now; without the FIMs, the store is where the maps are
             shutil.rmtree(out / "checkpoint", ignore_errors=True)
+        else:
+            shutil.rmtree(interactions_checkpoint(out / "checkpoint"), ignore_errors=True)
     print_table(result)
     console.print(f"wrote {', '.join(written)} to {out}")
 
@@ -550,7 +552,10 @@ def interactions_command(
                                                             "included (bounds memory; default 4096)."),
         ) -> None:
     """Feature interactions of a layer without a data set: second differences of each class output when motif
-    groups and channels are switched on in random contexts (an addition to the paper; see the README)."""
+    groups and channels are switched on in random contexts (an addition to the paper; see the README). Each
+    finished stage (players, main effects, each chunk of pairs) goes to OUT/checkpoint/: after an interruption (even
+    kill -9) the same command resumes; one with another model or settings is refused. The checkpoint is removed once
+    the results are written."""
     from ._checks import class_names as name_classes
     from .interaction_analysis import interactions as measure
     from .results import groups_long, pairs_long, write_tsv
@@ -577,10 +582,12 @@ def interactions_command(
                      motif_words=motif_words if given_words is None else given_words, significance=significance,
                      fdr=fdr, word_length=word_length, jaspar=None if jaspar == "none" else jaspar,
                      inputs=inputs_array, background=background, gc=gc, markov_order=markov_order, seed=seed,
-                     device=device, batch_size=batch_size, class_names=labels, **adapters)
+                     device=device, batch_size=batch_size, class_names=labels, checkpoint=out / "checkpoint",
+                     progress=console.is_terminal, **adapters)
         ix.save(out / "interactions.h5")
         write_tsv(pairs_long(ix), out / "interactions.tsv")
         write_tsv(groups_long(ix), out / "groups.tsv")
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)
     console.print(ix.summary())
     console.print(f"wrote interactions.h5, interactions.tsv and groups.tsv to {out}")
 

@@ -40,6 +40,7 @@ from ._checks import (
 from ._checks import class_names as name_classes
 from ._files import check_free_space, exclusive
 from ._model import Device, Model, check_device, model_fingerprint
+from ._progress import progress_bar
 from ._provenance import package_versions
 from .ascent import ASCENT_OPTIONS, Optimizer, feature_ascent, row_fivs
 from .ascent.options import StepOptions, optimizer_settings, run_params, run_settings
@@ -191,11 +192,12 @@ def resolve(
         A folder (a :class:`~deepresolve.store.RunStore`) where finished rows are written as they come. A rerun
         with the same model and settings resumes from it (batch size and device may differ); one with another
         model or other settings is refused with the settings that differ. Nothing is written before the first
-        rows finish.
+        rows finish. With ``interactions``, the analysis checkpoints its stages into the subfolder
+        ``interactions`` (:func:`deepresolve.interactions`'s ``checkpoint``), so a rerun resumes it too.
     checkpoint_every : float
         Seconds between writes of finished rows to ``checkpoint``.
     progress : bool
-        Show a progress bar.
+        Show progress bars (with the time left) of the ascent, and of the interaction analysis' word scan and pairs.
     inconsistency : {"variance", "sign"}
         The inconsistency level: the paper's weighted variance of the FIVs (default) or its sign-disagreement part,
         (E|phi|)^2 - (E phi)^2, a robust option that ignores how much a consistently signed channel varies in size
@@ -318,21 +320,8 @@ def resolve(
             store = RunStore(checkpoint, settings, n_rows=C * T, feature_shape=feature_shape, every=checkpoint_every)
             skip = store.finished(reduce=None if keep_fims else row_fivs)
 
-        bar = None
-        if progress:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            bar = Progress(TextColumn("gradient ascent"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("(class, restart) pairs"),
-                           TimeElapsedColumn(), TimeRemainingColumn())
-            bar.start()
-            task = bar.add_task("ascent", total=C * T, completed=len(skip or {}))
+        advance = held.enter_context(progress_bar("gradient ascent", "(class, restart) pairs", C * T,
+                                                  done=len(skip or {}), show=progress))
         run_ascent = feature_ascent
         if client is not None:  # chunks of classes on the cluster, each written to the store as it completes
             from .distributed import client_ascent
@@ -343,14 +332,11 @@ def resolve(
             out = run_ascent(
                 head, feature_shape, chosen, restarts, l2, skip=skip,
                 on_done=store.add if store else None,
-                progress=(lambda n: bar.advance(task, n)) if bar else None, keep_fims=keep_fims,
-                **ascent_kwargs,
+                progress=advance, keep_fims=keep_fims, **ascent_kwargs,
             )
         finally:
             if store:
                 store.flush()
-            if bar:
-                bar.stop()
 
     fims = None if out.fims is None else out.fims.reshape(C, T, K, -1).numpy().astype(np.float32, copy=False)
     summary = summarize_fivs(out.fivs, out.scores, seed=seed, inconsistency=inconsistency)
@@ -380,7 +366,9 @@ def resolve(
         result.interactions = measure(model, layer, input_shape=tuple(x.shape[1:]), classes=chosen, at=at,
                                       inputs=interaction_inputs, seed=seed, device=dev, class_names=result.class_names,
                                       channel_names=result.channel_names, output=output,
-                                      channels_last=channels_last, fixed_inputs=fixed_inputs, **interactions)
+                                      channels_last=channels_last, fixed_inputs=fixed_inputs,
+                                      checkpoint=None if checkpoint is None else interactions_checkpoint(checkpoint),
+                                      progress=progress, **interactions)
         result.params["seconds"] = time.perf_counter() - started
     return result
 
@@ -388,7 +376,13 @@ def resolve(
 #: Arguments of ``interactions`` that ``resolve`` fills in itself (not ``batch_size``: resolve's counts ascent rows,
 #: the analysis's sequences per pass).
 _SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "inputs", "seed", "device",
-                             "class_names", "channel_names", "output", "channels_last", "fixed_inputs")
+                             "class_names", "channel_names", "output", "channels_last", "fixed_inputs", "checkpoint",
+                             "progress")
+
+
+def interactions_checkpoint(checkpoint: str | Path) -> Path:
+    """The folder, inside a run's ``checkpoint``, of its interaction analysis' checkpoint."""
+    return Path(checkpoint) / "interactions"
 
 
 def _check_client(client: object) -> Any:

@@ -1,18 +1,22 @@
-"""A run's finished rows on disk, so that an interrupted run resumes where it stopped and never mixes runs.
+"""Finished work on disk, so that an interrupted run resumes where it stopped and never mixes runs.
 
-A store is a folder::
+A store (:class:`Store`) is a folder of named ``.npz`` files and the ``settings.json`` of the computation that
+wrote them. The ascent's :class:`RunStore`::
 
     settings.json            what the run computes (model fingerprint, layer, classes, seed, every ascent setting)
     chunk-000000.npz ...     finished rows, one file per flush
 
+and the interaction analysis' checkpoint (:mod:`deepresolve.interaction_analysis.checkpoint`): its players, main
+effects and chunks of pairs.
+
 Every file is written under a temporary name, flushed to disk and renamed into place: a rename is atomic, so a
 ``kill -9`` at any instant leaves either the whole file or none of it, never half a file. Leftover temporary files are
-removed when the store is opened; a chunk that still cannot be read (a damaged disk, a file edited by hand) is set
-aside with a warning and its rows are computed again.
+removed when the store is opened; a file that still cannot be read (a damaged disk, a file edited by hand) is set
+aside with a warning and what it held is computed again.
 
-``settings.json`` ties the store to its run: a run with another model or other settings is refused with a message
-naming each setting that differs. Settings that do not change results (batch size, device, number of workers) are not
-part of it, so a run may resume with another batch size or on another device.
+``settings.json`` ties the store to its run: a run with another model or other settings (or a store of another kind)
+is refused with a message naming each setting that differs. Settings that do not change results (batch size, device,
+number of workers) are not part of it, so a run may resume with another batch size or on another device.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from ._files import LOCK_NAME, TMP_PREFIX, write_atomic, write_text_atomic
 from .errors import ArgumentError, CheckpointError
 
 SETTINGS = "settings.json"
-_FORMAT = "deepresolve-run-store-1"
 
 
 class FinishedRow(NamedTuple):
@@ -73,7 +76,86 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-class RunStore:
+class Store:
+    """Named parts of one computation, each an ``.npz`` file written atomically as it finishes.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store's folder. Nothing is created until the first part is written, so a run that fails before any
+        part finishes leaves no file behind.
+    settings : dict
+        Everything that determines the computation's results (JSON-serialisable). An existing store with other
+        settings is refused, naming each setting that differs.
+    kind : str
+        What computes the parts ("run": the ascent's rows); ``settings.json`` records it as its ``format``, so a
+        store of another kind is refused too.
+    """
+
+    def __init__(self, path: str | Path, settings: dict, *, kind: str, _writing: bool = True) -> None:
+        self.path, self.kind = Path(path), kind
+        self.settings = _jsonable({"format": _format(kind), **settings})
+        if self.path.exists() and not self.path.is_dir():
+            raise ArgumentError(f"checkpoint must be a folder; {str(self.path)!r} is a file")
+        if self.path.is_dir() and _writing:  # a store opened to read (RunStore.open) leaves the folder as it is
+            self._check_existing()
+
+    def _check_existing(self) -> None:
+        for tmp in self.path.glob(f"{TMP_PREFIX}*"):  # a write that a kill interrupted: never renamed, never counted
+            tmp.unlink(missing_ok=True)
+        stored = _read_settings(self.path)
+        if stored is None:
+            if any(p.name != LOCK_NAME for p in self.path.iterdir()):
+                raise CheckpointError(
+                    f"checkpoint folder {str(self.path)!r} is not empty and holds no {SETTINGS}: it is not a "
+                    f"deepresolve {self.kind} store; choose an empty or new folder")
+            return
+        differ = [k for k in sorted(set(stored) | set(self.settings)) if stored.get(k) != self.settings.get(k)]
+        if differ:
+            shown = "; ".join(f"{k}: stored {_short(stored.get(k))}, now {_short(self.settings.get(k))}"
+                              for k in differ)
+            raise CheckpointError(f"checkpoint {str(self.path)!r} was written by another run ({shown}); delete it or "
+                                  "choose another checkpoint folder")
+
+    def write(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Write the part ``name`` (``name.npz``, replacing one of that name) atomically, and ``settings.json``
+        with the first part."""
+        if not self.path.exists():
+            self.path.mkdir(parents=True)
+        settings_file = self.path / SETTINGS
+        if not settings_file.exists():
+            write_text_atomic(settings_file, json.dumps(self.settings, indent=1, sort_keys=True))
+        write_atomic(self.path / f"{name}.npz", lambda f: np.savez(f, **arrays))
+
+    def read(self, name: str, check: Callable[[dict[str, np.ndarray]], None] | None = None
+             ) -> dict[str, np.ndarray] | None:
+        """The arrays of the part ``name``, or None when it is not written yet or cannot be used: unreadable, or
+        refused by ``check`` (which raises ValueError saying why); such a file is set aside with a warning
+        (:meth:`_usable`), so its part is computed again."""
+        path = self.path / f"{name}.npz"
+        if not path.exists():
+            return None
+
+        def load(p: Path) -> dict[str, np.ndarray]:
+            with np.load(p, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            if check is not None:
+                check(arrays)
+            return arrays
+        return self._usable(path, load)
+
+    def _usable(self, path: Path, load: Callable[[Path], Any]) -> Any:
+        """``load(path)``, or None with a warning when it fails: the file is renamed ``*.unreadable``."""
+        try:
+            return load(path)
+        except Exception as e:  # noqa: BLE001 -- any damage means: compute this part again, never crash
+            warnings.warn(f"checkpoint file {str(path)!r} cannot be read ({type(e).__name__}: {e}); what it holds "
+                          "will be computed again", RuntimeWarning, stacklevel=3)
+            path.replace(path.with_name(path.name + ".unreadable"))
+            return None
+
+
+class RunStore(Store):
     """Finished (class, restart) rows of one run, written as they come.
 
     Parameters
@@ -94,16 +176,11 @@ class RunStore:
 
     def __init__(self, path: str | Path, settings: dict, *, n_rows: int, feature_shape: Sequence[int],
                  every: float = 5.0, _writing: bool = True) -> None:
-        self.path = Path(path)
-        self.settings = _jsonable({"format": _FORMAT, **settings})
         self.n_rows, self.feature_shape, self.every = int(n_rows), tuple(int(k) for k in feature_shape), float(every)
         self._buffer: list[tuple] = []
         self._last = time.monotonic()
         self._next_chunk = 0
-        if self.path.exists() and not self.path.is_dir():
-            raise ArgumentError(f"checkpoint must be a folder; {str(self.path)!r} is a file")
-        if self.path.is_dir() and _writing:  # a store opened to read (open()) leaves the folder as it is
-            self._check_existing()
+        super().__init__(path, settings, kind="run", _writing=_writing)
 
     # -- opening -------------------------------------------------------------------------------------------------
 
@@ -125,7 +202,7 @@ class RunStore:
             raise CheckpointError(f"checkpoint: expected the folder of a run store (resolve(..., checkpoint=...)), got "
                                   f"{str(path)!r}, which {'is a file' if path.exists() else 'does not exist'}")
         stored = _read_settings(path)
-        if stored is None or stored.get("format") != _FORMAT:
+        if stored is None or stored.get("format") != _format("run"):
             raise CheckpointError(f"checkpoint: expected a deepresolve run store, got the folder {str(path)!r}, which "
                                   f"holds {'no ' + SETTINGS if stored is None else 'another ' + SETTINGS} (a run "
                                   "writes it with its first finished rows)")
@@ -134,21 +211,7 @@ class RunStore:
                    feature_shape=stored["feature_shape"], _writing=False)
 
     def _check_existing(self) -> None:
-        for tmp in self.path.glob(f"{TMP_PREFIX}*"):  # a write that a kill interrupted: never renamed, never counted
-            tmp.unlink(missing_ok=True)
-        stored = _read_settings(self.path)
-        if stored is None:
-            if any(p.name != LOCK_NAME for p in self.path.iterdir()):
-                raise CheckpointError(
-                    f"checkpoint folder {str(self.path)!r} is not empty and holds no {SETTINGS}: it is not a "
-                    "deepresolve run store; choose an empty or new folder")
-            return
-        differ = [k for k in sorted(set(stored) | set(self.settings)) if stored.get(k) != self.settings.get(k)]
-        if differ:
-            shown = "; ".join(f"{k}: stored {_short(stored.get(k))}, now {_short(self.settings.get(k))}"
-                              for k in differ)
-            raise CheckpointError(f"checkpoint {str(self.path)!r} was written by another run ({shown}); delete it or "
-                                  "choose another checkpoint folder")
+        super()._check_existing()
         self._next_chunk = 1 + max((_chunk_number(p) for p in self._chunk_files()), default=-1)
 
     def _chunk_files(self) -> list[Path]:
@@ -179,14 +242,8 @@ class RunStore:
         """
         done: dict[int, FinishedRow] = {}
         for path in self._chunk_files():
-            try:
-                rows = dict(self._read_chunk(path, reduce).items())
-            except Exception as e:  # noqa: BLE001 -- any damage means: recompute these rows, never crash
-                warnings.warn(f"checkpoint chunk {str(path)!r} cannot be read ({type(e).__name__}: {e}); its rows "
-                              "will be computed again", RuntimeWarning, stacklevel=2)
-                path.replace(path.with_name(path.name + ".unreadable"))
-                continue
-            for r, row in rows.items():
+            rows = self._usable(path, lambda p: dict(self._read_chunk(p, reduce).items()))
+            for r, row in (rows or {}).items():
                 done.setdefault(r, row)
         return done
 
@@ -253,11 +310,6 @@ class RunStore:
         """Write the buffered rows as one new chunk (atomically)."""
         if not self._buffer:
             return
-        if not self.path.exists():
-            self.path.mkdir(parents=True)
-        settings_file = self.path / SETTINGS
-        if not settings_file.exists():
-            write_text_atomic(settings_file, json.dumps(self.settings, indent=1, sort_keys=True))
         buf = sorted(self._buffer, key=lambda b: b[0])
         traces = [np.asarray(b[5], np.float32) for b in buf]
         arrays = dict(
@@ -269,7 +321,7 @@ class RunStore:
             trace_offsets=np.concatenate([[0], np.cumsum([len(t) for t in traces])]).astype(np.int64),
             trace=np.concatenate(traces) if traces else np.empty(0, np.float32),
         )
-        write_atomic(self.path / f"chunk-{self._next_chunk:06d}.npz", lambda f: np.savez(f, **arrays))
+        self.write(f"chunk-{self._next_chunk:06d}", arrays)
         self._next_chunk += 1
         self._buffer.clear()
         self._last = time.monotonic()
@@ -285,6 +337,11 @@ def _read_settings(path: Path) -> dict | None:
     except (OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {str(settings_file)!r} cannot be read ({e}); delete the folder to start "
                               "again") from None
+
+
+def _format(kind: str) -> str:
+    """The ``format`` recorded in a store's ``settings.json``."""
+    return f"deepresolve-{kind}-store-1"
 
 
 def _chunk_number(path: Path) -> int:

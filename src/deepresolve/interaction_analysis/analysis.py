@@ -156,17 +156,27 @@ enters only through P. For K = 1000, C = 2000, top = 24, n = 64 and G = K (every
 499,500), so at most 2.6e8 passes, nearly all of them the pairs' (in practice far fewer: classes share their top
 players; the word scan keeps G <= top, which leaves about half).
 
-These are the rows asked for; rows with equal inputs are evaluated once (:class:`~.effects.Evaluator`): a
-context's v(S) is shared by every pair whose players are outside its coalition, and v(S + i) by every pair in which
-i takes the same slot, so the pairs cost about ``n (P + 2 (K + G))`` passes instead of ``4 n P``, and the groups'
-strength about ``n S (S + 1) / 2`` instead of ``2 n S (S - 1)``; a channel switched on changes only the head's
-input, so the body runs once per distinct sequence. Measured on a trained 1000-bp model of the genomics-like suite
-(32 channels, 24 groups, 552 pairs, 128 contexts; ``benchmarks/interactions_scale.py``): the pairs asked for 282,624
-rows and 87,393 were distinct, the groups' strength 147,456 and 44,544, the main effects 14,336 and 7,540.
+These are the rows asked for; rows with equal inputs are evaluated once (:class:`~.effects.Evaluator`): a context's
+v(S) is shared by every pair whose players are outside its coalition, and v(S + i) by every pair in which i takes
+the same slot, so the pairs cost about ``n (P + 2 (K + G))`` passes instead of ``4 n P``, and the groups' strength
+about ``n S (S + 1) / 2`` instead of ``2 n S (S - 1)``; a channel switched on changes only the head's input, so the
+body runs once per distinct sequence (within a chunk of pairs, below). Measured on a trained 1000-bp model of the
+genomics-like suite (32 channels, 24 groups, 552 pairs, 128 contexts; ``benchmarks/interactions_scale.py``): the
+pairs asked for 282,624 rows and 87,393 were distinct, the groups' strength 147,456 and 44,544, the main effects
+14,336 and 7,540.
+
+The pairs are evaluated in chunks of consecutive pairs (:func:`~.effects.pair_chunks`: at most 131,072 rows and
+2^24 logits each, so memory does not grow with P), each reduced at once to its truth tables. Such a run is long:
+with ``checkpoint=`` (:mod:`.checkpoint`) the players (the word scan included), the groups' strength, the main
+effects and every chunk of pairs are written to a folder as they finish, and a rerun of the same call skips them
+(after ``kill -9`` too), giving the uninterrupted result to the last bit; ``progress=True`` shows the k-mers of the
+word scan and the pairs done, and the time left.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -174,10 +184,23 @@ import torch
 from torch import nn
 
 from .._checks import declare, renamed_arguments
+from .._files import exclusive
+from .._model import model_fingerprint
+from .._progress import progress_bar
 from ..results.interactions import Interactions
 from ..split import adapt, adapter_params
+from .checkpoint import Checkpoint, checkpoint_settings
 from .contexts import Contexts, background_params, choose_coalition, draw_backgrounds, draw_contexts
-from .effects import Evaluator, PairStatistics, group_strength, main_effects, pair_statistics, screen_pairs
+from .effects import (
+    Evaluator,
+    PairStatistics,
+    group_strength,
+    main_effects,
+    pair_chunks,
+    pair_statistics,
+    pair_tables,
+    screen_pairs,
+)
 from .network import Network, split_network
 from .options import PARAMETERS, RENAMED_OPTIONS, LayerArguments, Options, check_layer_arguments, make_options
 from .players import Players, find_players, jaspar_matches
@@ -218,6 +241,8 @@ def interactions(
     device: str | torch.device | None = None,
     batch_size: int | None = None,
     verbose: bool = False,
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
     output: Any = None,
     channels_last: bool = False,
     fixed_inputs: dict | None = None,
@@ -335,6 +360,18 @@ def interactions(
         not this one.
     verbose : bool
         Print the numbers of players, pairs and evaluations before the pairs are evaluated.
+    checkpoint : path, optional
+        A folder where each stage's result is written as it finishes (atomically; :mod:`.checkpoint`): the
+        players (the word scan included), the groups' strength, the main effects, and the pairs chunk by chunk
+        (:func:`~.effects.pair_chunks`: their truth tables and the standard errors of their second differences).
+        A rerun of the same call, even after ``kill -9``, skips every finished stage and chunk and gives the
+        result an uninterrupted run gives, to the last bit (batch size and device may differ, at the cost of
+        that: which rows are evaluated together moves the logits in their last float32 bits). One with another
+        model (fingerprint of its structure and weights) or another setting that changes results is refused
+        with a :class:`~deepresolve.errors.CheckpointError` naming each setting that differs; ``significance``,
+        ``fdr`` and ``jaspar`` are not such settings. The folder is held by this call alone while it runs.
+    progress : bool
+        Show progress bars, with the time left, over the word scan's k-mers and over the pairs.
     output, channels_last, fixed_inputs
         Adapters for models as published (a tuple, dict or profile output; ``(N, L, 4)`` input; constant forward
         arguments), as in :func:`deepresolve.resolve` (:mod:`deepresolve.split.adapters`).
@@ -349,28 +386,68 @@ def interactions(
                         word_length=word_length, jaspar=jaspar, inputs=inputs, backgrounds=backgrounds,
                         background=background, gc=gc, markov_order=markov_order, seed=seed, device=device,
                         batch_size=batch_size, verbose=verbose)
+    fingerprint = None if checkpoint is None else model_fingerprint(model)
     model = adapt(model, output, channels_last, fixed_inputs)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
                                  channel_names=channel_names, words=words, groups=groups)
-    rng = np.random.default_rng(opts.seed)  # the backgrounds', then the players'; the contexts have their own
-    background_seqs = draw_backgrounds(rng, opts)
-    players = find_players(model, layer, net, background_seqs, opts, rng, words=args.words, groups=args.groups)
-    ctx = draw_contexts(opts, background_seqs, width=players.group_words.shape[2], channels=net.channels,
-                        positions=net.positions, group_words=players.group_words)
-    # the coalition: the distinct motifs strongest alone or with one partner, in pure background contexts
-    alone = Evaluator(net, ctx, players, torch.zeros(ctx.coin.shape, dtype=torch.bool), args.classes, opts.batch)
-    strength = group_strength(alone, opts.top)
-    coalition, coalition_groups = choose_coalition(ctx, strength, opts.context_groups, players.copies)
-    ev = Evaluator(net, ctx, players, coalition, args.classes, opts.batch)
-    main, logit = main_effects(ev, np.arange(players.channels + players.n_groups))
-    channel_pairs, group_pairs = screen_pairs(main, logit, strength, channels=players.channels, top=opts.top,
-                                              min_effect=opts.min_effect)
-    if opts.verbose:
-        _report(players, ctx, channel_pairs, group_pairs)
-    stats = pair_statistics(ev, np.concatenate([channel_pairs, group_pairs]), main, top=opts.top, margin=opts.margin)
+    adapters = adapter_params(output, channels_last, fixed_inputs)
+    with ExitStack() as held:  # the checkpoint folder is held by this call alone until its last pairs are written
+        ckpt = Checkpoint(None)
+        if checkpoint is not None:
+            held.enter_context(exclusive(checkpoint, "checkpoint"))
+            ckpt = Checkpoint.at(checkpoint, checkpoint_settings(
+                model=fingerprint, layer=layer, classes=args.classes, opts=opts, words=args.words,
+                groups=args.groups, adapters=adapters, fixed_inputs=fixed_inputs))
+        rng = np.random.default_rng(opts.seed)  # the backgrounds', then the players'; the contexts have their own
+        background_seqs = draw_backgrounds(rng, opts)
+        players = ckpt.players(lambda: find_players(model, layer, net, background_seqs, opts, rng, words=args.words,
+                                                    groups=args.groups, progress=progress))
+        ctx = draw_contexts(opts, background_seqs, width=players.group_words.shape[2], channels=net.channels,
+                            positions=net.positions, group_words=players.group_words)
+        # the coalition: the distinct motifs strongest alone or with one partner, in pure background contexts
+        alone = Evaluator(net, ctx, players, torch.zeros(ctx.coin.shape, dtype=torch.bool), args.classes, opts.batch)
+        strength = ckpt.stage("strength", lambda: {"strength": group_strength(alone, opts.top)})["strength"]
+        coalition, coalition_groups = choose_coalition(ctx, strength, opts.context_groups, players.copies)
+        ev = Evaluator(net, ctx, players, coalition, args.classes, opts.batch)
+        effects = ckpt.stage("main-effects", lambda: dict(zip(("main", "logit"), main_effects(
+            ev, np.arange(players.channels + players.n_groups)))))
+        main, logit = effects["main"], effects["logit"]
+        channel_pairs, group_pairs = screen_pairs(main, logit, strength, channels=players.channels, top=opts.top,
+                                                  min_effect=opts.min_effect)
+        if opts.verbose:
+            _report(players, ctx, channel_pairs, group_pairs)
+        pairs = np.concatenate([channel_pairs, group_pairs])
+        tables, se = _pair_stage(ev, pairs, ckpt, progress)
+    stats = pair_statistics(tables, se, main, contexts=ctx.n, top=opts.top, margin=opts.margin)
     return _result(layer, opts, net, args, players, main, channel_pairs, group_pairs, stats, coalition_groups,
-                   adapter_params(output, channels_last, fixed_inputs))
+                   adapters)
+
+
+def _pair_stage(ev: Evaluator, pairs: np.ndarray, ckpt: Checkpoint, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Truth tables (C, P, 2, 2) and standard errors (C, P) of ``pairs`` (P, 2) (:func:`~.effects.pair_tables`),
+    chunk by chunk (:func:`~.effects.pair_chunks`): the chunks in ``ckpt`` are read, the others evaluated and
+    written as each finishes."""
+    C = len(ev.classes)
+    chunks = pair_chunks(len(pairs), ev.n, C)
+
+    def fits(arrays: dict[str, np.ndarray], chunk: slice) -> None:
+        P = chunk.stop - chunk.start
+        if (not np.array_equal(arrays["pairs"], pairs[chunk]) or arrays["tables"].shape != (C, P, 2, 2)
+                or arrays["se"].shape != (C, P)):
+            raise ValueError("its pairs or shapes do not fit this analysis")
+
+    found = [ckpt.read(f"pairs-{i:06d}", lambda a, c=chunk: fits(a, c)) for i, chunk in enumerate(chunks)]
+    todo = [i for i, f in enumerate(found) if f is None]
+    left = sum(chunks[i].stop - chunks[i].start for i in todo)
+    with progress_bar("interactions", "pairs", len(pairs), done=len(pairs) - left, show=progress) as advance:
+        for i in todo:
+            tables, se = pair_tables(ev, pairs[chunks[i]])
+            found[i] = {"pairs": pairs[chunks[i]], "tables": tables, "se": se}
+            ckpt.write(f"pairs-{i:06d}", found[i])
+            if advance is not None:
+                advance(chunks[i].stop - chunks[i].start)
+    return (np.concatenate([f["tables"] for f in found], axis=1), np.concatenate([f["se"] for f in found], axis=1))
 
 
 def _report(players: Players, ctx: Contexts, channel_pairs: np.ndarray, group_pairs: np.ndarray) -> None:

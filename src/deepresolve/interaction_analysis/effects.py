@@ -217,23 +217,44 @@ class PairStatistics:
     pvalues: np.ndarray
 
 
-def pair_statistics(ev: Evaluator, pairs: np.ndarray, main: np.ndarray, *, top: int,
+def pair_statistics(tables: np.ndarray, se: np.ndarray, main: np.ndarray, *, contexts: int, top: int,
                     margin: float) -> PairStatistics:
-    """Truth tables, interactions and p-values of ``pairs`` (P, 2) of players.
+    """Interactions and p-values of P pairs from their truth tables ``tables`` (C, P, 2, 2) and the standard errors
+    ``se`` (C, P) of their second differences over ``contexts`` contexts (:func:`pair_tables`).
 
     The p-value is a one-sided t-test over the contexts of the interval null ``|interaction| <= margin s_c``,
     ``s_c`` the rms of class c's ``top`` largest main effects ``main`` (C, K + G; output scale), channels and
     groups together.
     """
-    tables, se = _pair_tables(ev, pairs)
     values = tables[..., 1, 1] - tables[..., 1, 0] - tables[..., 0, 1] + tables[..., 0, 0]
     scale_c = np.array([np.sqrt(np.mean(np.sort(m ** 2)[::-1][:top])) for m in main])[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         t_stat = (np.abs(values) - margin * scale_c) / se
-    pvalues = student_t.sf(t_stat, df=max(ev.n - 1, 1))
+    pvalues = student_t.sf(t_stat, df=max(contexts - 1, 1))
     # no spread over the contexts: the interaction is exact
     pvalues = np.where(se > 0, pvalues, np.where(np.abs(values) > margin * scale_c, 0.0, 1.0))
     return PairStatistics(tables=tables, values=values, pvalues=pvalues)
+
+
+#: The pair stage is evaluated in chunks of consecutive pairs, each reduced to its truth tables before the next (and
+#: written to the checkpoint, if any): at most this many rows (4 per pair and context) per chunk (large, because rows
+#: are shared only within a chunk: a context's v(S) and v(S + i) serve every pair of the chunk)...
+PAIR_CHUNK_ROWS = 2 ** 17
+#: ...and at most this many logits (4 per pair, context and class, float64) held at once.
+PAIR_CHUNK_LOGITS = 2 ** 24
+
+
+def pair_chunks(n_pairs: int, contexts: int, classes: int) -> list[slice]:
+    """The chunks of the pair stage: consecutive pairs, as many per chunk as :data:`PAIR_CHUNK_ROWS` and
+    :data:`PAIR_CHUNK_LOGITS` allow (at least one; one empty chunk when there are no pairs).
+
+    They depend only on the numbers of pairs, contexts and classes, never on a checkpoint, the batch size or the
+    device: which rows are evaluated together moves the logits in their last float32 bits (up to 1e-9 measured on
+    the tables), so a run that resumes from a checkpoint evaluates the same chunks as one that never stopped and
+    gives the same tables to the last bit.
+    """
+    size = max(1, min(PAIR_CHUNK_ROWS // (4 * contexts), PAIR_CHUNK_LOGITS // (4 * contexts * classes)))
+    return [slice(s, min(s + size, n_pairs)) for s in range(0, max(n_pairs, 1), size)]
 
 
 def _pair_logits(ev: Evaluator, pairs: np.ndarray) -> torch.Tensor:
@@ -255,9 +276,10 @@ def _pair_logits(ev: Evaluator, pairs: np.ndarray) -> torch.Tensor:
     return torch.where(swap.reshape(n, P, 1, 1, 1), v.transpose(2, 3), v)
 
 
-def _pair_tables(ev: Evaluator, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Truth tables (C, P, 2, 2) of player pairs on the output scale, averaged over the contexts, and the
-    standard errors (C, P) of their second differences."""
+def pair_tables(ev: Evaluator, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Truth tables (C, P, 2, 2) of player pairs (P, 2) on the output scale, averaged over the contexts, and the
+    standard errors (C, P) of their second differences: all that :func:`pair_statistics` needs of the
+    (n, P, 2, 2, C) outputs."""
     n = ev.n
     if len(pairs) == 0:
         return np.zeros((len(ev.classes), 0, 2, 2)), np.zeros((len(ev.classes), 0))

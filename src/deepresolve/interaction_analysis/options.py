@@ -26,6 +26,7 @@ from .._checks import (
     Layer,
     Names,
     OptionalOf,
+    OutputFolder,
     Seed,
     SequenceShape,
     Spec,
@@ -116,7 +117,8 @@ PARAMETERS: dict[str, Spec] = dict(
     inputs=OptionalOf(Array(("N", 4, "L"))),
     backgrounds=Int(minimum=1), background=OptionalOf(Choice(*BACKGROUNDS)), gc=Float(above=0.0, below=1.0),
     markov_order=Int(minimum=0, maximum=10), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()),
-    seed=Seed(), device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(), **ADAPTER_PARAMETERS,
+    seed=Seed(), device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(),
+    checkpoint=OptionalOf(OutputFolder()), progress=Bool(), **ADAPTER_PARAMETERS,
 )
 
 

@@ -13,6 +13,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from torch import nn
 
+from .._progress import progress_bar
 from ..errors import ModelError
 from .network import Network, layer_maps, write_words
 from .options import Options
@@ -81,10 +82,11 @@ class Players:
 
 
 def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.Tensor, opts: Options,
-                 rng: np.random.Generator, *, words: np.ndarray | None, groups: np.ndarray | None) -> Players:
+                 rng: np.random.Generator, *, words: np.ndarray | None, groups: np.ndarray | None,
+                 progress: bool = False) -> Players:
     """Preferred words (or the given ``words``), on-levels and motif groups (from the given motif words
     ``opts.group_words``, the word scan, the channels' responses to each other's words, or the given ``groups``)
-    of ``layer``, with the groups' PWMs and copies.
+    of ``layer``, with the groups' PWMs and copies. ``progress``: a progress bar over the word scan's k-mers.
 
     ``backgrounds`` (N, 4, L) set each channel's level on random sequences. ``rng`` draws the places words are
     written at for the on-levels, the word reader's probe sequences and the word scan's random sequences, in
@@ -112,7 +114,8 @@ def find_players(model: nn.Module, layer: str, net: Network, backgrounds: torch.
     elif scan:
         # motif groups from the word scan
         k = min(opts.word_length or (8 if length <= 200 else 6), width)
-        found, merged = scan_words(reader, k, COPIES, seeds=words, rng=rng, max_words=opts.top)
+        with progress_bar("word scan", f"{k}-mers", 4 ** k, show=progress) as advance:
+            found, merged = scan_words(reader, k, COPIES, seeds=words, rng=rng, max_words=opts.top, progress=advance)
         if len(found) == 0:
             raise ModelError(f"words: expected motif words of {layer!r} from the word scan, got none (no k-mer "
                              f"changes what the head reads from the layer more than random k-mers do, read again on "

@@ -10,7 +10,7 @@ of different lengths share one width: a zero column keeps the background base (:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -343,10 +343,11 @@ class WordReader:
 
     @torch.no_grad()
     def read(self, base: torch.Tensor, words: torch.Tensor, starts: torch.Tensor, *, median: bool = False,
-             signatures: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+             signatures: bool = False, progress: Callable[[int], None] | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Each word (n, 4, w) written into every sequence of ``base`` (B, 4, L) at ``starts`` (n, B): reads (n,),
         the mean (or ``median``) over the sequences of the norm of the change at the head's reader; signatures
-        (n, D), its mean, or None; profiles (n, K), float64."""
+        (n, D), its mean, or None; profiles (n, K), float64. ``progress(m)`` is called as each m words are read."""
         B, n = len(base), len(words)
         hb = as_channels(self.body(base.to(self.device)).float())
         zb = self.reader(hb.reshape(B, *self.shape)).flatten(1)
@@ -364,6 +365,8 @@ class WordReader:
             if signatures:
                 sigs.append(dz.reshape(m, B, -1).mean(1).cpu())
             profiles.append((h.amax(-1) - ab.repeat(m, 1)).reshape(m, B, -1).mean(1).cpu())
+            if progress is not None:
+                progress(m)
         if not n:
             return torch.zeros(0).double(), zb.new_zeros(0, zb.shape[1]).double(), ab.new_zeros(0, ab.shape[1]).double()
         sig = torch.cat(sigs).double() if signatures else None
@@ -429,7 +432,8 @@ class WordReader:
 @torch.no_grad()
 def scan_words(reader: WordReader, k: int, rule: CopyRule, *, seeds: np.ndarray | None = None,
                backgrounds: int = 4, rng: np.random.Generator, max_words: int = 24, cutoff: float = 4.0,
-               pool: int = 1024, rise: float = 0.05, flank: float = 0.1) -> tuple[MotifWords, int]:
+               pool: int = 1024, rise: float = 0.05, flank: float = 0.1,
+               progress: Callable[[int], None] | None = None) -> tuple[MotifWords, int]:
     """Motif words of a layer: the words the network reads, grown to whole motifs, one word per motif.
 
     **Candidates.** Every k-mer (all 4^k) is written at a random place of ``backgrounds`` random sequences; its
@@ -486,6 +490,8 @@ def scan_words(reader: WordReader, k: int, rule: CopyRule, *, seeds: np.ndarray 
         A base is added while it raises the read by more than this share of the read above a random word's.
     flank : float
         End columns whose best base change moves the read by less than this share of it are trimmed.
+    progress : callable, optional
+        ``progress(m)``: m more k-mers had their first read (the bulk of the scan's cost).
 
     Returns
     -------
@@ -499,7 +505,7 @@ def scan_words(reader: WordReader, k: int, rule: CopyRule, *, seeds: np.ndarray 
     kmers = torch.from_numpy(np.indices((4,) * k).reshape(k, -1).T.copy())  # (4^k, k), lexicographic
     starts = torch.from_numpy(rng.integers(0, length - k + 1, (len(kmers), backgrounds)))
     eye = torch.eye(4)
-    read = reader.read(base, eye[kmers].transpose(1, 2), starts, median=True)[0].numpy()
+    read = reader.read(base, eye[kmers].transpose(1, 2), starts, median=True, progress=progress)[0].numpy()
     med, mad = _centre_spread(read)
     with np.errstate(divide="ignore", invalid="ignore"):  # spread 0 (exact detectors): anything above the bulk...
         z = np.where(read > med, (read - med) / mad, 0.0)
