@@ -216,6 +216,7 @@ def analyse(out: Path, truth: Truth, model, *, done: set, emit, methods: tuple[s
             return
         secs = time.perf_counter() - t
         np.save(out / f"{case.name}_s{meta['seed']}.group_words.npy", res.group_words)
+        res.save(out / f"{case.name}_s{meta['seed']}.interactions.h5")  # for rescoring without rerunning
         g_motif = truth.name(res.group_words)
         qv = getattr(res, "group_qvalues", None)
         sig_by, stat = ("q", qv) if qv is not None else ("p", res.group_pvalues)

@@ -125,9 +125,14 @@ sigmoid/softmax; else the raw output):
   moves. Measured on the cached benchmark models with filter words (``benchmarks/interactions_logic.py``): with
   the logit scale the set I XOR pair was evaluated on 3 of 4 seeds and ranked first on 1, against 2 and 0 on the
   probability scale alone; the other cases unchanged. Interactions and p-values stay on the output scale.
-* **p-value**: one-sided t-test over the contexts of the interval null ``|interaction| <= margin x s_c``, with
-  ``s_c`` the rms of the class's ``top`` largest main effects (channels and groups together): small interactions
-  of an additive network's ReLUs (below a tenth, by default, of a typical main effect) are null.
+* **p-value**: one-sided t-test over the contexts of the interval null ``|interaction| <= margin x r_c``, with
+  ``r_c`` the class's output range over every truth table evaluated (channels and groups together: the largest
+  mean output with players switched on or off, less the smallest): interactions below a tenth (by default) of what
+  the players can move the output are effectively additive, as a motif is "used" when it moves the output by
+  more than a tenth of its range. Why not a typical main effect (the rms of the ``top`` largest, as before): on a
+  1000-bp AND model whose word scan also keeps the consensus words of filters the training left unused (each a
+  weak veto), those small main effects pulled the rms down, and sub-additive pairs of the partners with them (a
+  twentieth of the AND pair's interaction) were called significant.
 * **q-value**: Benjamini-Hochberg (:func:`scipy.stats.false_discovery_control`) over a family of pairs of one
   level (channel pairs and group pairs are separate families): each class's pairs (``qvalues``,
   ``group_qvalues``) and all classes' pairs (``qvalues_all``, ``group_qvalues_all``). A pair is **significant**
@@ -276,8 +281,7 @@ def interactions(
     top : int
         Pairs are evaluated among each class's ``top`` channels and ``top`` groups by relative strength: the
         larger of |main effect| relative to the class's largest on the output scale and on the logit scale (for a
-        group, at least its relative strength alone or with one partner). Also the most words the scan keeps,
-        and the number of largest main effects behind the p-values' ``s_c``.
+        group, at least its relative strength alone or with one partner). Also the most words the scan keeps.
     min_effect : float
         Players whose relative strength (see ``top``) is below this fraction are left out of the pairs: their
         interactions are NaN.
@@ -288,8 +292,9 @@ def interactions(
         synergistic in probability. "probability" applies a sigmoid to each output; "auto" (default) does so
         when the model ends in a sigmoid/softmax, and uses the raw output otherwise (regression models).
     margin : float
-        The null hypothesis of the p-values: the pair's interaction is at most ``margin`` times the class's rms
-        main effect (an effectively additive pair); one-sided t-test over the contexts.
+        The null hypothesis of the p-values: the pair's interaction is at most ``margin`` times the class's output
+        range (an effectively additive pair: the largest mean output of any truth table evaluated, less the
+        smallest); one-sided t-test over the contexts.
     significance : float
         Significance level: a pair whose Benjamini-Hochberg q-value (of the family ``fdr``) is below it is called
         significant (``Interactions.table``, the summaries, the figures): a false discovery rate. Formerly
@@ -419,7 +424,7 @@ def interactions(
             _report(players, ctx, channel_pairs, group_pairs)
         pairs = np.concatenate([channel_pairs, group_pairs])
         tables, se = _pair_stage(ev, pairs, ckpt, progress)
-    stats = pair_statistics(tables, se, main, contexts=ctx.n, top=opts.top, margin=opts.margin)
+    stats = pair_statistics(tables, se, contexts=ctx.n, margin=opts.margin)
     return _result(layer, opts, net, args, players, main, channel_pairs, group_pairs, stats, coalition_groups,
                    adapters)
 
@@ -473,6 +478,7 @@ def _result(layer: str, opts: Options, net: Network, args: LayerArguments, playe
         group_matches=None if opts.jaspar is None else jaspar_matches(players.group_pwms, opts.jaspar), layer=layer,
         params=dict(at=opts.at, scale=net.scale, contexts=opts.contexts, min_effect=opts.min_effect,
                     context_on=opts.context_on, context_groups=opts.context_groups, top=opts.top, margin=opts.margin,
+                    margin_of="output range",
                     significance=opts.significance, fdr=opts.fdr, group_threshold=opts.group_threshold,
                     motif_words=opts.motif_words, word_length=opts.word_length, jaspar=opts.jaspar,
                     backgrounds=opts.backgrounds, **background_params(opts),

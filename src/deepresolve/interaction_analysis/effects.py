@@ -217,17 +217,19 @@ class PairStatistics:
     pvalues: np.ndarray
 
 
-def pair_statistics(tables: np.ndarray, se: np.ndarray, main: np.ndarray, *, contexts: int, top: int,
-                    margin: float) -> PairStatistics:
+def pair_statistics(tables: np.ndarray, se: np.ndarray, *, contexts: int, margin: float) -> PairStatistics:
     """Interactions and p-values of P pairs from their truth tables ``tables`` (C, P, 2, 2) and the standard errors
     ``se`` (C, P) of their second differences over ``contexts`` contexts (:func:`pair_tables`).
 
-    The p-value is a one-sided t-test over the contexts of the interval null ``|interaction| <= margin s_c``,
-    ``s_c`` the rms of class c's ``top`` largest main effects ``main`` (C, K + G; output scale), channels and
-    groups together.
+    The p-value is a one-sided t-test over the contexts of the interval null ``|interaction| <= margin r_c``,
+    ``r_c`` class c's output range over every truth table evaluated (channel and group pairs together): the
+    largest mean output seen with players switched on or off, less the smallest.
     """
     values = tables[..., 1, 1] - tables[..., 1, 0] - tables[..., 0, 1] + tables[..., 0, 0]
-    scale_c = np.array([np.sqrt(np.mean(np.sort(m ** 2)[::-1][:top])) for m in main])[:, None]
+    flat = tables.reshape(len(tables), -1)
+    has = np.isfinite(flat).any(1)
+    scale_c = np.where(has, np.nanmax(np.where(has[:, None], flat, 0.0), 1)
+                       - np.nanmin(np.where(has[:, None], flat, 0.0), 1), 0.0)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         t_stat = (np.abs(values) - margin * scale_c) / se
     pvalues = student_t.sf(t_stat, df=max(contexts - 1, 1))

@@ -78,7 +78,8 @@ class Interactions:
         Interaction (mean second difference) of each pair; > 0 synergy, < 0 antagonism.
     pvalues : (C, P) float
         p-value of each pair: a one-sided t-test over the contexts of the interval null
-        ``|interaction| <= margin x s_c`` (``params["margin"]``; ``s_c`` the rms main effect of the class's top
+        ``|interaction| <= margin x r_c`` (``params["margin"]``; ``r_c`` the class's output range over the truth
+        tables evaluated, ``params["margin_of"]``; files without it used the rms main effect of the class's top
         players).
     tables : (C, P, 2, 2) float
         Truth tables: mean output (on the run's output scale, ``params["scale"]``) with channel i off/on (axis 2)
@@ -370,7 +371,8 @@ class Interactions:
                  f"channels in {self.n_groups} motif groups; {len(self.pairs)} channel pairs and "
                  f"{len(self.group_pairs)} group pairs evaluated over {self.params.get('contexts')} contexts "
                  f"({self.params.get('scale')} scale); p-values against |interaction| <= {self.params.get('margin')} "
-                 f"x rms main effect, significant at Benjamini-Hochberg q < {self.significance} over "
+                 f"x {self.params.get('margin_of', 'rms main effect')}, significant at Benjamini-Hochberg q < "
+                 f"{self.significance} over "
                  f"{'all classes' if self.fdr == 'all' else 'each class'}'s pairs"]
         q_column = "qvalue_all" if self.fdr == "all" else "qvalue"
         if self.group_matches is not None:
