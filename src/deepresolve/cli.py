@@ -167,6 +167,10 @@ FACTORY_KWARGS_OPTION = typer.Option(None, "--factory-kwargs", help="JSON keywor
 TRUST_PICKLE_OPTION = typer.Option(False, "--trust-pickle", help="Load a whole pickled module (runs arbitrary code "
                                    "from the file: only for files you trust).")
 DEVICE_OPTION = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
+WORKERS_OPTION = typer.Option(None, help="Compute on a Dask cluster of N worker processes started on the local "
+                                         "machine (they share its cores).")
+SCHEDULER_OPTION = typer.Option(None, help="Compute on a running Dask cluster, e.g. tcp://host:8786 (see the README, "
+                                           "'More than one machine').")
 
 
 def _ascent_help(name: str) -> str:
@@ -419,10 +423,8 @@ def run(model: str = MODEL_ARGUMENT,
                                           help="Also measure feature interactions (random-context second differences, "
                                                "see `deepresolve interactions`); saved in result.h5, top pair per "
                                                "class in summary.tsv, every pair in interactions.tsv."),
-        workers: Optional[int] = typer.Option(None, help="Compute on a Dask cluster of N worker processes started on "
-                                                         "the local machine (they share its cores)."),
-        scheduler: Optional[str] = typer.Option(None, help="Compute on a running Dask cluster, e.g. tcp://host:8786 "
-                                                           "(see the README, 'More than one machine')."),
+        workers: Optional[int] = WORKERS_OPTION,
+        scheduler: Optional[str] = SCHEDULER_OPTION,
         ) -> None:
     """Run DeepResolve on a model. Finished rows go to OUT/checkpoint/ as they come: after an interruption (even
     kill -9) the same command resumes; a run with another model or settings is refused."""
@@ -550,17 +552,20 @@ def interactions_command(
         device: Optional[str] = DEVICE_OPTION,
         batch_size: Optional[int] = typer.Option(None, help="Sequences per forward pass in every stage, word scan "
                                                             "included (bounds memory; default 4096)."),
+        workers: Optional[int] = WORKERS_OPTION,
+        scheduler: Optional[str] = SCHEDULER_OPTION,
         ) -> None:
     """Feature interactions of a layer without a data set: second differences of each class output when motif
     groups and channels are switched on in random contexts (an addition to the paper; see the README). Each
     finished stage (players, main effects, each chunk of pairs) goes to OUT/checkpoint/: after an interruption (even
     kill -9) the same command resumes; one with another model or settings is refused. The checkpoint is removed once
-    the results are written."""
+    the results are written. With --workers or --scheduler the chunks of pairs are evaluated on a Dask cluster."""
     from ._checks import class_names as name_classes
     from .interaction_analysis import interactions as measure
     from .results import groups_long, pairs_long, write_tsv
 
     out = _out_folder(out)
+    _check_cluster_options(workers, scheduler)
     if input_shape is not None:
         parse_shape(input_shape)  # a malformed shape is refused before the model is loaded
     names = _lines(class_names, "--class-names")
@@ -577,13 +582,13 @@ def interactions_command(
     chosen = parse_classes(classes, n_outputs)
     names = names if names is not None else getattr(net, "output_names", None)
     labels = name_classes(names, chosen or list(range(n_outputs)), n_outputs)
-    with _output(out):
+    with _output(out), _cluster(workers, scheduler) as client:
         ix = measure(net, layer, input_shape=shape, classes=chosen, at=at, contexts=contexts, top=top, scale=scale,
                      motif_words=motif_words if given_words is None else given_words, significance=significance,
                      fdr=fdr, word_length=word_length, jaspar=None if jaspar == "none" else jaspar,
                      inputs=inputs_array, background=background, gc=gc, markov_order=markov_order, seed=seed,
                      device=device, batch_size=batch_size, class_names=labels, checkpoint=out / "checkpoint",
-                     progress=console.is_terminal, **adapters)
+                     progress=console.is_terminal, client=client, **adapters)
         ix.save(out / "interactions.h5")
         write_tsv(pairs_long(ix), out / "interactions.tsv")
         write_tsv(groups_long(ix), out / "groups.tsv")

@@ -1,16 +1,23 @@
-"""More than one machine: the gradient ascent of :func:`deepresolve.resolve` on a Dask cluster.
+"""More than one machine: the gradient ascent of :func:`deepresolve.resolve` and the pair stage of
+:func:`deepresolve.interactions` on a Dask cluster.
 
-``resolve(..., client=Client(...))`` hands the ascent to :func:`client_ascent`. The (class, restart) rows that the
-run store does not hold yet are cut into *chunks* of whole classes; each chunk is one Dask task that runs
-:func:`~deepresolve.ascent.feature_ascent` on a worker for its classes and returns its rows' arrays. The head (the
-network after the layer) is sent to the cluster once (:func:`pack_head`) and unpickled once per worker process. The
-driver collects chunks as they complete (``distributed.as_completed``) and writes each to the run store at once, so
-a killed run resumes at chunk level; the summaries (FIV, IL, mixtures, OFIV) are then computed on the driver exactly
-as in a local run.
+Both cut their work into fixed *chunks*, one Dask task each (:func:`client_map`): what every task needs (the
+network, as bytes from :func:`pack`) is sent to the cluster once and unpickled once per worker process; the driver
+collects the chunks as they complete (``distributed.as_completed``) and writes each to its checkpoint at once, so a
+killed run resumes at chunk level, and everything else is computed on the driver exactly as in a local run.
 
-Every row starts from a map that depends only on (seed, class, restart), so a cluster run equals a local run within
-the batching tolerance of :mod:`deepresolve.ascent` (objectives 1e-3 relative, FIVs 5e-2 of the class's largest):
-a chunk is just another batch composition. The ascent's settings are checked on the driver before any task is sent.
+* The ascent (``resolve(..., client=Client(...))``, :func:`client_ascent`): the (class, restart) rows that the run
+  store does not hold yet are cut into chunks of whole classes (:func:`plan_chunks`); each task runs
+  :func:`~deepresolve.ascent.feature_ascent` on a worker for its classes and returns its rows' arrays. Every row
+  starts from a map that depends only on (seed, class, restart), so a cluster run equals a local run within the
+  batching tolerance of :mod:`deepresolve.ascent` (objectives 1e-3 relative, FIVs 5e-2 of the class's largest): a
+  chunk is just another batch composition. The ascent's settings are checked on the driver before any task is sent.
+* The interaction analysis (``interactions(..., client=Client(...))``, also from ``resolve(..., interactions=True,
+  client=...)``): the chunks of pairs (:func:`~deepresolve.interaction_analysis.effects.pair_chunks`) that its
+  checkpoint does not hold yet; each task returns its chunk's truth tables and standard errors. The chunks are those
+  of a local run and each is evaluated as locally, so the result equals a local run's to the last bit on the same
+  kind of processor with the same number of torch threads (another number moved the set I fixture's truth tables
+  by up to 6e-10). The players (word scan), the groups' strength and the main effects stay on the driver.
 
 Threads: a worker that runs K tasks at once (``--nthreads K`` with K > 1) gives each its own core (one torch
 thread per task, so K chunks never oversubscribe K cores); a worker with one thread leaves torch its default
@@ -31,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import renamed_arguments
+from ._checks import OptionalOf, Via, renamed_arguments
 from .ascent import AscentOutput, RowTable, check_ascent_options, feature_ascent
 from .ascent.options import check_known
 from .errors import ArgumentError, ModelError
@@ -64,6 +71,12 @@ def check_client(client: object) -> Any:
         raise ArgumentError(f"client: expected a connected distributed.Client, got one whose status is "
                             f"{client.status!r}")
     return client
+
+
+#: The ``client`` parameter of :func:`deepresolve.resolve` and :func:`deepresolve.interactions`: None (a local run)
+#: or a running ``distributed.Client`` (:func:`check_client`; dask is imported only when a client is given).
+CLIENT = OptionalOf(Via(lambda client, argument: check_client(client), "a running dask distributed.Client",
+                        wrong="scheduler:8786"))
 
 
 def connect(*, workers: int | None = None, scheduler: str | None = None) -> Any:
@@ -157,16 +170,23 @@ def _load_script(data: bytes) -> torch.jit.ScriptModule:
     return torch.jit.load(io.BytesIO(data), map_location="cpu")
 
 
-def pack_head(head: nn.Module) -> tuple[str, bytes]:
-    """The head as bytes for the workers: (SHA-256 of the bytes, the bytes).
+def pack(obj: object, argument: str) -> tuple[str, bytes]:
+    """What the tasks need, as bytes for the workers: (SHA-256 of the bytes, the bytes).
 
-    cloudpickle, except that TorchScript parts (a head cut from a TorchScript model) travel as TorchScript archives,
+    cloudpickle, except that TorchScript parts (of a model loaded from TorchScript) travel as TorchScript archives,
     since a ScriptModule cannot be pickled.
+
+    Parameters
+    ----------
+    obj : object
+        E.g. the head of the ascent, or the split network of the interaction analysis.
+    argument : str
+        The argument ``obj`` comes from, named when it cannot be pickled.
 
     Raises
     ------
     deepresolve.errors.ModelError
-        The head holds something that cannot be pickled.
+        ``obj`` holds something that cannot be pickled.
     """
     import cloudpickle
 
@@ -180,32 +200,31 @@ def pack_head(head: nn.Module) -> tuple[str, bytes]:
 
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(head)
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     except Exception as err:  # noqa: BLE001 -- pickling fails with many types; each means the same to the user
-        raise ModelError(f"head: expected a module that can be pickled to send it to the Dask workers, got "
-                         f"{type(head).__name__} ({type(err).__name__}: {' '.join(str(err).split())}); run without "
-                         "client= or give a plain nn.Module head") from None
+        raise ModelError(f"{argument}: expected a module that can be pickled to send it to the Dask workers, got "
+                         f"{type(obj).__name__} ({type(err).__name__}: {' '.join(str(err).split())}); run without "
+                         f"client= or give a plain nn.Module {argument}") from None
     data = buffer.getvalue()
     return hashlib.sha256(data).hexdigest(), data
 
 
-#: Heads unpacked on this worker process, by their digest: a worker unpickles each head once, not once per chunk.
-_HEADS: dict[str, nn.Module] = {}
-_HEADS_LOCK = threading.Lock()
+#: Objects unpacked on this worker process, by their digest: a worker unpickles each once, not once per chunk.
+_UNPACKED: dict[str, Any] = {}
+_UNPACKED_LOCK = threading.Lock()
 
 
-def _unpack_head(packed: tuple[str, bytes]) -> nn.Module:
+def _unpack(packed: tuple[str, bytes]) -> Any:
     digest, data = packed
-    with _HEADS_LOCK:
-        if digest not in _HEADS:
-            _HEADS.clear()  # one run at a time: keep only the newest head in memory
-            _HEADS[digest] = pickle.loads(data)
-        return _HEADS[digest]
+    with _UNPACKED_LOCK:
+        if digest not in _UNPACKED:
+            _UNPACKED.clear()  # one run at a time: keep only the newest object in memory
+            _UNPACKED[digest] = pickle.loads(data)
+        return _UNPACKED[digest]
 
 
-def _chunk_task(packed: tuple[str, bytes], feature_shape: tuple[int, ...], classes: list[int], restarts: int, l2: float,
-                first_row: int, done: list[int], options: dict) -> dict:
-    """On a worker: the ascent of one chunk's rows not in ``done`` (rows numbered from ``first_row``)."""
+def _run_chunk(task: Callable[..., Any], packed: tuple[str, bytes], *args: Any) -> Any:
+    """On a worker: ``task(obj, *args)`` with ``obj`` unpacked from ``packed``."""
     try:
         from distributed import get_worker
 
@@ -213,7 +232,55 @@ def _chunk_task(packed: tuple[str, bytes], feature_shape: tuple[int, ...], class
             torch.set_num_threads(1)
     except ValueError:  # not inside a worker (called directly)
         pass
-    head = _unpack_head(packed)
+    return task(_unpack(packed), *args)
+
+
+def client_map(client: Any, task: Callable[..., Any], packed: tuple[str, bytes], chunks: Sequence[tuple],
+               on_result: Callable[[int, Any], None], *, shared: Sequence[object] = (), name: str) -> None:
+    """Chunks of work on a Dask cluster, one task each: ``task(obj, *shared, *chunks[i])`` for every i.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    task : callable
+        A function of a module the workers can import (it travels by reference).
+    packed : (str, bytes)
+        ``obj``, from :func:`pack`: sent to the cluster once, unpickled once per worker process.
+    chunks : sequence of tuple
+        Each chunk's own arguments (small: they travel with its task).
+    on_result : callable
+        ``on_result(i, result)`` on the driver for each chunk i, in the order the tasks complete.
+    shared : sequence, optional
+        Arguments every task takes after ``obj``, sent to the cluster once (scattered).
+    name : str
+        Part of the tasks' keys (e.g. "ascent").
+
+    Raises
+    ------
+    Exception
+        A task's own error; then, or when the driver is interrupted, the tasks left are cancelled (results passed
+        to ``on_result`` before are kept).
+    """
+    from distributed import as_completed
+
+    futures = []
+    try:
+        if chunks:
+            remote = client.scatter([packed, *shared], hash=False)
+            stamp = time.time_ns()
+            futures = [client.submit(_run_chunk, task, *remote, *args, pure=False,
+                                     key=f"deepresolve-{name}-{i}-{stamp}") for i, args in enumerate(chunks)]
+        number = {future.key: i for i, future in enumerate(futures)}
+        for future in as_completed(futures):
+            on_result(number[future.key], future.result())
+    finally:
+        for future in futures:  # an error or an interrupt: leave no task running for nothing
+            future.cancel()
+
+
+def _chunk_task(head: nn.Module, feature_shape: tuple[int, ...], classes: list[int], restarts: int, l2: float,
+                first_row: int, done: list[int], options: dict) -> dict:
+    """On a worker: the ascent of one chunk's rows not in ``done`` (rows numbered from ``first_row``)."""
     # rows the store holds: skipped (a zero FIV stands for their map; the maps this task computes reach the driver
     # through on_done, so the ascent keeps none itself)
     placeholder = FinishedRow(np.zeros(feature_shape[0]), np.nan, np.nan, 0, np.empty(0, np.float32))
@@ -282,8 +349,6 @@ def client_ascent(
     Exception
         A task's own error (e.g. a diverging ascent) is raised on the driver; chunks finished before are kept.
     """
-    from distributed import as_completed
-
     check_client(client)
     check_known(options, also=_WORKER_KEYWORDS)
     check_ascent_options(restarts=restarts, l2=l2,
@@ -291,39 +356,30 @@ def client_ascent(
     feature_shape, classes, T = tuple(int(k) for k in feature_shape), [int(c) for c in classes], int(restarts)
     C, R = len(classes), len(classes) * T
     skip = skip or {}
-    packed = pack_head(head)  # before any task is sent: a head that cannot travel is refused here
+    packed = pack(head, "head")  # before any task is sent: a head that cannot travel is refused here
     started = time.perf_counter()
     table = RowTable(R, feature_shape, keep_fims)
     for r, row in skip.items():
         table.put_row(r, row)
 
     threads = n_threads if n_threads is not None else sum(client.nthreads().values())
-    chunks = plan_chunks(classes, T, skip.keys(), threads)
+    chunks = [(feature_shape, classes[span.start:span.stop], T, float(l2), span.start * T,
+               [r for r in range(span.start * T, span.stop * T) if r in skip], options)
+              for span in plan_chunks(classes, T, skip.keys(), threads)]
     row_steps = 0
-    futures = []
-    try:
-        if chunks:
-            [remote_head] = client.scatter([packed], hash=False)
-            for span in chunks:
-                first = span.start * T
-                done = [r for r in range(first, span.stop * T) if r in skip]
-                futures.append(client.submit(_chunk_task, remote_head, feature_shape, classes[span.start:span.stop], T,
-                                             float(l2), first, done, options, pure=False,
-                                             key=f"deepresolve-chunk-{span.start}-{span.stop}-{time.time_ns()}"))
-        for future in as_completed(futures):
-            part = future.result()
-            finished = FinishedRows(part["rows"].tolist(), part["fims"], part["scores"], part["objective"],
-                                    part["steps"].astype(np.int64), part["traces"])
-            table.put(finished)
-            row_steps += part["row_steps"]
-            if on_done is not None:
-                on_done(finished)
-            if flush is not None:
-                flush()
-            if progress is not None:
-                progress(len(finished.rows))
-    finally:
-        for future in futures:  # an error or an interrupt: leave no task running for nothing
-            future.cancel()
 
+    def collect(i: int, part: dict) -> None:
+        nonlocal row_steps
+        finished = FinishedRows(part["rows"].tolist(), part["fims"], part["scores"], part["objective"],
+                                part["steps"].astype(np.int64), part["traces"])
+        table.put(finished)
+        row_steps += part["row_steps"]
+        if on_done is not None:
+            on_done(finished)
+        if flush is not None:
+            flush()
+        if progress is not None:
+            progress(len(finished.rows))
+
+    client_map(client, _chunk_task, packed, chunks, collect, name="ascent")
     return table.output(C, T, time.perf_counter() - started, row_steps)

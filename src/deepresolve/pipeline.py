@@ -31,7 +31,6 @@ from ._checks import (
     OutputFolder,
     Shape,
     Spec,
-    Via,
     check_classes,
     declare,
     renamed_arguments,
@@ -44,6 +43,7 @@ from ._progress import progress_bar
 from ._provenance import package_versions
 from .ascent import ASCENT_OPTIONS, Optimizer, feature_ascent, row_fivs
 from .ascent.options import StepOptions, optimizer_settings, run_params, run_settings
+from .distributed import CLIENT
 from .errors import ArgumentError, ModelError
 from .importance import summarize_fivs
 from .regularization import POLICIES, check_reference_shape, choose_l2, feature_maps
@@ -86,8 +86,7 @@ def _ascent(name: str, optional: bool = False) -> Spec:
     class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()), checkpoint=OptionalOf(OutputFolder()),
     checkpoint_every=Float(minimum=0.0), progress=Bool(), inconsistency=Choice("variance", "sign"),
     interactions=InteractionOptions(),
-    client=OptionalOf(Via(lambda client, argument: _check_client(client), "a running dask distributed.Client",
-                          wrong="scheduler:8786")),
+    client=CLIENT,
     keep_fims=Bool(), optimizer_options=StepOptions(), **ADAPTER_PARAMETERS,
 )
 def resolve(
@@ -205,16 +204,19 @@ def resolve(
     interactions : bool or dict
         Also measure feature interactions (an addition to the paper): True, or a dict of keyword options of
         :func:`deepresolve.interactions` (e.g. ``{"contexts": 128}``), runs it after the FIMs on the same model,
-        layer, ``at``, classes, names, seed and device, and ``inputs`` unless its ``background`` is one that draws
-        nothing from them ("uniform", "gc"; by default its backgrounds are the inputs' dinucleotide shuffles, or
-        uniform random sequences without inputs), and attaches the result as ``Result.interactions`` (None by
-        default). Its ``batch_size`` is its own (sequences per pass, default 4096; e.g. ``{"batch_size": 256}``):
-        this call's ``batch_size`` counts ascent rows and is not passed on. Not with ``head=``.
+        layer, ``at``, classes, names, seed, device and ``client``, and ``inputs`` unless its ``background`` is one
+        that draws nothing from them ("uniform", "gc"; by default its backgrounds are the inputs' dinucleotide
+        shuffles, or uniform random sequences without inputs), and attaches the result as ``Result.interactions``
+        (None by default). Its ``batch_size`` is its own (sequences per pass, default 4096; e.g.
+        ``{"batch_size": 256}``): this call's ``batch_size`` counts ascent rows and is not passed on. Not with
+        ``head=``.
     client : distributed.Client, optional
         Compute the ascent on a Dask cluster (:mod:`deepresolve.distributed`): the rows not yet in ``checkpoint``
         are cut into chunks of classes, one task each; every finished chunk is written to ``checkpoint`` at once,
         so a rerun resumes at chunk level. Results equal a local run's within the batching tolerance of
-        :mod:`deepresolve.ascent`. ``device=None`` lets each worker choose its own device.
+        :mod:`deepresolve.ascent`. ``device=None`` lets each worker choose its own device. With ``interactions``,
+        the analysis' chunks of pairs are computed on the cluster too, equal to a local run's to the last bit on
+        the same kind of processor (:func:`deepresolve.interactions`).
     keep_fims : bool
         Keep the FIMs in ``Result.fims`` (default). With False each finished row's map is reduced at once to its FIV
         (spatial mean, (K,)) and the full maps go only to ``checkpoint``, if given (``chunk-*.npz``, arrays
@@ -368,7 +370,7 @@ def resolve(
                                       channel_names=result.channel_names, output=output,
                                       channels_last=channels_last, fixed_inputs=fixed_inputs,
                                       checkpoint=None if checkpoint is None else interactions_checkpoint(checkpoint),
-                                      progress=progress, **interactions)
+                                      progress=progress, client=client, **interactions)
         result.params["seconds"] = time.perf_counter() - started
     return result
 
@@ -377,18 +379,12 @@ def resolve(
 #: the analysis's sequences per pass).
 _SHARED_WITH_INTERACTIONS = ("model", "layer", "input_shape", "classes", "at", "inputs", "seed", "device",
                              "class_names", "channel_names", "output", "channels_last", "fixed_inputs", "checkpoint",
-                             "progress")
+                             "progress", "client")
 
 
 def interactions_checkpoint(checkpoint: str | Path) -> Path:
     """The folder, inside a run's ``checkpoint``, of its interaction analysis' checkpoint."""
     return Path(checkpoint) / "interactions"
-
-
-def _check_client(client: object) -> Any:
-    from .distributed import check_client  # imports dask: only when a client is given
-
-    return check_client(client)
 
 
 def _check_interactions(option: object) -> dict | None:

@@ -181,8 +181,10 @@ word scan and the pairs done, and the time left.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -190,8 +192,9 @@ from torch import nn
 
 from .._checks import declare, renamed_arguments
 from .._files import exclusive
-from .._model import model_fingerprint
+from .._model import check_device, model_fingerprint
 from .._progress import progress_bar
+from ..distributed import client_map, pack
 from ..results.interactions import Interactions
 from ..split import adapt, adapter_params
 from .checkpoint import Checkpoint, checkpoint_settings
@@ -248,6 +251,7 @@ def interactions(
     verbose: bool = False,
     checkpoint: str | Path | None = None,
     progress: bool = False,
+    client: Any = None,
     output: Any = None,
     channels_last: bool = False,
     fixed_inputs: dict | None = None,
@@ -377,6 +381,18 @@ def interactions(
         ``fdr`` and ``jaspar`` are not such settings. The folder is held by this call alone while it runs.
     progress : bool
         Show progress bars, with the time left, over the word scan's k-mers and over the pairs.
+    client : distributed.Client, optional
+        Evaluate the pairs on a Dask cluster (:mod:`deepresolve.distributed`): the chunks of pairs
+        (:func:`~.effects.pair_chunks`) not yet in ``checkpoint`` are one task each; the split network is pickled
+        before any work (a model that cannot be is refused at once) and sent to the cluster once, with the contexts
+        and players, when the pairs are reached; every finished chunk is written to ``checkpoint`` as it arrives,
+        so a rerun (after ``kill -9`` of this process too) resumes at chunk level. The chunks are a local run's, each
+        evaluated as locally: the result equals a local run's to the last bit on the same kind of processor (the
+        same batch size; another device or number of threads may move the logits in their last float32 bits). The
+        word scan, the groups' strength and the main effects stay on this process (a small share of the
+        evaluations when there are many pairs; see Cost in the module docstring). ``device=None`` lets each worker
+        choose its own device (CUDA when it has one); the network travels on this process's device, so a process
+        with a GPU whose workers have none needs ``device="cpu"``.
     output, channels_last, fixed_inputs
         Adapters for models as published (a tuple, dict or profile output; ``(N, L, 4)`` input; constant forward
         arguments), as in :func:`deepresolve.resolve` (:mod:`deepresolve.split.adapters`).
@@ -394,6 +410,7 @@ def interactions(
     fingerprint = None if checkpoint is None else model_fingerprint(model)
     model = adapt(model, output, channels_last, fixed_inputs)
     net = split_network(model, layer, length=opts.length, at=opts.at, scale=opts.scale, device=opts.device)
+    packed = None if client is None else pack(net, "model")  # a network that cannot travel is refused before work
     args = check_layer_arguments(net, layer, opts, classes=classes, class_names=class_names,
                                  channel_names=channel_names, words=words, groups=groups)
     adapters = adapter_params(output, channels_last, fixed_inputs)
@@ -423,16 +440,21 @@ def interactions(
         if opts.verbose:
             _report(players, ctx, channel_pairs, group_pairs)
         pairs = np.concatenate([channel_pairs, group_pairs])
-        tables, se = _pair_stage(ev, pairs, ckpt, progress)
+        remote = None if client is None else partial(
+            client_map, client, _pair_task, packed,
+            shared=[(ctx, players, coalition, args.classes, opts.batch), device], name="pairs")
+        tables, se = _pair_stage(ev, pairs, ckpt, progress, remote)
     stats = pair_statistics(tables, se, contexts=ctx.n, margin=opts.margin)
     return _result(layer, opts, net, args, players, main, channel_pairs, group_pairs, stats, coalition_groups,
                    adapters)
 
 
-def _pair_stage(ev: Evaluator, pairs: np.ndarray, ckpt: Checkpoint, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+def _pair_stage(ev: Evaluator, pairs: np.ndarray, ckpt: Checkpoint, progress: bool,
+                remote: Callable[..., None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Truth tables (C, P, 2, 2) and standard errors (C, P) of ``pairs`` (P, 2) (:func:`~.effects.pair_tables`),
     chunk by chunk (:func:`~.effects.pair_chunks`): the chunks in ``ckpt`` are read, the others evaluated and
-    written as each finishes."""
+    written as each finishes; here with ``ev``, or on a Dask cluster by ``remote(chunks, on_result)``
+    (:func:`deepresolve.distributed.client_map` with :func:`_pair_task`, each chunk's argument its pairs)."""
     C = len(ev.classes)
     chunks = pair_chunks(len(pairs), ev.n, C)
 
@@ -446,13 +468,27 @@ def _pair_stage(ev: Evaluator, pairs: np.ndarray, ckpt: Checkpoint, progress: bo
     todo = [i for i, f in enumerate(found) if f is None]
     left = sum(chunks[i].stop - chunks[i].start for i in todo)
     with progress_bar("interactions", "pairs", len(pairs), done=len(pairs) - left, show=progress) as advance:
-        for i in todo:
-            tables, se = pair_tables(ev, pairs[chunks[i]])
-            found[i] = {"pairs": pairs[chunks[i]], "tables": tables, "se": se}
+        def finished(i: int, result: tuple[np.ndarray, np.ndarray]) -> None:
+            found[i] = {"pairs": pairs[chunks[i]], "tables": result[0], "se": result[1]}
             ckpt.write(f"pairs-{i:06d}", found[i])
             if advance is not None:
                 advance(chunks[i].stop - chunks[i].start)
+
+        if remote is None:
+            for i in todo:
+                finished(i, pair_tables(ev, pairs[chunks[i]]))
+        else:
+            remote([(pairs[chunks[i]],) for i in todo], lambda j, result: finished(todo[j], result))
     return (np.concatenate([f["tables"] for f in found], axis=1), np.concatenate([f["se"] for f in found], axis=1))
+
+
+def _pair_task(net: Network, inputs: tuple, device: torch.device | None, pairs: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """On a Dask worker: :func:`~.effects.pair_tables` of one chunk of ``pairs`` with the network ``net`` moved to
+    ``device`` (None: CUDA when the worker has it, else its CPU) and the Evaluator's other ``inputs``."""
+    dev = check_device(device)
+    net = replace(net, body=net.body.to(dev), head=net.head.to(dev), device=dev)
+    return pair_tables(Evaluator(net, *inputs), pairs)
 
 
 def _report(players: Players, ctx: Contexts, channel_pairs: np.ndarray, group_pairs: np.ndarray) -> None:

@@ -34,6 +34,7 @@ from .._checks import (
 )
 from .._checks import class_names as name_classes
 from .._model import Device, Model, check_device
+from ..distributed import CLIENT
 from ..errors import ArgumentError
 from ..motifs.jaspar import JasparRelease
 from ..results.interactions import FDR_FAMILIES
@@ -118,7 +119,7 @@ PARAMETERS: dict[str, Spec] = dict(
     backgrounds=Int(minimum=1), background=OptionalOf(Choice(*BACKGROUNDS)), gc=Float(above=0.0, below=1.0),
     markov_order=Int(minimum=0, maximum=10), class_names=OptionalOf(Names()), channel_names=OptionalOf(Names()),
     seed=Seed(), device=Device(), batch_size=OptionalOf(Int(minimum=1)), verbose=Bool(),
-    checkpoint=OptionalOf(OutputFolder()), progress=Bool(), **ADAPTER_PARAMETERS,
+    checkpoint=OptionalOf(OutputFolder()), progress=Bool(), client=CLIENT, **ADAPTER_PARAMETERS,
 )
 
 
