@@ -203,8 +203,8 @@ def pack(obj: object, argument: str) -> tuple[str, bytes]:
         _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     except Exception as err:  # noqa: BLE001 -- pickling fails with many types; each means the same to the user
         raise ModelError(f"{argument}: expected a module that can be pickled to send it to the Dask workers, got "
-                         f"{type(obj).__name__} ({type(err).__name__}: {' '.join(str(err).split())}); run without "
-                         f"client= or give a plain nn.Module {argument}") from None
+                         f"one holding something that cannot be ({type(err).__name__}: {' '.join(str(err).split())}); "
+                         f"run without client= or give a plain nn.Module {argument}") from None
     data = buffer.getvalue()
     return hashlib.sha256(data).hexdigest(), data
 

@@ -175,7 +175,8 @@ The pairs are evaluated in chunks of consecutive pairs (:func:`~.effects.pair_ch
 with ``checkpoint=`` (:mod:`.checkpoint`) the players (the word scan included), the groups' strength, the main
 effects and every chunk of pairs are written to a folder as they finish, and a rerun of the same call skips them
 (after ``kill -9`` too), giving the uninterrupted result to the last bit; ``progress=True`` shows the k-mers of the
-word scan and the pairs done, and the time left.
+word scan and the pairs done, and the time left. With ``client=`` the chunks of pairs are Dask tasks
+(:mod:`deepresolve.distributed`), the rest stays on this process; the result is a local run's.
 """
 
 from __future__ import annotations
