@@ -29,7 +29,7 @@ import deepresolve as dr
 from deepresolve.interaction_analysis import analysis
 from deepresolve.io.architectures import basset, deepsea
 
-STAGES = ("find_players", "group_strength", "main_effects", "pair_statistics")
+STAGES = ("find_players", "group_strength", "main_effects", "_pair_stage")
 
 
 def load(spec: str) -> tuple[torch.nn.Module, str, int, int]:
@@ -110,7 +110,7 @@ def main() -> None:
         print(f"  {'stage':16s} {'seconds':>9s} {'rows':>12s} {'distinct':>12s}")
         for s in (*STAGES, "total"):
             secs, rows, distinct = f[s]
-            print(f"  {s:16s} {secs:9.1f} {rows:12,d} {distinct:12,d}")
+            print(f"  {s.lstrip('_'):16s} {secs:9.1f} {rows:12,d} {distinct:12,d}")
 
 
 if __name__ == "__main__":
