@@ -167,7 +167,7 @@ the same slot, so the pairs cost about ``n (P + 2 (K + G))`` passes instead of `
 about ``n S (S + 1) / 2`` instead of ``2 n S (S - 1)``; a channel switched on changes only the head's input, so the
 body runs once per distinct sequence (within a chunk of pairs, below). Measured on a trained 1000-bp model of the
 genomics-like suite (32 channels, 24 groups, 552 pairs, 128 contexts; ``benchmarks/interactions_scale.py``): the
-pairs asked for 282,624 rows and 87,393 were distinct, the groups' strength 147,456 and 44,544, the main effects
+pairs asked for 282,624 rows and 91,173 were distinct, the groups' strength 147,456 and 44,544, the main effects
 14,336 and 7,540.
 
 The pairs are evaluated in chunks of consecutive pairs (:func:`~.effects.pair_chunks`: at most 131,072 rows and
