@@ -19,9 +19,11 @@ from deepresolve.cli import app
 from deepresolve.errors import ArgumentError, ModelError
 from deepresolve.interaction_analysis import interactions
 from deepresolve.results import Interactions
+from tests import test_interactions_resume as resume
 from tests.test_interactions_resume import CHUNK_ROWS, KW, Counter, _assert_same, _n_chunks, _no_word_scan, set_one
 
 distributed = pytest.importorskip("distributed")
+reference = resume.reference  # the local run and its rows per Evaluator call (the resume tests' fixture)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,15 +42,6 @@ def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def reference():
-    """The local run, and the rows of each Evaluator call (the pair stage's are the last 8 calls)."""
-    with pytest.MonkeyPatch.context() as mp:
-        counter = Counter(mp)
-        res = interactions(set_one(), "pool1", **KW)
-    return res, counter.rows
 
 
 def where_evaluated(monkeypatch):
