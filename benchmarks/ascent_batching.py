@@ -26,6 +26,7 @@ import argparse
 
 import numpy as np
 import torch
+from hardware import device_name
 from torch import nn
 
 import deepresolve as dr
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--optimizers", nargs="+", default=["matched", "bundle", "paper"],
                         choices=["matched", "bundle", "paper"])
     args = parser.parse_args()
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     torch.set_num_threads(1)  # as in the tests: the thread count can change the rounding too, and is not measured here
     if args.heads:
         seeded_heads(args)

@@ -38,6 +38,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
+from hardware import device_name
 from torch import nn
 
 import deepresolve as dr
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument("--plain-conv", action="store_true",
                         help="torch's own convolution backward instead of the CPU fast path (to compare them)")
     args = parser.parse_args()
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     if args.plain_conv:
         import deepresolve.ascent.engine
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hardware import device_name
 
 from deepresolve.baselines import marginal_interactions, shapley_interactions
 from deepresolve.paper.logic import CASES
@@ -47,6 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=5, help="analysis seeds 0..N-1")
     ap.add_argument("--significance", type=float, default=0.05, help="q-value threshold")
     args = ap.parse_args(argv)
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     torch.set_num_threads(1)
     print("fixture   method    true pair: value (mean over seeds), sign, rank among the 3 pairs, q; pairs of "
           "non-interacting motifs called significant, over all seeds; median time per call")

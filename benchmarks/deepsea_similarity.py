@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from hardware import device_name
 
 import deepresolve as dr
 from deepresolve.io.architectures import ARCHITECTURES, PAPER_LAYERS, load_architecture
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=20)
     parser.add_argument("--steps", type=int, default=None, help="cap on ascent steps per row (a quick smoke run)")
     args = parser.parse_args()
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
 
     layer = "conv3"
     if args.architecture is not None:

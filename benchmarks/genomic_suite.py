@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hardware import device_name
 
 from deepresolve.errors import DeepResolveError
 from deepresolve.paper.genomic import CASES
@@ -356,6 +357,7 @@ def main(argv=None) -> int:
     ap.add_argument("--logic-cases", nargs="+", default=None, help="with --logic: these cases (default all)")
     ap.add_argument("--tsv", type=Path, default=None, help="scores file (default <out>/scores.tsv)")
     args = ap.parse_args(argv)
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     names = _cases_of(args)

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hardware import device_name
 
 from deepresolve.baselines import marginal_interactions, shapley_interactions
 from deepresolve.interaction_analysis import interactions as dr_interactions
@@ -221,6 +222,7 @@ def main(argv=None) -> int:
     ap.add_argument("--marginal", action="store_true", help="also the input-space pairwise marginalisation")
     ap.add_argument("--deepsea", action="store_true", help="only print the cost for a DeepSEA-shaped model")
     args = ap.parse_args(argv)
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     torch.set_num_threads(1)
     if args.deepsea:
         print("\n".join(deepsea_cost()))

@@ -39,6 +39,8 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+from hardware import device_name
+
 FEATURES = (480, 60)
 N_OUT = 919
 
@@ -88,6 +90,7 @@ def main() -> None:
                         "on it; wall time does)")
     parser.add_argument("--mode", choices=("keep", "lean"), help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     if args.mode:
         print(json.dumps(one_mode(args.mode, args.classes, args.restarts, args.batch_size, args.threads, args.steps)))
         return

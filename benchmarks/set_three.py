@@ -93,6 +93,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hardware import device_name
 
 import deepresolve as dr
 from deepresolve.paper import zoo
@@ -198,6 +199,7 @@ def main() -> None:
                         default=[(1, 2), (1, 12)], metavar="I,J",
                         help="class pairs of the difference maps (default: 1,2 of one designed group; 1,12 of two)")
     args = parser.parse_args()
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     torch.set_num_threads(1)
 
     design = set_three_design()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hardware import device_name
 
 import deepresolve as dr
 from deepresolve.baselines import attribute
@@ -176,6 +177,7 @@ def main(argv=None) -> int:
                     help="keep chance motif occurrences in the backgrounds (exclusive=False), as a naive generator "
                          "would; models are cached under a 'chance_' prefix")
     args = ap.parse_args(argv)
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hardware import device_name
 
 #: lambda settings of the default sweep (resolve's l2); the first is resolve's default
 SWEEP_L2 = ("auto", "prior", "norm", 0.1, 1.0, 3.0, 10.0)
@@ -414,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the DeepResolve rankings (and the authors' OFIVs): no positive set, input-dependent "
                              "baselines, DeepMotif or Fig. 5")
     args = parser.parse_args(argv)
+    print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     sweep = sweep_methods(tuple(dict.fromkeys(args.l2)))
     methods = method_names(sweep, args.rankings_only)
 
