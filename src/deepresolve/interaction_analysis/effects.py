@@ -226,10 +226,10 @@ def pair_statistics(tables: np.ndarray, se: np.ndarray, *, contexts: int, margin
     largest mean output seen with players switched on or off, less the smallest.
     """
     values = tables[..., 1, 1] - tables[..., 1, 0] - tables[..., 0, 1] + tables[..., 0, 0]
-    flat = tables.reshape(len(tables), -1)
-    has = np.isfinite(flat).any(1)
-    scale_c = np.where(has, np.nanmax(np.where(has[:, None], flat, 0.0), 1)
-                       - np.nanmin(np.where(has[:, None], flat, 0.0), 1), 0.0)[:, None]
+    flat = np.where(np.isfinite(tables), tables, np.nan).reshape(len(tables), -1)
+    with np.errstate(invalid="ignore"):  # a class without any finite table (or no pairs) has range 0
+        scale_c = np.nan_to_num(np.fmax.reduce(flat, 1, initial=-np.inf) - np.fmin.reduce(flat, 1, initial=np.inf),
+                                nan=0.0, posinf=0.0, neginf=0.0)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         t_stat = (np.abs(values) - margin * scale_c) / se
     pvalues = student_t.sf(t_stat, df=max(contexts - 1, 1))
