@@ -9,7 +9,6 @@ tests/test_interactions_resume.py: 8 chunks. The cluster is two in-process worke
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import deepresolve as dr
@@ -20,20 +19,12 @@ from deepresolve.errors import ArgumentError, ModelError
 from deepresolve.interaction_analysis import interactions
 from deepresolve.results import Interactions
 from tests import test_interactions_resume as resume
-from tests.test_interactions_resume import CHUNK_ROWS, KW, Counter, _assert_same, _n_chunks, _no_word_scan, set_one
+from tests.test_interactions_resume import KW, Counter, _assert_same, _n_chunks, _no_word_scan, set_one
 
 distributed = pytest.importorskip("distributed")
-reference = resume.reference  # the local run and its rows per Evaluator call (the resume tests' fixture)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread_small_chunks():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(effects, "PAIR_CHUNK_ROWS", CHUNK_ROWS)
-        yield
-    torch.set_num_threads(old)
+# the resume tests' fixtures: one torch thread and small chunks (autouse), the local run and its rows per call
+_one_thread_small_chunks = resume._one_thread_small_chunks
+reference = resume.reference
 
 
 @pytest.fixture(scope="module")
