@@ -4,10 +4,10 @@ For every case of :data:`deepresolve.paper.logic.CASES` (set I, additive regress
 100 bp, XOR read at a deeper layer) trains the case's model on several seeds, keeps a seed only when the model
 implements the logic on every presence pattern (mean logit of the label's sign and >= 70 % classified right, on the
 test split; regression: every pattern's mean within 0.2; a failing seed is replaced by seed + 100, up to four times, and
-counted), runs
-:func:`deepresolve.interactions` on the case's layer and prints per seed: the rank of the true interacting
-motif-group pair by |interaction|, its sign, and how many non-interacting group pairs pass the significance
-threshold. Also checks hand-built XOR heads written three ways against their analytic truth tables.
+counted), runs :func:`deepresolve.interactions` on the case's layer and prints per seed: the rank of the true
+interacting motif-group pair by |interaction|, its sign, and how many non-interacting group pairs are significant (their
+Benjamini-Hochberg q-value below the run's significance level, as the analysis calls a pair). Also checks
+hand-built XOR heads written three ways against their analytic truth tables.
 
 Usage::
 
@@ -20,7 +20,7 @@ Usage::
 A pair's rank is its position by |interaction| among all group (or channel) pairs evaluated; the true motif pair
 is the best-ranked group pair whose two groups' words match the two motifs
 (:func:`deepresolve.paper.logic.word_motifs`).
-"Significant non-interacting pairs" are pairs (p < significance) that are not a true pair and not two groups of one
+"Significant non-interacting pairs" are pairs (q < significance) that are not a true pair and not two groups of one
 motif; pairs of two groups of one motif (redundancy, OR-like) are counted apart.
 
 Trained models are cached in ``--out`` (``<case>_s<seed>.pt`` + ``.json``), so a rerun only redoes the analysis.
@@ -94,14 +94,15 @@ def get_model(out: Path, name: str, seed: int, max_tries: int = 5):
     return None, data, meta
 
 
-def evaluate(res, case, significance: float) -> dict:
+def evaluate(res, case) -> dict:
     """Rank and sign of the true motif pairs among the group pairs (and channel pairs), false positives."""
     ch_motif = word_motifs(res.words, case.motifs)
     g_motif = word_motifs(res.group_words, case.motifs)
     out = {}
-    for level, pairs, values, pvalues, motif_of in (
-            ("group", res.group_pairs, res.group_values[0], res.group_pvalues[0], g_motif),
-            ("channel", res.pairs, res.values[0], res.pvalues[0], ch_motif)):
+    significance = res.significance
+    for level, pairs, values, qvalues, motif_of in (
+            ("group", res.group_pairs, res.group_values[0], res.group_qvalues[0], g_motif),
+            ("channel", res.pairs, res.values[0], res.qvalues[0], ch_motif)):
         order = np.argsort(-np.abs(values), kind="stable")
         keys = [frozenset((motif_of[i], motif_of[j])) if motif_of[i] and motif_of[j] and motif_of[i] != motif_of[j]
                 else None for i, j in pairs]
@@ -112,15 +113,15 @@ def evaluate(res, case, significance: float) -> dict:
             out[f"{level}:{p[0]}x{p[1]}"] = dict(rank=hit[0] + 1 if hit else None,
                                                 sign=int(np.sign(values[q])) if hit else 0, want=sign,
                                                 value=float(values[q]) if hit else float("nan"),
-                                                p=float(pvalues[q]) if hit else float("nan"))
+                                                q=float(qvalues[q]) if hit else float("nan"))
         same = [motif_of[i] is not None and motif_of[i] == motif_of[j] for i, j in pairs]
-        false = [q for q in range(len(pairs)) if keys[q] not in true and not same[q] and pvalues[q] < significance]
+        false = [q for q in range(len(pairs)) if keys[q] not in true and not same[q] and qvalues[q] < significance]
         # significant non-interacting pairs: two different motifs (e.g. a distractor), or a motif and a group that
         # matches no planted motif; pairs of two groups of one motif are redundancy (counted apart)
         out[f"{level}:false_positives"] = len(false)
         out[f"{level}:false_motif"] = sum(motif_of[pairs[q][0]] is not None and motif_of[pairs[q][1]] is not None
                                           for q in false)
-        out[f"{level}:redundant"] = sum(same[q] and pvalues[q] < significance for q in range(len(pairs)))
+        out[f"{level}:redundant"] = sum(same[q] and qvalues[q] < significance for q in range(len(pairs)))
         out[f"{level}:n_pairs"] = len(pairs)
     out["group_motifs"] = [m or "-" for m in g_motif]
     return out
@@ -214,7 +215,8 @@ def main(argv=None) -> int:
     ap.add_argument("--analysis-seeds", type=int, default=None,
                     help="analyse every model with seeds 0..N-1 (default: once, with the model's seed as given)")
     ap.add_argument("--stage", choices=["train", "all"], default="all")
-    ap.add_argument("--significance", type=float, default=0.01)
+    ap.add_argument("--significance", type=float, default=None,
+                    help="level of the q-values that makes a pair significant (default: the analysis' own)")
     ap.add_argument("--context-on", type=float, default=1 / 3)
     ap.add_argument("--group-threshold", type=float, default=0.5)
     ap.add_argument("--motif-words", choices=["scan", "filters"], default="scan")
@@ -243,10 +245,10 @@ def main(argv=None) -> int:
             for a_seed in [seed] if args.analysis_seeds is None else range(args.analysis_seeds):
                 t = time.perf_counter()
                 res = dr_interactions(model, case.layer, input_shape=(4, case.length), seed=a_seed,
-                                      significance=args.significance,
+                                      **({} if args.significance is None else {"significance": args.significance}),
                                       context_on=args.context_on, group_threshold=args.group_threshold,
                                       motif_words=args.motif_words)
-                ev = evaluate(res, case, args.significance)
+                ev = evaluate(res, case)
                 baselines = [b for b in BASELINES if getattr(args, b)]
                 for b in baselines:
                     ev[b] = baseline_study(BASELINES[b][0], model, case, res, a_seed)
@@ -256,7 +258,7 @@ def main(argv=None) -> int:
                     if isinstance(v, dict) and key not in BASELINES:
                         ok = v["rank"] == 1 and v["sign"] == v["want"]
                         parts.append(f"{key} rank {v['rank']} sign {v['sign']:+d}{' OK' if ok else ''} "
-                                     f"({v['value']:+.2f}, p={v['p']:.2g})")
+                                     f"({v['value']:+.2f}, q={v['q']:.2g})")
                 for b in baselines:
                     parts.append(f"{BASELINES[b][1]} " + ", ".join(f"{k} rank {v['rank']} sign {v['sign']:+d}"
                                              for k, v in ev[b].items() if isinstance(v, dict))

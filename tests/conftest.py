@@ -2,7 +2,7 @@ import pytest
 import torch
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_thread():
     """Tiny tensors: one intra-op thread avoids OpenMP spin-waits when the CI cores are shared."""
     before = torch.get_num_threads()

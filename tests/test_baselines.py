@@ -176,12 +176,7 @@ HAND_BUILT = [("abs", [[0, 1], [1, 0]], -2.0, "XOR-like"), ("relu", [[0, 1], [1,
               ("or", [[0, 1], [1, 1]], -1.0, "redundant (OR-like)")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("form, table, value, name", HAND_BUILT)

@@ -21,12 +21,7 @@ from deepresolve.results import Interactions, kind
 FIXTURES = Path(__file__).parent / "fixtures" / "logic"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_hand_built(form, **kw):

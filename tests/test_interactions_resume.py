@@ -37,13 +37,10 @@ def set_one():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread_small_chunks():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread_small_chunks(one_thread):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(effects, "PAIR_CHUNK_ROWS", CHUNK_ROWS)
         yield
-    torch.set_num_threads(old)
 
 
 _EVALUATE = effects.Evaluator.__call__

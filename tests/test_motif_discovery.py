@@ -29,12 +29,7 @@ REST = "TCAGCACCATGGACAGCGCC"
 MOTIF, OTHER = "GATTACAG", "CCGTCAAT"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def detectors(motifs, length, head, *, slack=0, width=None):

@@ -47,16 +47,7 @@ L = 40
 
 
 @pytest.fixture(scope="module")
-def module_one_thread():
-    # Tiny tensors: one intra-op thread avoids OpenMP spin-waits on shared cores.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def set_one(module_one_thread, tmp_path_factory):
+def set_one(one_thread, tmp_path_factory):
     # The demo is set I end to end on the committed model: run it, then check what it wrote.
     out = tmp_path_factory.mktemp("demo")
     console = Console(file=io.StringIO(), width=200)
@@ -124,7 +115,7 @@ def test_demo_rejects_bad_arguments(tmp_path):
         run_demo(tmp_path, seed="0")
 
 
-def test_demo_train_learns_every_presence_pattern(module_one_thread, tmp_path):
+def test_demo_train_learns_every_presence_pattern(one_thread, tmp_path):
     # Training is checked only for what survives a change of float kernels: the weights (and so
     # the claims) differ from CPU to CPU, a learned task does not.
     run_demo(tmp_path, seed=0, console=Console(file=io.StringIO()), train=True)
@@ -138,7 +129,7 @@ def test_demo_train_learns_every_presence_pattern(module_one_thread, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def set_two(module_one_thread):
+def set_two(one_thread):
     model, meta = load_fixture("set_two")
     data = build_data("set_two")
     names = kmer_channel_names(conv_weights(model), list(SET_TWO_MOTIFS))
