@@ -16,7 +16,9 @@ a primary pair:
   (and3: the worst rank of its three pairs); a group is a planted motif when
   :func:`deepresolve.paper.genomic.match_motifs` (case motifs and distractors as candidates) names it;
 - ``groups``: groups per planted motif the model uses (:func:`deepresolve.paper.genomic.used_motifs`); ``one_group``
-  whether every used motif has exactly one;
+  whether every used motif has exactly one; ``groups_tomtom`` / ``one_group_tomtom`` the same with each group named
+  by Tomtom instead (its PWM as the network reads it, ``Interactions.group_pwms``, against JASPAR2024: the case motif
+  or distractor with the smallest p-value, if below :data:`TOMTOM_P`), the way a user names a group from the report;
 - ``false_sig``: significant group pairs between two different planted motifs that do not interact on the task
   (by ``group_qvalues`` when the result has them, else ``group_pvalues``, at the result's ``significance``);
 - ``ofiv_top3`` (resolve): whether every AND partner has a channel among the class's 3 channels of largest OFIV
@@ -25,6 +27,9 @@ a primary pair:
 The summary per half prints, per case, the targets of the suite with counts over models: true pair first with
 the right sign (>= 4/5 seeds), every used motif one group (>= 90 %), no significant non-interacting pair (>= 90 %),
 additive control clean.
+
+``--reuse`` scores the interaction analyses saved by an earlier run (``<case>_s<seed>.interactions.h5``) instead of
+running them again (with ``--tsv`` to write a new scores file).
 
 ``--logic`` scores the cases of :mod:`deepresolve.paper.logic` (``--logic-cases``, default all) the same way
 (models cached in ``<out>/logic``, trained when missing by ``benchmarks/interactions_logic.py``'s procedure; groups
@@ -67,6 +72,8 @@ from deepresolve.paper.logic import check_logic, train_logic_model
 from deepresolve.paper.train import split_indices
 
 MAX_TRIES = 3
+#: Tomtom p-value below which a group PWM is named after a case motif or distractor (``groups_tomtom``).
+TOMTOM_P = 1e-3
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -125,7 +132,8 @@ def load_model(out: Path, meta: dict):
 
 FIELDS = ("suite", "case", "half", "logic", "length", "arch", "seed", "requested_seed", "replaced", "method",
           "task", "primary", "rank", "sign", "want", "first", "true_ranks", "used", "groups_per_motif", "one_group",
-          "n_groups", "n_pairs", "n_sig", "false_sig", "sig_by", "ofiv_top3", "seconds", "error")
+          "groups_tomtom", "one_group_tomtom", "n_groups", "n_pairs", "n_sig", "false_sig", "sig_by", "ofiv_top3",
+          "seconds", "error")
 
 
 class Truth:
@@ -140,9 +148,11 @@ class Truth:
             self.pairs, self.primary = case.pairs, case.primary
             candidates = list(case.motifs) + list(DISTRACTORS)
             self.name = lambda words: match_motifs(words, candidates)
+            self.tomtom_name = lambda pwms: tomtom_motifs(pwms, candidates)
         else:
             self.pairs, self.primary = (case.pairs,), (case.primary,)
             self.name = lambda words: word_motifs(words, case.motifs)
+            self.tomtom_name = None
         test = split_indices(len(data), seed=meta["seed"])["test"]
         patterns, means = pattern_means(model, data, test)
         self.used = used_motifs(patterns, means)  # (T, M)
@@ -184,30 +194,59 @@ def score_pairs(truth: Truth, task: int, motif_of: list, pairs: np.ndarray, valu
     return out
 
 
-def score_groups(truth: Truth, motif_of: list) -> dict:
-    """Groups per planted motif the model uses (any task)."""
+def tomtom_motifs(pwms: np.ndarray, candidates: list[str]) -> list[str | None]:
+    """The candidate motif each PWM (G, 4, w; zero columns are no part of it) is by Tomtom against all of
+    JASPAR2024 (the null needs the whole database): the candidate with the smallest p-value, if below
+    :data:`TOMTOM_P`, else None."""
+    from deepresolve.motifs import jaspar_motifs, tomtom_matches
+    from deepresolve.paper.genomic import MOTIF_IDS
+
+    jaspar = jaspar_motifs("JASPAR2024")
+    of = {t: m for t in jaspar for m in candidates if t.split()[0] == MOTIF_IDS[m]}
+    df = tomtom_matches([p[:, p.sum(0) > 0] for p in pwms], jaspar, n_jobs=1)
+    df = df[df["target"].isin(list(of))]
+    out: list[str | None] = []
+    for g in range(len(pwms)):
+        d = df[df["query"] == str(g)]
+        best = d.loc[d["p_value"].idxmin()] if len(d) else None
+        out.append(of[best["target"]] if best is not None and best["p_value"] < TOMTOM_P else None)
+    return out
+
+
+def score_groups(truth: Truth, motif_of: list, tomtom_of: list | None = None) -> dict:
+    """Groups per planted motif the model uses (any task), with the groups named by word (``motif_of``) and, when
+    given, by Tomtom (``tomtom_of``)."""
     used = [m for m, u in zip(truth.case.motifs, truth.used.any(0)) if u]
-    counts = {m: sum(g == m for g in motif_of) for m in used}
-    return dict(used=",".join(used), groups_per_motif=",".join(f"{m}:{k}" for m, k in counts.items()),
-                one_group=all(k == 1 for k in counts.values()), n_groups=len(motif_of))
+    out = dict(used=",".join(used), n_groups=len(motif_of))
+    for key, names in (("", motif_of), ("_tomtom", tomtom_of)):
+        if names is not None:
+            counts = {m: sum(g == m for g in names) for m in used}
+            out.update({("groups_per_motif" if not key else "groups_tomtom"): ",".join(f"{m}:{k}"
+                                                                                       for m, k in counts.items()),
+                        f"one_group{key}": all(k == 1 for k in counts.values())})
+    return out
 
 
 METHODS = ("interactions", "resolve", "marginal", "shapley")
 
 
-def analyse(out: Path, truth: Truth, model, *, done: set, emit, methods: tuple[str, ...] = METHODS) -> None:
+def analyse(out: Path, truth: Truth, model, *, done: set, emit, methods: tuple[str, ...] = METHODS,
+            reuse: bool = False) -> None:
     """The ``methods`` on one model (the baselines and resolve need the interactions' groups and words); each
-    (method, task) row passed to ``emit`` as soon as it is scored."""
+    (method, task) row passed to ``emit`` as soon as it is scored. With ``reuse``, the interaction analysis saved by
+    an earlier run is scored when there is one."""
     import deepresolve as dr
 
     case, meta = truth.case, truth.meta
     shape = (4, case.length)
     key = (truth.suite, case.name, meta["seed"])
     res, ch_motif = None, None
+    saved = out / f"{case.name}_s{meta['seed']}.interactions.h5"
     if (*key, "interactions") not in done:
         t = time.perf_counter()
         try:
-            res = dr.interactions(model, case.layer, input_shape=shape, seed=meta["requested_seed"])
+            res = (dr.Interactions.load(saved) if reuse and saved.exists() else
+                   dr.interactions(model, case.layer, input_shape=shape, seed=meta["requested_seed"]))
         except DeepResolveError as e:  # a refusal is a failure on every target of the model
             for task in range(len(truth.pairs)):
                 row = truth.row("interactions", task)
@@ -216,12 +255,14 @@ def analyse(out: Path, truth: Truth, model, *, done: set, emit, methods: tuple[s
                 emit(row)
             return
         secs = time.perf_counter() - t
-        np.save(out / f"{case.name}_s{meta['seed']}.group_words.npy", res.group_words)
-        res.save(out / f"{case.name}_s{meta['seed']}.interactions.h5")  # for rescoring without rerunning
+        if not (reuse and saved.exists()):
+            np.save(out / f"{case.name}_s{meta['seed']}.group_words.npy", res.group_words)
+            res.save(saved)  # for rescoring without rerunning (--reuse)
         g_motif = truth.name(res.group_words)
         qv = getattr(res, "group_qvalues", None)
         sig_by, stat = ("q", qv) if qv is not None else ("p", res.group_pvalues)
-        groups = score_groups(truth, g_motif)
+        groups = score_groups(truth, g_motif, None if truth.tomtom_name is None or res.group_pwms is None else
+                              truth.tomtom_name(res.group_pwms))
         for task in range(len(truth.pairs)):
             row = truth.row("interactions", task)
             row.update(score_pairs(truth, task, g_motif, res.group_pairs, res.group_values[task],
@@ -287,7 +328,8 @@ def summary(rows: list[dict]) -> list[str]:
         if not sel:
             continue
         lines.append(f"\n== {half} ==")
-        lines.append(f"{'case':18s} {'models':>6s} {'first+sign':>10s} {'one group':>9s} {'no false sig':>12s} "
+        lines.append(f"{'case':18s} {'models':>6s} {'first+sign':>10s} {'one group':>9s} {'1 grp TT':>8s} "
+                     f"{'no false sig':>12s} "
                      f"{'OFIV top3':>9s} {'marg first':>10s} {'marg clean':>10s} {'shap first':>10s} "
                      f"{'shap clean':>10s}")
         for name in dict.fromkeys(r["case"] for r in sel):
@@ -313,8 +355,10 @@ def summary(rows: list[dict]) -> list[str]:
             mf, mc = method_counts(by["marginal"])
             sf, sc = method_counts(by["shapley"])
             one = {r["seed"]: r["one_group"] for r in ia}  # refused: no group for any motif
+            one_tt = {r["seed"]: r.get("one_group_tomtom", "") for r in ia}
             lines.append(f"{name:18s} {len(per_model):6d} {frac([v[0] for v in per_model.values()]):>10s} "
-                         f"{frac(list(one.values())):>9s} {frac([v[1] for v in per_model.values()]):>12s} "
+                         f"{frac(list(one.values())):>9s} {frac(list(one_tt.values())):>8s} "
+                         f"{frac([v[1] for v in per_model.values()]):>12s} "
                          f"{frac([r['ofiv_top3'] for r in by['resolve']]):>9s} {mf:>10s} {mc:>10s} {sf:>10s} "
                          f"{sc:>10s}")
     return lines
@@ -356,6 +400,8 @@ def main(argv=None) -> int:
     ap.add_argument("--logic", action="store_true", help="score deepresolve.paper.logic's cases instead")
     ap.add_argument("--logic-cases", nargs="+", default=None, help="with --logic: these cases (default all)")
     ap.add_argument("--tsv", type=Path, default=None, help="scores file (default <out>/scores.tsv)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="score the interaction analyses saved in --out by an earlier run instead of running them")
     args = ap.parse_args(argv)
     print(f"# {device_name(getattr(args, 'device', None) or 'cpu')}", flush=True)  # figures name their processor
     torch.set_num_threads(1)
@@ -410,7 +456,7 @@ def main(argv=None) -> int:
                 model, data = load_model(args.out, meta)
                 print(f"{name} seed {meta['seed']} ({CASES[name].half})", flush=True)
                 analyse(args.out, Truth("genomic", CASES[name], data, model, meta), model, done=done, emit=emit,
-                        methods=tuple(args.methods))
+                        methods=tuple(args.methods), reuse=args.reuse)
     print("\n".join(summary(rows)))
     return 0
 
