@@ -183,6 +183,7 @@ def test_non_differentiable_head_is_reported():
     ("steps", 0, "steps: expected an integer >= 1, got 0"),
     ("tol", -1e-3, "tol: expected a finite number >= 0.0, got -0.001"),
     ("patience", 0, "patience: expected an integer >= 1, got 0"),
+    ("fiv_tol", -1.0, "fiv_tol: expected a finite number >= 0.0, got -1.0"),
     ("start_decay", -1, "start_decay: expected an integer >= 0, got -1"),
     ("decay", 0, "decay: expected a finite number > 0, got 0"),
     ("min_lr", 0.0, "min_lr: expected a finite number > 0, got 0.0"),
@@ -343,15 +344,16 @@ def test_the_head_must_return_class_scores_per_row():
 
 def test_an_option_of_another_optimizer_is_refused():
     for optimizer, option, value, owner in [("matched", "start_decay", 100, "'paper'"),
-                                            ("bundle", "decay", 0.3, "'paper'"), ("paper", "cuts", 4, "'bundle'")]:
+                                            ("bundle", "decay", 0.3, "'paper'"), ("paper", "cuts", 4, "'bundle'"),
+                                            ("paper", "fiv_tol", 0.01, "'matched' or 'bundle'")]:
         with pytest.raises(ArgumentError, match=re.escape(f"{option}: an option of optimizer={owner} only; got "
                                                           f"{option}={value!r} with optimizer={optimizer!r}")):
             feature_ascent(linear_model()[1], (8,), [0], optimizer=optimizer, **{option: value})
 
 
 def test_a_misspelt_option_names_the_nearest_one():
-    message = ("tolerance: unknown ascent option(s); expected some of lr, steps, tol, patience, cuts, start_decay, "
-               "decay, min_lr, got tolerance=0.001; did you mean tol?")
+    message = ("tolerance: unknown ascent option(s); expected some of lr, steps, tol, patience, fiv_tol, cuts, "
+               "start_decay, decay, min_lr, got tolerance=0.001; did you mean tol?")
     with pytest.raises(ArgumentError, match=re.escape(message)):
         feature_ascent(linear_model()[1], (8,), [0], tolerance=1e-3)
     with pytest.raises(ArgumentError, match=re.escape("did you mean batch_size?")):  # the function's own keywords too
@@ -381,8 +383,8 @@ def test_the_option_table_gives_every_optimizer_its_defaults_and_its_step_rule()
     from deepresolve.ascent.optimizers import STEP_RULES
 
     assert set(STEP_RULES) == set(OPTIMIZERS) == set(DEFAULTS)
-    assert DEFAULTS["matched"] == {"lr": 1.0, "steps": 500, "tol": 1e-5, "patience": 2}
-    assert DEFAULTS["bundle"] == {"lr": 1.0, "steps": 500, "tol": 3e-5, "patience": 3, "cuts": 6}
+    assert DEFAULTS["matched"] == {"lr": 1.0, "steps": 500, "tol": 1e-5, "patience": 2, "fiv_tol": 0.0}
+    assert DEFAULTS["bundle"] == {"lr": 1.0, "steps": 500, "tol": 3e-5, "patience": 3, "fiv_tol": 0.0, "cuts": 6}
     assert DEFAULTS["paper"] == {"lr": 0.1, "steps": 10_000, "tol": 0.0, "patience": 10, "start_decay": 500,
                                  "decay": 0.2, "min_lr": 1e-6}
     # every setting of the table is a keyword of feature_ascent, by name or through its **step_options
@@ -391,3 +393,30 @@ def test_the_option_table_gives_every_optimizer_its_defaults_and_its_step_rule()
     assert {name for name, o in ASCENT_OPTIONS.items() if o.per_optimizer is None} <= named
     assert ASCENT_OPTIONS["steps"].describe() == ("most steps per row (an integer >= 1; default 500 ('matched', "
                                                    "'bundle'), 10000 ('paper')).")
+
+
+@pytest.mark.parametrize("optimizer", ["matched", "bundle"])
+def test_the_fiv_rule_stops_a_linear_head_at_its_closed_form_optimum(optimizer):
+    torch.manual_seed(1)
+    head, lam = nn.Sequential(nn.Flatten(), nn.Linear(5 * 6, 2)), 2.0
+    # tol 0: only the FIV rule can stop a row before the step cap
+    out = feature_ascent(head, (5, 6), [0, 1], 3, lam, optimizer=optimizer, tol=0.0, fiv_tol=1e-4, steps=200)
+    w = head[1].weight.detach().numpy().reshape(2, 5, 6) / (2 * lam)
+    np.testing.assert_allclose(out.fims.numpy(), np.broadcast_to(w[:, None], out.fims.shape), atol=1e-5)
+    np.testing.assert_allclose(out.fivs, np.broadcast_to(w.mean(-1)[:, None], out.fivs.shape), atol=1e-6)
+    assert out.steps.max() < 20
+
+
+def test_the_fiv_rule_stops_a_relu_row_at_the_first_steps_that_leave_its_fiv_in_place():
+    # batch_size 1: every row runs the same arithmetic alone, so a run capped at n steps retraces the first n
+    head, fiv_tol = small_conv_head(4), 1e-2
+    kwargs = dict(optimizer="matched", tol=0.0, patience=1, seed=4, batch_size=1)
+    out = feature_ascent(head, (8, 12), [0, 1], 2, 0.3, fiv_tol=fiv_tol, **kwargs)
+    plain = feature_ascent(head, (8, 12), [0, 1], 2, 0.3, **kwargs)
+    assert (out.steps < plain.steps).all()
+    for r, n in enumerate(out.steps.ravel()):
+        c, t = divmod(r, 2)
+        at = [feature_ascent(head, (8, 12), [c], 2, 0.3, optimizer="matched", tol=0.0, steps=k, patience=k + 1,
+                             seed=4, batch_size=1).fivs[0, t] for k in (n - 1, n)]
+        np.testing.assert_array_equal(at[1], out.fivs[c, t])
+        assert np.abs(at[1] - at[0]).max() <= fiv_tol * np.abs(at[1]).max()

@@ -237,9 +237,9 @@ def resolve(
         Constant keyword arguments of the model's forward, tensors without the batch axis (e.g. bpnet-lite's
         ``{"X_ctl": zeros (2, L)}``); recorded by name and shape.
     **optimizer_options
-        The optimiser's other settings: tol, patience; "bundle": cuts; "paper": start_decay, decay (old name
-        ``alpha``, FutureWarning), min_lr (:data:`deepresolve.ascent.ASCENT_OPTIONS`). A misspelt name is
-        refused with the nearest keyword of ``resolve`` or option as a suggestion.
+        The optimiser's other settings: tol, patience; "matched" and "bundle": fiv_tol; "bundle": cuts; "paper":
+        start_decay, decay (old name ``alpha``, FutureWarning), min_lr (:data:`deepresolve.ascent.ASCENT_OPTIONS`).
+        A misspelt name is refused with the nearest keyword of ``resolve`` or option as a suggestion.
 
     Returns
     -------

@@ -51,6 +51,15 @@ Optimisers
     after ``start_decay`` steps, stopping when the objective has not improved for ``patience`` steps
     (defaults: lr0 = 0.1, start_decay = 500, decay = 0.2, min_lr = 1e-6, patience = 10, at most 10,000 steps).
 
+Stopping on the answer
+----------------------
+With ``fiv_tol`` > 0 ("matched" and "bundle"; default 0, off) a step also counts as without gain when it moves the
+row's FIV -- the spatial mean per channel of its best map, what OFIV, IL and class similarity are made of -- by at
+most ``fiv_tol`` x its largest |FIV|; the row stops after ``patience`` such steps as after small objective gains.
+On the DeepSEA-shaped head at the default lambda the FIVs settle well before the objective stops rising, and the
+answer the summaries give does not move after that (``benchmarks/ascent_answer.py``; figures in
+``docs/ascent_figures.md``).
+
 Each optimiser is one step rule (:data:`~deepresolve.ascent.optimizers.STEP_RULES`) acting on the state of the
 rows in the batch (:class:`~deepresolve.ascent.rows.Rows`: one tensor per quantity, rows on the first axis,
 leaving and joining together). Every setting, with its default under each optimiser, its range and its meaning,

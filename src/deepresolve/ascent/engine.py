@@ -97,8 +97,9 @@ def feature_ascent(
         place of maps. ``keep_maps`` is its old name (FutureWarning).
     **step_options
         The optimiser's own settings, each defaulting per optimiser (:data:`~deepresolve.ascent.DEFAULTS`): lr,
-        steps, tol, patience; "bundle": cuts; "paper": start_decay, decay (old name ``alpha``, FutureWarning),
-        min_lr. Their meaning and ranges are in :data:`~deepresolve.ascent.ASCENT_OPTIONS`.
+        steps, tol, patience; "matched" and "bundle": fiv_tol; "bundle": cuts; "paper": start_decay, decay (old
+        name ``alpha``, FutureWarning), min_lr. Their meaning and ranges are in
+        :data:`~deepresolve.ascent.ASCENT_OPTIONS`.
 
     Returns
     -------

@@ -37,18 +37,29 @@ def _record(rows: Rows, s: torch.Tensor, obj: torch.Tensor, improved: torch.Tens
     rows.count = rows.count + 1
 
 
+def _fiv_settled(rows: Rows, improved: torch.Tensor, fiv_tol: float) -> torch.Tensor:
+    """(B,) bool: the rows whose step ``improved`` and moved their FIV (the spatial mean per channel of the best map)
+    by at most ``fiv_tol`` x its largest |FIV|; none where ``fiv_tol`` is 0 (off). Called before :func:`_record`,
+    while ``rows.best_h`` is still the previous best (at a row's first evaluation its start, which is no step)."""
+    if not fiv_tol:
+        return torch.zeros_like(improved)
+    B, K = rows.h.shape[:2]
+    new, old = (x.reshape(B, K, -1).mean(-1) for x in (rows.h, rows.best_h))
+    return improved & (rows.count > 0) & ((new - old).abs().amax(1) <= fiv_tol * new.abs().amax(1))
+
+
 def step_matched(rows: Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tensor, opts: dict, l2: float,
                  center: torch.Tensor | None) -> torch.Tensor:
     """One "matched" step of every row from its evaluation at ``rows.h``; returns the rows that are done.
 
     A step is accepted unless it lowered the objective beyond float32 noise; a rejected step is undone and retried
-    at half the step size. Converged: the gain stayed below tol for ``patience`` accepted steps. Gains are
-    relative to the size of the objective's two terms, |S| + lambda ||H||^2: the objective itself can be close
-    to 0 when they cancel.
+    at half the step size. Converged: the gain stayed below tol (or, with ``fiv_tol``, the FIV moved by at most
+    fiv_tol x its largest |FIV|) for ``patience`` accepted steps. Gains are relative to the size of the objective's
+    two terms, |S| + lambda ||H||^2: the objective itself can be close to 0 when they cancel.
     """
     scale = (s.abs() + (s - obj)).clamp_min(1e-12)
     improved = obj >= rows.best_obj - 1e-6 * scale
-    small = improved & (obj - rows.best_obj <= opts["tol"] * scale)
+    small = improved & ((obj - rows.best_obj <= opts["tol"] * scale) | _fiv_settled(rows, improved, opts["fiv_tol"]))
     rows.stall = torch.where(improved, torch.where(small, rows.stall + 1, torch.zeros_like(rows.stall)), rows.stall)
     rows.eta = torch.where(improved, rows.eta, rows.eta * 0.5)
     _record(rows, s, obj, improved, g)
@@ -132,7 +143,8 @@ def step_bundle(rows: Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tensor,
     The evaluation adds a cut (S's value and gradient at the point); the next point is the maximiser of the model
     min_i cut_i(H) - lambda ||H - center||^2, a convex combination of the cuts' matched points found by a small
     QP over the cut weights. Converged: the model's optimum is within tol (relative) of the best objective, or no
-    step gained more than tol for ``patience`` steps.
+    step gained more than tol (or, with ``fiv_tol``, moved the FIV by more than fiv_tol x its largest |FIV|) for
+    ``patience`` steps.
     """
     n_rows, k = rows.cut_w.shape
     ar = torch.arange(n_rows, device=s.device)
@@ -141,7 +153,8 @@ def step_bundle(rows: Rows, s: torch.Tensor, obj: torch.Tensor, g: torch.Tensor,
     scale = (s.abs() + (s - obj)).clamp_min(1e-12).double()
     gain = obj.double() - rows.best_obj.double()
     improved = gain > 0
-    rows.stall = torch.where(gain > opts["tol"] * scale, torch.zeros_like(rows.stall), rows.stall + 1)
+    gained = (gain > opts["tol"] * scale) & ~_fiv_settled(rows, improved, opts["fiv_tol"])
+    rows.stall = torch.where(gained, torch.zeros_like(rows.stall), rows.stall + 1)
     # The new cut takes a free slot; the previous step left one (it merged cuts when the bundle was full).
     slot = torch.isnan(rows.cut_w).double().argmax(1)
     rows.cut_a[ar, slot] = a

@@ -5,7 +5,8 @@ Each :class:`AscentOption` gives a setting's name, what it accepts (a :class:`~d
 type and range, the same declarations every public function's parameters have), a one-line help and its default:
 one default for every optimiser (the general settings: optimizer, restarts, l2, init_scale, precision,
 nonnegative, seed, batch_size), or one per optimiser that uses it (the step rules' own settings: lr, steps, tol,
-patience for all three; cuts for "bundle"; start_decay, decay, min_lr for "paper"). An optimiser's own setting
+patience for all three; fiv_tol for "matched" and "bundle"; cuts for "bundle"; start_decay, decay, min_lr for
+"paper"). An optimiser's own setting
 given with another optimiser is refused, as is a name that is not in the table (with the nearest names as a
 suggestion).
 
@@ -52,6 +53,9 @@ class AscentOption:
     digits : int, optional
         Significant digits a run store compares: a value that a lambda policy computes differs between machines
         in its last bits.
+    off : object, optional
+        A value that switches the setting off (the results are those of a version without it): a run store's
+        settings leave it out at that value, so that stores written before the setting existed keep resuming.
     """
 
     name: str
@@ -62,6 +66,7 @@ class AscentOption:
     settings_key: str | None = None
     in_settings: bool = True
     digits: int | None = None
+    off: Any = None
 
     def check(self, value: object) -> Any:
         """``value`` checked against the type and range (an int as int, a number as float).
@@ -112,6 +117,9 @@ ASCENT_OPTIONS: dict[str, AscentOption] = {option.name: option for option in (
                  "||H - center||^2", per_optimizer={"matched": 1e-5, "bundle": 3e-5, "paper": 0.0}),
     AscentOption("patience", Int(minimum=1), "steps without a gain above tol before a row stops",
                  per_optimizer={"matched": 2, "bundle": 3, "paper": 10}),
+    AscentOption("fiv_tol", Float(minimum=0.0), "a step also counts as without gain when it moves the row's FIV (the "
+                 "best map's spatial mean per channel) by at most fiv_tol x its largest |FIV|; 0 = off",
+                 per_optimizer={"matched": 0.0, "bundle": 0.0}, off=0.0),
     AscentOption("cuts", Int(minimum=2, maximum=8), "cuts kept per row; the QP enumerates the 2^cuts - 1 faces of "
                  "their simplex", per_optimizer={"bundle": 6}),
     AscentOption("start_decay", Int(minimum=0), "steps at the initial rate before it decays",
@@ -197,15 +205,15 @@ def check_ascent_options(optimizer: str = "matched", **options: object) -> dict[
     optimizer : {"matched", "bundle", "paper"}
     **options
         Any settings of :data:`ASCENT_OPTIONS` (restarts, l2, init_scale, precision, nonnegative, seed,
-        batch_size, lr, steps, tol, patience, cuts, start_decay, decay, min_lr), each checked against its type
+        batch_size, lr, steps, tol, patience, fiv_tol, cuts, start_decay, decay, min_lr), each checked against its type
         and range. None stands for "not given": the default, or a value chosen later (``l2`` under a policy).
         ``alpha`` is the old name of ``decay`` (FutureWarning).
 
     Returns
     -------
     dict
-        ``DEFAULTS[optimizer]`` updated with the optimiser's own settings given: lr, steps, tol, patience and,
-        for "bundle", cuts; for "paper", start_decay, decay, min_lr.
+        ``DEFAULTS[optimizer]`` updated with the optimiser's own settings given: lr, steps, tol, patience;
+        fiv_tol for "matched" and "bundle"; for "bundle", cuts; for "paper", start_decay, decay, min_lr.
 
     Raises
     ------
@@ -238,12 +246,12 @@ def run_settings(values: Mapping[str, object]) -> dict[str, object]:
     """The settings among ``values`` (option name -> value) that determine the rows, for a run store.
 
     Each goes under its ``settings_key``, rounded to its ``digits``; settings that do not change the results
-    (``batch_size``) are left out.
+    (``batch_size``) are left out, and so are settings at their ``off`` value.
     """
     out: dict[str, object] = {}
     for name, value in values.items():
         option = ASCENT_OPTIONS[name]
-        if option.in_settings:
+        if option.in_settings and not (option.off is not None and value == option.off):
             out[option.settings_key or name] = float(f"{value:.{option.digits}g}") if option.digits else value
     return out
 
