@@ -126,23 +126,6 @@ def test_a_long_motif_is_found_whole_and_matched_to_jaspar():
     assert "MA0138.3 REST" in fig.axes[0].get_title("left")
 
 
-def test_groups_with_the_same_best_jaspar_match_are_marked_as_likely_one_motif():
-    # REST, REST with two mismatches (given as two words: two groups) and an unrelated 20-mer
-    rest_mm = REST[:3] + "T" + REST[4:15] + "A" + REST[16:]
-    other = "GATTACAGGATTACAGCCGT"
-    model = detectors([REST, rest_mm, other], 60, [("dense", linear([[1.0, 1.0, 1.0]], [0.0]))], width=21)
-    res = interactions(model, "pool1", input_shape=(4, 60), words=one_hot([REST, rest_mm, other]), contexts=8,
-                       seed=0)
-    assert words_of(res) == [REST, rest_mm, other]
-    assert [m.split(" (")[0] for m in res.group_best_matches[:2]] == ["MA0138.3 REST"] * 2
-    np.testing.assert_array_equal(res.group_same_match, [[1, 1, 0], [1, 1, 0], [0, 0, 1]])
-    assert groups_long(res)["same_match_as"].tolist() == ["1", "0", ""]
-    assert "group 0+group 1 ~ MA0138.3 REST" in res.summary()
-    off = interactions(model, "pool1", input_shape=(4, 60), words=one_hot([REST, rest_mm, other]), contexts=8,
-                       jaspar=None, seed=0)
-    assert (off.group_same_match == np.eye(3, dtype=bool)).all() and "likely one motif" not in off.summary()
-
-
 def test_a_word_grows_to_the_whole_motif_its_fragment_is_read_in():
     # a soft detector of REST (it fires from 12 of 20 bases on): an 8-mer of it reads a little, and every base
     # of the motif added on either side raises the read; growth stops at the motif's ends

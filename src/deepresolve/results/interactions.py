@@ -31,9 +31,6 @@ _ATTRS = ("layer", "class_names", "channel_names", "params")
 FDR_FAMILIES = ("class", "all")
 #: The significance level of runs that stored none.
 DEFAULT_SIGNIFICANCE = 0.05
-#: Tomtom q-value below which two groups' equal best JASPAR match marks them as likely one motif
-#: (:attr:`Interactions.group_same_match`).
-SAME_MATCH_Q = 0.05
 
 
 def bh_qvalues(pvalues: np.ndarray, *, family: str = "class") -> np.ndarray:
@@ -189,23 +186,6 @@ class Interactions:
             members = "+".join(self.channel_names[k] for k in np.flatnonzero(self.groups == g))
             names.append(f"{word} ({members or 'no channel'})")
         return names
-
-    @property
-    def group_same_match(self) -> np.ndarray:
-        """(G, G) bool: groups whose best JASPAR match (``group_matches``, rank 1) is the same matrix, each at a
-        Tomtom q-value below :data:`SAME_MATCH_Q` (the diagonal is True). Groups of one match are likely one motif
-        found as several groups (mismatched or partial copies that the network reads differently enough to stay
-        apart: on the genomics-like suite the commoner failure of the word scan), so read them together; the
-        identity without matching."""
-        same = np.eye(self.n_groups, dtype=bool)
-        if self.group_matches is not None:
-            best = self.group_matches[(self.group_matches["rank"] == 1)
-                                      & (self.group_matches["q_value"] < SAME_MATCH_Q)]
-            target = dict(zip(best["group"].astype(int), best["target"]))
-            for g, t in target.items():
-                for h, u in target.items():
-                    same[g, h] |= t == u
-        return same
 
     @property
     def group_best_matches(self) -> list[str]:
@@ -399,11 +379,6 @@ class Interactions:
             lines.append("Motif groups and their best JASPAR match (Tomtom, " + str(self.params.get("jaspar")) + "): "
                          + "; ".join(f"{n.split(' (')[0]} ~ {m or 'none'}"
                                      for n, m in zip(self.group_names, self.group_best_matches)))
-            shared = {tuple(np.flatnonzero(row)) for row in self.group_same_match if row.sum() > 1}
-            if shared:
-                lines.append("Groups with the same best match, likely one motif: " + "; ".join(
-                    "+".join(f"group {g}" for g in gs) + f" ~ {self.group_best_matches[gs[0]].split(' (')[0]}"
-                    for gs in sorted(shared)))
         for c, name in enumerate(self.class_names[:20]):
             df = self.table(self.classes[c], top=top)
             sig = df[df["significant"]] if len(df) else df

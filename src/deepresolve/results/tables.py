@@ -39,10 +39,10 @@ def pairs_long(interactions: Interactions) -> pd.DataFrame:
 
 def groups_long(interactions: Interactions) -> pd.DataFrame:
     """One row per motif group: its word (N: a base left to the background), channels, the groups it is a copy of
-    (``group_copies``), the consensus of its PWM, the groups with its best JASPAR match (``group_same_match``), and
-    its best JASPAR matches (``group_matches``: target, p-value and q-value by rank; empty without matching)."""
+    (``group_copies``), the consensus of its PWM, and its best JASPAR matches (``group_matches``: target,
+    p-value and q-value by rank; empty without matching)."""
     rows = []
-    matches, same = interactions.group_matches, interactions.group_same_match
+    matches = interactions.group_matches
     for g, name in enumerate(interactions.group_names):
         word, _, members = name.partition(" (")
         row = {"group": g, "word": word, "channels": members.rstrip(")")}
@@ -52,7 +52,6 @@ def groups_long(interactions: Interactions) -> pd.DataFrame:
             pwm = interactions.group_pwms[g]
             row["pwm_consensus"] = "".join("ACGT"[pwm[:, j].argmax()] for j in range(pwm.shape[1]) if pwm[:, j].sum())
         if matches is not None:
-            row["same_match_as"] = ",".join(str(h) for h in np.flatnonzero(same[g]) if h != g)
             for r in matches[matches["group"] == g].sort_values("rank").itertuples():
                 row.update({f"match_{r.rank}": r.target, f"match_{r.rank}_p": r.p_value,
                             f"match_{r.rank}_q": r.q_value})
