@@ -143,7 +143,8 @@ def run_seed(seed: int, data, design, args) -> dict:
                          inputs=data.x[:256], seed=seed, class_names=data.class_names)
         res.save(kept)
     print(f"seed {seed}: DeepResolve {res.n_classes} x {res.n_restarts} at {res.layer}, lambda {res.params['l2']:.3g}, "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
+          f"{time.perf_counter() - start:.0f} s, {res.steps.mean():.1f} head evaluations per row (mean steps)",
+          flush=True)
     sims = {
         "OFIV+ similarity": dr.class_similarity(res),
         "label correlation": dr.label_correlation(data.y),
