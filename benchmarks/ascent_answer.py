@@ -27,11 +27,14 @@ settings, so that it can be computed over several invocations: ``--max-minutes``
 reference.
 
 ``--run "NAME:key=value,key=value"`` adds a run with resolve's settings changed (any ascent option, e.g.
-``steps=20``, ``tol=1e-4``, ``optimizer=bundle``); given several times, several runs.
+``steps=20``, ``tol=1e-4``, ``optimizer=bundle``); given several times, several runs. ``--continuation F``
+adds a lambda-continuation: the default ascent at F x lambda, then at lambda from F x its maps (the optimum of a
+linear region scales as 1/lambda); its units are both stages'.
 
 Usage:
   OMP_NUM_THREADS=1 python benchmarks/ascent_answer.py [--classes 24] [--restarts 10] [--l2 auto|L]
       [--reference-file ref.npz] [--reference-steps 400] [--max-minutes 8] [--run "cap 20:steps=20" ...]
+      [--continuation 4 ...]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import dataclasses
 import time
 from collections import OrderedDict
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -240,6 +244,8 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=1e9,
                         help="start no reference group after this many minutes of reference")
     parser.add_argument("--run", action="append", default=[], type=parse_run, help='"NAME:key=value,..."')
+    parser.add_argument("--continuation", type=float, action="append", default=[],
+                        help="a lambda-continuation from this many times lambda")
     parser.add_argument("--per-class", action="store_true", help="print every class of every run")
     args = parser.parse_args()
     print(f"# {device_name('cpu')}", flush=True)
@@ -297,8 +303,29 @@ def main() -> None:
     half, half_objective = ref_part("half")
     compare(f"reference after {args.reference_steps // 2} Adam steps (drift)", half, final, half_objective,
             final_objective, None, None, args.per_class)
-    runs = [("default", {})] + args.run
+    def continuation(factor: float) -> tuple[dr.Result, float, np.ndarray]:
+        """The default ascent at factor x lambda, then at lambda from factor x its maps: result, seconds, units."""
+        t0 = time.perf_counter()
+        first = dr.resolve(model, "h", input_shape=FEATURES, classes=classes, restarts=args.restarts,
+                           l2=factor * l2, init_scale=init_scale, seed=args.seed, device="cpu")
+        row = {c: i for i, c in enumerate(classes)}
+
+        def starts(rows, feature_shape, seed, scale):
+            return torch.from_numpy(np.stack([first.fims[row[c], t] * factor for c, t in rows])).float()
+
+        with mock.patch("deepresolve.ascent.engine.initial_maps", starts):
+            res = dr.resolve(model, "h", input_shape=FEATURES, classes=classes, restarts=args.restarts, l2=l2,
+                             init_scale=init_scale, seed=args.seed, device="cpu")
+        return res, time.perf_counter() - t0, first.steps + res.steps
+
+    runs = [("default", {})] + args.run + [(f"continuation from {f:g} x lambda", {"continuation": f})
+                                           for f in args.continuation]
     for name, settings in runs:
+        if "continuation" in settings:
+            res, seconds, units = continuation(settings["continuation"])
+            compare(name, sub(res), final, np.nanmax(res.trace, axis=-1)[have], final_objective, units[have].ravel(),
+                    seconds, args.per_class)
+            continue
         res, seconds = (default, default_seconds) if not settings else run(settings)
         objective = np.nanmax(res.trace, axis=-1)[have]
         shown = ("optimizer", "tol", "patience", "steps")
