@@ -21,19 +21,10 @@ def test_run_a_bpnet_shaped_model_with_a_control_track_through_its_counts_output
     assert res.fivs.shape == (1, 2, 6)  # bpnet-lite's counts: one log-count output
 
 
-def test_adapter_mistakes_are_one_line(tmp_path, capsys):
-    from deepresolve.cli import main
-
+def test_adapter_mistakes_are_one_line(tmp_path, refused):
     base = ["run", "tests.published:BPNet", "--layer", "irelu", "--input-shape", "4,200", "--out", str(tmp_path / "o")]
     for extra, message in ((["--factory-kwargs", "[1]"], "--factory-kwargs: expected a JSON object"),
                            (["--fixed-input", "X_ctl"], "--fixed-input: expected NAME=FILE.npy, got 'X_ctl'"),
                            ([], "expected a model returning class scores of shape (N, C)")):
-        try:
-            main(base + extra)
-        except SystemExit as exit_:
-            assert exit_.code == 2
-        else:
-            raise AssertionError("no error")
-        err = capsys.readouterr().err
-        assert err.startswith("deepresolve: error: ") and message in err and err.count("\n") == 1, err
-    assert not (tmp_path / "o").exists()
+        err = refused(base + extra, tmp_path / "o")
+        assert message in err, err
