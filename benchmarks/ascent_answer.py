@@ -260,9 +260,9 @@ def main() -> None:
     print(f"{len(classes)} classes x {args.restarts} restarts, l2 {args.l2} = {l2:.4g} (restarts' scale "
           f"{init_scale:.3g}), seed {args.seed}", flush=True)
 
-    def run(settings: dict) -> tuple[dr.Result, float]:
+    def run(settings: dict, lam: float = l2) -> tuple[dr.Result, float]:
         t0 = time.perf_counter()
-        res = dr.resolve(model, "h", input_shape=FEATURES, classes=classes, restarts=args.restarts, l2=l2,
+        res = dr.resolve(model, "h", input_shape=FEATURES, classes=classes, restarts=args.restarts, l2=lam,
                          init_scale=init_scale, seed=args.seed, device="cpu", **settings)
         return res, time.perf_counter() - t0
 
@@ -305,33 +305,30 @@ def main() -> None:
             final_objective, None, None, args.per_class)
     def continuation(factor: float) -> tuple[dr.Result, float, np.ndarray]:
         """The default ascent at factor x lambda, then at lambda from factor x its maps: result, seconds, units."""
-        t0 = time.perf_counter()
-        first = dr.resolve(model, "h", input_shape=FEATURES, classes=classes, restarts=args.restarts,
-                           l2=factor * l2, init_scale=init_scale, seed=args.seed, device="cpu")
+        first, first_seconds = run({}, factor * l2)
         row = {c: i for i, c in enumerate(classes)}
 
         def starts(rows, feature_shape, seed, scale):
             return torch.from_numpy(np.stack([first.fims[row[c], t] * factor for c, t in rows])).float()
 
         with mock.patch("deepresolve.ascent.engine.initial_maps", starts):
-            res = dr.resolve(model, "h", input_shape=FEATURES, classes=classes, restarts=args.restarts, l2=l2,
-                             init_scale=init_scale, seed=args.seed, device="cpu")
-        return res, time.perf_counter() - t0, first.steps + res.steps
+            res, seconds = run({})
+        return res, first_seconds + seconds, first.steps + res.steps
 
     runs = [("default", {})] + args.run + [(f"continuation from {f:g} x lambda", {"continuation": f})
                                            for f in args.continuation]
+    shown = ("optimizer", "tol", "patience", "steps")
     for name, settings in runs:
         if "continuation" in settings:
             res, seconds, units = continuation(settings["continuation"])
-            compare(name, sub(res), final, np.nanmax(res.trace, axis=-1)[have], final_objective, units[have].ravel(),
-                    seconds, args.per_class)
-            continue
-        res, seconds = (default, default_seconds) if not settings else run(settings)
-        objective = np.nanmax(res.trace, axis=-1)[have]
-        shown = ("optimizer", "tol", "patience", "steps")
-        label = f"{name} ({', '.join(f'{k} {res.params[k]}' for k in shown)}" \
-                f"{''.join(f', {k} {v}' for k, v in settings.items() if k not in shown)})"
-        compare(label, sub(res), final, objective, final_objective, res.steps[have].ravel(), seconds, args.per_class)
+            label = name
+        else:
+            res, seconds = (default, default_seconds) if not settings else run(settings)
+            units = res.steps
+            label = f"{name} ({', '.join(f'{k} {res.params[k]}' for k in shown)}" \
+                    f"{''.join(f', {k} {v}' for k, v in settings.items() if k not in shown)})"
+        compare(label, sub(res), final, np.nanmax(res.trace, axis=-1)[have], final_objective, units[have].ravel(),
+                seconds, args.per_class)
 
 
 if __name__ == "__main__":
